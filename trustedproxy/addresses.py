@@ -1,0 +1,339 @@
+"""Addresses and networks: strict parsing, and the compiled matcher.
+
+Two very different jobs live here.
+
+*Load time* (:func:`parse_network`): turn the operator's text into a network,
+rejecting what is ambiguous and saying what would be valid. Speed matters only
+in bulk (a CDN's published ranges), so the common forms are parsed with
+``socket.inet_pton`` and integers, and netaddr handles the rest (dotted masks,
+partial IPv4, merged ranges back to CIDRs).
+
+*Request time* (:func:`parse_ip`, :func:`parse_element`, :class:`Matcher`):
+a client chooses the text, so parsing is strict (``inet_pton`` accepts exactly
+the dotted quad, never octal, decimal or short IPv4 forms, and never a host
+name: no DNS, ever) and membership is a bisect over merged integer intervals.
+
+Both families live in one integer space: an IPv4 address is its 32-bit value,
+an IPv6 address is its 128-bit value plus ``V6`` (``1 << 128``). An
+IPv4-mapped IPv6 address (``::ffff:10.0.0.5``) is folded to its IPv4 value, so
+it matches IPv4 networks and an IPv4 peer matches a mapped network.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+from bisect import bisect_right
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import netaddr
+
+__all__ = [
+    "V6",
+    "Matcher",
+    "Network",
+    "NetworkError",
+    "format_interval",
+    "key_to_text",
+    "merge",
+    "parse_element",
+    "parse_ip",
+    "parse_network",
+]
+
+#: Added to a 128-bit IPv6 value so that both families share one integer space.
+V6 = 1 << 128
+_V4_MAX = (1 << 32) - 1
+_V6_MAX = (1 << 128) - 1
+_MAPPED = 0xFFFF << 32  # ::ffff:0:0/96
+_AF_INET = socket.AF_INET
+_AF_INET6 = socket.AF_INET6
+_pton = socket.inet_pton
+
+
+# --------------------------------------------------------------------------- request time
+
+
+def parse_ip(text: str) -> int | None:
+    """Parse one bare address strictly; return its key, or ``None`` if invalid.
+
+    Valid: a numeric IPv4 dotted quad, or an IPv6 address in any case. No port,
+    no brackets, no zone id, no surrounding white space.
+    """
+    try:
+        if ":" in text:
+            value = int.from_bytes(_pton(_AF_INET6, text), "big")
+            if value >> 32 == 0xFFFF:
+                return value & _V4_MAX
+            return value | V6
+        return int.from_bytes(_pton(_AF_INET, text), "big")
+    except (OSError, ValueError):  # ValueError: an embedded NUL
+        return None
+
+
+def _valid_port(port: str) -> bool:
+    return 0 < len(port) <= 5 and port.isascii() and port.isdigit() and 0 < int(port) <= 65535
+
+
+def parse_element(text: str) -> tuple[int, str] | None:
+    """Parse one X-Forwarded-For element: an address with an optional port.
+
+    Accepts ``1.2.3.4``, ``1.2.3.4:8080``, ``2001:db8::1``, ``[2001:db8::1]``
+    and ``[2001:db8::1]:8080``. Returns ``(key, bare address text)`` or
+    ``None`` when the element is not valid.
+    """
+    if text.startswith("["):
+        end = text.find("]")
+        if end < 0:
+            return None
+        rest = text[end + 1 :]
+        if rest and not (rest[0] == ":" and _valid_port(rest[1:])):
+            return None
+        bare = text[1:end]
+        if ":" not in bare:  # brackets are for IPv6 only
+            return None
+    elif text.count(":") == 1:
+        bare, _, port = text.partition(":")
+        if not _valid_port(port):
+            return None
+    else:
+        bare = text
+    key = parse_ip(bare)
+    return None if key is None else (key, bare)
+
+
+def key_to_text(key: int, original: str) -> str:
+    """Canonical text of a parsed address: lower case, compressed, no brackets.
+
+    *original* is the bare text it was parsed from (an IPv4-mapped address
+    keeps its IPv6 spelling, in canonical form).
+    """
+    if ":" in original:
+        return socket.inet_ntop(_AF_INET6, socket.inet_pton(_AF_INET6, original))
+    return original  # inet_pton accepted it, so it is already canonical
+
+
+class Matcher:
+    """Membership of addresses in a fixed set of networks, by bisection.
+
+    Built once from merged, sorted, non-overlapping ``(first, last)`` key
+    intervals; a lookup costs one bisect, whatever the number of networks.
+    """
+
+    __slots__ = ("_firsts", "_lasts")
+
+    def __init__(self, intervals: Sequence[tuple[int, int]]) -> None:
+        self._firsts = [first for first, _ in intervals]
+        self._lasts = [last for _, last in intervals]
+
+    def __contains__(self, key: int) -> bool:
+        i = bisect_right(self._firsts, key) - 1
+        return i >= 0 and key <= self._lasts[i]
+
+    def index(self, key: int) -> int:
+        """Return the index of the interval holding *key*, or -1."""
+        i = bisect_right(self._firsts, key) - 1
+        return i if i >= 0 and key <= self._lasts[i] else -1
+
+    def covers(self, first: int, last: int) -> bool:
+        """Whether the whole interval ``first..last`` lies inside one network."""
+        i = bisect_right(self._firsts, first) - 1
+        return i >= 0 and last <= self._lasts[i]
+
+    def __len__(self) -> int:
+        return len(self._firsts)
+
+
+# --------------------------------------------------------------------------- load time
+
+
+class NetworkError(ValueError):
+    """A trusted proxy value is not a valid address or network (message says why)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Network:
+    """A parsed trusted-proxy value.
+
+    Attributes:
+        first: the first key of the network.
+        last: the last key of the network.
+        text: canonical CIDR text, e.g. ``10.0.0.0/8``.
+        notes: why the value was accepted only for compatibility (warnings).
+    """
+
+    first: int
+    last: int
+    text: str
+    notes: tuple[str, ...] = ()
+
+
+_DOTTED_QUAD = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}")
+_PARTIAL_V4 = re.compile(r"\d{1,3}(?:\.\d{1,3}){0,2}")
+_V4_CHARS = frozenset("0123456789./")
+_V6_CHARS = frozenset("0123456789abcdefABCDEF:./")
+_EXAMPLES = ("an IPv4 or IPv6 address or CIDR network, "
+             "e.g. '10.0.0.0/8', '192.0.2.7' or '2001:db8::/32'")
+
+
+def _v4_problem(text: str) -> str:
+    """Explain why *text* (already rejected by inet_pton) is not a dotted quad."""
+    if _DOTTED_QUAD.fullmatch(text):
+        parts = text.split(".")
+        if any(len(p) > 1 and p[0] == "0" for p in parts):
+            return "leading zeros are ambiguous (some parsers read them as octal)"
+        return "each part of an IPv4 address must be 0-255"
+    return f"not a valid IP address: expected {_EXAMPLES}"
+
+
+def _prefix_from_mask(mask: str, text: str) -> tuple[int, str | None]:
+    """Turn the part after ``/`` into a prefix length (IPv4 dotted masks included)."""
+    if mask.isascii() and mask.isdigit() and len(mask) <= 3:
+        return int(mask), None
+    if _DOTTED_QUAD.fullmatch(mask):
+        try:
+            bits = int.from_bytes(_pton(_AF_INET, mask), "big")
+        except OSError:
+            bits = -1
+        if bits >= 0:
+            inverted = ~bits & _V4_MAX
+            if inverted & (inverted + 1) == 0:  # ones then zeros: contiguous
+                prefix = 32 - inverted.bit_length()
+                return prefix, f"dotted mask '{mask}' read as /{prefix}"
+            msg = (f"mask '{mask}' is not contiguous (its one-bits must come first); "
+                   f"write a prefix length instead, e.g. '{text.split('/')[0]}/24'")
+            raise NetworkError(msg)
+    msg = f"invalid mask {mask!r}: expected a prefix length (e.g. '/24') or a dotted mask"
+    raise NetworkError(msg)
+
+
+def parse_network(text: object, *, partial_ipv4: bool = False) -> Network:
+    """Parse one trusted-proxy value strictly.
+
+    Args:
+        text: an address (``192.0.2.7``, ``2001:db8::1``) or a network
+            (``10.0.0.0/8``, ``10.0.0.0/255.0.0.0``, ``2001:db8::/32``).
+        partial_ipv4: accept ``127.0.0`` as ``127.0.0.0/24``, as mod_wsgi's
+            directives do (only directive strings set this).
+
+    Raises:
+        NetworkError: with a message saying what is wrong and what would be valid.
+    """
+    if not isinstance(text, str):
+        msg = f"expected a string holding {_EXAMPLES}, not {type(text).__name__}"
+        raise NetworkError(msg)
+    if not text:
+        msg = f"empty value: expected {_EXAMPLES}"
+        raise NetworkError(msg)
+    if text != text.strip() or any(c.isspace() for c in text):
+        msg = "white space inside a value: write one address or network per list item"
+        raise NetworkError(msg)
+    if "," in text:
+        msg = "one address or network per list item: split the value at its commas"
+        raise NetworkError(msg)
+    if "%" in text:
+        msg = "zone ids ('%eth0') are not allowed: zones are ignored when matching peers"
+        raise NetworkError(msg)
+    is_v6 = ":" in text
+    if not set(text) <= (_V6_CHARS if is_v6 else _V4_CHARS):
+        msg = (f"not an IP address or network (host names are never looked up): "
+               f"expected {_EXAMPLES}")
+        raise NetworkError(msg)
+    address, slash, mask = text.partition("/")
+    if "/" in mask:
+        msg = f"more than one '/': expected {_EXAMPLES}"
+        raise NetworkError(msg)
+    notes: list[str] = []
+    if is_v6:
+        try:
+            value = int.from_bytes(_pton(_AF_INET6, address), "big")
+        except (OSError, ValueError):
+            msg = f"not a valid IPv6 address: expected {_EXAMPLES}"
+            raise NetworkError(msg) from None
+        if address != address.lower():
+            notes.append("upper-case IPv6 (mod_wsgi rejects it)")
+        width, base = 128, V6
+    else:
+        try:
+            value = int.from_bytes(_pton(_AF_INET, address), "big")
+        except OSError:
+            if partial_ipv4 and not slash and _PARTIAL_V4.fullmatch(address):
+                return _partial(address)
+            reason = _v4_problem(address)
+            if _PARTIAL_V4.fullmatch(address) and not slash:
+                octets = address.split(".")
+                guess = ".".join(octets + ["0"] * (4 - len(octets))) + f"/{8 * len(octets)}"
+                reason = f"a partial IPv4 address; did you mean '{guess}'?"
+            raise NetworkError(reason) from None
+        width, base = 32, 0
+    if slash:
+        prefix, note = _prefix_from_mask(mask, text)
+        if note:
+            if is_v6:
+                msg = "dotted masks are for IPv4 only: write an IPv6 prefix length, e.g. '/64'"
+                raise NetworkError(msg)
+            notes.append(note)
+        if prefix > width:
+            msg = f"prefix length must be 0-{width} for IPv{4 if width == 32 else 6}"
+            raise NetworkError(msg)
+    else:
+        prefix = width
+    host_bits = width - prefix
+    network = value >> host_bits << host_bits
+    if network != value:
+        notes.append(f"host bits set: read as {_cidr_text(network, prefix, is_v6)}")
+    if is_v6 and value >> 32 == 0xFFFF and prefix >= 96:
+        # IPv4-mapped: fold into the IPv4 space, where mapped peers are matched.
+        v4_prefix = prefix - 96
+        v4 = network & _V4_MAX
+        notes.append(f"IPv4-mapped IPv6 read as {_cidr_text(v4, v4_prefix, False)}")
+        return Network(v4, v4 | ((1 << (32 - v4_prefix)) - 1), _cidr_text(v4, v4_prefix, False),
+                       tuple(notes))
+    last = network | ((1 << host_bits) - 1)
+    return Network(base + network, base + last, _cidr_text(network, prefix, is_v6), tuple(notes))
+
+
+def _partial(address: str) -> Network:
+    octets = address.split(".")
+    if any(int(o) > 255 for o in octets):
+        msg = "each part of an IPv4 address must be 0-255"
+        raise NetworkError(msg)
+    if any(len(o) > 1 and o[0] == "0" for o in octets):
+        raise NetworkError(_v4_problem(address + ".0" * (4 - len(octets))))
+    prefix = 8 * len(octets)
+    value = 0
+    for octet in octets + ["0"] * (4 - len(octets)):
+        value = value << 8 | int(octet)
+    text = _cidr_text(value, prefix, False)
+    return Network(value, value | ((1 << (32 - prefix)) - 1), text,
+                   (f"partial IPv4 address read as {text}, as mod_wsgi reads it",))
+
+
+def _cidr_text(value: int, prefix: int, is_v6: bool) -> str:
+    if is_v6:
+        return socket.inet_ntop(_AF_INET6, value.to_bytes(16, "big")) + f"/{prefix}"
+    return socket.inet_ntop(_AF_INET, value.to_bytes(4, "big")) + f"/{prefix}"
+
+
+def merge(intervals: Iterable[tuple[int, int]]) -> tuple[tuple[int, int], ...]:
+    """Merge overlapping and adjacent key intervals into a sorted, minimal tuple."""
+    merged: list[list[int]] = []
+    for first, last in sorted(intervals):
+        # IPv4 and IPv6 keys never touch: V6 lies far above the IPv4 space.
+        if merged and first <= merged[-1][1] + 1:
+            if last > merged[-1][1]:
+                merged[-1][1] = last
+        else:
+            merged.append([first, last])
+    return tuple((first, last) for first, last in merged)
+
+
+def format_interval(first: int, last: int) -> list[str]:
+    """Write one merged key interval as the CIDR networks that cover it exactly."""
+    if first >= V6:
+        start, end = netaddr.IPAddress(first - V6, 6), netaddr.IPAddress(last - V6, 6)
+    else:
+        start, end = netaddr.IPAddress(first, 4), netaddr.IPAddress(last, 4)
+    single = "/32" if first < V6 else "/128"
+    return [str(cidr).removesuffix(single) for cidr in netaddr.iprange_to_cidrs(start, end)]

@@ -1,0 +1,273 @@
+"""The compiled trust engine: a peer and some header values in, a Decision out.
+
+This module knows nothing of WSGI, ASGI or sockets (a test checks that it
+never imports an adapter). It is pure: the same inputs always give the same
+:class:`Decision`, and nothing a client sends can make it raise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from .addresses import Matcher, key_to_text, parse_element, parse_ip
+from .headers import HEADERS, Kind
+from .values import (
+    parse_host,
+    parse_port,
+    parse_prefix,
+    parse_scheme_bool,
+    parse_scheme_word,
+    parse_server,
+)
+
+if TYPE_CHECKING:
+    from .policy import TrustPolicy
+
+__all__ = ["Decision", "Hop", "Ignored", "TrustEngine"]
+
+#: How many distinct peers the engine remembers the trust of. Clients choose
+#: none of these keys (the peer is the TCP peer), but a busy server sees many.
+CACHE_SIZE = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class Ignored:
+    """A forwarded header that was present but not used, and why."""
+
+    header: str
+    value: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Hop:
+    """One X-Forwarded-For element as the right-to-left walk saw it.
+
+    ``verdict`` is ``trusted`` (a trusted proxy: the walk went on),
+    ``client`` (the first untrusted address: the walk stopped), ``invalid``
+    (not an address: the walk stopped) or ``unvisited`` (left of the stop).
+    """
+
+    element: str
+    verdict: str
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What the engine decided for one request.
+
+    Fields that are ``None`` leave the corresponding value alone.
+
+    Attributes:
+        peer: the TCP peer as given.
+        trusted: whether the peer is a trusted proxy.
+        client: the client address for ``REMOTE_ADDR``.
+        forwarded_for: the trimmed X-Forwarded-For value.
+        scheme: ``http`` or ``https``.
+        host: the value for ``HTTP_HOST``.
+        server: the value for ``SERVER_NAME``.
+        port: the value for ``SERVER_PORT``.
+        prefix: the path prefix to put in front of ``SCRIPT_NAME``.
+        strip_prefix: whether to remove *prefix* from the front of ``PATH_INFO``.
+        kept: lower-case names of the forwarded headers left in place.
+        removed: lower-case names of the forwarded headers to remove.
+        ignored: headers that were present and trusted but invalid.
+        sources: ``(field, header name)`` for each value set.
+        chain: the X-Forwarded-For walk, left to right.
+    """
+
+    peer: str
+    trusted: bool
+    client: str | None = None
+    forwarded_for: str | None = None
+    scheme: str | None = None
+    host: str | None = None
+    server: str | None = None
+    port: str | None = None
+    prefix: str | None = None
+    strip_prefix: bool = False
+    kept: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
+    ignored: tuple[Ignored, ...] = ()
+    sources: tuple[tuple[str, str], ...] = ()
+    chain: tuple[Hop, ...] = field(default=())
+
+
+_Parser = Callable[[str], "tuple[str | None, str]"]
+_SINGLE: dict[Kind, tuple[str, _Parser]] = {
+    Kind.SCHEME_WORD: ("scheme", parse_scheme_word),
+    Kind.SCHEME_BOOL: ("scheme", parse_scheme_bool),
+    Kind.HOST: ("host", parse_host),
+    Kind.SERVER: ("server", parse_server),
+    Kind.PORT: ("port", parse_port),
+    Kind.PREFIX: ("prefix", parse_prefix),
+}
+
+
+def _parse_address(raw: str) -> tuple[str | None, str]:
+    value = raw.strip(" \t")
+    if "," in value:
+        return None, "a list of values in a single-valued header"
+    parsed = parse_element(value)
+    if parsed is None:
+        return None, "not an IP address (optionally with a port)"
+    return key_to_text(*parsed), ""
+
+
+class TrustEngine:
+    """A :class:`~trustedproxy.TrustPolicy` compiled for fast evaluation.
+
+    Build it with :meth:`TrustPolicy.compile`. It is immutable apart from a
+    bounded cache of peer trust, and safe to share between threads.
+    """
+
+    __slots__ = ("_cache", "_fixed_prefix", "_matcher", "_strip", "_trusted", "_unix", "policy")
+
+    def __init__(self, policy: TrustPolicy) -> None:
+        self.policy = policy
+        self._matcher = Matcher(policy.intervals)
+        self._unix = policy.trust_unix_socket
+        self._strip = policy.strip_prefix_from_path
+        self._fixed_prefix = policy.script_name or None
+        self._cache: dict[str, bool] = {}
+        # (lower-case name, kind) of each trusted header, in table order.
+        self._trusted = tuple((HEADERS[n.lower()].key, HEADERS[n.lower()].kind)
+                              for n in policy.trusted_headers)
+
+    def is_trusted(self, peer: str) -> bool:
+        """Whether *peer* (a TCP peer address as a server reports it) is a trusted proxy.
+
+        A zone id (``fe80::1%eth0``) is ignored; an IPv4-mapped IPv6 peer
+        matches IPv4 networks. A peer that is not an IP address (empty, a
+        Unix socket path) is trusted only with ``trust_unix_socket``.
+        """
+        cached = self._cache.get(peer)
+        if cached is not None:
+            return cached
+        key = parse_ip(peer.partition("%")[0])
+        trusted = self._unix if key is None else key in self._matcher
+        if len(self._cache) >= CACHE_SIZE:
+            self._cache.clear()  # bounded: forget everything rather than grow
+        self._cache[peer] = trusted
+        return trusted
+
+    def address_is_trusted(self, key: int) -> bool:
+        """Whether a parsed address key (see :mod:`~trustedproxy.addresses`) is trusted."""
+        return key in self._matcher
+
+    def evaluate(self, peer: str, headers: Mapping[str, str]) -> Decision:
+        """Decide what a request from *peer* with *headers* may change.
+
+        Args:
+            peer: the TCP peer address (``REMOTE_ADDR`` as the server set it).
+            headers: header values by name (any case); names that are not
+                forwarded headers are ignored.
+        """
+        known = {name.lower(): value for name, value in headers.items()
+                 if name.lower() in HEADERS}
+        return self.decide(peer, known)
+
+    def decide(self, peer: str, headers: Mapping[str, str]) -> Decision:
+        """Like :meth:`evaluate`, for adapters: *headers* holds only known
+        forwarded headers, by lower-case name."""
+        if not self.is_trusted(peer):
+            return Decision(peer, False, prefix=self._fixed_prefix,
+                            strip_prefix=self._strip, removed=tuple(headers))
+        values: dict[str, str] = {}
+        kept: list[str] = []
+        ignored: list[Ignored] = []
+        sources: list[tuple[str, str]] = []
+        chain: tuple[Hop, ...] = ()
+        for name, kind in self._trusted:
+            raw = headers.get(name)
+            if raw is None:
+                continue
+            header = HEADERS[name].name
+            if kind is Kind.FOR_LIST:
+                client, trimmed, chain, reason = self._walk(raw)
+                if client is None or trimmed is None:
+                    ignored.append(Ignored(header, raw, reason))
+                    continue
+                values["client"], values["forwarded_for"] = client, trimmed
+                sources.append(("client", header))
+            else:
+                target, parse = ("client", _parse_address) if kind is Kind.ADDRESS else \
+                    _SINGLE[kind]
+                value, reason = parse(raw)
+                if value is None:
+                    ignored.append(Ignored(header, raw, reason))
+                    continue
+                values[target] = value
+                sources.append((target, header))
+            kept.append(name)
+        prefix = values.get("prefix", self._fixed_prefix)
+        return Decision(
+            peer, True,
+            client=values.get("client"),
+            forwarded_for=values.get("forwarded_for"),
+            scheme=values.get("scheme"),
+            host=values.get("host"),
+            server=values.get("server"),
+            port=values.get("port"),
+            prefix=prefix or None,
+            strip_prefix=self._strip,
+            kept=tuple(kept),
+            removed=tuple(n for n in headers if n not in kept),
+            ignored=tuple(ignored),
+            sources=tuple(sources),
+            chain=chain,
+        )
+
+    def _walk(self, raw: str) -> tuple[str | None, str | None, tuple[Hop, ...], str]:
+        """Walk X-Forwarded-For from the right (SPEC.md §4).
+
+        Returns ``(client, trimmed header, hops, reason)``; ``client`` is
+        ``None`` when the header is not usable, and *reason* says why.
+        """
+        elements = [e for e in (part.strip(" \t") for part in raw.split(",")) if e]
+        if not elements:
+            return None, None, (), "no addresses in the list"
+        matcher = self._matcher
+        stop = -1  # index of the client element
+        reached = len(elements)  # leftmost trusted element reached so far
+        verdicts = ["unvisited"] * len(elements)
+        client_text = ""
+        for i in range(len(elements) - 1, -1, -1):
+            parsed = parse_element(elements[i])
+            if parsed is None:
+                verdicts[i] = "invalid"
+                break
+            key, bare = parsed
+            if key in matcher:
+                verdicts[i] = "trusted"
+                reached = i
+                continue
+            verdicts[i] = "client"
+            stop, client_text = i, key_to_text(key, bare)
+            break
+        else:
+            # Every element is a trusted proxy: the leftmost is the client.
+            stop = 0
+            client_text = key_to_text(*_must_parse(elements[0]))
+            verdicts[0] = "client"
+        hops = tuple(Hop(e, v) for e, v in zip(elements, verdicts, strict=True))
+        if stop < 0:
+            if reached == len(elements):
+                return None, None, hops, (
+                    f"the last element {elements[-1]!r} is not an IP address")
+            # The walk met junk: the last trusted hop reached reported it, so
+            # that hop is the best client address we can vouch for.
+            stop = reached
+            client_text = key_to_text(*_must_parse(elements[stop]))
+            hops = tuple(Hop(e, "client" if i == stop else v)
+                         for i, (e, v) in enumerate(zip(elements, verdicts, strict=True)))
+        return client_text, ", ".join(elements[stop:]), hops, ""
+
+
+def _must_parse(element: str) -> tuple[int, str]:
+    parsed = parse_element(element)
+    assert parsed is not None
+    return parsed
+

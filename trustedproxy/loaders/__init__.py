@@ -1,0 +1,1 @@
+"""Front-ends that turn configuration text into a :class:`~trustedproxy.TrustPolicy`."""

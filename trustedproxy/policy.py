@@ -1,0 +1,354 @@
+"""TrustPolicy: what an operator trusts, validated once, compared by meaning.
+
+Every way of writing a policy (Python, YAML, mod_wsgi directives) ends in
+:class:`TrustPolicy`'s constructor, so every front-end gets the same checks
+and the same error messages.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from .addresses import Matcher, NetworkError, format_interval, merge, parse_network
+from .errors import ConfigError, Problem
+from .headers import HEADERS, Group, Kind, header_name_problem
+from .ranges import NOT_PUBLIC
+from .values import parse_prefix
+
+if TYPE_CHECKING:
+    from .engine import TrustEngine
+
+__all__ = ["Located", "TrustPolicy"]
+
+
+
+@dataclass(frozen=True, slots=True)
+class Located:
+    """A configuration value and where it was written (``trust.yaml:7``).
+
+    Loaders wrap values in it so that errors and warnings name the place.
+    """
+
+    value: object
+    source: str
+
+
+def _not_public() -> Matcher:
+    return Matcher(merge((n.first, n.last) for n in map(parse_network, NOT_PUBLIC)))
+
+
+_NOT_PUBLIC = _not_public()
+
+
+def _items(values: object, field: str, source: str) -> tuple[list[Located], list[Problem]]:
+    """Unwrap a list field into located items, refusing a bare string."""
+    where = source or field
+    if isinstance(values, Located):
+        where, values = values.source, values.value
+    if isinstance(values, (str, bytes)):
+        return [], [Problem(where, str(values), f"{field} must be a list, not a single string: "
+                                                f"write [{str(values)!r}]")]
+    if not isinstance(values, Iterable):
+        return [], [Problem(where, None, f"{field} must be a list, not {type(values).__name__}")]
+    items = []
+    for i, item in enumerate(values):
+        if isinstance(item, Located):
+            items.append(item)
+        else:
+            items.append(Located(item, source or f"{field}[{i}]"))
+    return items, []
+
+
+class TrustPolicy:
+    """Which proxies to trust, which forwarded headers to believe from them,
+    and how to apply them.
+
+    A policy is immutable and hashable. Two policies are equal when they mean
+    the same thing however they were written: networks are merged and
+    normalised (``10.0.0.1/8`` is ``10.0.0.0/8``; ``10.0.0.0/9`` plus
+    ``10.128.0.0/9`` is ``10.0.0.0/8``) and header names are compared without
+    regard to case.
+
+    Args:
+        trusted_proxies: addresses and CIDR networks, IPv4 and IPv6, of the
+            proxies whose forwarded headers are believed. Trusting every peer
+            must be written out as ``0.0.0.0/0`` and ``::/0``.
+        trusted_headers: at most one header of each group (see
+            :data:`trustedproxy.headers.HEADERS`), e.g.
+            ``["X-Forwarded-For", "X-Forwarded-Proto"]``.
+        script_name: a fixed prefix for every request, for a proxy that sends
+            no prefix header; a trusted prefix header, when valid, wins.
+        strip_prefix_from_path: remove the prefix from the front of
+            ``PATH_INFO`` too, for proxies that pass the full path through.
+        trust_unix_socket: treat a peer that is not an IP address (a Unix
+            socket) as a trusted proxy.
+
+    Raises:
+        ConfigError: listing every problem found, each with its source, the
+            offending value and what would be valid.
+
+    Example::
+
+        policy = TrustPolicy(
+            trusted_proxies=["10.0.0.0/8", "192.0.2.10"],
+            trusted_headers=["X-Forwarded-For", "X-Forwarded-Proto"],
+        )
+    """
+
+    __slots__ = ("_engine", "_headers", "_intervals", "_proxies", "_warnings",
+                 "script_name", "strip_prefix_from_path", "trust_unix_socket")
+
+    _intervals: tuple[tuple[int, int], ...]
+    _headers: tuple[str, ...]
+    script_name: str
+    strip_prefix_from_path: bool
+    trust_unix_socket: bool
+    _warnings: tuple[Problem, ...]
+    _proxies: tuple[str, ...] | None
+    _engine: TrustEngine | None
+
+    def __init__(
+        self,
+        *,
+        trusted_proxies: Iterable[str] | Any = (),
+        trusted_headers: Iterable[str] | Any = (),
+        script_name: str | Any = "",
+        strip_prefix_from_path: bool | Any = False,
+        trust_unix_socket: bool | Any = False,
+        _source: str = "",
+        _partial_ipv4: bool = False,
+    ) -> None:
+        errors: list[Problem] = []
+        warnings: list[Problem] = []
+
+        proxies, problems = _items(trusted_proxies, "trusted_proxies", _source)
+        errors += problems
+        intervals = []
+        for item in proxies:
+            try:
+                network = parse_network(item.value, partial_ipv4=_partial_ipv4)
+            except NetworkError as exc:
+                errors.append(Problem(item.source, str(item.value),
+                                      f"invalid trusted proxy {item.value!r}: {exc}"))
+                continue
+            intervals.append((network.first, network.last))
+            for note in network.notes:
+                warnings.append(Problem(item.source, str(item.value),
+                                        f"trusted proxy {item.value!r}: {note}"))
+            if network.first == 0 and network.last == (1 << 32) - 1:
+                warnings.append(Problem(item.source, network.text,
+                                        "trusts every IPv4 address: any client can forge "
+                                        "forwarded headers unless the port is firewalled"))
+            elif network.last - network.first == (1 << 128) - 1:
+                warnings.append(Problem(item.source, network.text,
+                                        "trusts every IPv6 address: any client can forge "
+                                        "forwarded headers unless the port is firewalled"))
+            elif not _NOT_PUBLIC.covers(network.first, network.last):
+                warnings.append(Problem(item.source, network.text,
+                                        f"trusted proxy {network.text} is (partly) a public "
+                                        "range: make sure only your proxies can connect "
+                                        "from it"))
+
+        headers, problems = _items(trusted_headers, "trusted_headers", _source)
+        errors += problems
+        names: dict[str, Located] = {}
+        by_group: dict[Group, Located] = {}
+        for item in headers:
+            problem = header_name_problem(item.value)
+            if problem:
+                errors.append(Problem(item.source, str(item.value),
+                                      f"invalid header name {item.value!r}: {problem}"))
+                continue
+            assert isinstance(item.value, str)
+            spec = HEADERS.get(item.value.lower())
+            if spec is None:
+                close = difflib.get_close_matches(
+                    item.value.lower(), list(HEADERS), n=1, cutoff=0.6)
+                hint = f"did you mean {HEADERS[close[0]].name!r}?" if close else (
+                    "known headers: " + ", ".join(s.name for s in HEADERS.values()))
+                errors.append(Problem(item.source, item.value,
+                                      f"unknown header {item.value!r}: {hint}"))
+                continue
+            if spec.kind is Kind.FORWARDED:
+                errors.append(Problem(item.source, item.value,
+                                      "trusting 'Forwarded' (RFC 7239) is not supported yet: "
+                                      "trust X-Forwarded-For (and -Proto, -Host) instead; "
+                                      "Forwarded is still removed from every request"))
+                continue
+            if spec.key in names:
+                continue  # the same header twice says nothing new
+            names[spec.key] = item
+            for group in spec.groups:
+                other = by_group.get(group)
+                if other is not None:
+                    errors.append(Problem(
+                        item.source, item.value,
+                        f"{item.value!r} and {other.value!r} are both in the {group.value} "
+                        f"group: trust one header per group (mod_wsgi would let the last one "
+                        f"win silently); keep the one your proxy sets and drop the other"))
+                else:
+                    by_group[group] = item
+
+        script_source = script_name.source if isinstance(script_name, Located) else (
+            _source or "script_name")
+        raw_script = script_name.value if isinstance(script_name, Located) else script_name
+        prefix = ""
+        if raw_script is None:
+            raw_script = ""
+        if not isinstance(raw_script, str):
+            errors.append(Problem(script_source, repr(raw_script),
+                                  f"script_name must be a string such as '/myapp', "
+                                  f"not {type(raw_script).__name__}"))
+        else:
+            normal, reason = parse_prefix(raw_script)
+            if normal is None:
+                errors.append(Problem(script_source, raw_script,
+                                      f"invalid script_name {raw_script!r}: {reason}"))
+            else:
+                prefix = normal
+
+        flags = {}
+        for field, raw in (("strip_prefix_from_path", strip_prefix_from_path),
+                           ("trust_unix_socket", trust_unix_socket)):
+            where = raw.source if isinstance(raw, Located) else (_source or field)
+            value = raw.value if isinstance(raw, Located) else raw
+            if not isinstance(value, bool):
+                errors.append(Problem(where, repr(value),
+                                      f"{field} must be true or false, not {value!r}"))
+                value = False
+            flags[field] = value
+
+        merged = merge(intervals)
+        if names and not merged and not flags["trust_unix_socket"] and not any(
+                p.message.startswith("invalid trusted proxy") for p in errors):
+            errors.append(Problem(
+                _source or "trusted_headers", None,
+                "trusted headers but no trusted proxies: list the proxies' addresses in "
+                "trusted_proxies (mod_wsgi would then believe these headers from every "
+                "client); to trust every peer, write '0.0.0.0/0' and '::/0' explicitly"))
+        if errors:
+            raise ConfigError(errors)
+        if (merged or flags["trust_unix_socket"]) and not names:
+            warnings.append(Problem(_source or "trusted_headers", None,
+                                    "trusted proxies but no trusted headers: nothing is "
+                                    "rewritten, and every forwarded header is removed"))
+        if flags["strip_prefix_from_path"] and not prefix and Group.PREFIX not in by_group:
+            warnings.append(Problem(_source or "strip_prefix_from_path", None,
+                                    "strip_prefix_from_path does nothing without script_name "
+                                    "or a trusted prefix header"))
+
+        order = list(HEADERS)
+        set_ = object.__setattr__
+        set_(self, "_intervals", merged)
+        set_(self, "_headers", tuple(HEADERS[k].name for k in sorted(names, key=order.index)))
+        set_(self, "script_name", prefix)
+        set_(self, "strip_prefix_from_path", flags["strip_prefix_from_path"])
+        set_(self, "trust_unix_socket", flags["trust_unix_socket"])
+        set_(self, "_warnings", tuple(warnings))
+        set_(self, "_proxies", None)
+        set_(self, "_engine", None)
+
+    # ----------------------------------------------------------------- value object
+
+    def __setattr__(self, name: str, value: object) -> None:
+        msg = "TrustPolicy is immutable"
+        raise AttributeError(msg)
+
+    def __delattr__(self, name: str) -> None:
+        msg = "TrustPolicy is immutable"
+        raise AttributeError(msg)
+
+    def _key(self) -> tuple[object, ...]:
+        return (self._intervals, self._headers, self.script_name,
+                self.strip_prefix_from_path, self.trust_unix_socket)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, TrustPolicy):
+            return NotImplemented
+        return self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        proxies = self.trusted_proxies
+        shown = ", ".join(map(repr, proxies[:8])) + (
+            f", ... ({len(proxies) - 8} more)" if len(proxies) > 8 else "")
+        args = [f"trusted_proxies=[{shown}]",
+                f"trusted_headers={list(self.trusted_headers)!r}"]
+        if self.script_name:
+            args.append(f"script_name={self.script_name!r}")
+        if self.strip_prefix_from_path:
+            args.append("strip_prefix_from_path=True")
+        if self.trust_unix_socket:
+            args.append("trust_unix_socket=True")
+        return f"TrustPolicy({', '.join(args)})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (self.trusted_proxies, self.trusted_headers, self.script_name,
+                           self.strip_prefix_from_path, self.trust_unix_socket))
+
+    # ----------------------------------------------------------------- accessors
+
+    @property
+    def trusted_proxies(self) -> tuple[str, ...]:
+        """The trusted networks, merged and in canonical CIDR form (a single
+        address is written without ``/32`` or ``/128``)."""
+        if self._proxies is None:
+            object.__setattr__(self, "_proxies", tuple(
+                cidr for first, last in self._intervals for cidr in format_interval(first, last)))
+        assert self._proxies is not None
+        return self._proxies
+
+    @property
+    def trusted_headers(self) -> tuple[str, ...]:
+        """The trusted header names, canonical spelling, in table order."""
+        return self._headers
+
+    @property
+    def intervals(self) -> tuple[tuple[int, int], ...]:
+        """The trusted networks as merged ``(first, last)`` integer keys
+        (see :mod:`trustedproxy.addresses`)."""
+        return self._intervals
+
+    def warnings(self) -> tuple[Problem, ...]:
+        """What is legal but probably not meant: compatibility readings of
+        values, trusting every address or a public range, a policy that does
+        nothing. :class:`~trustedproxy.TrustedProxyMiddleware` logs them."""
+        return self._warnings
+
+    def compile(self) -> TrustEngine:
+        """Return the compiled engine for this policy (built once, then shared)."""
+        if self._engine is None:
+            from .engine import TrustEngine
+
+            object.__setattr__(self, "_engine", TrustEngine(self))
+        assert self._engine is not None
+        return self._engine
+
+    # ----------------------------------------------------------------- front-ends
+
+    @classmethod
+    def from_yaml(cls, source: str | os.PathLike[str]) -> TrustPolicy:
+        """Load a policy from a YAML file (a path) or from YAML text.
+
+        A :class:`os.PathLike`, or a string with no line break that names an
+        existing file or ends in ``.yaml``/``.yml``, is read as a path.
+
+        Raises:
+            ConfigError: naming the file and line of every problem.
+        """
+        from .loaders.yaml import load_yaml
+
+        return load_yaml(source)
+
+
+def _rebuild(proxies: Sequence[str], headers: Sequence[str], script_name: str,
+             strip: bool, unix: bool) -> TrustPolicy:
+    return TrustPolicy(trusted_proxies=proxies, trusted_headers=headers,
+                       script_name=script_name, strip_prefix_from_path=strip,
+                       trust_unix_socket=unix)

@@ -1,0 +1,137 @@
+"""Strict parsers for single-valued forwarded headers (SPEC.md §5).
+
+Each parser takes the raw header value and returns ``(value, reason)``:
+the normalised value and ``""``, or ``None`` and why the value was refused.
+They never raise, whatever the input.
+"""
+
+from __future__ import annotations
+
+import re
+
+from .addresses import parse_ip
+
+__all__ = [
+    "join_prefix",
+    "parse_host",
+    "parse_port",
+    "parse_prefix",
+    "parse_scheme_bool",
+    "parse_scheme_word",
+    "parse_server",
+]
+
+Result = tuple[str | None, str]
+
+_OWS = " \t"
+_SCHEME_WORDS = {"http": "http", "https": "https", "ws": "http", "wss": "https"}
+_SCHEME_BOOLS = {"on": "https", "true": "https", "1": "https",
+                 "off": "http", "false": "http", "0": "http"}
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_DNS_NAME = re.compile(rf"{_LABEL}(?:\.{_LABEL})*\.?")
+_NUMERIC = re.compile(r"[0-9.]+")
+_PORT = re.compile(r"[0-9]{1,5}")
+_BAD_PREFIX_CHAR = re.compile(r"[\x00-\x20\x7f?#\\]")
+_LIST = "a list of values in a single-valued header"
+
+
+def _single(raw: str) -> tuple[str, str]:
+    value = raw.strip(_OWS)
+    return value, (_LIST if "," in value else "")
+
+
+def parse_scheme_word(raw: str) -> Result:
+    """``http``/``https`` in any case; ``ws``/``wss`` map to ``http``/``https``."""
+    value, problem = _single(raw)
+    if problem:
+        return None, problem
+    scheme = _SCHEME_WORDS.get(value.lower())
+    return (scheme, "") if scheme else (None, "not a scheme: expected http or https")
+
+
+def parse_scheme_bool(raw: str) -> Result:
+    """``on``/``true``/``1`` mean https, ``off``/``false``/``0`` mean http (any case)."""
+    value, problem = _single(raw)
+    if problem:
+        return None, problem
+    scheme = _SCHEME_BOOLS.get(value.lower())
+    return (scheme, "") if scheme else (None, "not a boolean: expected on/off, true/false or 1/0")
+
+
+def parse_port(raw: str) -> Result:
+    """Digits only, 1-65535; returned without leading zeros."""
+    value, problem = _single(raw)
+    if problem:
+        return None, problem
+    if not _PORT.fullmatch(value) or not 0 < int(value) <= 65535:
+        return None, "not a port: expected a number from 1 to 65535"
+    return str(int(value)), ""
+
+
+def _host_problem(host: str) -> str:
+    if host.startswith("["):
+        if not host.endswith("]") or parse_ip(host[1:-1]) is None or ":" not in host:
+            return "not a bracketed IPv6 address"
+        return ""
+    if len(host) > 253 or not _DNS_NAME.fullmatch(host):
+        return "not a DNS name, IPv4 address or [IPv6] address"
+    if _NUMERIC.fullmatch(host) and parse_ip(host.rstrip(".")) is None:
+        return "not a valid IPv4 address"
+    return ""
+
+
+def parse_server(raw: str) -> Result:
+    """A host name or address without a port."""
+    value, problem = _single(raw)
+    if problem:
+        return None, problem
+    problem = _host_problem(value)
+    return (None, problem) if problem else (value, "")
+
+
+def parse_host(raw: str) -> Result:
+    """``host[:port]``: host a DNS name, IPv4 address or ``[IPv6]``; port 1-65535."""
+    value, problem = _single(raw)
+    if problem:
+        return None, problem
+    host, port = value, ""
+    colon = value.rfind(":")
+    if colon > value.rfind("]"):
+        host, port = value[:colon], value[colon + 1 :]
+        if not _PORT.fullmatch(port) or not 0 < int(port) <= 65535:
+            return None, "the port must be a number from 1 to 65535"
+    problem = _host_problem(host)
+    return (None, problem) if problem else (value, "")
+
+
+def parse_prefix(raw: str) -> Result:
+    """A path prefix: empty, or ``/``-led, without control characters, white
+    space, ``?``, ``#``, ``\\`` or ``..`` segments.
+
+    A trailing ``/`` is dropped and repeated ``/`` collapse, so ``/app//x/``
+    becomes ``/app/x`` and ``/`` becomes the empty prefix.
+    """
+    value = raw.strip(_OWS)
+    if "," in value:
+        return None, _LIST
+    if value and not value.startswith("/"):
+        return None, "a prefix must be empty or start with '/'"
+    if _BAD_PREFIX_CHAR.search(value):
+        return None, "a prefix may not hold control characters, white space, '?', '#' or '\\'"
+    segments = [s for s in value.split("/") if s]
+    if ".." in segments:
+        return None, "a prefix may not hold a '..' segment"
+    return "".join("/" + s for s in segments), ""
+
+
+def join_prefix(prefix: str, script_name: str, path_info: str,
+                strip: bool) -> tuple[str, str]:
+    """Prepend *prefix* to *script_name*; with *strip*, remove it from the
+    front of *path_info* when it stands there on a segment boundary.
+
+    Returns the new ``(script_name, path_info)``.
+    """
+    if strip and prefix and path_info.startswith(prefix) and (
+            len(path_info) == len(prefix) or path_info[len(prefix)] == "/"):
+        path_info = path_info[len(prefix):]
+    return prefix + script_name, path_info

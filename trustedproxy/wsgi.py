@@ -1,0 +1,139 @@
+"""The WSGI adapter: the only module that reads or writes a WSGI environ.
+
+It hands the TCP peer and the forwarded headers present to the engine, then
+applies the :class:`~trustedproxy.Decision`: removes what is not vouched for,
+rewrites what is, and keeps every original value in
+``environ["trustedproxy.orig"]``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import pathlib
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from .engine import Decision
+from .headers import HEADERS
+from .policy import TrustPolicy
+from .values import join_prefix
+
+if TYPE_CHECKING:
+    from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
+
+__all__ = ["ORIG_KEY", "DECISION_KEY", "TrustedProxyMiddleware", "apply_decision"]
+
+#: environ key of the dict of original values (``None``: the key was absent).
+ORIG_KEY = "trustedproxy.orig"
+#: environ key of the :class:`~trustedproxy.Decision` for the request.
+DECISION_KEY = "trustedproxy.decision"
+
+logger = logging.getLogger("trustedproxy")
+
+_ENV_TO_NAME = {spec.environ_key: spec.key for spec in HEADERS.values()}
+_ENV_KEYS = frozenset(_ENV_TO_NAME)
+_NAME_TO_ENV = {spec.key: spec.environ_key for spec in HEADERS.values()}
+
+
+def apply_decision(decision: Decision, environ: WSGIEnvironment) -> dict[str, Any]:
+    """Apply *decision* to *environ* in place; return the original values.
+
+    The returned dict maps every environ key that was changed or removed to
+    its value before (``None`` when the key was absent); ``REMOTE_ADDR``, the
+    TCP peer, is always in it.
+    """
+    orig: dict[str, Any] = {"REMOTE_ADDR": environ.get("REMOTE_ADDR")}
+
+    def put(key: str, value: str) -> None:
+        old = environ.get(key)
+        if old != value:
+            orig.setdefault(key, old)
+            environ[key] = value
+
+    def drop(key: str) -> None:
+        if key in environ:
+            orig.setdefault(key, environ[key])
+            del environ[key]
+
+    for name in decision.removed:
+        drop(_NAME_TO_ENV[name])
+    if decision.client is not None:
+        put("REMOTE_ADDR", decision.client)
+    if decision.forwarded_for is not None:
+        put("HTTP_X_FORWARDED_FOR", decision.forwarded_for)
+    if decision.scheme is not None:
+        put("wsgi.url_scheme", decision.scheme)
+        if decision.scheme == "https":
+            put("HTTPS", "on")
+        else:
+            drop("HTTPS")
+        if "REQUEST_SCHEME" in environ:
+            put("REQUEST_SCHEME", decision.scheme)
+    if decision.host is not None:
+        put("HTTP_HOST", decision.host)
+    if decision.server is not None:
+        put("SERVER_NAME", decision.server)
+    if decision.port is not None:
+        put("SERVER_PORT", decision.port)
+    if decision.prefix:
+        script_name, path_info = join_prefix(
+            decision.prefix, environ.get("SCRIPT_NAME", ""), environ.get("PATH_INFO", ""),
+            decision.strip_prefix)
+        put("SCRIPT_NAME", script_name)
+        if "PATH_INFO" in environ or path_info:
+            put("PATH_INFO", path_info)
+    return orig
+
+
+class TrustedProxyMiddleware:
+    """WSGI middleware that believes forwarded headers only from trusted proxies.
+
+    For each request it checks the TCP peer (``REMOTE_ADDR``) against the
+    policy. From an untrusted peer every known forwarded header is removed and
+    nothing else changes. From a trusted peer each trusted header is parsed
+    strictly and, when valid, rewrites ``REMOTE_ADDR``, ``wsgi.url_scheme``
+    (with ``HTTPS`` and ``REQUEST_SCHEME``), ``HTTP_HOST``, ``SERVER_NAME``,
+    ``SERVER_PORT`` or ``SCRIPT_NAME``; every other forwarded header is
+    removed. The original values are kept in ``environ["trustedproxy.orig"]``
+    and the decision in ``environ["trustedproxy.decision"]``.
+
+    Args:
+        app: the WSGI application to call.
+        policy: a :class:`TrustPolicy`, or the path of a YAML policy file.
+
+    Raises:
+        ConfigError: if *policy* is a file that does not hold a valid policy.
+
+    Example::
+
+        app.wsgi_app = TrustedProxyMiddleware(app.wsgi_app, policy)   # Flask
+        application = TrustedProxyMiddleware(application, "trust.yaml")
+    """
+
+    def __init__(self, app: WSGIApplication,
+                 policy: TrustPolicy | str | os.PathLike[str]) -> None:
+        if isinstance(policy, (str, os.PathLike)):
+            policy = TrustPolicy.from_yaml(pathlib.Path(policy))
+        elif not isinstance(policy, TrustPolicy):
+            msg = f"policy must be a TrustPolicy or a path, not {type(policy).__name__}"
+            raise TypeError(msg)
+        for warning in policy.warnings():
+            logger.warning("trusted proxy policy: %s", warning)
+        self.app = app
+        self.policy = policy
+        self.engine = policy.compile()
+
+    def __call__(self, environ: WSGIEnvironment,
+                 start_response: StartResponse) -> Iterable[bytes]:
+        """Fix *environ* for this request, then call the wrapped application."""
+        found = _ENV_KEYS.intersection(environ)
+        headers = {_ENV_TO_NAME[key]: environ[key] for key in found} if found else {}
+        decision = self.engine.decide(environ.get("REMOTE_ADDR") or "", headers)
+        environ[ORIG_KEY] = apply_decision(decision, environ)
+        environ[DECISION_KEY] = decision
+        if decision.ignored and logger.isEnabledFor(logging.DEBUG):
+            for item in decision.ignored:
+                logger.debug("peer %s: ignored %s: %r (%s)", decision.peer, item.header,
+                             item.value, item.reason)
+        return self.app(environ, start_response)
