@@ -1,0 +1,339 @@
+"""Start functions for each real server; each returns a started ManagedServer.
+
+The caller owns the result: use it as a context manager (or call ``cleanup()``)
+so the process is stopped by PID and its directory removed.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import pwd
+import shutil
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from realservers.common import (
+    MODWSGI_VENV,
+    ManagedServer,
+    find_program,
+    free_port,
+    make_server_dir,
+    require,
+    write_file,
+)
+from realservers.rawhttp import ConnectionClosed, raw_request
+
+APACHE_MODULES = Path("/usr/lib/apache2/modules")
+REPO_ROOT = Path(__file__).resolve().parents[2]
+INSTALL_HINT = "run `bash .ci/install-servers.sh` as root"
+
+
+def http_ready(host: str, port: int, target: str = "/") -> bool:
+    """True once host:port answers an HTTP request with any status."""
+    try:
+        raw_request(host, port, "GET", target, timeout=2.0)
+    except (OSError, ConnectionClosed, ValueError):
+        return False
+    return True
+
+
+def _require_www_data() -> None:
+    try:
+        pwd.getpwnam("www-data")
+    except KeyError:
+        require(False, "user www-data does not exist (Apache drops root to it)")
+    require(os.geteuid() == 0, "Apache/mod_wsgi tests run as root (they switch to www-data)")
+
+
+# --------------------------------------------------------------------------
+# mod_wsgi-express
+
+
+def modwsgi_express_path() -> str:
+    """The mod_wsgi-express built by .ci/install-servers.sh (skip/fail if absent)."""
+    express = MODWSGI_VENV / "bin" / "mod_wsgi-express"
+    require(express.is_file(), f"mod_wsgi-express not found at {express}: {INSTALL_HINT}")
+    _require_www_data()
+    return str(express)
+
+
+def modwsgi_module_config() -> str:
+    """The ``LoadModule wsgi_module ...`` and ``WSGIPythonHome`` lines."""
+    result = subprocess.run(
+        [modwsgi_express_path(), "module-config"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return result.stdout
+
+
+def start_modwsgi_express(
+    app_source: str,
+    args: Sequence[str] = (),
+    *,
+    name: str = "modwsgi",
+    ready_target: str = "/",
+) -> ManagedServer:
+    """``mod_wsgi-express start-server`` for *app_source* with extra *args*.
+
+    One process, four threads, as www-data, on a free port of 127.0.0.1.
+    """
+    express = modwsgi_express_path()
+    directory = make_server_dir(name)
+    app = write_file(directory / "app.py", app_source)
+    root = directory / "server-root"
+    port = free_port()
+    argv = [
+        express, "start-server", str(app),
+        "--host", "127.0.0.1", "--port", str(port),
+        "--processes", "1", "--threads", "4",
+        "--user", "www-data", "--group", "www-data",
+        "--server-root", str(root),
+        "--locale", "C.UTF-8",
+        "--keep-alive-timeout", "15",
+        *args,
+    ]
+    server = ManagedServer(
+        name, argv, directory=directory, host="127.0.0.1", port=port,
+        pid_file=root / "httpd.pid", logs=[root / "error_log"], cwd=directory,
+    )
+    return server.start(ready=lambda: http_ready("127.0.0.1", port, ready_target))
+
+
+# --------------------------------------------------------------------------
+# Apache (configuration checks, and as a reverse proxy)
+
+
+def apache_binary() -> str:
+    binary = find_program("apache2", "/usr/sbin/apache2")
+    require(binary is not None, f"apache2 is not installed: {INSTALL_HINT}")
+    assert binary is not None
+    return binary
+
+
+@dataclass(frozen=True)
+class ConfigCheck:
+    accepted: bool
+    output: str
+
+
+def apache_config_test(directives: str, *, load_modwsgi: bool = True) -> ConfigCheck:
+    """``apache2 -t`` on a minimal configuration followed by *directives*."""
+    binary = apache_binary()
+    directory = make_server_dir("apache-t")
+    try:
+        lines = [
+            f'ServerRoot "{directory}"',
+            f'LoadModule mpm_event_module "{APACHE_MODULES}/mod_mpm_event.so"',
+            f'LoadModule authz_core_module "{APACHE_MODULES}/mod_authz_core.so"',
+            f'LoadModule unixd_module "{APACHE_MODULES}/mod_unixd.so"'
+            if (APACHE_MODULES / "mod_unixd.so").exists() else "",
+            f"Listen 127.0.0.1:{free_port()}",
+            f'PidFile "{directory}/httpd.pid"',
+            f'ErrorLog "{directory}/error_log"',
+            "ServerName localhost",
+        ]
+        if load_modwsgi:
+            lines.append(modwsgi_module_config())
+        lines.append(directives)
+        conf = write_file(directory / "httpd.conf", "\n".join(lines) + "\n")
+        result = subprocess.run(
+            [binary, "-t", "-f", str(conf)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        return ConfigCheck(result.returncode == 0, (result.stdout + result.stderr).strip())
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+APACHE_PROXY_MODULES = (
+    "mpm_event", "authz_core", "unixd", "proxy", "proxy_http", "headers",
+    "log_config", "alias",
+)
+
+
+def start_apache_proxy(body: str, *, name: str = "apache-proxy") -> ManagedServer:
+    """Apache (mod_proxy, mod_proxy_http, mod_headers) with *body* in its config.
+
+    *body* may use ``{port}`` and ``{dir}`` (formatted with str.format).
+    """
+    binary = apache_binary()
+    _require_www_data()
+    for module in ("proxy", "proxy_http", "headers"):
+        require(
+            (APACHE_MODULES / f"mod_{module}.so").exists(),
+            f"mod_{module}.so missing in {APACHE_MODULES}: {INSTALL_HINT}",
+        )
+    directory = make_server_dir(name)
+    port = free_port()
+    loads = [
+        f'LoadModule {module}_module "{APACHE_MODULES}/mod_{module}.so"'
+        for module in APACHE_PROXY_MODULES
+        if (APACHE_MODULES / f"mod_{module}.so").exists()
+    ]
+    conf_text = "\n".join([
+        f'ServerRoot "{directory}"',
+        *loads,
+        f"Listen 127.0.0.1:{port}",
+        f'PidFile "{directory}/httpd.pid"',
+        f'ErrorLog "{directory}/error_log"',
+        "LogLevel warn",
+        'LogFormat "%a %h \\"%r\\" %>s" simple',
+        f'CustomLog "{directory}/access_log" simple',
+        "User www-data",
+        "Group www-data",
+        "ServerName 127.0.0.1",
+        f'DocumentRoot "{directory}"',
+        "StartServers 1",
+        "MaxRequestWorkers 16",
+        "ThreadsPerChild 16",
+        body.format(port=port, dir=directory),
+        "",
+    ])
+    conf = write_file(directory / "httpd.conf", conf_text)
+    server = ManagedServer(
+        name, [binary, "-f", str(conf), "-DFOREGROUND"], directory=directory,
+        host="127.0.0.1", port=port, pid_file=directory / "httpd.pid",
+        logs=[directory / "error_log"],
+    )
+    return server.start()
+
+
+# --------------------------------------------------------------------------
+# nginx
+
+
+def start_nginx(server_body: str, *, name: str = "nginx") -> ManagedServer:
+    """nginx in the foreground with one ``server {}`` holding *server_body*.
+
+    *server_body* may use ``{port}`` and ``{dir}`` (formatted with str.format).
+    """
+    binary = find_program("nginx", "/usr/sbin/nginx")
+    require(binary is not None, f"nginx is not installed: {INSTALL_HINT}")
+    assert binary is not None
+    _require_www_data()
+    directory = make_server_dir(name)
+    temp = directory / "temp"
+    temp.mkdir(mode=0o755)
+    www = pwd.getpwnam("www-data")
+    os.chown(temp, www.pw_uid, www.pw_gid)
+    port = free_port()
+    conf_text = f"""
+user www-data www-data;
+worker_processes 1;
+pid {directory}/nginx.pid;
+error_log {directory}/error.log info;
+events {{ worker_connections 64; }}
+http {{
+    access_log {directory}/access.log;
+    client_body_temp_path {temp}/client;
+    proxy_temp_path {temp}/proxy;
+    fastcgi_temp_path {temp}/fastcgi;
+    uwsgi_temp_path {temp}/uwsgi;
+    scgi_temp_path {temp}/scgi;
+    server {{
+        listen 127.0.0.1:{port};
+        server_name _;
+{server_body.format(port=port, dir=directory)}
+    }}
+}}
+"""
+    conf = write_file(directory / "nginx.conf", conf_text)
+    argv = [binary, "-e", str(directory / "error.log"), "-p", str(directory),
+            "-c", str(conf), "-g", "daemon off;"]
+    server = ManagedServer(
+        name, argv, directory=directory, host="127.0.0.1", port=port,
+        pid_file=directory / "nginx.pid", logs=[directory / "error.log"],
+    )
+    return server.start()
+
+
+# --------------------------------------------------------------------------
+# Python WSGI servers for the back-end (run by this test interpreter)
+
+
+def _python_env(extra_paths: Sequence[Path]) -> dict[str, str]:
+    env = dict(os.environ)
+    paths = [str(p) for p in extra_paths] + [str(REPO_ROOT)]
+    if env.get("PYTHONPATH"):
+        paths.append(env["PYTHONPATH"])
+    env["PYTHONPATH"] = os.pathsep.join(paths)
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def _write_app_dir(name: str, files: Mapping[str, str]) -> Path:
+    directory = make_server_dir(name)
+    for relative, text in files.items():
+        write_file(directory / relative, text)
+    return directory
+
+
+def start_gunicorn(
+    files: Mapping[str, str], app_spec: str, *, name: str = "gunicorn"
+) -> ManagedServer:
+    """gunicorn serving *app_spec* (``module:callable``) from *files*.
+
+    gunicorn's own proxy handling is switched off (``--forwarded-allow-ips``
+    names an address no test connects from) so that only our middleware acts.
+    """
+    require(importlib.util.find_spec("gunicorn") is not None,
+            "gunicorn is not installed (pip install gunicorn)")
+    directory = _write_app_dir(name, files)
+    port = free_port()
+    argv = [
+        sys.executable, "-m", "gunicorn",
+        "--bind", f"127.0.0.1:{port}",
+        "--workers", "1", "--threads", "4",
+        "--forwarded-allow-ips", "127.0.0.254",
+        "--chdir", str(directory),
+        "--pid", str(directory / "gunicorn.pid"),
+        "--error-logfile", str(directory / "gunicorn.log"),
+        "--access-logfile", str(directory / "access.log"),
+        app_spec,
+    ]
+    server = ManagedServer(
+        name, argv, directory=directory, host="127.0.0.1", port=port,
+        pid_file=directory / "gunicorn.pid", logs=[directory / "gunicorn.log"],
+        env=_python_env([directory]), cwd=directory,
+    )
+    return server.start(ready=lambda: http_ready("127.0.0.1", port))
+
+
+WAITRESS_LAUNCHER = """\
+import importlib, sys
+from waitress import serve
+module_name, _, attr = sys.argv[2].partition(":")
+app = getattr(importlib.import_module(module_name), attr or "application")
+serve(app, host="127.0.0.1", port=int(sys.argv[1]), threads=4,
+      clear_untrusted_proxy_headers=False, ident="waitress")
+"""
+
+
+def start_waitress(
+    files: Mapping[str, str], app_spec: str, *, name: str = "waitress"
+) -> ManagedServer:
+    """waitress serving *app_spec* (``module:callable``) from *files*.
+
+    waitress's own proxy handling stays off (no ``trusted_proxy``, and
+    ``clear_untrusted_proxy_headers=False``) so that only our middleware acts.
+    """
+    require(importlib.util.find_spec("waitress") is not None,
+            "waitress is not installed (pip install waitress)")
+    directory = _write_app_dir(name, {**files, "_waitress_launcher.py": WAITRESS_LAUNCHER})
+    port = free_port()
+    argv = [sys.executable, str(directory / "_waitress_launcher.py"), str(port), app_spec]
+    server = ManagedServer(
+        name, argv, directory=directory, host="127.0.0.1", port=port,
+        env=_python_env([directory]), cwd=directory,
+    )
+    return server.start(ready=lambda: http_ready("127.0.0.1", port))
