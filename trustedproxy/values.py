@@ -94,6 +94,8 @@ def parse_host(raw: str) -> Result:
     value, problem = _single(raw)
     if problem:
         return None, problem
+    if value.count(":") > 1 and not value.startswith("["):
+        return None, "an IPv6 host must be in brackets, e.g. '[2001:db8::1]'"
     host, port = value, ""
     colon = value.rfind(":")
     if colon > value.rfind("]"):

@@ -1,0 +1,224 @@
+"""TrustPolicy: validation at construction, warnings, equality by meaning."""
+
+from __future__ import annotations
+
+import pickle
+import re
+
+import pytest
+
+from trustedproxy import ConfigError, TrustedProxyError, TrustPolicy
+from trustedproxy.policy import Located
+
+XFF = ["X-Forwarded-For"]
+
+
+def policy(**kwargs: object) -> TrustPolicy:
+    kwargs.setdefault("trusted_proxies", ["10.0.0.0/8"])
+    kwargs.setdefault("trusted_headers", XFF)
+    return TrustPolicy(**kwargs)  # type: ignore[arg-type]
+
+
+class TestErrors:
+    @pytest.mark.parametrize(("kwargs", "message"), [
+        pytest.param({"trusted_headers": ["X-Forwarded-For", "X-Real-IP"]},
+                     r"trusted_headers\[1\]: 'X-Real-IP' and 'X-Forwarded-For' are both in "
+                     r"the client group: trust one header per group", id="two in client"),
+        pytest.param({"trusted_headers": ["X-Forwarded-Proto", "X-Forwarded-SSL"]},
+                     "are both in the scheme group", id="two in scheme"),
+        pytest.param({"trusted_headers": ["X-Forwarded-Host", "x-host"]},
+                     "are both in the host group", id="two in host"),
+        pytest.param({"trusted_headers": ["X-Script-Name", "X-Forwarded-Prefix"]},
+                     "are both in the prefix group", id="two in prefix"),
+        pytest.param({"trusted_headers": ["X-Forwarded-Fro"]},
+                     r"unknown header 'X-Forwarded-Fro': did you mean 'X-Forwarded-For'\?",
+                     id="typo"),
+        pytest.param({"trusted_headers": ["X-Not-A-Proxy-Header-At-All"]},
+                     "unknown header .*known headers: X-Forwarded-For", id="unknown"),
+        pytest.param({"trusted_headers": ["X_Forwarded_For"]},
+                     r"header names use '-', not '_' \(did you mean 'X-Forwarded-For'\?\)",
+                     id="underscore"),
+        pytest.param({"trusted_headers": ["X-Forwarded-For,X-Forwarded-Proto"]},
+                     "one header name per entry", id="comma list"),
+        pytest.param({"trusted_headers": ["X-Forwarded.For"]},
+                     "may hold only letters, digits and '-'", id="dot"),
+        pytest.param({"trusted_headers": [""]}, "cannot be empty", id="empty name"),
+        pytest.param({"trusted_headers": [7]}, "must be a string, not int", id="int name"),
+        pytest.param({"trusted_headers": ["Forwarded"]},
+                     r"trusting 'Forwarded' \(RFC 7239\) is not supported yet", id="forwarded"),
+        pytest.param({"trusted_proxies": [], "trusted_headers": XFF},
+                     "trusted headers but no trusted proxies.*write '0.0.0.0/0' and '::/0'",
+                     id="headers without proxies"),
+        pytest.param({"trusted_proxies": ["10.0.0.0/33"]},
+                     r"trusted_proxies\[0\]: invalid trusted proxy '10.0.0.0/33': prefix "
+                     r"length must be 0-32 for IPv4", id="bad prefix"),
+        pytest.param({"trusted_proxies": ["proxy.example.com"]},
+                     "host names are never looked up", id="host name"),
+        pytest.param({"trusted_proxies": ["1.2.3.4/255.0.255.0"]}, "not contiguous",
+                     id="non-contiguous mask"),
+        pytest.param({"trusted_proxies": ["127.0.0"]}, r"did you mean '127\.0\.0\.0/24'",
+                     id="partial ipv4 outside directives"),
+        pytest.param({"trusted_proxies": "10.0.0.0/8"},
+                     r"trusted_proxies must be a list, not a single string: write "
+                     r"\['10.0.0.0/8'\]", id="bare string"),
+        pytest.param({"trusted_headers": "X-Forwarded-For"},
+                     "trusted_headers must be a list, not a single string", id="bare header"),
+        pytest.param({"trusted_proxies": 10}, "trusted_proxies must be a list, not int",
+                     id="not a list"),
+        pytest.param({"script_name": "myapp"},
+                     "invalid script_name 'myapp': a prefix must be empty or start with '/'",
+                     id="relative script_name"),
+        pytest.param({"script_name": "/a/../b"}, "'..' segment", id="dotdot script_name"),
+        pytest.param({"script_name": 3}, "script_name must be a string", id="int script_name"),
+        pytest.param({"strip_prefix_from_path": "yes"},
+                     "strip_prefix_from_path must be true or false, not 'yes'", id="strip"),
+        pytest.param({"trust_unix_socket": 1}, "trust_unix_socket must be true or false",
+                     id="unix"),
+    ])
+    def test_config_errors(self, kwargs: dict[str, object], message: str) -> None:
+        """Each mistake raises ConfigError naming the source, value and what is valid."""
+        with pytest.raises(ConfigError, match=message):
+            policy(**kwargs)
+
+    def test_all_errors_are_collected(self) -> None:
+        """One ConfigError lists every problem, each with its source and value."""
+        with pytest.raises(ConfigError) as info:
+            TrustPolicy(trusted_proxies=["10.0.0.0/8", "bad", "1.2.3.4/40"],
+                        trusted_headers=["X-Forwarded-For", "X-Nope"])
+        error = info.value
+        assert [p.source for p in error.problems] == [
+            "trusted_proxies[1]", "trusted_proxies[2]", "trusted_headers[1]"]
+        assert error.source == "trusted_proxies[1]"
+        assert error.value == "bad"
+        assert str(error).count("\n") == 2
+        assert isinstance(error, ValueError)
+        assert isinstance(error, TrustedProxyError)
+
+    def test_located_values_name_their_source(self) -> None:
+        """Loaders wrap values in Located so messages name file and line."""
+        with pytest.raises(ConfigError, match=r"^trust\.yaml:7: invalid trusted proxy"):
+            TrustPolicy(trusted_proxies=[Located("10.0.0.0/33", "trust.yaml:7")])
+
+    def test_unix_socket_alone_allows_headers(self) -> None:
+        """Trusting Unix-socket peers is a proxy list of its own."""
+        p = TrustPolicy(trusted_headers=XFF, trust_unix_socket=True)
+        assert p.trust_unix_socket
+
+    def test_base_error_is_abstract(self) -> None:
+        """TrustedProxyError itself cannot be raised."""
+        with pytest.raises(TypeError, match="abstract"):
+            TrustedProxyError("x")
+
+    def test_config_error_needs_a_problem(self) -> None:
+        """An empty ConfigError is a programming error."""
+        with pytest.raises(TypeError, match="at least one problem"):
+            ConfigError([])
+
+
+class TestWarnings:
+    @pytest.mark.parametrize(("kwargs", "message"), [
+        pytest.param({"trusted_proxies": ["10.0.0.1/8"]},
+                     "'10.0.0.1/8': host bits set: read as 10.0.0.0/8", id="host bits"),
+        pytest.param({"trusted_proxies": ["10.0.0.0/255.0.0.0"]},
+                     "dotted mask '255.0.0.0' read as /8", id="dotted mask"),
+        pytest.param({"trusted_proxies": ["FD00::/8"]}, "upper-case IPv6", id="upper v6"),
+        pytest.param({"trusted_proxies": ["::ffff:10.0.0.0/104"]},
+                     "IPv4-mapped IPv6 read as 10.0.0.0/8", id="mapped"),
+        pytest.param({"trusted_proxies": ["0.0.0.0/0"]}, "trusts every IPv4 address",
+                     id="every v4"),
+        pytest.param({"trusted_proxies": ["::/0"]}, "trusts every IPv6 address", id="every v6"),
+        pytest.param({"trusted_proxies": ["8.8.8.0/24"]},
+                     "8.8.8.0/24 is \\(partly\\) a public range", id="public"),
+        pytest.param({"trusted_headers": []}, "trusted proxies but no trusted headers",
+                     id="no headers"),
+        pytest.param({"strip_prefix_from_path": True},
+                     "strip_prefix_from_path does nothing", id="strip without prefix"),
+    ])
+    def test_warnings(self, kwargs: dict[str, object], message: str) -> None:
+        """Legal but suspicious policies load and say why in warnings()."""
+        warnings = policy(**kwargs).warnings()
+        assert any(re.search(message, w.message) for w in warnings), warnings
+
+    @pytest.mark.parametrize("proxies", [
+        ["10.0.0.0/8"], ["192.168.1.1"], ["127.0.0.1", "::1"], ["fd12::/16"],
+        ["100.64.0.0/10"], ["192.0.2.10"], ["fe80::/10"],
+    ])
+    def test_no_warning_for_private_ranges(self, proxies: list[str]) -> None:
+        """Private, loopback, CGNAT and documentation ranges draw no warning."""
+        assert policy(trusted_proxies=proxies).warnings() == ()
+
+
+class TestValueObject:
+    @pytest.mark.parametrize(("a", "b"), [
+        pytest.param({"trusted_proxies": ["10.0.0.1/8"]}, {"trusted_proxies": ["10.0.0.0/8"]},
+                     id="host bits"),
+        pytest.param({"trusted_proxies": ["10.0.0.0/9", "10.128.0.0/9"]},
+                     {"trusted_proxies": ["10.0.0.0/8"]}, id="merged"),
+        pytest.param({"trusted_proxies": ["10.0.0.0/8", "10.1.2.3"]},
+                     {"trusted_proxies": ["10.0.0.0/8"]}, id="contained"),
+        pytest.param({"trusted_headers": ["x-forwarded-for", "X-FORWARDED-PROTO"]},
+                     {"trusted_headers": ["X-Forwarded-Proto", "X-Forwarded-For"]},
+                     id="header case and order"),
+        pytest.param({"trusted_proxies": ["::ffff:10.0.0.0/104"]},
+                     {"trusted_proxies": ["10.0.0.0/8"]}, id="mapped"),
+        pytest.param({"script_name": "/app/"}, {"script_name": "/app"}, id="script_name"),
+        pytest.param({"trusted_proxies": ["2001:DB8::/32"]},
+                     {"trusted_proxies": ["2001:db8::/32"]}, id="v6 case"),
+    ])
+    def test_equal_by_meaning(self, a: dict[str, object], b: dict[str, object]) -> None:
+        """Policies that mean the same thing are equal and hash alike."""
+        assert policy(**a) == policy(**b)
+        assert hash(policy(**a)) == hash(policy(**b))
+
+    def test_different_policies_differ(self) -> None:
+        """Any change of meaning makes policies unequal."""
+        base = policy()
+        assert base != policy(trusted_proxies=["10.0.0.0/9"])
+        assert base != policy(trusted_headers=["X-Real-IP"])
+        assert base != policy(script_name="/x")
+        assert base != policy(trust_unix_socket=True)
+        assert base != policy(strip_prefix_from_path=True, script_name="/x") != policy(
+            script_name="/x")
+        assert base.__eq__(object()) is NotImplemented
+
+    def test_immutable(self) -> None:
+        """A policy cannot be changed after construction."""
+        p = policy()
+        with pytest.raises(AttributeError, match="immutable"):
+            p.script_name = "/x"
+        with pytest.raises(AttributeError, match="immutable"):
+            del p.script_name
+
+    def test_keyword_only(self) -> None:
+        """Positional arguments are refused."""
+        with pytest.raises(TypeError):
+            TrustPolicy(["10.0.0.0/8"])  # type: ignore[misc]
+
+    def test_accessors_and_repr(self) -> None:
+        """Canonical proxies and headers, and a repr that reads like the call."""
+        p = TrustPolicy(trusted_proxies=["10.0.0.7", "2001:db8::/32", "192.168.0.0/16"],
+                        trusted_headers=["x-forwarded-proto", "x-forwarded-for"],
+                        script_name="/app", trust_unix_socket=True)
+        assert p.trusted_proxies == ("10.0.0.7", "192.168.0.0/16", "2001:db8::/32")
+        assert p.trusted_headers == ("X-Forwarded-For", "X-Forwarded-Proto")
+        assert repr(p) == (
+            "TrustPolicy(trusted_proxies=['10.0.0.7', '192.168.0.0/16', '2001:db8::/32'], "
+            "trusted_headers=['X-Forwarded-For', 'X-Forwarded-Proto'], script_name='/app', "
+            "trust_unix_socket=True)")
+        assert eval(repr(p)) == p
+
+    def test_long_repr_is_shortened(self) -> None:
+        """A policy of many networks shows the first few."""
+        p = policy(trusted_proxies=[f"10.{i}.0.1" for i in range(20)])
+        assert "(12 more)" in repr(p)
+
+    def test_pickle(self) -> None:
+        """Policies survive pickling (multiprocessing servers copy them)."""
+        p = policy(script_name="/x", strip_prefix_from_path=True)
+        assert pickle.loads(pickle.dumps(p)) == p
+
+    def test_compile_once(self) -> None:
+        """compile() builds the engine once and shares it."""
+        p = policy()
+        assert p.compile() is p.compile()
+        assert p.compile().policy is p

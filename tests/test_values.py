@@ -1,0 +1,159 @@
+"""Single-valued header parsers: scheme, host, server, port, prefix (SPEC.md §5)."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from trustedproxy.values import (
+    join_prefix,
+    parse_host,
+    parse_port,
+    parse_prefix,
+    parse_scheme_bool,
+    parse_scheme_word,
+    parse_server,
+)
+
+LIST = "a list of values"
+
+
+@pytest.mark.parametrize(("raw", "expected"), [
+    ("http", "http"), ("https", "https"), ("HTTPS", "https"), ("HtTpS", "https"),
+    ("ws", "http"), ("WSS", "https"), (" https ", "https"),
+])
+def test_scheme_words(raw: str, expected: str) -> None:
+    """http/https in any case; ws/wss map to http/https; OWS is trimmed."""
+    assert parse_scheme_word(raw) == (expected, "")
+
+
+@pytest.mark.parametrize(("raw", "reason"), [
+    ("junk", "not a scheme"), ("", "not a scheme"), ("https, http", LIST),
+    ("http,https", LIST), ("ftp", "not a scheme"), ("https\x00", "not a scheme"),
+    ("httpß", "not a scheme"),
+])
+def test_scheme_words_invalid(raw: str, reason: str) -> None:
+    """Junk, empty and lists are refused with a reason."""
+    value, why = parse_scheme_word(raw)
+    assert value is None
+    assert reason in why
+
+
+@pytest.mark.parametrize(("raw", "expected"), [
+    ("on", "https"), ("On", "https"), ("TRUE", "https"), ("1", "https"),
+    ("off", "http"), ("False", "http"), ("0", "http"),
+])
+def test_scheme_bools(raw: str, expected: str) -> None:
+    """on/true/1 mean https; off/false/0 mean http; any case."""
+    assert parse_scheme_bool(raw) == (expected, "")
+
+
+@pytest.mark.parametrize("raw", ["yes", "no", "2", "", "junk", "on, off"])
+def test_scheme_bools_invalid(raw: str) -> None:
+    """Anything else is ignored (mod_wsgi: does nothing)."""
+    assert parse_scheme_bool(raw)[0] is None
+
+
+@pytest.mark.parametrize(("raw", "expected"), [
+    ("443", "443"), ("1", "1"), ("65535", "65535"), ("0080", "80"), (" 8443 ", "8443"),
+])
+def test_ports(raw: str, expected: str) -> None:
+    """Digits 1-65535, returned without leading zeros."""
+    assert parse_port(raw) == (expected, "")
+
+
+@pytest.mark.parametrize("raw", ["0", "65536", "99999", "-1", "+80", "abc", "", "443, 80",
+                                 "8\u0668", "1e3", "123456"])
+def test_ports_invalid(raw: str) -> None:
+    """Out of range, signs, non-ASCII digits and lists are refused."""
+    assert parse_port(raw)[0] is None
+
+
+@pytest.mark.parametrize("raw", [
+    "example.com", "www.example.com:8443", "EXAMPLE.com", "localhost", "a-b.c-d.example",
+    "192.0.2.1", "192.0.2.1:80", "[2001:db8::1]", "[2001:db8::1]:8080", "example.com.",
+    "xn--bcher-kva.example",
+])
+def test_hosts(raw: str) -> None:
+    """DNS names, IPv4 and [IPv6], each with an optional port, kept as given."""
+    assert parse_host(raw) == (raw, "")
+
+
+@pytest.mark.parametrize(("raw", "reason"), [
+    ("a.example, b.example", LIST), ("", "not a DNS name"), ("exa mple.com", "not a DNS name"),
+    ("example.com:0", "port must be"), ("example.com:99999", "port must be"),
+    ("example.com:", "port must be"), ("2001:db8::1", "must be in brackets"),
+    ("[2001:db8::1", "not a bracketed IPv6"), ("[1.2.3.4]", "not a bracketed IPv6"),
+    ("999.1.1.1", "not a valid IPv4"), ("010.0.0.1", "not a valid IPv4"),
+    ("-bad.example", "not a DNS name"), ("bad-.example", "not a DNS name"),
+    ("a_b.example", "not a DNS name"), ("evil.com/path", "not a DNS name"),
+    ("user@evil.com", "not a DNS name"), ("a" * 64 + ".example", "not a DNS name"),
+    ("example.com\r\nX-y", "not a DNS name"), ("ex\u00e4mple.com", "not a DNS name"),
+])
+def test_hosts_invalid(raw: str, reason: str) -> None:
+    """Lists, empty values, bad ports, bad brackets, bad IPv4 and junk are refused."""
+    value, why = parse_host(raw)
+    assert value is None
+    assert reason in why
+
+
+def test_server() -> None:
+    """A server name is a host without a port."""
+    assert parse_server("proxy.example") == ("proxy.example", "")
+    assert parse_server("[::1]") == ("[::1]", "")
+    assert parse_server("proxy.example:8080")[0] is None
+    assert parse_server("a, b")[0] is None
+
+
+@pytest.mark.parametrize(("raw", "expected"), [
+    ("/myapp", "/myapp"), ("/myapp/", "/myapp"), ("//a//b/", "/a/b"), ("/", ""), ("", ""),
+    ("/a%20b", "/a%20b"), ("/a/./b", "/a/./b"), ("/v1.2", "/v1.2"),
+])
+def test_prefixes(raw: str, expected: str) -> None:
+    """Empty or /-led; trailing / dropped; repeated / collapsed."""
+    assert parse_prefix(raw) == (expected, "")
+
+
+@pytest.mark.parametrize(("raw", "reason"), [
+    ("myapp", "must be empty or start with '/'"), ("/a/../b", "'..' segment"),
+    ("/..", "'..' segment"), ("/a b", "control characters, white space"),
+    ("/a\tb", "control characters"), ("/a?x=1", "'?'"), ("/a#x", "'#'"),
+    ("/a\x00", "control characters"), ("/a\x7f", "control characters"),
+    ("/\\evil.example", "'\\'"), ("/a,/b", LIST),
+])
+def test_prefixes_invalid(raw: str, reason: str) -> None:
+    """Relative paths, dot-dot segments, control characters, queries, fragments refused."""
+    value, why = parse_prefix(raw)
+    assert value is None
+    assert reason in why
+
+
+@pytest.mark.parametrize(("prefix", "script", "path", "strip", "expected"), [
+    ("/myapp", "", "/a/b", False, ("/myapp", "/a/b")),
+    ("/myapp", "/mount", "/a", False, ("/myapp/mount", "/a")),
+    ("/myapp", "", "/myapp/a", True, ("/myapp", "/a")),
+    ("/myapp", "", "/myapp", True, ("/myapp", "")),
+    ("/myapp", "", "/myapplication", True, ("/myapp", "/myapplication")),
+    ("/myapp", "", "/other", True, ("/myapp", "/other")),
+])
+def test_join_prefix(prefix: str, script: str, path: str, strip: bool,
+                     expected: tuple[str, str]) -> None:
+    """Prefix prepended to SCRIPT_NAME; stripped from PATH_INFO only on a segment boundary."""
+    assert join_prefix(prefix, script, path, strip) == expected
+
+
+@given(st.text(max_size=40))
+def test_parsers_never_raise_and_results_are_well_formed(raw: str) -> None:
+    """For any input, every parser returns a well-formed value or None with a reason."""
+    for parse in (parse_scheme_word, parse_scheme_bool, parse_port, parse_host, parse_server,
+                  parse_prefix):
+        value, reason = parse(raw)
+        assert (value is None) == bool(reason)
+    scheme = parse_scheme_word(raw)[0]
+    assert scheme in (None, "http", "https")
+    port = parse_port(raw)[0]
+    assert port is None or 1 <= int(port) <= 65535
+    prefix = parse_prefix(raw)[0]
+    assert prefix is None or prefix == "" or (prefix.startswith("/") and not prefix.endswith("/")
+                                              and "//" not in prefix)
