@@ -9,8 +9,6 @@ Quick start::
     app.wsgi_app = TrustedProxyMiddleware(app.wsgi_app, policy)
 """
 
-from __future__ import annotations
-
 from .engine import Decision, Hop, Ignored, TrustEngine
 from .errors import ConfigError, Problem, TrustedProxyError
 from .policy import TrustPolicy

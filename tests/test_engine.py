@@ -1,0 +1,291 @@
+"""The engine: peer trust, the X-Forwarded-For walk and every header of every group."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from trustedproxy import Decision, TrustPolicy
+from trustedproxy.headers import HEADERS, Group, Kind
+
+CIDRS = ["127.0.0.0/24", "10.0.0.0/8", "2001:db8::/32"]
+XFF = "X-Forwarded-For"
+
+
+def engine(headers: list[str], proxies: list[str] = CIDRS, **options: Any) -> Any:
+    return TrustPolicy(trusted_proxies=proxies, trusted_headers=headers, **options).compile()
+
+
+class TestPeer:
+    @pytest.mark.parametrize(("peer", "trusted"), [
+        pytest.param("127.0.0.1", True, id="ipv4 in network"),
+        pytest.param("127.0.1.1", False, id="ipv4 outside"),
+        pytest.param("::ffff:10.1.2.3", True, id="ipv4-mapped peer matches ipv4 network"),
+        pytest.param("::FFFF:10.1.2.3", True, id="mapped upper case"),
+        pytest.param("2001:db8::5", True, id="ipv6 in network"),
+        pytest.param("2001:DB8::5", True, id="ipv6 upper case"),
+        pytest.param("2001:db9::5", False, id="ipv6 outside"),
+        pytest.param("2001:db8::5%eth0", True, id="zone id ignored"),
+        pytest.param("", False, id="empty"),
+        pytest.param("/run/app.sock", False, id="unix socket path"),
+        pytest.param("010.0.0.1", False, id="octal"),
+        pytest.param("127.0.0.1:5000", False, id="with port"),
+    ])
+    def test_is_trusted(self, peer: str, trusted: bool) -> None:
+        """Peers match by address; mapped IPv4 matches IPv4; non-IP peers are untrusted."""
+        assert engine([XFF]).is_trusted(peer) is trusted
+
+    def test_ipv4_network_in_mapped_form_matches_ipv4_peer(self) -> None:
+        """A network written IPv4-mapped trusts the plain IPv4 peer, and the reverse."""
+        e = engine([XFF], proxies=["::ffff:192.168.0.0/112"])
+        assert e.is_trusted("192.168.3.4")
+        assert e.is_trusted("::ffff:192.168.3.4")
+        assert not e.is_trusted("192.169.0.1")
+
+    def test_ipv6_network_does_not_match_ipv4_peer(self) -> None:
+        """As in mod_wsgi, '::1' does not trust 127.0.0.1."""
+        assert not engine([XFF], proxies=["::1"]).is_trusted("127.0.0.1")
+
+    @pytest.mark.parametrize("peer", ["", "/run/app.sock", "unix:/tmp/s"])
+    def test_unix_socket_peers(self, peer: str) -> None:
+        """trust_unix_socket trusts non-IP peers, and only them besides the list."""
+        e = engine([XFF], trust_unix_socket=True)
+        assert e.is_trusted(peer)
+        assert not e.is_trusted("8.8.8.8")
+        d = e.evaluate(peer, {XFF: "203.0.113.9"})
+        assert d.client == "203.0.113.9"
+
+
+# Every row of mod_wsgi-reference.md §4 (trusted 127.0.0.0/24 10.0.0.0/8 2001:db8::/32,
+# peer 127.0.0.1): (header, mod_wsgi REMOTE_ADDR, mod_wsgi X-Forwarded-For after,
+# our REMOTE_ADDR, our X-Forwarded-For after or None when removed).
+PEER = "127.0.0.1"
+WALK_TABLE = [
+    ("1.2.3.4", "1.2.3.4", "1.2.3.4", "1.2.3.4", "1.2.3.4"),
+    ("1.2.3.4, 10.0.0.5, 10.0.0.6", "1.2.3.4", "1.2.3.4, 10.0.0.5, 10.0.0.6",
+     "1.2.3.4", "1.2.3.4, 10.0.0.5, 10.0.0.6"),
+    ("1.2.3.4, 5.6.7.8, 10.0.0.5", "5.6.7.8", "5.6.7.8, 10.0.0.5",
+     "5.6.7.8", "5.6.7.8, 10.0.0.5"),
+    ("1.2.3.4, 10.0.0.5, 5.6.7.8", "5.6.7.8", "5.6.7.8", "5.6.7.8", "5.6.7.8"),
+    ("10.0.0.5, 1.2.3.4, 10.0.0.6, 10.0.0.7", "1.2.3.4", "1.2.3.4, 10.0.0.6, 10.0.0.7",
+     "1.2.3.4", "1.2.3.4, 10.0.0.6, 10.0.0.7"),
+    ("10.0.0.5, 10.0.0.6", "10.0.0.5", "10.0.0.5, 10.0.0.6", "10.0.0.5", "10.0.0.5, 10.0.0.6"),
+    # Deviation: junk never becomes REMOTE_ADDR; the hop that reported it is the client.
+    ("garbage, 10.0.0.5", "garbage", "garbage, 10.0.0.5", "10.0.0.5", "10.0.0.5"),
+    # Deviation: junk on the right: the peer stays, the header is removed.
+    ("1.2.3.4, garbage", "garbage", "garbage", PEER, None),
+    # Deviation: a port is allowed on an element, and stripped from REMOTE_ADDR.
+    ("1.2.3.4, 10.0.0.5:8080", "10.0.0.5:8080", "10.0.0.5:8080", "1.2.3.4",
+     "1.2.3.4, 10.0.0.5:8080"),
+    # Deviation: brackets are allowed, REMOTE_ADDR is the bare canonical address.
+    ("[2001:db8::1]", "[2001:db8::1]", "[2001:db8::1]", "2001:db8::1", "[2001:db8::1]"),
+    ("1.2.3.4, 2001:DB8::5", "1.2.3.4", "1.2.3.4, 2001:DB8::5", "1.2.3.4",
+     "1.2.3.4, 2001:DB8::5"),
+    ("1.2.3.4, ::ffff:10.0.0.5", "1.2.3.4", "1.2.3.4, ::ffff:10.0.0.5", "1.2.3.4",
+     "1.2.3.4, ::ffff:10.0.0.5"),
+    # Deviation: no DNS, no decimal/short/octal IPv4 forms, no zone ids: all invalid.
+    ("1.2.3.4, localhost", "1.2.3.4", "1.2.3.4, localhost", PEER, None),
+    ("1.2.3.4, 167772165", "1.2.3.4", "1.2.3.4, 167772165", PEER, None),
+    ("1.2.3.4, 10.5", "1.2.3.4", "1.2.3.4, 10.5", PEER, None),
+    ("1.2.3.4, 010.0.0.5", "010.0.0.5", "010.0.0.5", PEER, None),
+    ("1.2.3.4, fe80::1%lo", "fe80::1%lo", "fe80::1%lo", PEER, None),
+    (",,1.2.3.4,,10.0.0.5,", "1.2.3.4", "1.2.3.4, 10.0.0.5", "1.2.3.4", "1.2.3.4, 10.0.0.5"),
+]
+
+
+class TestWalk:
+    @pytest.mark.parametrize(("header", "mod_wsgi_addr", "mod_wsgi_xff", "addr", "xff"),
+                             WALK_TABLE, ids=[row[0] for row in WALK_TABLE])
+    def test_mod_wsgi_table(self, header: str, mod_wsgi_addr: str, mod_wsgi_xff: str,
+                            addr: str, xff: str | None) -> None:
+        """Every row of the reference table: same as mod_wsgi where SPEC.md says so,
+        our documented result where it deviates (never junk in REMOTE_ADDR)."""
+        d = engine([XFF]).evaluate(PEER, {XFF: header})
+        assert (d.client or PEER) == addr
+        assert d.forwarded_for == xff
+        if xff is None:
+            assert "x-forwarded-for" in d.removed
+            assert d.ignored[0].header == XFF
+        else:
+            assert d.kept == ("x-forwarded-for",)
+        if mod_wsgi_addr == addr:
+            assert mod_wsgi_xff == (xff if xff is not None else mod_wsgi_xff)
+
+    @pytest.mark.parametrize(("header", "client"), [
+        ("1.2.3.4, 10.0.0.5", "10.0.0.5"),
+        ("1.2.3.4, 127.0.0.1", "1.2.3.4"),
+    ])
+    def test_single_ip_policy(self, header: str, client: str) -> None:
+        """With only 127.0.0.1 trusted (mod_wsgi's xff_single_ip rows)."""
+        d = engine([XFF], proxies=["127.0.0.1"]).evaluate(PEER, {XFF: header})
+        assert d.client == client
+
+    @pytest.mark.parametrize("header", ["", " , , ", ",", "\t"])
+    def test_empty_list(self, header: str) -> None:
+        """No elements: nothing changes and the header is removed (mod_wsgi keeps it)."""
+        d = engine([XFF]).evaluate(PEER, {XFF: header})
+        assert d.client is None
+        assert d.removed == ("x-forwarded-for",)
+        assert d.ignored[0].reason == "no addresses in the list"
+
+    def test_chain_record(self) -> None:
+        """The decision records the walk hop by hop."""
+        d = engine([XFF]).evaluate(PEER, {XFF: "9.9.9.9, 1.2.3.4, junk, 10.0.0.5, 10.0.0.6"})
+        assert [(h.element, h.verdict) for h in d.chain] == [
+            ("9.9.9.9", "unvisited"), ("1.2.3.4", "unvisited"), ("junk", "invalid"),
+            ("10.0.0.5", "client"), ("10.0.0.6", "trusted")]
+        d = engine([XFF]).evaluate(PEER, {XFF: "1.2.3.4, 10.0.0.6"})
+        assert [h.verdict for h in d.chain] == ["client", "trusted"]
+
+    def test_client_address_is_canonical(self) -> None:
+        """REMOTE_ADDR holds the address alone, canonical: no port, no brackets, lower case."""
+        d = engine([XFF]).evaluate(PEER, {XFF: "[2001:DB8:0::0:1]:443, 10.0.0.5"})
+        assert d.client == "2001:db8::1"
+        d = engine([XFF]).evaluate(PEER, {XFF: "1.2.3.4:5678"})
+        assert d.client == "1.2.3.4"
+
+    def test_untrusted_peer_is_never_walked(self) -> None:
+        """From an untrusted peer the header is removed, whatever it says."""
+        d = engine([XFF]).evaluate("8.8.8.8", {XFF: "10.0.0.5"})
+        assert d == Decision("8.8.8.8", False, removed=("x-forwarded-for",))
+
+
+def _valid_and_invalid(kind: Kind) -> tuple[list[tuple[str, dict[str, str]]], list[str]]:
+    """(valid value, expected decision fields) pairs and invalid values, per kind."""
+    table: dict[Kind, tuple[list[tuple[str, dict[str, str]]], list[str]]] = {
+        Kind.ADDRESS: (
+            [("203.0.113.9", {"client": "203.0.113.9"}),
+             ("203.0.113.9:4000", {"client": "203.0.113.9"}),
+             ("[2001:DB8::9]:4000", {"client": "2001:db8::9"}),
+             ("2001:db8::9", {"client": "2001:db8::9"})],
+            ["unknown", "010.1.1.1", "10.5", "1.2.3.4, 5.6.7.8", "host.example",
+             "fe80::1%eth0", "", "1.2.3.4:99999", "[1.2.3.4]"]),
+        Kind.SCHEME_WORD: (
+            [("https", {"scheme": "https"}), ("HTTP", {"scheme": "http"}),
+             ("wss", {"scheme": "https"}), ("ws", {"scheme": "http"})],
+            ["junk", "", "https, http", "http,https", "ftp", "on"]),
+        Kind.SCHEME_BOOL: (
+            [("on", {"scheme": "https"}), ("TRUE", {"scheme": "https"}),
+             ("1", {"scheme": "https"}), ("Off", {"scheme": "http"}),
+             ("false", {"scheme": "http"}), ("0", {"scheme": "http"})],
+            ["yes", "no", "2", "", "https", "on, off"]),
+        Kind.HOST: (
+            [("www.example.com", {"host": "www.example.com"}),
+             ("www.example.com:8443", {"host": "www.example.com:8443"}),
+             ("[2001:db8::1]:8080", {"host": "[2001:db8::1]:8080"}),
+             ("192.0.2.1", {"host": "192.0.2.1"})],
+            ["a.example, b.example", "", "bad host", "x.example:0", "x.example:99999",
+             "2001:db8::1", "[::1", "999.1.1.1", "evil.example/path"]),
+        Kind.SERVER: (
+            [("proxy.example", {"server": "proxy.example"}), ("[::1]", {"server": "[::1]"})],
+            ["proxy.example:8080", "a, b", "", "bad server"]),
+        Kind.PORT: (
+            [("443", {"port": "443"}), ("8080", {"port": "8080"}), ("08080", {"port": "8080"})],
+            ["abc", "-1", "99999", "0", "443, 80", "", "4 43"]),
+        Kind.PREFIX: (
+            [("/myapp", {"prefix": "/myapp"}), ("/myapp/", {"prefix": "/myapp"}),
+             ("//a//b", {"prefix": "/a/b"})],
+            ["myapp", "/a/../b", "/a b", "/a?b", "/a#b", "/a\x01", "/a,/b"]),
+    }
+    return table[kind]
+
+
+SINGLE = [spec for spec in HEADERS.values() if spec.kind not in (Kind.FOR_LIST, Kind.FORWARDED)]
+VALID_CASES = [pytest.param(spec.name, value, fields, id=f"{spec.name}={value!r}")
+               for spec in SINGLE for value, fields in _valid_and_invalid(spec.kind)[0]]
+INVALID_CASES = [pytest.param(spec.name, value, id=f"{spec.name}={value!r}")
+                 for spec in SINGLE for value in _valid_and_invalid(spec.kind)[1]]
+
+
+class TestEveryHeader:
+    @pytest.mark.parametrize("peer", ["127.0.0.1", "2001:db8::7"])
+    @pytest.mark.parametrize(("name", "value", "fields"), VALID_CASES)
+    def test_valid_value_from_trusted_peer(self, name: str, value: str,
+                                           fields: dict[str, str], peer: str) -> None:
+        """A valid trusted header sets its field and stays; nothing else changes."""
+        d = engine([name]).evaluate(peer, {name: value})
+        assert d.trusted
+        for field in ("client", "scheme", "host", "server", "port", "prefix"):
+            assert getattr(d, field) == fields.get(field), field
+        assert d.kept == (name.lower(),)
+        assert d.removed == ()
+        assert d.ignored == ()
+        target = next(iter(fields))
+        assert d.sources == ((target, name),)
+
+    @pytest.mark.parametrize("peer", ["127.0.0.1", "::ffff:10.9.9.9"])
+    @pytest.mark.parametrize(("name", "value"), INVALID_CASES)
+    def test_invalid_value_from_trusted_peer(self, name: str, value: str, peer: str) -> None:
+        """An invalid trusted header changes nothing and is removed, with a reason."""
+        d = engine([name]).evaluate(peer, {name: value})
+        assert (d.client, d.scheme, d.host, d.server, d.port, d.prefix) == (None,) * 6
+        assert d.removed == (name.lower(),)
+        assert len(d.ignored) == 1
+        assert d.ignored[0].header == name
+        assert d.ignored[0].value == value
+        assert d.ignored[0].reason
+
+    @pytest.mark.parametrize("peer", ["192.0.2.66", "2001:db9::1", "", "::ffff:8.8.8.8"])
+    @pytest.mark.parametrize(("name", "value", "fields"), VALID_CASES)
+    def test_any_value_from_untrusted_peer(self, name: str, value: str,
+                                           fields: dict[str, str], peer: str) -> None:
+        """From an untrusted peer a trusted header is removed and changes nothing."""
+        d = engine([name]).evaluate(peer, {name: value})
+        assert d == Decision(peer, False, removed=(name.lower(),))
+
+    @pytest.mark.parametrize("name", [spec.name for spec in HEADERS.values()])
+    def test_untrusted_headers_are_removed_from_trusted_peer(self, name: str) -> None:
+        """Every known forwarded header the policy does not trust is removed, even from
+        a trusted peer (mod_wsgi leaves groups it was not told about)."""
+        trusted = "X-Forwarded-Port" if name != "X-Forwarded-Port" else "X-Forwarded-Proto"
+        d = engine([trusted]).evaluate(PEER, {name: "1.2.3.4"})
+        assert d.removed == (name.lower(),)
+        assert d.client is None
+
+    def test_header_names_any_case(self) -> None:
+        """evaluate() accepts header names in any case and ignores unknown names."""
+        d = engine([XFF]).evaluate(PEER, {"x-FORWARDED-for": "1.2.3.4", "Accept": "x"})
+        assert d.client == "1.2.3.4"
+        assert d.removed == ()
+
+    def test_full_set(self) -> None:
+        """One header per group, all at once, from a trusted peer."""
+        headers = ["X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host",
+                   "X-Forwarded-Server", "X-Forwarded-Port", "X-Forwarded-Prefix"]
+        d = engine(headers).evaluate(PEER, {
+            "X-Forwarded-For": "203.0.113.9, 10.0.0.2", "X-Forwarded-Proto": "https",
+            "X-Forwarded-Host": "www.example.com", "X-Forwarded-Server": "www.example.com",
+            "X-Forwarded-Port": "443", "X-Forwarded-Prefix": "/shop/",
+            "X-Real-IP": "6.6.6.6", "X-Forwarded-SSL": "off", "Forwarded": "for=6.6.6.6"})
+        assert (d.client, d.scheme, d.host, d.server, d.port, d.prefix) == (
+            "203.0.113.9", "https", "www.example.com", "www.example.com", "443", "/shop")
+        assert set(d.removed) == {"x-real-ip", "x-forwarded-ssl", "forwarded"}
+        assert len(d.kept) == 6
+
+    def test_every_group_has_a_header_and_forwarded_spans_three(self) -> None:
+        """The table covers every group; Forwarded belongs to client, scheme and host."""
+        groups = {g for spec in HEADERS.values() for g in spec.groups}
+        assert groups == set(Group)
+        assert HEADERS["forwarded"].groups == {Group.CLIENT, Group.SCHEME, Group.HOST}
+
+
+class TestPrefixOptions:
+    def test_fixed_script_name_applies_to_every_request(self) -> None:
+        """script_name is the operator's, so it applies to untrusted peers too."""
+        e = engine([XFF], script_name="/app")
+        assert e.evaluate("8.8.8.8", {}).prefix == "/app"
+        assert e.evaluate(PEER, {}).prefix == "/app"
+
+    def test_trusted_prefix_header_wins_over_script_name(self) -> None:
+        """A valid trusted prefix header replaces the fixed script_name."""
+        e = engine(["X-Forwarded-Prefix"], script_name="/app")
+        assert e.evaluate(PEER, {"X-Forwarded-Prefix": "/other"}).prefix == "/other"
+        assert e.evaluate(PEER, {"X-Forwarded-Prefix": ""}).prefix is None
+        assert e.evaluate(PEER, {"X-Forwarded-Prefix": "bad"}).prefix == "/app"
+        assert e.evaluate("8.8.8.8", {"X-Forwarded-Prefix": "/other"}).prefix == "/app"
+
+    def test_strip_flag_is_carried(self) -> None:
+        """strip_prefix_from_path travels in the decision for the adapter."""
+        e = engine(["X-Forwarded-Prefix"], strip_prefix_from_path=True)
+        assert e.evaluate(PEER, {"X-Forwarded-Prefix": "/a"}).strip_prefix
