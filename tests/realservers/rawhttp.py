@@ -124,7 +124,7 @@ def _read_response(reader: _Reader, method: str) -> RawResponse:
         headers.append((name.strip(), value.strip()))
     lowered = {name.lower(): value for name, value in headers}
     connection = lowered.get("connection", "").lower()
-    will_close = "close" in connection or version == "HTTP/1.0" and "keep-alive" not in connection
+    will_close = "close" in connection or (version == "HTTP/1.0" and "keep-alive" not in connection)
     status = int(code)
     if method == "HEAD" or status in (204, 304) or 100 <= status < 200:
         body = b""
