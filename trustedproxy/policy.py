@@ -346,6 +346,82 @@ class TrustPolicy:
 
         return load_yaml(source)
 
+    @classmethod
+    def from_directives(cls, text: str | os.PathLike[str], *, source: str | None = None,
+                        block: str | None = None) -> TrustPolicy:
+        """Load a policy from mod_wsgi ``WSGITrustedProxies`` /
+        ``WSGITrustedProxyHeaders`` directive text (or a file, given as a path object).
+
+        Other Apache directives are ignored, so a whole virtual host file can
+        be given; *block* (``"Location /api"``) selects one block's directives
+        when blocks disagree. Partial IPv4 (``127.0.0``) is read as mod_wsgi
+        reads it, with a warning.
+
+        Example::
+
+            TrustPolicy.from_directives("WSGITrustedProxies 10.0.0.0/8\\n"
+                                        "WSGITrustedProxyHeaders X-Forwarded-For")
+
+        Raises:
+            ConfigError: naming ``source:line`` and the directive of every problem.
+        """
+        from .loaders.directives import load_directives
+
+        return load_directives(text, source=source, block=block)
+
+    @classmethod
+    def from_express_args(cls, argv: Sequence[str] | str | os.PathLike[str], *,
+                          source: str | None = None) -> TrustPolicy:
+        """Load a policy from mod_wsgi-express ``--trust-proxy`` and
+        ``--trust-proxy-header`` arguments.
+
+        *argv* is a list of arguments or one shell command line; other
+        arguments are ignored, so a whole ``mod_wsgi-express start-server``
+        command can be given.
+
+        Example::
+
+            TrustPolicy.from_express_args(["--trust-proxy", "10.0.0.0/8",
+                                           "--trust-proxy-header", "X-Forwarded-For"])
+
+        Raises:
+            ConfigError: naming the argument and option of every problem.
+        """
+        from .loaders.express import load_express_args
+
+        return load_express_args(argv, source=source)
+
+    def to_yaml(self) -> str:
+        """Return this policy as YAML text; :meth:`from_yaml` reads it back equal."""
+        from .loaders.writers import to_yaml
+
+        return to_yaml(self)
+
+    def to_directives(self) -> str:
+        """Return this policy as mod_wsgi directive lines; :meth:`from_directives`
+        reads them back equal.
+
+        Options mod_wsgi has no directive for are written as
+        ``# trustedproxy: NAME VALUE`` comment lines: Apache ignores them,
+        trustedproxy reads them.
+        """
+        from .loaders.writers import to_directives
+
+        return to_directives(self)
+
+    def to_express_args(self) -> list[str]:
+        """Return this policy as mod_wsgi-express arguments;
+        :meth:`from_express_args` reads them back equal.
+
+        Raises:
+            ConfigError: if the policy sets ``script_name``,
+                ``strip_prefix_from_path`` or ``trust_unix_socket``, which
+                mod_wsgi-express cannot express.
+        """
+        from .loaders.writers import to_express_args
+
+        return to_express_args(self)
+
 
 def _rebuild(proxies: Sequence[str], headers: Sequence[str], script_name: str,
              strip: bool, unix: bool) -> TrustPolicy:

@@ -1,0 +1,512 @@
+"""mod_wsgi directive strings: ``WSGITrustedProxies`` and ``WSGITrustedProxyHeaders``.
+
+The text is read the way Apache reads a configuration file and mod_wsgi reads
+its two directives (``mod_wsgi-reference.md`` §1):
+
+* a line ending in ``\\`` continues on the next line (``\\\\`` at the end is
+  an escaped backslash, not a continuation);
+* a line whose first non-blank character is ``#`` is a comment; Apache has no
+  comments after a directive, so a ``#`` word inside a trust directive is an
+  error here (Apache would read it as a value);
+* directive names are case-insensitive; the arguments are split into words
+  as ``ap_getword_conf`` does (white space separates words; ``"..."`` and
+  ``'...'`` quote, with ``\\"`` and ``\\\\`` escapes inside);
+* a directive repeated in one block appends to the list;
+* every other directive is ignored, so a whole virtual host file can be given;
+* a trust directive in ``<VirtualHost>``, ``<Location>``, ``<Directory>`` or
+  ``<Files>`` (and the ``...Match`` forms) applies to that block, and a block
+  that sets only one of the two directives inherits the other one from the
+  enclosing block, as mod_wsgi merges them. Other sections (``<IfModule>``,
+  ``<IfDefine>`` ...) are transparent. When blocks give different policies,
+  ``block=`` says which one is meant.
+
+The options mod_wsgi has no directive for are written as comment lines that
+Apache ignores and trustedproxy reads::
+
+    # trustedproxy: script_name /myapp
+    # trustedproxy: strip_prefix_from_path on
+    # trustedproxy: trust_unix_socket on
+
+Values mod_wsgi rejects are errors here too, with a clearer message; the
+values it accepts and then misbehaves on (SPEC.md §3) are errors naming the
+line; the values it accepts for compatibility (partial IPv4, dotted masks,
+host bits set) load with the same meaning and a warning.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import pathlib
+import socket
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+
+from ..errors import ConfigError, Problem
+from ..policy import Located, TrustPolicy
+
+__all__ = [
+    "DIRECTIVE_OPTIONS",
+    "PROXIES",
+    "HEADERS_DIRECTIVE",
+    "build_policy",
+    "load_directives",
+    "logical_lines",
+    "mod_wsgi_proxy_problem",
+    "split_words",
+]
+
+#: The canonical spelling of the two mod_wsgi directives.
+PROXIES = "WSGITrustedProxies"
+HEADERS_DIRECTIVE = "WSGITrustedProxyHeaders"
+_DIRECTIVES = {PROXIES.lower(): PROXIES, HEADERS_DIRECTIVE.lower(): HEADERS_DIRECTIVE}
+
+#: The options written as ``# trustedproxy: NAME VALUE`` comment lines.
+DIRECTIVE_OPTIONS = ("script_name", "strip_prefix_from_path", "trust_unix_socket")
+_MAGIC = "trustedproxy:"
+_BOOLS = {"on": True, "true": True, "1": True, "yes": True,
+          "off": False, "false": False, "0": False, "no": False}
+
+#: Sections that scope trust directives (lower case -> canonical spelling).
+_BLOCKS = {name.lower(): name for name in (
+    "VirtualHost", "Location", "LocationMatch", "Directory", "DirectoryMatch",
+    "Files", "FilesMatch")}
+
+_V6_CHARS = frozenset("0123456789abcdef:/")
+_V4_CHARS = frozenset("0123456789./")
+
+
+# --------------------------------------------------------------------------- lexing
+
+
+def logical_lines(text: str) -> Iterator[tuple[int, str]]:
+    """Yield ``(first line number, text)`` of each configuration line.
+
+    Joins continuation lines (a line ending in a single ``\\``) as Apache's
+    ``ap_cfg_getline`` does, and strips surrounding white space.
+    """
+    lines = text.split("\n")
+    i = 0
+    while i < len(lines):
+        start = i + 1
+        parts: list[str] = []
+        while True:
+            line = lines[i].removesuffix("\r")
+            i += 1
+            if line.endswith("\\") and not line.endswith("\\\\") and i < len(lines):
+                parts.append(line[:-1])
+                continue
+            if line.endswith("\\\\"):
+                line = line[:-1]  # an escaped backslash, not a continuation
+            parts.append(line)
+            break
+        yield start, "".join(parts).strip()
+
+
+def getword_conf(line: str, pos: int = 0) -> tuple[str, int]:
+    """Read one word from *line* at *pos* as Apache's ``ap_getword_conf`` does.
+
+    Returns the word and the position of the next word (white space skipped).
+    A word that starts with ``"`` or ``'`` runs to the matching quote (or the
+    end of the line); inside it ``\\<quote>`` and ``\\\\`` are escapes.
+    Outside quotes only ``\\\\`` is an escape.
+    """
+    n = len(line)
+    while pos < n and line[pos].isspace():
+        pos += 1
+    if pos >= n:
+        return "", n
+    quote = line[pos] if line[pos] in "\"'" else ""
+    out: list[str] = []
+    i = pos + 1 if quote else pos
+    while i < n:
+        ch = line[i]
+        if quote and ch == quote:
+            i += 1
+            break
+        if not quote and ch.isspace():
+            break
+        if ch == "\\" and i + 1 < n and (line[i + 1] == "\\" or (quote and line[i + 1] == quote)):
+            out.append(line[i + 1])
+            i += 2
+            continue
+        out.append(ch)
+        i += 1
+    while i < n and line[i].isspace():
+        i += 1
+    return "".join(out), i
+
+
+def split_words(args: str) -> list[str]:
+    """Split a directive's arguments into words as mod_wsgi does
+    (``ap_getword_conf`` until the line is used up)."""
+    words = []
+    pos = 0
+    args = args.lstrip()
+    while pos < len(args):
+        word, pos = getword_conf(args, pos)
+        words.append(word)
+    return words
+
+
+# --------------------------------------------------------------------------- values
+
+
+def mod_wsgi_proxy_problem(word: str) -> str | None:
+    """Say why mod_wsgi refuses *word* as a trusted proxy where trustedproxy's
+    own parser would accept it, or return ``None``.
+
+    The rest (hostnames, bad masks, ``1.2.3.4/33`` ...) the policy's own
+    parser rejects with its own message.
+    """
+    if word.startswith("#"):
+        return ("Apache has no comments after a directive: this word and the ones after it "
+                "would be read as values; move the comment to a line of its own")
+    if ":" in word:
+        if not set(word) <= _V6_CHARS and set(word) <= _V6_CHARS | set("ABCDEF"):
+            return (f"mod_wsgi rejects upper-case IPv6: write {word.lower()!r}")
+        address = word.partition("/")[0]
+        try:
+            value = int.from_bytes(socket.inet_pton(socket.AF_INET6, address), "big")
+        except (OSError, ValueError):
+            return None
+        if value >> 32 == 0xFFFF:
+            return ("mod_wsgi rejects IPv4-mapped IPv6 addresses: write the IPv4 address "
+                    "or network itself (an IPv4 network also matches mapped peers)")
+    elif not set(word) <= _V4_CHARS:
+        return None
+    _, slash, mask = word.partition("/")
+    if slash and mask.isascii() and mask.isdigit() and int(mask) == 0:
+        half = "'0.0.0.0/1 128.0.0.0/1'" if ":" not in word else "'::/1 8000::/1'"
+        return ("mod_wsgi rejects a /0 mask; trusting every address lets any client forge "
+                f"forwarded headers, but if that is really meant write {half}")
+    return None
+
+
+def _parse_bool(word: str) -> bool | None:
+    return _BOOLS.get(word.lower())
+
+
+# --------------------------------------------------------------------------- structure
+
+
+@dataclass
+class _Setting:
+    """One trust directive (or option comment) line."""
+
+    line: int
+    directive: str
+    words: list[str]
+    where: str = ""  # the position for messages, when not ``source:line``
+
+    def at(self, source: str) -> str:
+        return self.where or f"{source}:{self.line}"
+
+
+@dataclass
+class _Scope:
+    """The server level or one scoping block, with the settings made in it."""
+
+    kind: str  # "" for the server level
+    arg: str
+    line: int
+    parent: _Scope | None
+    settings: dict[str, list[_Setting]] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        return f"<{self.kind} {self.arg}>" if self.kind else "the server level"
+
+    @property
+    def where(self) -> str:
+        return f"{self.label} (line {self.line})" if self.kind else self.label
+
+    @property
+    def path(self) -> str:
+        parts: list[str] = []
+        scope: _Scope | None = self
+        while scope is not None and scope.kind:
+            parts.append(f"{scope.kind} {scope.arg}")
+            scope = scope.parent
+        return " > ".join(reversed(parts))
+
+    def effective(self) -> dict[str, list[_Setting]]:
+        """The settings in force here: each one from the innermost block that sets it."""
+        result: dict[str, list[_Setting]] = {}
+        scope: _Scope | None = self
+        while scope is not None:
+            for key, settings in scope.settings.items():
+                result.setdefault(key, settings)
+            scope = scope.parent
+        return result
+
+
+def _strip_quotes(text: str) -> str:
+    text = text.strip()
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "\"'":
+        return text[1:-1]
+    return text
+
+
+def _parse(text: str, source: str) -> tuple[list[_Scope], list[Problem]]:
+    """Read the text into scopes; return every scope and the structural problems."""
+    server = _Scope("", "", 0, None)
+    scopes = [server]
+    stack: list[tuple[str, int, _Scope | None]] = []  # (section name, line, scope it opened)
+    errors: list[Problem] = []
+    current = server
+    for number, line in logical_lines(text):
+        where = f"{source}:{number}"
+        if not line:
+            continue
+        if line.startswith("#"):
+            body = line[1:].strip()
+            if body.lower().startswith(_MAGIC):
+                _option(body[len(_MAGIC):], current, number, where, errors)
+            continue
+        name, pos = getword_conf(line)
+        if name.startswith("</"):
+            closing = name[2:].rstrip(">").strip().lower()
+            if not stack:
+                errors.append(Problem(where, name, f"{name} closes a section that was "
+                                                   "never opened"))
+                continue
+            opened, opened_line, scope = stack.pop()
+            if opened.lower() != closing:
+                errors.append(Problem(where, name, f"expected </{opened}> (opened at line "
+                                                   f"{opened_line}) but saw {name}"))
+            if scope is not None:
+                current = scope.parent or server
+            continue
+        if name.startswith("<"):
+            section = name[1:].rstrip(">")
+            rest = line[pos:]
+            if not rest.endswith(">") and not name.endswith(">"):
+                errors.append(Problem(where, line, f"<{section} section line must end "
+                                                   "with '>'"))
+            arg = _strip_quotes(rest.rstrip().removesuffix(">"))
+            kind = _BLOCKS.get(section.lower())
+            if kind is None:
+                stack.append((section, number, None))
+                continue
+            scope = _Scope(kind, arg, number, current)
+            scopes.append(scope)
+            stack.append((section, number, scope))
+            current = scope
+            continue
+        directive = _DIRECTIVES.get(name.lower())
+        if directive is None:
+            continue  # some other Apache directive: not ours
+        key = "proxies" if directive == PROXIES else "headers"
+        words = split_words(line[pos:])
+        if not words:
+            what = ("no addresses: mod_wsgi then trusts no peer at all" if key == "proxies"
+                    else "no header names: mod_wsgi then does nothing")
+            errors.append(Problem(where, None, f"{directive} with {what}; "
+                                               "give at least one value or remove the line"))
+        current.settings.setdefault(key, []).append(_Setting(number, directive, words))
+    for opened, opened_line, _ in stack:
+        errors.append(Problem(f"{source}:{opened_line}", opened,
+                              f"<{opened}> is never closed: add </{opened}>"))
+    return scopes, errors
+
+
+def _option(body: str, scope: _Scope, number: int, where: str, errors: list[Problem]) -> None:
+    words = split_words(body)
+    label = f"# {_MAGIC}"
+    if not words:
+        errors.append(Problem(where, None, f"{label} needs an option name and a value, "
+                                           "e.g. '# trustedproxy: script_name /myapp'"))
+        return
+    option = words[0]
+    if option not in DIRECTIVE_OPTIONS:
+        close = difflib.get_close_matches(option, DIRECTIVE_OPTIONS, n=1)
+        hint = f"did you mean {close[0]!r}?" if close else (
+            "known options: " + ", ".join(DIRECTIVE_OPTIONS))
+        errors.append(Problem(where, option, f"{label} unknown option {option!r}: {hint}"))
+        return
+    if len(words) != 2:
+        errors.append(Problem(where, body.strip(), f"{label} {option} takes exactly one value"))
+        return
+    if option in scope.settings:
+        first = scope.settings[option][0].line
+        errors.append(Problem(where, option, f"{label} {option} is given twice in "
+                                             f"{scope.label} (first at line {first})"))
+        return
+    scope.settings[option] = [_Setting(number, f"{label} {option}", words[1:])]
+
+
+# --------------------------------------------------------------------------- policy
+
+
+def _matches(scope: _Scope, block: str) -> bool:
+    wanted = _strip_quotes(block.strip().removeprefix("<").removesuffix(">"))
+    if not scope.kind:
+        return wanted.lower() in ("", "server")
+    own = f"{scope.kind} {scope.arg}"
+    if wanted.lower() == own.lower() or wanted == scope.arg:
+        return True
+    return " ".join(wanted.split()).lower() == " ".join(scope.path.split()).lower()
+
+
+def build_policy(settings: dict[str, list[_Setting]], source: str, *,
+                 partial_ipv4: bool = True, proxies_name: str = PROXIES,
+                 headers_name: str = HEADERS_DIRECTIVE) -> TrustPolicy:
+    """Build a :class:`TrustPolicy` from the settings in force, naming the
+    line and directive of every problem.
+
+    Raises:
+        ConfigError: with every problem found.
+    """
+    errors: list[Problem] = []
+    directive_at: dict[str, str] = {}
+    kwargs: dict[str, object] = {}
+    proxies: list[Located] = []
+    proxy_rejected = False
+    for setting in settings.get("proxies", []):
+        where = setting.at(source)
+        directive_at[where] = setting.directive
+        for word in setting.words:
+            reason = mod_wsgi_proxy_problem(word)
+            if reason:
+                proxy_rejected = True
+                errors.append(Problem(where, word, f"{setting.directive}: invalid trusted proxy "
+                                                   f"{word!r}: {reason}"))
+                if word.startswith("#"):
+                    break
+                continue
+            proxies.append(Located(word, where))
+    headers: list[Located] = []
+    for setting in settings.get("headers", []):
+        where = setting.at(source)
+        directive_at[where] = setting.directive
+        for word in setting.words:
+            if word.startswith("#"):
+                errors.append(Problem(where, word, f"{setting.directive}: invalid header name "
+                                                   f"{word!r}: Apache has no comments after a "
+                                                   "directive; move the comment to a line of "
+                                                   "its own"))
+                break
+            headers.append(Located(word, where))
+    policy_source = source
+    for key in ("headers", "proxies"):
+        if settings.get(key):
+            policy_source = settings[key][0].at(source)
+            break
+    for option in DIRECTIVE_OPTIONS:
+        if option not in settings:
+            continue
+        setting = settings[option][0]
+        where = setting.at(source)
+        directive_at[where] = setting.directive
+        value: object = setting.words[0]
+        if option != "script_name":
+            flag = _parse_bool(setting.words[0])
+            if flag is None:
+                errors.append(Problem(where, setting.words[0],
+                                      f"{setting.directive}: expected on or off, "
+                                      f"not {setting.words[0]!r}"))
+                continue
+            value = flag
+        kwargs[option] = Located(value, where)
+    try:
+        policy = TrustPolicy(trusted_proxies=proxies, trusted_headers=headers,
+                             _source=policy_source, _partial_ipv4=partial_ipv4,
+                             **kwargs)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            message = problem.message
+            if message.startswith("trusted headers but no trusted proxies"):
+                if proxy_rejected:
+                    continue
+                message = (f"{headers_name} without {proxies_name}: mod_wsgi would then "
+                           "believe these headers from every client; add "
+                           f"{proxies_name} with your proxies' addresses (to trust every "
+                           "peer, write '0.0.0.0/1 128.0.0.0/1 ::/1 8000::/1' explicitly)")
+            elif problem.source in directive_at:
+                message = f"{directive_at[problem.source]}: {message}"
+            errors.append(Problem(problem.source, problem.value, message))
+        raise ConfigError(_in_order(errors)) from None
+    if errors:
+        raise ConfigError(_in_order(errors))
+    return policy
+
+
+def _line_of(problem: Problem) -> int:
+    tail = problem.source.rpartition(":")[2]
+    return int(tail) if tail.isdigit() else 0
+
+
+def _in_order(problems: Sequence[Problem]) -> list[Problem]:
+    return sorted(problems, key=_line_of)
+
+
+def load_directives(text: str | os.PathLike[str], *, source: str | None = None,
+                    block: str | None = None) -> TrustPolicy:
+    """Load a policy from mod_wsgi directive text (or a file, given as a path object).
+
+    Args:
+        text: the directives, e.g. a whole Apache virtual host file.
+        source: the name used in messages (default: the path, or
+            ``<directives>``).
+        block: which block's directives to use when blocks disagree, e.g.
+            ``"Location /api"``, ``"/api"`` or
+            ``"VirtualHost *:443 > Location /api"``; ``"server"`` is the
+            server level.
+
+    Raises:
+        ConfigError: naming ``source:line`` and the directive of every problem.
+    """
+    if isinstance(text, os.PathLike):
+        name = os.fspath(text)
+        source = source or name
+        try:
+            text = pathlib.Path(name).read_text(encoding="utf-8-sig")
+        except OSError as exc:
+            msg = f"cannot read directives file: {exc.strerror or exc}"
+            raise ConfigError(msg, source=source, value=name) from None
+        except UnicodeDecodeError as exc:
+            msg = f"not UTF-8 text: {exc.reason}"
+            raise ConfigError(msg, source=source) from None
+    if not isinstance(text, str):
+        msg = f"directives must be text, not {type(text).__name__}"
+        raise ConfigError(msg, source=source or "<directives>")
+    source = source or "<directives>"
+    scopes, errors = _parse(text, source)
+    if errors:
+        raise ConfigError(_in_order(errors))
+    if block is not None:
+        chosen = [s for s in scopes if _matches(s, block)]
+        if len(chosen) != 1:
+            labels = ", ".join(f"{s.path or 'server'} (line {s.line})"
+                               for s in (chosen or scopes[1:]))
+            what = "matches no block" if not chosen else "matches more than one block"
+            msg = (f"block {block!r} {what}" + (f"; the blocks are: {labels}" if labels else
+                                                "; the text has no blocks"))
+            raise ConfigError(msg, source=source, value=block)
+        return build_policy(chosen[0].effective(), source)
+    candidates = [s for s in scopes if s.settings]
+    with_headers = [s for s in candidates if "headers" in s.effective()]
+    if with_headers:
+        candidates = with_headers
+    if not candidates:
+        return TrustPolicy()
+    policies: list[tuple[_Scope, TrustPolicy]] = []
+    problems: list[Problem] = []
+    for scope in candidates:
+        try:
+            policies.append((scope, build_policy(scope.effective(), source)))
+        except ConfigError as exc:
+            problems += [p for p in exc.problems if p not in problems]
+    if problems:
+        raise ConfigError(_in_order(problems))
+    first_scope, first = policies[0]
+    for scope, policy in policies[1:]:
+        if policy != first:
+            where = f"{source}:{scope.line}"
+            options = " or ".join(repr(s.path or "server") for s, _ in policies)
+            msg = (f"the trust directives of {first_scope.where} and {scope.where} give "
+                   f"different policies: say which one is meant with block={options} "
+                   "(on the command line: --block)")
+            raise ConfigError(msg, source=where, value=scope.path)
+    return first

@@ -1,0 +1,202 @@
+"""mod_wsgi-express arguments: ``--trust-proxy`` and ``--trust-proxy-header``.
+
+mod_wsgi-express collects each option into a list (``action='append'``),
+joins the list with single spaces and pastes it, unquoted, into one
+``WSGITrustedProxies`` / ``WSGITrustedProxyHeaders`` line at server level
+(``mod_wsgi-reference.md`` §1). So ``--trust-proxy "127.0.0.1 10.0.0.0/8"``
+counts as two values, and the words are split exactly as the directive
+reader splits them. Every other argument is ignored, so a whole
+``mod_wsgi-express start-server ...`` command line can be given, as a list
+or as one shell string (``#`` comments and ``\\`` line continuations
+allowed, as in a shell script).
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import pathlib
+from collections.abc import Sequence
+
+from ..errors import ConfigError, Problem
+from ..policy import TrustPolicy
+from .directives import HEADERS_DIRECTIVE, PROXIES, _Setting, build_policy, split_words
+
+__all__ = ["OPTIONS", "load_express_args", "shell_words"]
+
+#: The two options, and the directive each one becomes.
+OPTIONS = {"--trust-proxy": PROXIES, "--trust-proxy-header": HEADERS_DIRECTIVE}
+
+
+def shell_words(text: str, source: str = "<args>") -> list[tuple[str, str]]:
+    """Split *text* into words as a POSIX shell does, each with ``source:line``.
+
+    Handles ``'...'``, ``"..."`` (with ``\\`` escaping ``"``, ``\\``, ``$``
+    and `````), backslash escapes, ``\\`` line continuations and ``#``
+    comments. No expansion of any kind is done.
+
+    Raises:
+        ConfigError: for an unterminated quote.
+    """
+    words: list[tuple[str, str]] = []
+    i, n, line = 0, len(text), 1
+    word: list[str] | None = None
+    start = 1
+    while i < n:
+        ch = text[i]
+        if ch == "\\" and i + 1 < n and text[i + 1] == "\n":
+            i += 2
+            line += 1
+            continue
+        if ch in " \t\r\n":
+            if word is not None:
+                words.append(("".join(word), f"{source}:{start}"))
+                word = None
+            if ch == "\n":
+                line += 1
+            i += 1
+            continue
+        if word is None:
+            if ch == "#":
+                while i < n and text[i] != "\n":
+                    i += 1
+                continue
+            word, start = [], line
+        if ch == "\\":
+            if i + 1 < n:
+                word.append(text[i + 1])
+            i += 2
+        elif ch == "'":
+            end = text.find("'", i + 1)
+            if end < 0:
+                msg = "unterminated single quote"
+                raise ConfigError(msg, source=f"{source}:{line}", value=text[i:])
+            word.append(text[i + 1 : end])
+            line += text.count("\n", i, end)
+            i = end + 1
+        elif ch == '"':
+            j = i + 1
+            while j < n and text[j] != '"':
+                if text[j] == "\\" and j + 1 < n and text[j + 1] in '"\\$`\n':
+                    if text[j + 1] != "\n":
+                        word.append(text[j + 1])
+                    else:
+                        line += 1
+                    j += 2
+                    continue
+                if text[j] == "\n":
+                    line += 1
+                word.append(text[j])
+                j += 1
+            if j >= n:
+                msg = "unterminated double quote"
+                raise ConfigError(msg, source=f"{source}:{line}", value=text[i:])
+            i = j + 1
+        else:
+            word.append(ch)
+            i += 1
+    if word is not None:
+        words.append(("".join(word), f"{source}:{start}"))
+    return words
+
+
+def load_express_args(argv: Sequence[str] | str | os.PathLike[str], *,
+                      source: str | None = None) -> TrustPolicy:
+    """Load a policy from mod_wsgi-express arguments.
+
+    Args:
+        argv: a list of arguments, a shell command line as one string, or a
+            path object naming a file that holds one.
+        source: the name used in messages (default ``argv`` for a list,
+            ``<args>`` for a string, the path for a file).
+
+    Raises:
+        ConfigError: naming the argument (``argv[3]``) or ``file:line`` and
+            the option of every problem.
+    """
+    if isinstance(argv, os.PathLike):
+        name = os.fspath(argv)
+        source = source or name
+        try:
+            argv = pathlib.Path(name).read_text(encoding="utf-8-sig")
+        except OSError as exc:
+            msg = f"cannot read arguments file: {exc.strerror or exc}"
+            raise ConfigError(msg, source=source, value=name) from None
+        except UnicodeDecodeError as exc:
+            msg = f"not UTF-8 text: {exc.reason}"
+            raise ConfigError(msg, source=source) from None
+    if isinstance(argv, str):
+        source = source or "<args>"
+        words = shell_words(argv, source)
+    else:
+        source = source or "argv"
+        words = []
+        for i, arg in enumerate(argv):
+            if not isinstance(arg, str):
+                msg = f"arguments must be strings, not {type(arg).__name__}"
+                raise ConfigError(msg, source=f"{source}[{i}]", value=repr(arg))
+            words.append((arg, f"{source}[{i}]"))
+    return _from_words(words, source)
+
+
+def _from_words(words: list[tuple[str, str]], source: str) -> TrustPolicy:
+    errors: list[Problem] = []
+    values: dict[str, list[tuple[str, str]]] = {PROXIES: [], HEADERS_DIRECTIVE: []}
+    i = 0
+    while i < len(words):
+        arg, where = words[i]
+        i += 1
+        if arg == "--":
+            break  # optparse: everything after is a positional argument
+        if not arg.startswith("--trust"):
+            continue
+        option, eq, value = arg.partition("=")
+        if option not in OPTIONS:
+            close = difflib.get_close_matches(option, OPTIONS, n=1, cutoff=0.6)
+            hint = f"did you mean {close[0]!r}?" if close else (
+                "the trust options are --trust-proxy and --trust-proxy-header")
+            errors.append(Problem(where, arg, f"unknown option {option!r}: {hint}"))
+            if not eq and i < len(words) and not words[i][0].startswith("-"):
+                i += 1
+            continue
+        if not eq:
+            if i >= len(words):
+                errors.append(Problem(where, arg, f"{option} needs a value, e.g. "
+                                                  + ("'--trust-proxy 10.0.0.0/8'"
+                                                     if option == "--trust-proxy" else
+                                                     "'--trust-proxy-header X-Forwarded-For'")))
+                continue
+            value, _ = words[i]
+            i += 1
+        if "\n" in value or "\r" in value:
+            errors.append(Problem(where, value, f"{option}: a value may not hold a line break"))
+            continue
+        values[OPTIONS[option]].append((value, where))
+    settings: dict[str, list[_Setting]] = {}
+    proxy_settings: list[_Setting] = []
+    header_settings: list[_Setting] = []
+    for directive, items, into in ((PROXIES, values[PROXIES], proxy_settings),
+                                   (HEADERS_DIRECTIVE, values[HEADERS_DIRECTIVE],
+                                    header_settings)):
+        # mod_wsgi-express joins the values with spaces into one directive line;
+        # keep each value's own position so that messages name its argument.
+        if not " ".join(v for v, _ in items).strip():
+            continue
+        option = next(k for k, v in OPTIONS.items() if v == directive)
+        for value, where in items:
+            into.append(_Setting(0, option, split_words(value), where))
+    if proxy_settings:
+        settings["proxies"] = proxy_settings
+    if header_settings:
+        settings["headers"] = header_settings
+    def build() -> TrustPolicy:
+        return build_policy(settings, source, proxies_name="--trust-proxy",
+                            headers_name="--trust-proxy-header")
+
+    if errors:
+        try:
+            build()
+        except ConfigError as exc:
+            errors += exc.problems
+        raise ConfigError(errors)
+    return build()
