@@ -76,9 +76,10 @@ def build_environ(
 ) -> dict[str, Any]:
     """The environ mod_wsgi builds for this request before its proxy step.
 
-    Duplicate header lines are merged with ``", "`` (Apache does it, in wire
-    order, names compared without case); names holding anything but letters,
-    digits and ``-`` are dropped (mod_wsgi does it, ``environ.c:26-95``).
+    Values lose leading and trailing spaces and tabs, duplicate header lines
+    are merged with ``", "`` (Apache does both, in wire order, names compared
+    without case); names holding anything but letters, digits and ``-`` are
+    dropped (mod_wsgi does it, ``environ.c:26-95``).
     """
     environ: dict[str, Any] = {
         "REQUEST_METHOD": "GET",
@@ -103,6 +104,7 @@ def build_environ(
         if not _TOKEN.fullmatch(name):
             continue
         key = env_key(name)
+        value = value.strip(" \t")
         environ[key] = f"{environ[key]}, {value}" if key in environ else value
     server_name, server_port = split_host(environ.get("HTTP_HOST", ""), listen_port)
     environ["SERVER_NAME"] = server_name

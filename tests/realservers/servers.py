@@ -78,11 +78,13 @@ def start_modwsgi_express(
     args: Sequence[str] = (),
     *,
     name: str = "modwsgi",
-    ready_target: str = "/",
+    ready_target: str | None = "/",
 ) -> ManagedServer:
     """``mod_wsgi-express start-server`` for *app_source* with extra *args*.
 
     One process, four threads, as www-data, on a free port of 127.0.0.1.
+    Ready once ``GET ready_target`` answers; with ``ready_target=None``, once
+    the port accepts connections (for configurations whose requests crash).
     """
     express = modwsgi_express_path()
     directory = make_server_dir(name)
@@ -103,7 +105,10 @@ def start_modwsgi_express(
         name, argv, directory=directory, host="127.0.0.1", port=port,
         pid_file=root / "httpd.pid", logs=[root / "error_log"], cwd=directory,
     )
-    return server.start(ready=lambda: http_ready("127.0.0.1", port, ready_target))
+    if ready_target is None:
+        return server.start()
+    target = ready_target
+    return server.start(ready=lambda: http_ready("127.0.0.1", port, target))
 
 
 # --------------------------------------------------------------------------
