@@ -1,21 +1,42 @@
-"""YAML policy files (``yaml.safe_load`` semantics only; no Python tags)."""
+"""YAML policy files (``yaml.safe_load`` semantics only; no Python tags).
+
+The file is composed into PyYAML's node tree with the safe loader, and the
+nodes are turned into values here, so that every value carries the
+``file:line`` it was written on (:class:`~trustedproxy.policy.Located`) and
+the policy's own checks name that line. Every problem of a file is collected
+and raised in one :class:`~trustedproxy.ConfigError`.
+
+Keys: ``trusted_proxies``, ``trusted_headers``, ``script_name``,
+``strip_prefix_from_path``, ``trust_unix_socket`` and
+``trusted_proxies_files``: paths (relative to the YAML file) of plain lists of
+addresses and networks, one a line, ``#`` comments allowed, as a CDN or
+cloud provider publishes them.
+"""
 
 from __future__ import annotations
 
 import difflib
 import os
 import pathlib
+from typing import Any
 
 import yaml
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from ..errors import ConfigError
-from ..policy import TrustPolicy
+from ..errors import ConfigError, Problem
+from ..policy import Located, TrustPolicy
 
-__all__ = ["KEYS", "load_yaml"]
+__all__ = ["KEYS", "load_yaml", "read_ranges_file"]
 
 #: The keys a YAML policy may hold.
 KEYS = ("trusted_proxies", "trusted_headers", "script_name", "strip_prefix_from_path",
-        "trust_unix_socket")
+        "trust_unix_socket", "trusted_proxies_files")
+_LISTS = ("trusted_proxies", "trusted_headers", "trusted_proxies_files")
+_EXAMPLE = {
+    "trusted_proxies": "['10.0.0.0/8']",
+    "trusted_headers": "[X-Forwarded-For, X-Forwarded-Proto]",
+    "trusted_proxies_files": "[cdn-ranges.txt]",
+}
 
 
 def _is_path(source: str | os.PathLike[str]) -> bool:
@@ -26,44 +47,213 @@ def _is_path(source: str | os.PathLike[str]) -> bool:
     return source.endswith((".yaml", ".yml")) or os.path.isfile(source)
 
 
-def load_yaml(source: str | os.PathLike[str]) -> TrustPolicy:
+def _read(name: str, what: str) -> str:
+    try:
+        return pathlib.Path(name).read_text(encoding="utf-8-sig")
+    except OSError as exc:
+        msg = f"cannot read {what}: {exc.strerror or exc}"
+        raise ConfigError(msg, source=name, value=name) from None
+    except UnicodeDecodeError as exc:
+        msg = f"not UTF-8 text: {exc.reason}"
+        raise ConfigError(msg, source=name) from None
+
+
+def read_ranges_file(path: str) -> tuple[list[Located], list[Problem]]:
+    """Read a ranges file: one address or network a line, ``#`` comments allowed.
+
+    Returns the values, each located at ``path:line``, and the problems
+    (an unreadable file is one problem, with the file as source).
+    """
+    try:
+        text = _read(path, "ranges file")
+    except ConfigError as exc:
+        return [], list(exc.problems)
+    values = []
+    for number, line in enumerate(text.splitlines(), 1):
+        value = line.partition("#")[0].strip()
+        if value:
+            values.append(Located(value, f"{path}:{number}"))
+    return values, []
+
+
+class _Reader:
+    """Turns composed nodes into located values, collecting problems."""
+
+    def __init__(self, name: str, base: str) -> None:
+        self.name = name
+        self.base = base
+        self.errors: list[Problem] = []
+        self.constructor = yaml.SafeLoader("")
+
+    def at(self, node: Node) -> str:
+        return f"{self.name}:{node.start_mark.line + 1}"
+
+    def scalar(self, node: Node) -> object:
+        """The Python value of a node, with safe_load's meaning."""
+        try:
+            return self.constructor.construct_object(node, deep=True)
+        except yaml.YAMLError as exc:
+            problem = getattr(exc, "problem", None) or str(exc)
+            self.errors.append(Problem(self.at(node), node.tag, f"invalid YAML value: {problem} "
+                                                                 "(only plain YAML is allowed, "
+                                                                 "no Python tags)"))
+            return None
+
+    def items(self, key: str, node: Node) -> object:
+        """A list field: a list of located items, or a located bad value."""
+        where = self.at(node)
+        if isinstance(node, SequenceNode):
+            out = []
+            for item in node.value:
+                value = self.scalar(item)
+                if (isinstance(item, ScalarNode) and item.style is None
+                        and isinstance(value, (int, float, bool))):
+                    kind = "a boolean" if isinstance(value, bool) else "a number"
+                    self.errors.append(Problem(
+                        self.at(item), item.value,
+                        f"{key} item {item.value!r} is read by YAML as {kind}, not text: "
+                        "put it in quotes"))
+                    continue
+                out.append(Located(value, self.at(item)))
+            return out
+        if isinstance(node, MappingNode):
+            self.errors.append(Problem(where, None, f"{key} must be a list, not a mapping: "
+                                                    f"write e.g. {key}: {_EXAMPLE[key]}"))
+            return []
+        value = self.scalar(node)
+        if value is None:
+            self.errors.append(Problem(where, None, f"{key} has no value: write a list, e.g. "
+                                                    f"{key}: {_EXAMPLE[key]}, or remove the key"))
+            return []
+        return Located(value, where)
+
+    def files(self, node: Node) -> tuple[list[Located], bool]:
+        """Read every ranges file; return their values and whether one failed."""
+        listed = self.items("trusted_proxies_files", node)
+        if isinstance(listed, Located):  # a single string: TrustPolicy-style message
+            if isinstance(listed.value, str):
+                self.errors.append(Problem(listed.source, listed.value,
+                                           "trusted_proxies_files must be a list, not a single "
+                                           f"string: write [{listed.value!r}]"))
+            else:
+                self.errors.append(Problem(listed.source, repr(listed.value),
+                                           "trusted_proxies_files must be a list of paths, "
+                                           f"not {type(listed.value).__name__}"))
+            return [], True
+        assert isinstance(listed, list)
+        values: list[Located] = []
+        failed = False
+        for item in listed:
+            if not isinstance(item.value, str) or not item.value:
+                self.errors.append(Problem(item.source, repr(item.value),
+                                           "trusted_proxies_files: each item must be the path "
+                                           "of a ranges file"))
+                failed = True
+                continue
+            path = item.value if os.path.isabs(item.value) else os.path.join(
+                self.base, item.value)
+            found, problems = read_ranges_file(os.path.normpath(path))
+            for problem in problems:
+                failed = True
+                self.errors.append(Problem(item.source, item.value,
+                                           f"trusted_proxies_files: {problem.message} "
+                                           f"({problem.source})"))
+            values += found
+        return values, failed
+
+
+def load_yaml(source: str | os.PathLike[str], *, name: str | None = None) -> TrustPolicy:
     """Load a policy from a YAML file path or YAML text.
 
+    Args:
+        source: a path (a path object, or a string with no line break that
+            names an existing file or ends in ``.yaml``/``.yml``) or YAML text.
+        name: the file name used in messages (default: the path, or ``<yaml>``).
+
     Raises:
-        ConfigError: naming the file of every problem.
+        ConfigError: naming the file and line of every problem.
     """
     if _is_path(source):
-        name = os.fspath(source)
-        try:
-            text = pathlib.Path(name).read_text(encoding="utf-8")
-        except OSError as exc:
-            msg = f"cannot read policy file: {exc.strerror or exc}"
-            raise ConfigError(msg, source=name, value=name) from None
-        except UnicodeDecodeError as exc:
-            msg = f"not UTF-8 text: {exc.reason}"
-            raise ConfigError(msg, source=name) from None
+        path = os.fspath(source)
+        text = _read(path, "policy file")
+        name = name or path
+        base = os.path.dirname(path)
     else:
-        name, text = "<yaml>", str(source)
+        text = str(source)
+        name = name or "<yaml>"
+        base = "."
     try:
-        data = yaml.safe_load(text)
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{name}:{mark.line + 1}" if mark is not None else name
         problem = getattr(exc, "problem", None) or str(exc)
-        msg = f"invalid YAML: {problem}"
+        context = getattr(exc, "context", None)
+        msg = "invalid YAML: " + (f"{context}, {problem}" if context else problem)
         raise ConfigError(msg, source=where) from None
-    if data is None:
-        msg = "empty policy file: expected a mapping with trusted_proxies and trusted_headers"
+    if root is None:
+        msg = ("empty policy file: expected a mapping with trusted_proxies and "
+               "trusted_headers, e.g. 'trusted_proxies: [10.0.0.0/8]'")
         raise ConfigError(msg, source=name)
-    if not isinstance(data, dict):
-        msg = (f"a policy file must be a mapping (key: value lines), "
-               f"not {type(data).__name__}")
-        raise ConfigError(msg, source=name)
-    unknown = [k for k in data if k not in KEYS]
-    if unknown:
-        key = str(unknown[0])
-        close = difflib.get_close_matches(key, KEYS, n=1)
-        hint = f"did you mean {close[0]!r}?" if close else "valid keys: " + ", ".join(KEYS)
-        msg = f"unknown key {key!r}: {hint}"
-        raise ConfigError(msg, source=name, value=key)
-    return TrustPolicy(_source=name, **data)
+    reader = _Reader(name, base)
+    if not isinstance(root, MappingNode):
+        kind = "a list" if isinstance(root, SequenceNode) else f"the value {root.value!r}"
+        msg = (f"a policy file must be a mapping (key: value lines such as "
+               f"'trusted_proxies: [10.0.0.0/8]'), not {kind}")
+        raise ConfigError(msg, source=reader.at(root))
+    return _build(reader, root)
+
+
+def _build(reader: _Reader, root: MappingNode) -> TrustPolicy:
+    seen: dict[str, int] = {}
+    kwargs: dict[str, Any] = {}
+    extra: list[Located] = []
+    files_failed = False
+    proxies_bad = False
+    for key_node, value_node in root.value:
+        key = reader.scalar(key_node)
+        where = reader.at(key_node)
+        if not isinstance(key, str) or key not in KEYS:
+            shown = str(key)
+            close = difflib.get_close_matches(shown, KEYS, n=1, cutoff=0.6)
+            hint = f"did you mean {close[0]!r}?" if close else "valid keys: " + ", ".join(KEYS)
+            reader.errors.append(Problem(where, shown, f"unknown key {shown!r}: {hint}"))
+            continue
+        if key in seen:
+            reader.errors.append(Problem(where, key, f"duplicate key {key!r} (first at line "
+                                                     f"{seen[key]}): write it once"))
+            continue
+        seen[key] = key_node.start_mark.line + 1
+        errors_before = len(reader.errors)
+        if key == "trusted_proxies_files":
+            extra, files_failed = reader.files(value_node)
+        elif key in _LISTS:
+            kwargs[key] = reader.items(key, value_node)
+            if key == "trusted_proxies" and len(reader.errors) > errors_before:
+                proxies_bad = True
+        else:
+            kwargs[key] = Located(reader.scalar(value_node), reader.at(value_node))
+    if extra:
+        proxies = kwargs.get("trusted_proxies", [])
+        if isinstance(proxies, list):
+            kwargs["trusted_proxies"] = proxies + extra
+    errors = reader.errors
+    try:
+        policy = TrustPolicy(_source=reader.name, **kwargs)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            if (problem.message.startswith("trusted headers but no trusted proxies")
+                    and (files_failed or proxies_bad)):
+                continue  # a consequence of a problem already reported
+            errors.append(problem)
+    if errors:
+        raise ConfigError(sorted(errors, key=lambda p: _order(p, reader.name)))
+    return policy
+
+
+def _order(problem: Problem, name: str) -> tuple[int, int]:
+    """Sort key: problems in the policy file by line, then those in ranges files."""
+    head, _, line = problem.source.rpartition(":")
+    if head == name and line.isdigit():
+        return 0, int(line)
+    return 1, 0
