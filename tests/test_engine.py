@@ -289,3 +289,57 @@ class TestPrefixOptions:
         """strip_prefix_from_path travels in the decision for the adapter."""
         e = engine(["X-Forwarded-Prefix"], strip_prefix_from_path=True)
         assert e.evaluate(PEER, {"X-Forwarded-Prefix": "/a"}).strip_prefix
+
+
+class TestLimits:
+    def test_walk_passes_at_most_max_hops_trusted_elements(self) -> None:
+        """Beyond max_hops trusted elements the walk stops; the rest is never read."""
+        trusted = [f"10.0.0.{i}" for i in range(1, 41)]
+        e = engine([XFF], max_hops=32)
+        d = e.evaluate(PEER, {XFF: ", ".join(["203.0.113.9", *trusted])})
+        assert d.client == trusted[40 - 33]
+        assert d.chain[0].verdict == "unexamined"
+        assert len(d.chain) == 34
+        short = e.evaluate(PEER, {XFF: ", ".join(["203.0.113.9", *trusted[:32]])})
+        assert short.client == "203.0.113.9"
+        assert all(h.verdict != "unexamined" for h in short.chain)
+
+    def test_huge_header_left_part_is_never_read(self) -> None:
+        """A megabyte of junk left of the proxies changes nothing: the walk stops first."""
+        junk = "x" * 1_000_000 + ", " + ", ".join(["1.2.3.4"] * 100)
+        d = engine([XFF], max_hops=3).evaluate(PEER, {XFF: junk + ", 198.51.100.7, 10.0.0.1"})
+        assert d.client == "198.51.100.7"
+        assert d.forwarded_for == "198.51.100.7, 10.0.0.1"
+
+    def test_huge_single_element_is_invalid(self) -> None:
+        """One enormous element is not an address (and is not copied into the reason)."""
+        d = engine([XFF]).evaluate(PEER, {XFF: "1" * 100_000})
+        assert d.client is None
+        assert len(d.ignored[0].reason) < 200
+
+    @pytest.mark.parametrize("name", ["X-Forwarded-Host", "X-Forwarded-Prefix", "X-Real-IP",
+                                      "X-Forwarded-Proto"])
+    def test_long_single_values_are_ignored_unread(self, name: str) -> None:
+        """Single-valued headers longer than MAX_VALUE_LENGTH are ignored."""
+        from trustedproxy.engine import MAX_VALUE_LENGTH
+
+        d = engine([name]).evaluate(PEER, {name: "/" + "a" * MAX_VALUE_LENGTH})
+        assert d.removed == (name.lower(),)
+        assert "longer than" in d.ignored[0].reason
+        assert len(d.ignored[0].value) < 100
+
+    @pytest.mark.parametrize("value", [0, 1025, -1, True, "32", 3.5])
+    def test_max_hops_validation(self, value: object) -> None:
+        """max_hops is a whole number from 1 to 1024."""
+        from trustedproxy import ConfigError
+
+        with pytest.raises(ConfigError, match="max_hops must be a whole number from 1 to 1024"):
+            TrustPolicy(trusted_proxies=CIDRS, trusted_headers=[XFF], max_hops=value)
+
+    def test_max_hops_is_part_of_the_policy(self) -> None:
+        """Policies with different max_hops differ; the repr shows a non-default value."""
+        a = TrustPolicy(trusted_proxies=CIDRS, trusted_headers=[XFF])
+        b = TrustPolicy(trusted_proxies=CIDRS, trusted_headers=[XFF], max_hops=5)
+        assert a != b
+        assert "max_hops=5" in repr(b)
+        assert "max_hops" not in repr(a)

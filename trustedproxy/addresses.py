@@ -46,7 +46,7 @@ __all__ = [
 V6 = 1 << 128
 _V4_MAX = (1 << 32) - 1
 _V6_MAX = (1 << 128) - 1
-_MAPPED = 0xFFFF << 32  # ::ffff:0:0/96
+_LONGEST = len("ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255")  # longest valid address text
 _AF_INET = socket.AF_INET
 _AF_INET6 = socket.AF_INET6
 _pton = socket.inet_pton
@@ -61,6 +61,8 @@ def parse_ip(text: str) -> int | None:
     Valid: a numeric IPv4 dotted quad, or an IPv6 address in any case. No port,
     no brackets, no zone id, no surrounding white space.
     """
+    if len(text) > _LONGEST:
+        return None
     try:
         if ":" in text:
             value = int.from_bytes(_pton(_AF_INET6, text), "big")
@@ -83,6 +85,8 @@ def parse_element(text: str) -> tuple[int, str] | None:
     and ``[2001:db8::1]:8080``. Returns ``(key, bare address text)`` or
     ``None`` when the element is not valid.
     """
+    if len(text) > _LONGEST + 8:  # brackets and a port
+        return None
     if text.startswith("["):
         end = text.find("]")
         if end < 0:

@@ -31,6 +31,21 @@ __all__ = ["Decision", "Hop", "Ignored", "TrustEngine"]
 #: none of these keys (the peer is the TCP peer), but a busy server sees many.
 CACHE_SIZE = 4096
 
+#: Longest single-valued header value parsed; a longer one is ignored unread,
+#: so a huge header costs no more than a normal one.
+MAX_VALUE_LENGTH = 2048
+
+
+def _tail(raw: str, count: int) -> tuple[str, bool]:
+    """The last *count* comma-separated parts of *raw*, found from the right
+    without splitting (or copying) the rest; and whether anything was cut."""
+    end = len(raw)
+    for _ in range(count):
+        end = raw.rfind(",", 0, end)
+        if end < 0:
+            return raw, False
+    return raw[end + 1:], True
+
 
 @dataclass(frozen=True, slots=True)
 class Ignored:
@@ -47,7 +62,8 @@ class Hop:
 
     ``verdict`` is ``trusted`` (a trusted proxy: the walk went on),
     ``client`` (the first untrusted address: the walk stopped), ``invalid``
-    (not an address: the walk stopped) or ``unvisited`` (left of the stop).
+    (not an address: the walk stopped), ``unvisited`` (left of the stop) or
+    ``unexamined`` (beyond the policy's ``max_hops``: never read).
     """
 
     element: str
@@ -123,7 +139,8 @@ class TrustEngine:
     bounded cache of peer trust, and safe to share between threads.
     """
 
-    __slots__ = ("_cache", "_fixed_prefix", "_matcher", "_strip", "_trusted", "_unix", "policy")
+    __slots__ = ("_cache", "_fixed_prefix", "_matcher", "_max_hops", "_strip", "_trusted",
+                 "_unix", "policy")
 
     def __init__(self, policy: TrustPolicy) -> None:
         self.policy = policy
@@ -131,6 +148,7 @@ class TrustEngine:
         self._unix = policy.trust_unix_socket
         self._strip = policy.strip_prefix_from_path
         self._fixed_prefix = policy.script_name or None
+        self._max_hops = policy.max_hops
         self._cache: dict[str, bool] = {}
         # (lower-case name, kind) of each trusted header, in table order.
         self._trusted = tuple((HEADERS[n.lower()].key, HEADERS[n.lower()].kind)
@@ -192,6 +210,10 @@ class TrustEngine:
                     continue
                 values["client"], values["forwarded_for"] = client, trimmed
                 sources.append(("client", header))
+            elif len(raw) > MAX_VALUE_LENGTH:
+                ignored.append(Ignored(header, raw[:64] + "...",
+                                       f"longer than {MAX_VALUE_LENGTH} characters"))
+                continue
             else:
                 target, parse = ("client", _parse_address) if kind is Kind.ADDRESS else \
                     _SINGLE[kind]
@@ -225,8 +247,12 @@ class TrustEngine:
 
         Returns ``(client, trimmed header, hops, reason)``; ``client`` is
         ``None`` when the header is not usable, and *reason* says why.
+
+        At most ``max_hops`` trusted elements are walked (plus the one that
+        stops the walk); the rest of the header is never looked at.
         """
-        elements = [e for e in (part.strip(" \t") for part in raw.split(",")) if e]
+        tail, cut = _tail(raw, self._max_hops + 1)
+        elements = [e for e in (part.strip(" \t") for part in tail.split(",")) if e]
         if not elements:
             return None, None, (), "no addresses in the list"
         matcher = self._matcher
@@ -252,17 +278,21 @@ class TrustEngine:
             stop = 0
             client_text = key_to_text(*_must_parse(elements[0]))
             verdicts[0] = "client"
-        hops = tuple(Hop(e, v) for e, v in zip(elements, verdicts, strict=True))
+        reason = ""
         if stop < 0:
             if reached == len(elements):
-                return None, None, hops, (
-                    f"the last element {elements[-1]!r} is not an IP address")
-            # The walk met junk: the last trusted hop reached reported it, so
-            # that hop is the best client address we can vouch for.
-            stop = reached
-            client_text = key_to_text(*_must_parse(elements[stop]))
-            hops = tuple(Hop(e, "client" if i == stop else v)
-                         for i, (e, v) in enumerate(zip(elements, verdicts, strict=True)))
+                reason = f"the last element {elements[-1][:64]!r} is not an IP address"
+            else:
+                # The walk met junk: the last trusted hop reached reported it, so
+                # that hop is the best client address we can vouch for.
+                stop = reached
+                verdicts[stop] = "client"
+                client_text = key_to_text(*_must_parse(elements[stop]))
+        hops = tuple(Hop(e, v) for e, v in zip(elements, verdicts, strict=True))
+        if cut:
+            hops = (Hop(f"({len(raw) - len(tail)} more characters)", "unexamined"), *hops)
+        if reason:
+            return None, None, hops, reason
         return client_text, ", ".join(elements[stop:]), hops, ""
 
 

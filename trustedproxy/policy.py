@@ -22,7 +22,10 @@ from .values import parse_prefix
 if TYPE_CHECKING:
     from .engine import TrustEngine
 
-__all__ = ["Located", "TrustPolicy"]
+__all__ = ["DEFAULT_MAX_HOPS", "Located", "TrustPolicy"]
+
+#: How many X-Forwarded-For elements the walk passes at most, by default.
+DEFAULT_MAX_HOPS = 32
 
 
 
@@ -86,6 +89,9 @@ class TrustPolicy:
             ``PATH_INFO`` too, for proxies that pass the full path through.
         trust_unix_socket: treat a peer that is not an IP address (a Unix
             socket) as a trusted proxy.
+        max_hops: the most X-Forwarded-For elements walked past (trusted
+            proxies); elements further left are never read, so a huge header
+            costs no more than a normal one. 1-1024, default 32.
 
     Raises:
         ConfigError: listing every problem found, each with its source, the
@@ -99,7 +105,7 @@ class TrustPolicy:
         )
     """
 
-    __slots__ = ("_engine", "_headers", "_intervals", "_proxies", "_warnings",
+    __slots__ = ("_engine", "_headers", "_intervals", "_proxies", "_warnings", "max_hops",
                  "script_name", "strip_prefix_from_path", "trust_unix_socket")
 
     _intervals: tuple[tuple[int, int], ...]
@@ -107,6 +113,7 @@ class TrustPolicy:
     script_name: str
     strip_prefix_from_path: bool
     trust_unix_socket: bool
+    max_hops: int
     _warnings: tuple[Problem, ...]
     _proxies: tuple[str, ...] | None
     _engine: TrustEngine | None
@@ -119,6 +126,7 @@ class TrustPolicy:
         script_name: str | Any = "",
         strip_prefix_from_path: bool | Any = False,
         trust_unix_socket: bool | Any = False,
+        max_hops: int | Any = DEFAULT_MAX_HOPS,
         _source: str = "",
         _partial_ipv4: bool = False,
     ) -> None:
@@ -222,6 +230,14 @@ class TrustPolicy:
                 value = False
             flags[field] = value
 
+        hops_source = max_hops.source if isinstance(max_hops, Located) else (
+            _source or "max_hops")
+        hops = max_hops.value if isinstance(max_hops, Located) else max_hops
+        if isinstance(hops, bool) or not isinstance(hops, int) or not 1 <= hops <= 1024:
+            errors.append(Problem(hops_source, repr(hops),
+                                  f"max_hops must be a whole number from 1 to 1024, not {hops!r}"))
+            hops = DEFAULT_MAX_HOPS
+
         merged = merge(intervals)
         if names and not merged and not flags["trust_unix_socket"] and not any(
                 p.message.startswith("invalid trusted proxy") for p in errors):
@@ -248,6 +264,7 @@ class TrustPolicy:
         set_(self, "script_name", prefix)
         set_(self, "strip_prefix_from_path", flags["strip_prefix_from_path"])
         set_(self, "trust_unix_socket", flags["trust_unix_socket"])
+        set_(self, "max_hops", hops)
         set_(self, "_warnings", tuple(warnings))
         set_(self, "_proxies", None)
         set_(self, "_engine", None)
@@ -264,7 +281,7 @@ class TrustPolicy:
 
     def _key(self) -> tuple[object, ...]:
         return (self._intervals, self._headers, self.script_name,
-                self.strip_prefix_from_path, self.trust_unix_socket)
+                self.strip_prefix_from_path, self.trust_unix_socket, self.max_hops)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, TrustPolicy):
@@ -286,11 +303,13 @@ class TrustPolicy:
             args.append("strip_prefix_from_path=True")
         if self.trust_unix_socket:
             args.append("trust_unix_socket=True")
+        if self.max_hops != DEFAULT_MAX_HOPS:
+            args.append(f"max_hops={self.max_hops}")
         return f"TrustPolicy({', '.join(args)})"
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (_rebuild, (self.trusted_proxies, self.trusted_headers, self.script_name,
-                           self.strip_prefix_from_path, self.trust_unix_socket))
+                           self.strip_prefix_from_path, self.trust_unix_socket, self.max_hops))
 
     # ----------------------------------------------------------------- accessors
 
@@ -424,7 +443,7 @@ class TrustPolicy:
 
 
 def _rebuild(proxies: Sequence[str], headers: Sequence[str], script_name: str,
-             strip: bool, unix: bool) -> TrustPolicy:
+             strip: bool, unix: bool, max_hops: int) -> TrustPolicy:
     return TrustPolicy(trusted_proxies=proxies, trusted_headers=headers,
                        script_name=script_name, strip_prefix_from_path=strip,
-                       trust_unix_socket=unix)
+                       trust_unix_socket=unix, max_hops=max_hops)
