@@ -160,6 +160,10 @@ def apache_config_test(directives: str, *, load_modwsgi: bool = True) -> ConfigC
         shutil.rmtree(directory, ignore_errors=True)
 
 
+def _fill(template: str, port: int, directory: Path) -> str:
+    return template.replace("{port}", str(port)).replace("{dir}", str(directory))
+
+
 APACHE_PROXY_MODULES = (
     "mpm_event", "authz_core", "unixd", "proxy", "proxy_http", "headers",
     "log_config", "alias",
@@ -169,7 +173,8 @@ APACHE_PROXY_MODULES = (
 def start_apache_proxy(body: str, *, name: str = "apache-proxy") -> ManagedServer:
     """Apache (mod_proxy, mod_proxy_http, mod_headers) with *body* in its config.
 
-    *body* may use ``{port}`` and ``{dir}`` (formatted with str.format).
+    ``{port}`` and ``{dir}`` in *body* are replaced by the listen port and the
+    server's directory.
     """
     binary = apache_binary()
     _require_www_data()
@@ -201,7 +206,7 @@ def start_apache_proxy(body: str, *, name: str = "apache-proxy") -> ManagedServe
         "StartServers 1",
         "MaxRequestWorkers 16",
         "ThreadsPerChild 16",
-        body.format(port=port, dir=directory),
+        _fill(body, port, directory),
         "",
     ])
     conf = write_file(directory / "httpd.conf", conf_text)
@@ -220,7 +225,8 @@ def start_apache_proxy(body: str, *, name: str = "apache-proxy") -> ManagedServe
 def start_nginx(server_body: str, *, name: str = "nginx") -> ManagedServer:
     """nginx in the foreground with one ``server {}`` holding *server_body*.
 
-    *server_body* may use ``{port}`` and ``{dir}`` (formatted with str.format).
+    ``{port}`` and ``{dir}`` in *server_body* are replaced by the listen port
+    and the server's directory (nothing else is formatted: nginx braces stay).
     """
     binary = find_program("nginx", "/usr/sbin/nginx")
     require(binary is not None, f"nginx is not installed: {INSTALL_HINT}")
@@ -248,7 +254,7 @@ http {{
     server {{
         listen 127.0.0.1:{port};
         server_name _;
-{server_body.format(port=port, dir=directory)}
+{_fill(server_body, port, directory)}
     }}
 }}
 """

@@ -1,0 +1,87 @@
+"""The back-end application of the end-to-end scenarios, and how to serve it.
+
+A Flask app that reports what it saw (as JSON) is served by gunicorn or
+waitress, once wrapped in ``TrustedProxyMiddleware`` loaded from a YAML policy
+file (``application``) and once bare (``plain``), to show the bug the
+middleware fixes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from realservers import ManagedServer, start_gunicorn, start_waitress
+
+BACKEND_KINDS = ("gunicorn", "waitress")
+
+APP_SOURCE = '''\
+from pathlib import Path
+
+from flask import Flask, jsonify, redirect, request, url_for
+
+from trustedproxy import TrustedProxyMiddleware
+
+HERE = Path(__file__).resolve().parent
+
+
+def create_app(policy_file):
+    app = Flask("e2e_" + ("wrapped" if policy_file else "plain"),
+                static_folder=str(HERE / "static"), root_path=str(HERE))
+
+    def report():
+        env = request.environ
+        orig = env.get("trustedproxy.orig") or {}
+        return jsonify(
+            remote_addr=request.remote_addr,
+            url=request.url,
+            host_url=request.host_url,
+            is_secure=request.is_secure,
+            script_root=request.script_root,
+            static=url_for("static", filename="app.css"),
+            external=url_for("hello", _external=True),
+            environ={k: v for k, v in env.items() if isinstance(v, str)},
+            orig_peer=orig.get("REMOTE_ADDR"),
+        )
+
+    @app.route("/hello")
+    def hello():
+        return report()
+
+    @app.route("/go")
+    def go():
+        return redirect(url_for("hello"))
+
+    @app.route("/", defaults={"rest": ""})
+    @app.route("/<path:rest>")
+    def anything(rest):
+        return report()
+
+    if policy_file:
+        app.wsgi_app = TrustedProxyMiddleware(app.wsgi_app, policy_file)
+    return app
+
+
+application = create_app(str(HERE / "policy.yaml"))
+plain = create_app(None)
+'''
+
+
+def start_backend(kind: str, policy_yaml: str, *, attr: str = "application") -> ManagedServer:
+    """Serve the Flask app with *kind* (gunicorn or waitress) on 127.0.0.1."""
+    files = {
+        "e2e_app.py": APP_SOURCE,
+        "policy.yaml": policy_yaml,
+        "static/app.css": "body { color: black; }\n",
+    }
+    start: Any = {"gunicorn": start_gunicorn, "waitress": start_waitress}[kind]
+    server: ManagedServer = start(files, f"e2e_app:{attr}", name=f"{kind}-{attr}")
+    return server
+
+
+def policy(proxies: list[str], headers: list[str]) -> str:
+    """A YAML policy (keys ``trusted_proxies`` and ``trusted_headers``)."""
+    lines = ["trusted_proxies:"]
+    lines += [f"  - {p!r}" if ":" in p else f"  - {p}" for p in proxies]
+    lines.append("trusted_headers:")
+    lines += [f"  - {h}" for h in headers]
+    return "\n".join(lines) + "\n"
