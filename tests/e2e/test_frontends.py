@@ -79,7 +79,7 @@ def seen(response: RawResponse) -> dict[str, Any]:
     return data
 
 
-def forwarded_left(data: dict[str, Any]) -> set[str]:
+def forwarded_left(data: dict[str, Any]) -> frozenset[str]:
     return FORWARDED_ENV_KEYS.intersection(data["environ"])
 
 
