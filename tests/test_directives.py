@@ -1,0 +1,299 @@
+"""mod_wsgi directive strings: Apache's lexing, blocks, and mod_wsgi's value rules."""
+
+from __future__ import annotations
+
+import pathlib
+
+import pytest
+
+from trustedproxy import ConfigError, TrustPolicy
+from trustedproxy.loaders.directives import getword_conf, logical_lines, split_words
+
+XFF = ("X-Forwarded-For",)
+
+
+def load(text: str, **kwargs: str) -> TrustPolicy:
+    return TrustPolicy.from_directives(text, source="t.conf", **kwargs)
+
+
+class TestLexing:
+    @pytest.mark.parametrize(("args", "words"), [
+        pytest.param("a b\tc", ["a", "b", "c"], id="white space"),
+        pytest.param('"a b" c', ["a b", "c"], id="double quotes"),
+        pytest.param("'a b' c", ["a b", "c"], id="single quotes"),
+        pytest.param(r'"a\"b"', ['a"b'], id="escaped quote"),
+        pytest.param(r"'a\'b'", ["a'b"], id="escaped single quote"),
+        pytest.param(r"a\\b", ["a\\b"], id="escaped backslash outside quotes"),
+        pytest.param(r"a\b", ["a\\b"], id="lone backslash kept"),
+        pytest.param('"a b', ["a b"], id="unterminated quote runs to the end"),
+        pytest.param('"a"b', ["a", "b"], id="word after a closing quote"),
+        pytest.param('a"b c"', ['a"b', 'c"'], id="quote inside a word is literal"),
+        pytest.param('""', [""], id="empty quoted word"),
+        pytest.param("", [], id="nothing"),
+    ])
+    def test_words(self, args: str, words: list[str]) -> None:
+        """Arguments split into words as Apache's ap_getword_conf does."""
+        assert split_words(args) == words
+
+    def test_getword_position(self) -> None:
+        """getword_conf returns the next word's position, white space skipped."""
+        assert getword_conf("  one   two") == ("one", 8)
+
+    def test_continuation(self) -> None:
+        """A trailing backslash joins the next line; a doubled one is a literal backslash."""
+        text = "A b \\\n  c\nD \\\\\nE\r\n"
+        assert list(logical_lines(text)) == [(1, "A b   c"), (3, "D \\"), (4, "E"), (5, "")]
+
+    def test_continued_directive(self) -> None:
+        """A directive continued over lines collects all its words."""
+        policy = load("WSGITrustedProxies 10.0.0.1 \\\n    10.0.0.2\n"
+                      "WSGITrustedProxyHeaders X-Forwarded-For")
+        assert policy.trusted_proxies == ("10.0.0.1", "10.0.0.2")
+
+    def test_comment_lines_and_other_directives_ignored(self) -> None:
+        """Comment lines and every other Apache directive are ignored."""
+        policy = load("# WSGITrustedProxies 1.1.1.1\nServerName x\n"
+                      "  WSGITrustedProxies 10.0.0.1\nWSGIDaemonProcess app\n"
+                      "WSGITrustedProxyHeaders X-Forwarded-For\n")
+        assert policy == TrustPolicy(trusted_proxies=["10.0.0.1"], trusted_headers=XFF)
+
+    def test_names_case_insensitive_and_repeats_append(self) -> None:
+        """Directive names are case-insensitive and a repeated directive appends."""
+        policy = load("wsgitrustedproxies 10.0.0.1\nWSGITRUSTEDPROXIES '10.0.0.2'\n"
+                      "WsgiTrustedProxyHeaders x-forwarded-for\n"
+                      'WSGITrustedProxyHeaders "X-Forwarded-Proto"\n')
+        assert policy == TrustPolicy(trusted_proxies=["10.0.0.1", "10.0.0.2"],
+                                     trusted_headers=["X-Forwarded-For", "X-Forwarded-Proto"])
+
+    def test_no_directives_is_the_empty_policy(self) -> None:
+        """Text without trust directives is the policy that trusts nobody."""
+        assert load("ServerName example.com\n") == TrustPolicy()
+
+
+class TestValues:
+    def test_compatibility_values_load_with_warnings(self) -> None:
+        """What mod_wsgi accepts loads with its meaning, and a warning names the line."""
+        policy = load("WSGITrustedProxies 127.0.0 10.0.0.1/8 192.168.0.0/255.255.0.0\n"
+                      "WSGITrustedProxyHeaders X-Forwarded-For")
+        assert policy.trusted_proxies == ("10.0.0.0/8", "127.0.0.0/24", "192.168.0.0/16")
+        messages = [str(w) for w in policy.warnings()]
+        assert any(m.startswith("t.conf:1: trusted proxy '127.0.0': partial IPv4 address "
+                                "read as 127.0.0.0/24") for m in messages)
+        assert any("host bits set: read as 10.0.0.0/8" in m for m in messages)
+        assert any("dotted mask '255.255.0.0' read as /16" in m for m in messages)
+
+    @pytest.mark.parametrize(("proxies", "message"), [
+        pytest.param("2001:DB8::/32",
+                     r"t.conf:1: WSGITrustedProxies: invalid trusted proxy '2001:DB8::/32': "
+                     r"mod_wsgi rejects upper-case IPv6: write '2001:db8::/32'", id="upper v6"),
+        pytest.param("::ffff:127.0.0.1", "mod_wsgi rejects IPv4-mapped IPv6 addresses",
+                     id="mapped dotted"),
+        pytest.param("::ffff:7f00:1", "mod_wsgi rejects IPv4-mapped IPv6 addresses",
+                     id="mapped hex"),
+        pytest.param("0.0.0.0/0", r"mod_wsgi rejects a /0 mask.*write '0.0.0.0/1 128.0.0.0/1'",
+                     id="v4 everything"),
+        pytest.param("::/0", r"mod_wsgi rejects a /0 mask.*write '::/1 8000::/1'",
+                     id="v6 everything"),
+        pytest.param("10.0.0.1 # my proxy", "Apache has no comments after a directive",
+                     id="inline comment"),
+        pytest.param("localhost", r"invalid trusted proxy 'localhost': not an IP address",
+                     id="hostname"),
+        pytest.param("1.2.3.4/33", "prefix length must be 0-32 for IPv4", id="mask too long"),
+        pytest.param("10/8", "invalid trusted proxy '10/8'", id="partial with mask"),
+        pytest.param("1.2.3.4/255.0.255.0", "is not contiguous", id="non-contiguous mask"),
+        pytest.param("10.0.0.1,10.0.0.2", "split the value at its commas", id="comma"),
+        pytest.param('""', "empty value", id="empty word"),
+    ])
+    def test_rejected_proxies(self, proxies: str, message: str) -> None:
+        """Values mod_wsgi rejects are errors naming the line and the directive."""
+        with pytest.raises(ConfigError, match=message) as info:
+            load(f"WSGITrustedProxies {proxies}\nWSGITrustedProxyHeaders X-Forwarded-For")
+        assert info.value.source == "t.conf:1"
+
+    @pytest.mark.parametrize(("headers", "message"), [
+        pytest.param("X_Forwarded_For", r"t.conf:2: WSGITrustedProxyHeaders: invalid header "
+                                        r"name 'X_Forwarded_For': header names use '-'",
+                     id="underscore (mod_wsgi crashes)"),
+        pytest.param("X-Forwarded-For,X-Forwarded-Proto", "one header name per entry",
+                     id="comma list (mod_wsgi crashes)"),
+        pytest.param("X-Forwarded-Fro", r"unknown header 'X-Forwarded-Fro': did you mean "
+                                        r"'X-Forwarded-For'\?", id="typo"),
+        pytest.param("X-Forwarded-For X-Real-IP",
+                     "'X-Real-IP' and 'X-Forwarded-For' are both in the client group",
+                     id="two of a group"),
+        pytest.param("X-Forwarded-For # the client", "Apache has no comments after a directive",
+                     id="inline comment"),
+    ])
+    def test_rejected_headers(self, headers: str, message: str) -> None:
+        """Header names mod_wsgi ignores or crashes on are errors naming the line."""
+        with pytest.raises(ConfigError, match=message) as info:
+            load(f"WSGITrustedProxies 10.0.0.1\nWSGITrustedProxyHeaders {headers}")
+        assert info.value.source == "t.conf:2"
+
+    def test_headers_without_proxies(self) -> None:
+        """Headers with no WSGITrustedProxies fail closed, naming the headers line."""
+        with pytest.raises(ConfigError, match=r"t.conf:3: WSGITrustedProxyHeaders without "
+                                              r"WSGITrustedProxies: mod_wsgi would then believe "
+                                              r"these headers from every client"):
+            load("\n\nWSGITrustedProxyHeaders X-Forwarded-For")
+
+    @pytest.mark.parametrize(("directive", "message"), [
+        pytest.param("WSGITrustedProxies", "WSGITrustedProxies with no addresses", id="proxies"),
+        pytest.param("WSGITrustedProxyHeaders", "WSGITrustedProxyHeaders with no header names",
+                     id="headers"),
+    ])
+    def test_empty_directive(self, directive: str, message: str) -> None:
+        """A trust directive without values is an error."""
+        with pytest.raises(ConfigError, match=message):
+            load(directive)
+
+    def test_all_errors_together(self) -> None:
+        """Every problem of the text is reported at once, in line order."""
+        with pytest.raises(ConfigError) as info:
+            load("WSGITrustedProxyHeaders X-Forwarded-Fro\nWSGITrustedProxies 10.0.0.0/33 ::FFFF")
+        assert [p.source for p in info.value.problems] == ["t.conf:1", "t.conf:2", "t.conf:2"]
+
+
+class TestOptions:
+    def test_option_comments(self) -> None:
+        """'# trustedproxy:' comment lines carry the options mod_wsgi has no directive for."""
+        policy = load("WSGITrustedProxies 10.0.0.1\nWSGITrustedProxyHeaders X-Forwarded-For\n"
+                      "# trustedproxy: script_name /myapp\n"
+                      "#trustedproxy: strip_prefix_from_path On\n"
+                      "# trustedproxy: trust_unix_socket off\n")
+        assert policy.script_name == "/myapp"
+        assert policy.strip_prefix_from_path is True
+        assert policy.trust_unix_socket is False
+
+    @pytest.mark.parametrize(("line", "message"), [
+        pytest.param("# trustedproxy: script_nam /x",
+                     r"t.conf:2: # trustedproxy: unknown option 'script_nam': did you mean "
+                     r"'script_name'\?", id="unknown"),
+        pytest.param("# trustedproxy: script_name", "script_name takes exactly one value",
+                     id="no value"),
+        pytest.param("# trustedproxy:", "needs an option name and a value", id="empty"),
+        pytest.param("# trustedproxy: trust_unix_socket maybe",
+                     r"trust_unix_socket: expected on or off, not 'maybe'", id="not a flag"),
+        pytest.param("# trustedproxy: script_name /a/../b",
+                     r"t.conf:2: # trustedproxy: script_name: invalid script_name",
+                     id="bad prefix"),
+        pytest.param("# trustedproxy: script_name /a\n# trustedproxy: script_name /b",
+                     r"script_name is given twice in the server level \(first at line 2\)",
+                     id="twice"),
+    ])
+    def test_option_errors(self, line: str, message: str) -> None:
+        """Option comment lines are checked like directives."""
+        with pytest.raises(ConfigError, match=message):
+            load(f"WSGITrustedProxies 10.0.0.1\n{line}\nWSGITrustedProxyHeaders X-Forwarded-For")
+
+
+VHOSTS = """\
+<VirtualHost *:80>
+    ServerName a.example
+    WSGITrustedProxies 10.0.0.1
+    WSGITrustedProxyHeaders X-Forwarded-For
+</VirtualHost>
+<VirtualHost *:443>
+    WSGITrustedProxies 10.0.0.2
+    <Location /api>
+        WSGITrustedProxyHeaders X-Real-IP
+    </Location>
+</VirtualHost>
+"""
+
+
+class TestBlocks:
+    def test_same_policy_in_every_block(self) -> None:
+        """Blocks that agree give their policy without a selector."""
+        text = VHOSTS.replace("10.0.0.2", "10.0.0.1").replace("X-Real-IP", "X-Forwarded-For")
+        assert load(text) == TrustPolicy(trusted_proxies=["10.0.0.1"], trusted_headers=XFF)
+
+    def test_blocks_that_differ(self) -> None:
+        """Blocks with different policies are an error asking which one is meant."""
+        with pytest.raises(ConfigError, match=r"t.conf:8: the trust directives of "
+                                              r"<VirtualHost \*:80> \(line 1\) and "
+                                              r"<Location /api> \(line 8\) give different "
+                                              r"policies: say which one is meant with "
+                                              r"block='VirtualHost \*:80' or 'VirtualHost "
+                                              r"\*:443 > Location /api'"):
+            load(VHOSTS)
+
+    @pytest.mark.parametrize(("block", "proxies", "headers"), [
+        pytest.param("/api", ("10.0.0.2",), ("X-Real-IP",), id="argument alone"),
+        pytest.param("<Location /api>", ("10.0.0.2",), ("X-Real-IP",), id="section text"),
+        pytest.param("VirtualHost *:443 > Location /api", ("10.0.0.2",), ("X-Real-IP",),
+                     id="path"),
+        pytest.param("virtualhost *:80", ("10.0.0.1",), XFF, id="kind case-insensitive"),
+        pytest.param("VirtualHost *:443", ("10.0.0.2",), (), id="block without headers"),
+    ])
+    def test_block_selector(self, block: str, proxies: tuple[str, ...],
+                            headers: tuple[str, ...]) -> None:
+        """block= selects one block; a block inherits what it does not set."""
+        policy = load(VHOSTS, block=block)
+        assert policy.trusted_proxies == proxies
+        assert policy.trusted_headers == headers
+
+    def test_location_inherits_server_proxies(self) -> None:
+        """A block that sets only the headers uses the server-level proxies, as mod_wsgi
+        merges the two directives independently."""
+        text = ("WSGITrustedProxies 10.0.0.1\n<Location /app>\n"
+                "WSGITrustedProxyHeaders X-Forwarded-For\n</Location>\n")
+        assert load(text) == TrustPolicy(trusted_proxies=["10.0.0.1"], trusted_headers=XFF)
+
+    def test_transparent_sections(self) -> None:
+        """<IfModule>/<IfDefine> do not scope directives (mod_wsgi-express emits them)."""
+        text = ("<IfDefine MOD_WSGI_WITH_TRUSTED_PROXIES>\nWSGITrustedProxies 10.0.0.1\n"
+                "</IfDefine>\n<IfModule mod_wsgi.c>\nWSGITrustedProxyHeaders X-Forwarded-For\n"
+                "</IfModule>\n")
+        assert load(text) == TrustPolicy(trusted_proxies=["10.0.0.1"], trusted_headers=XFF)
+
+    @pytest.mark.parametrize(("block", "message"), [
+        pytest.param("/nope", r"block '/nope' matches no block; the blocks are: VirtualHost "
+                              r"\*:80 \(line 1\)", id="no match"),
+    ])
+    def test_bad_selector(self, block: str, message: str) -> None:
+        """A selector that matches no block lists the blocks."""
+        with pytest.raises(ConfigError, match=message):
+            load(VHOSTS, block=block)
+
+    def test_ambiguous_selector(self) -> None:
+        """A selector matching two blocks says so."""
+        text = ("<VirtualHost a>\n<Location /x>\n</Location>\n</VirtualHost>\n"
+                "<VirtualHost b>\n<Location /x>\n</Location>\n</VirtualHost>\n")
+        with pytest.raises(ConfigError, match=r"block '/x' matches more than one block; the "
+                                              r"blocks are: VirtualHost a > Location /x"):
+            load(text, block="/x")
+
+    @pytest.mark.parametrize(("text", "message"), [
+        pytest.param("<Location /a>\n", r"t.conf:1: <Location> is never closed", id="unclosed"),
+        pytest.param("<Location /a>\n</Directory>\n",
+                     r"t.conf:2: expected </Location> \(opened at line 1\) but saw </Directory>",
+                     id="mismatched"),
+        pytest.param("</Location>\n", "closes a section that was never opened", id="stray"),
+        pytest.param("<Location /a\n</Location>\n", "section line must end with '>'",
+                     id="no bracket"),
+    ])
+    def test_structure_errors(self, text: str, message: str) -> None:
+        """Broken section structure is an error naming the line."""
+        with pytest.raises(ConfigError, match=message):
+            load(text)
+
+
+class TestSources:
+    def test_path_object(self, tmp_path: pathlib.Path) -> None:
+        """A path object is read as a file and named in messages."""
+        path = tmp_path / "vhost.conf"
+        path.write_text("WSGITrustedProxies 10.0.0.1\nWSGITrustedProxyHeaders X-Forwarded-Fro\n")
+        with pytest.raises(ConfigError, match=r"vhost.conf:2: WSGITrustedProxyHeaders: "
+                                              r"unknown header"):
+            TrustPolicy.from_directives(path)
+
+    def test_missing_file(self, tmp_path: pathlib.Path) -> None:
+        """A missing file is a ConfigError, not an OSError."""
+        with pytest.raises(ConfigError, match="cannot read directives file: No such file"):
+            TrustPolicy.from_directives(tmp_path / "none.conf")
+
+    def test_default_source(self) -> None:
+        """Text without a source is named <directives>."""
+        with pytest.raises(ConfigError, match=r"^<directives>:1: WSGITrustedProxies"):
+            TrustPolicy.from_directives("WSGITrustedProxies x")

@@ -1,0 +1,146 @@
+"""mod_wsgi-express arguments: --trust-proxy and --trust-proxy-header."""
+
+from __future__ import annotations
+
+import pathlib
+
+import pytest
+
+from trustedproxy import ConfigError, TrustPolicy
+from trustedproxy.loaders.express import shell_words
+
+EXPECTED = TrustPolicy(trusted_proxies=["127.0.0.1", "10.0.0.0/8"],
+                       trusted_headers=["X-Forwarded-For", "X-Forwarded-Proto"])
+
+
+@pytest.mark.parametrize("argv", [
+    pytest.param(["--trust-proxy", "127.0.0.1", "--trust-proxy", "10.0.0.0/8",
+                  "--trust-proxy-header", "X-Forwarded-For",
+                  "--trust-proxy-header", "X-Forwarded-Proto"], id="separate values"),
+    pytest.param(["--trust-proxy=127.0.0.1", "--trust-proxy=10.0.0.0/8",
+                  "--trust-proxy-header=X-Forwarded-For",
+                  "--trust-proxy-header=X-Forwarded-Proto"], id="equals form"),
+    pytest.param(["--trust-proxy", "127.0.0.1 10.0.0.0/8",
+                  "--trust-proxy-header", "X-Forwarded-For  X-Forwarded-Proto"],
+                 id="several words in one value"),
+    pytest.param(["mod_wsgi-express", "start-server", "app.py", "--port", "8000",
+                  "--trust-proxy", "127.0.0.1", "--processes", "2",
+                  "--trust-proxy-header", "X-Forwarded-For", "--trust-proxy=10.0.0.0/8",
+                  "--trust-proxy-header", "x-forwarded-proto", "--log-to-terminal"],
+                 id="a whole command line"),
+    pytest.param("mod_wsgi-express start-server app.py \\\n"
+                 "    --trust-proxy '127.0.0.1 10.0.0.0/8' # the proxies\n"
+                 '    --trust-proxy-header="X-Forwarded-For"'
+                 ' --trust-proxy-header X-Forwarded-Proto',
+                 id="a shell string"),
+])
+def test_forms(argv: list[str] | str) -> None:
+    """Every way mod_wsgi-express accepts the options gives the same policy."""
+    assert TrustPolicy.from_express_args(argv) == EXPECTED
+
+
+def test_other_arguments_ignored() -> None:
+    """A command line without trust options is the policy that trusts nobody."""
+    assert TrustPolicy.from_express_args(["start-server", "--port", "80"]) == TrustPolicy()
+
+
+def test_double_dash_ends_options() -> None:
+    """After '--' nothing is an option (optparse rule)."""
+    policy = TrustPolicy.from_express_args(["--trust-proxy", "10.0.0.1", "--",
+                                            "--trust-proxy", "10.0.0.2"])
+    assert policy.trusted_proxies == ("10.0.0.1",)
+
+
+def test_value_starting_with_dash_is_consumed() -> None:
+    """Like optparse, an option takes the next argument even if it looks like an option."""
+    with pytest.raises(ConfigError, match=r"argv\[1\]: --trust-proxy: invalid trusted proxy "
+                                          r"'--trust-proxy-header'"):
+        TrustPolicy.from_express_args(["--trust-proxy", "--trust-proxy-header",
+                                       "X-Forwarded-For"])
+
+
+def test_partial_ipv4_accepted() -> None:
+    """mod_wsgi-express pastes values into a directive, so partial IPv4 works as there."""
+    policy = TrustPolicy.from_express_args(["--trust-proxy", "127.0.0",
+                                            "--trust-proxy-header", "X-Forwarded-For"])
+    assert policy.trusted_proxies == ("127.0.0.0/24",)
+    assert "partial IPv4 address read as 127.0.0.0/24" in str(policy.warnings()[0])
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    pytest.param(["--trust-proxy-headr", "X", "--trust-proxy", "10.0.0.1"],
+                 r"argv\[0\]: unknown option '--trust-proxy-headr': did you mean "
+                 r"'--trust-proxy-header'\?", id="typo"),
+    pytest.param(["--trustworthy-upstreams"],
+                 r"unknown option '--trustworthy-upstreams': the trust options "
+                 r"are --trust-proxy and --trust-proxy-header",
+                 id="unknown"),
+    pytest.param(["--trust-proxy", "10.0.0.1", "--trust-proxy-header"],
+                 r"argv\[2\]: --trust-proxy-header needs a value, e.g. "
+                 r"'--trust-proxy-header X-Forwarded-For'", id="missing value"),
+    pytest.param(["--trust-proxy"], r"--trust-proxy needs a value, e.g. "
+                                     r"'--trust-proxy 10.0.0.0/8'", id="missing proxy"),
+    pytest.param(["--trust-proxy-header", "X-Forwarded-For"],
+                 r"argv\[1\]: --trust-proxy-header without --trust-proxy: mod_wsgi would then "
+                 r"believe these headers from every client", id="no proxies"),
+    pytest.param(["--trust-proxy", "10.0.0.1", "--trust-proxy-header", "X_Forwarded_For"],
+                 r"argv\[3\]: --trust-proxy-header: invalid header name 'X_Forwarded_For'",
+                 id="underscore"),
+    pytest.param(["--trust-proxy", "2001:DB8::1"],
+                 r"argv\[1\]: --trust-proxy: invalid trusted proxy '2001:DB8::1': mod_wsgi "
+                 r"rejects upper-case IPv6", id="upper-case v6"),
+    pytest.param(["--trust-proxy", "10.0.0.1\n10.0.0.2"], "a value may not hold a line break",
+                 id="line break"),
+    pytest.param(["--trust-proxy", 7], r"argv\[1\]: arguments must be strings, not int",
+                 id="not a string"),
+])
+def test_errors(argv: list[str], message: str) -> None:
+    """Mistakes are errors naming the argument and the option."""
+    with pytest.raises(ConfigError, match=message):
+        TrustPolicy.from_express_args(argv)
+
+
+def test_errors_name_lines_in_a_string() -> None:
+    """In a shell string, errors name the line."""
+    with pytest.raises(ConfigError, match=r"^<args>:3: --trust-proxy-header: unknown header"):
+        TrustPolicy.from_express_args("x \\\n  --trust-proxy 10.0.0.1\n"
+                                      "  --trust-proxy-header X-Nope")
+
+
+class TestShellWords:
+    @pytest.mark.parametrize(("text", "words"), [
+        pytest.param("a 'b c' \"d e\"", ["a", "b c", "d e"], id="quotes"),
+        pytest.param(r"a\ b", ["a b"], id="escaped space"),
+        pytest.param('"a\\"b\\$"', ['a"b$'], id="escapes in double quotes"),
+        pytest.param(r"'a\b'", ["a\\b"], id="no escapes in single quotes"),
+        pytest.param("a \\\nb", ["a", "b"], id="continuation"),
+        pytest.param("a#b # c\nd", ["a#b", "d"], id="comment only at a word start"),
+        pytest.param("x''", ["x"], id="empty quotes join"),
+    ])
+    def test_split(self, text: str, words: list[str]) -> None:
+        """Words split as a POSIX shell splits them (no expansion)."""
+        assert [w for w, _ in shell_words(text)] == words
+
+    def test_lines(self) -> None:
+        """Each word carries the line it starts on."""
+        assert shell_words("a \\\nb\n'c\nd' e", "f") == [
+            ("a", "f:1"), ("b", "f:2"), ("c\nd", "f:3"), ("e", "f:4")]
+
+    @pytest.mark.parametrize(("text", "message"), [
+        pytest.param("a 'b", "unterminated single quote", id="single"),
+        pytest.param('a "b', "unterminated double quote", id="double"),
+    ])
+    def test_unterminated(self, text: str, message: str) -> None:
+        """An unterminated quote is a ConfigError naming the line."""
+        with pytest.raises(ConfigError, match=f"<args>:1: {message}"):
+            shell_words(text)
+
+
+def test_file(tmp_path: pathlib.Path) -> None:
+    """A path object is read as a file holding a command line."""
+    path = tmp_path / "express.args"
+    path.write_text("--trust-proxy 10.0.0.1\n--trust-proxy-header X-Real-IP\n")
+    assert TrustPolicy.from_express_args(path) == TrustPolicy(
+        trusted_proxies=["10.0.0.1"], trusted_headers=["X-Real-IP"])
+    with pytest.raises(ConfigError, match="cannot read arguments file"):
+        TrustPolicy.from_express_args(tmp_path / "nothing.args")

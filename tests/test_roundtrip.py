@@ -1,0 +1,157 @@
+"""Round trip: every policy written as YAML, directives or express arguments reads back equal."""
+
+from __future__ import annotations
+
+import ipaddress
+import shlex
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from trustedproxy import ConfigError, TrustPolicy
+from trustedproxy.headers import HEADERS, Group, Kind
+
+BY_GROUP = {group: [s.name for s in HEADERS.values()
+                    if group in s.groups and s.kind is not Kind.FORWARDED] for group in Group}
+
+
+@st.composite
+def networks(draw: st.DrawFn) -> str:
+    """One network as an operator might write it (any prefix, host bits allowed)."""
+    if draw(st.booleans()):
+        address = draw(st.ip_addresses(v=4))
+        prefix = draw(st.integers(0, 32))
+    else:
+        address = draw(st.ip_addresses(v=6))
+        prefix = draw(st.integers(0, 128))
+    network = ipaddress.ip_network(f"{address}/{prefix}", strict=False)
+    return str(network) if draw(st.booleans()) else f"{address}/{prefix}"
+
+
+segments = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-_.~", min_size=1,
+                   max_size=8).filter(lambda s: s not in (".", ".."))
+
+
+@st.composite
+def policies(draw: st.DrawFn, options: bool = True) -> TrustPolicy:
+    """Any valid policy: networks of both families, at most one header a group, options."""
+    proxies = draw(st.lists(networks(), max_size=6))
+    headers = [name for group in Group
+               if (name := draw(st.none() | st.sampled_from(BY_GROUP[group]))) is not None]
+    script_name = unix = strip = False
+    prefix = ""
+    if options:
+        prefix = "".join("/" + s for s in draw(st.lists(segments, max_size=3)))
+        strip = draw(st.booleans())
+        unix = draw(st.booleans())
+        script_name = bool(prefix)
+    if headers and not proxies and not unix:
+        proxies = ["10.0.0.0/8"]
+    return TrustPolicy(trusted_proxies=proxies, trusted_headers=headers,
+                       script_name=prefix if script_name else "",
+                       strip_prefix_from_path=strip, trust_unix_socket=unix)
+
+
+@given(policies())
+def test_yaml_round_trip(policy: TrustPolicy) -> None:
+    """For every policy p: TrustPolicy.from_yaml(p.to_yaml()) == p."""
+    assert TrustPolicy.from_yaml(policy.to_yaml()) == policy
+
+
+@given(policies())
+def test_directives_round_trip(policy: TrustPolicy) -> None:
+    """For every policy p: TrustPolicy.from_directives(p.to_directives()) == p, options
+    included (they travel in '# trustedproxy:' comment lines)."""
+    assert TrustPolicy.from_directives(policy.to_directives()) == policy
+
+
+@given(policies(options=False))
+def test_express_round_trip(policy: TrustPolicy) -> None:
+    """For every policy p without the options express cannot carry:
+    TrustPolicy.from_express_args(p.to_express_args()) == p, as a list and as a shell string."""
+    args = policy.to_express_args()
+    assert TrustPolicy.from_express_args(args) == policy
+    assert TrustPolicy.from_express_args(shlex.join(args)) == policy
+
+
+@given(policies())
+def test_express_refuses_what_it_cannot_carry(policy: TrustPolicy) -> None:
+    """to_express_args raises ConfigError exactly when the policy sets an option express
+    has no flag for; it never drops one silently."""
+    has_options = bool(policy.script_name or policy.strip_prefix_from_path
+                       or policy.trust_unix_socket)
+    if has_options:
+        with pytest.raises(ConfigError, match="mod_wsgi-express has no option for"):
+            policy.to_express_args()
+    else:
+        assert TrustPolicy.from_express_args(policy.to_express_args()) == policy
+
+
+@given(policies(options=False))
+def test_directives_are_what_mod_wsgi_accepts(policy: TrustPolicy) -> None:
+    """Written directives hold only values real mod_wsgi accepts: no /0, no upper case,
+    no IPv4-mapped IPv6, and no trustedproxy comment lines when there are no options."""
+    text = policy.to_directives()
+    assert "# trustedproxy:" not in text
+    for line in text.splitlines():
+        if line.startswith("WSGITrustedProxies "):
+            for word in line.split()[1:]:
+                assert not word.endswith("/0")
+                assert word == word.lower()
+                assert not word.startswith("::ffff:")
+
+
+class TestWriters:
+    POLICY = TrustPolicy(trusted_proxies=["10.0.0.0/8", "2001:db8::/32", "192.0.2.7"],
+                         trusted_headers=["X-Forwarded-For", "X-Forwarded-Proto"])
+
+    def test_yaml(self) -> None:
+        """to_yaml writes the two lists as block sequences, quoted where YAML needs it."""
+        assert self.POLICY.to_yaml() == (
+            "trusted_proxies:\n- 10.0.0.0/8\n- 192.0.2.7\n- 2001:db8::/32\n"
+            "trusted_headers:\n- X-Forwarded-For\n- X-Forwarded-Proto\n")
+
+    def test_directives(self) -> None:
+        """to_directives writes one line per directive."""
+        assert self.POLICY.to_directives() == (
+            "WSGITrustedProxies 10.0.0.0/8 192.0.2.7 2001:db8::/32\n"
+            "WSGITrustedProxyHeaders X-Forwarded-For X-Forwarded-Proto\n")
+
+    def test_express(self) -> None:
+        """to_express_args repeats each option per value."""
+        assert self.POLICY.to_express_args() == [
+            "--trust-proxy", "10.0.0.0/8", "--trust-proxy", "192.0.2.7",
+            "--trust-proxy", "2001:db8::/32",
+            "--trust-proxy-header", "X-Forwarded-For", "--trust-proxy-header",
+            "X-Forwarded-Proto"]
+
+    def test_directives_with_options_and_extensions(self) -> None:
+        """Options become comment lines, and headers mod_wsgi ignores are named."""
+        policy = TrustPolicy(trusted_proxies=["0.0.0.0/0"],
+                             trusted_headers=["X-Forwarded-Prefix"],
+                             script_name="/app", strip_prefix_from_path=True)
+        assert policy.to_directives() == (
+            "WSGITrustedProxies 0.0.0.0/1 128.0.0.0/1\n"
+            "WSGITrustedProxyHeaders X-Forwarded-Prefix\n"
+            "# mod_wsgi itself ignores X-Forwarded-Prefix; trustedproxy's middleware reads it\n"
+            "# mod_wsgi has no directive for the following; Apache ignores these lines and "
+            "trustedproxy reads them:\n"
+            "# trustedproxy: script_name /app\n"
+            "# trustedproxy: strip_prefix_from_path on\n")
+
+    def test_express_refuses_options(self) -> None:
+        """Each option express cannot carry is named in the error."""
+        policy = TrustPolicy(trusted_proxies=["10.0.0.1"], trust_unix_socket=True,
+                             script_name="/x")
+        with pytest.raises(ConfigError, match=r"script_name: mod_wsgi-express has no option "
+                                              r"for script_name: keep this policy as YAML") as info:
+            policy.to_express_args()
+        assert [p.source for p in info.value.problems] == ["script_name", "trust_unix_socket"]
+
+    def test_empty_policy(self) -> None:
+        """The empty policy writes as nothing and reads back from nothing."""
+        empty = TrustPolicy()
+        assert empty.to_directives() == ""
+        assert empty.to_express_args() == []
+        assert TrustPolicy.from_yaml(empty.to_yaml()) == empty

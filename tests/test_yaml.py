@@ -1,0 +1,185 @@
+"""YAML policy files: safe_load semantics, file:line on every problem, ranges files."""
+
+from __future__ import annotations
+
+import pathlib
+
+import pytest
+
+from trustedproxy import ConfigError, TrustPolicy
+
+XFF = ["X-Forwarded-For"]
+
+
+def write(tmp_path: pathlib.Path, text: str, name: str = "trust.yaml") -> pathlib.Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_full_policy(tmp_path: pathlib.Path) -> None:
+    """Every key loads, from a path object or a path string."""
+    path = write(tmp_path, "trusted_proxies: [10.0.0.0/8, '::1']\n"
+                           "trusted_headers:\n  - X-Forwarded-For\n  - X-Forwarded-Prefix\n"
+                           "script_name: /myapp\nstrip_prefix_from_path: true\n"
+                           "trust_unix_socket: yes\n")
+    expected = TrustPolicy(trusted_proxies=["10.0.0.0/8", "::1"],
+                           trusted_headers=["X-Forwarded-For", "X-Forwarded-Prefix"],
+                           script_name="/myapp", strip_prefix_from_path=True,
+                           trust_unix_socket=True)
+    assert TrustPolicy.from_yaml(path) == expected
+    assert TrustPolicy.from_yaml(str(path)) == expected
+
+
+def test_text() -> None:
+    """YAML text is read as text and named <yaml>."""
+    assert TrustPolicy.from_yaml("trusted_proxies: [10.0.0.1]\ntrusted_headers: [x-real-ip]\n"
+                                 ) == TrustPolicy(trusted_proxies=["10.0.0.1"],
+                                                  trusted_headers=["X-Real-IP"])
+    with pytest.raises(ConfigError, match=r"^<yaml>:1: invalid trusted proxy 'x'"):
+        TrustPolicy.from_yaml("trusted_proxies: [x]\n")
+
+
+def test_empty_mapping_is_the_empty_policy() -> None:
+    """'{}' is a policy that trusts nobody."""
+    assert TrustPolicy.from_yaml("{}\n") == TrustPolicy()
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    pytest.param("", r"^trust.yaml: empty policy file: expected a mapping with trusted_proxies",
+                 id="empty"),
+    pytest.param("# only a comment\n", "empty policy file", id="only comments"),
+    pytest.param("- 10.0.0.1\n", r"^trust.yaml:1: a policy file must be a mapping .* not a list",
+                 id="list"),
+    pytest.param("\n10.0.0.1\n", r"^trust.yaml:2: a policy file must be a mapping .*not the "
+                                 r"value '10.0.0.1'", id="scalar"),
+    pytest.param("trusted_proxies: [10.0.0.1\n",
+                 r"^trust.yaml:2: invalid YAML: while parsing a flow sequence, expected ',' or "
+                 r"']', but got '<stream end>'", id="invalid yaml"),
+    pytest.param("a: 1\n---\nb: 2\n", r"^trust.yaml:2: invalid YAML: expected a single document "
+                                      r"in the stream, but found another document",
+                 id="two documents"),
+    pytest.param("trusted_proxies: [10.0.0.1]\n\ttrusted_headers: []\n",
+                 r"^trust.yaml:2: invalid YAML:", id="tab"),
+    pytest.param("trusted_proxies: [10.0.0.1]\ntrusted_headerz: [X-Forwarded-For]\n",
+                 r"^trust.yaml:2: unknown key 'trusted_headerz': did you mean 'trusted_headers'\?",
+                 id="unknown key"),
+    pytest.param("peers: [10.0.0.1]\n", r"unknown key 'peers': valid keys: trusted_proxies, ",
+                 id="unknown key no hint"),
+    pytest.param("trusted_proxies: [10.0.0.1]\ntrusted_proxies: [10.0.0.2]\n",
+                 r"^trust.yaml:2: duplicate key 'trusted_proxies' \(first at line 1\): write it "
+                 r"once", id="duplicate key"),
+    pytest.param("trusted_proxies: 10.0.0.1\n",
+                 r"^trust.yaml:1: trusted_proxies must be a list, not a single string: write "
+                 r"\['10.0.0.1'\]", id="string for list"),
+    pytest.param("trusted_proxies:\n  a: 1\n",
+                 r"^trust.yaml:2: trusted_proxies must be a list, not a mapping", id="mapping"),
+    pytest.param("trusted_proxies:\n", r"^trust.yaml:1: trusted_proxies has no value: write a "
+                                       r"list", id="no value"),
+    pytest.param("trusted_proxies: 7\n", r"trusted_proxies must be a list, not int",
+                 id="number for list"),
+    pytest.param("trusted_proxies:\n  - 10.0.0.1\n  - 10.0.0.0/33\n",
+                 r"^trust.yaml:3: invalid trusted proxy '10.0.0.0/33': prefix length must be "
+                 r"0-32", id="bad address"),
+    pytest.param("trusted_proxies:\n  - 1:2:3:4:5:6:7:8\n",
+                 r"^trust.yaml:2: trusted_proxies item '1:2:3:4:5:6:7:8' is read by YAML as a "
+                 r"number, not text: put it in quotes", id="sexagesimal"),
+    pytest.param("trusted_proxies: [10.0.0.1]\ntrusted_headers:\n  - X-Forwarded-For\n"
+                 "  - X-Real-IP\n", r"^trust.yaml:4: 'X-Real-IP' and 'X-Forwarded-For' are both "
+                                    r"in the client group", id="duplicate group"),
+    pytest.param("trusted_proxies: [10.0.0.1]\ntrusted_headers: [X-Forwarded-Fro]\n",
+                 r"^trust.yaml:2: unknown header 'X-Forwarded-Fro': did you mean "
+                 r"'X-Forwarded-For'\?", id="unknown header"),
+    pytest.param("trusted_headers: [X-Forwarded-For]\n",
+                 r"^trust.yaml: trusted headers but no trusted proxies", id="no proxies"),
+    pytest.param("trusted_proxies: [10.0.0.1]\nscript_name: !!python/object:os.system x\n",
+                 r"^trust.yaml:2: invalid YAML value: could not determine a constructor for the "
+                 r"tag 'tag:yaml.org,2002:python/object:os.system' \(only plain YAML",
+                 id="python tag"),
+    pytest.param("trusted_proxies: [10.0.0.1]\nscript_name: myapp\n",
+                 r"^trust.yaml:2: invalid script_name 'myapp': a prefix must be empty or start "
+                 r"with '/'", id="bad script name"),
+    pytest.param("trusted_proxies: [10.0.0.1]\n\nstrip_prefix_from_path: maybe\n",
+                 r"^trust.yaml:3: strip_prefix_from_path must be true or false, not 'maybe'",
+                 id="bad flag"),
+    pytest.param("trusted_proxies: [10.0.0.1]\ntrusted_proxies_files: r.txt\n",
+                 r"^trust.yaml:2: trusted_proxies_files must be a list, not a single string",
+                 id="files string"),
+    pytest.param("trusted_proxies: [10.0.0.1]\ntrusted_proxies_files: [7]\n",
+                 r"^trust.yaml:2: trusted_proxies_files item '7' is read by YAML as a number",
+                 id="files number"),
+    pytest.param("trusted_proxies: [10.0.0.1]\ntrusted_proxies_files: [[a]]\n",
+                 r"^trust.yaml:2: trusted_proxies_files: each item must be the path",
+                 id="files list"),
+])
+def test_errors(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch, text: str,
+                message: str) -> None:
+    """Each mistake is one clear ConfigError naming file and line, never a PyYAML traceback."""
+    write(tmp_path, text)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError, match=message):
+        TrustPolicy.from_yaml("trust.yaml")
+
+
+def test_all_errors_together(tmp_path: pathlib.Path) -> None:
+    """Every problem of a file is reported at once, in line order."""
+    path = write(tmp_path, "trusted_headers: [X-Nope]\ntrusted_proxies:\n  - bad\n"
+                           "trusted_proxie: 1\nscript_name: x\n")
+    with pytest.raises(ConfigError) as info:
+        TrustPolicy.from_yaml(path)
+    assert [p.source.rpartition(":")[2] for p in info.value.problems] == ["1", "3", "4", "5"]
+    assert info.value.source == f"{path}:1"
+
+
+class TestRangesFiles:
+    def test_relative_to_the_yaml_file(self, tmp_path: pathlib.Path) -> None:
+        """Ranges files are found next to the YAML file; comments and blank lines skipped."""
+        (tmp_path / "ranges").mkdir()
+        (tmp_path / "ranges" / "cdn.txt").write_text(
+            "# the CDN's published ranges\n192.0.2.0/24\n\n2001:db8::/32  # IPv6\n")
+        path = write(tmp_path, "trusted_proxies: [10.0.0.1]\n"
+                               "trusted_proxies_files: [ranges/cdn.txt]\n"
+                               "trusted_headers: [X-Forwarded-For]\n")
+        assert TrustPolicy.from_yaml(path) == TrustPolicy(
+            trusted_proxies=["10.0.0.1", "192.0.2.0/24", "2001:db8::/32"], trusted_headers=XFF)
+
+    def test_only_files(self, tmp_path: pathlib.Path) -> None:
+        """trusted_proxies may be left out when a ranges file gives the proxies."""
+        (tmp_path / "r.txt").write_text("10.0.0.0/8\n")
+        path = write(tmp_path, "trusted_proxies_files: [r.txt]\n"
+                               "trusted_headers: [X-Forwarded-For]\n")
+        assert TrustPolicy.from_yaml(path).trusted_proxies == ("10.0.0.0/8",)
+
+    def test_bad_line(self, tmp_path: pathlib.Path) -> None:
+        """A bad line in a ranges file is named by that file's path and line."""
+        (tmp_path / "r.txt").write_text("10.0.0.0/8\n# x\nexample.com\n")
+        path = write(tmp_path, "trusted_proxies_files: [r.txt]\n"
+                               "trusted_headers: [X-Forwarded-For]\n")
+        with pytest.raises(ConfigError, match=r"r.txt:3: invalid trusted proxy 'example.com': "
+                                              r"not an IP address") as info:
+            TrustPolicy.from_yaml(path)
+        assert info.value.source == f"{tmp_path / 'r.txt'}:3"
+
+    def test_missing(self, tmp_path: pathlib.Path) -> None:
+        """A missing ranges file is an error at its line in the YAML file, and does not
+        also cause a 'no trusted proxies' error."""
+        path = write(tmp_path, "trusted_headers: [X-Forwarded-For]\n"
+                               "trusted_proxies_files:\n  - none.txt\n")
+        with pytest.raises(ConfigError, match=r"trust.yaml:3: trusted_proxies_files: cannot read "
+                                              r"ranges file: No such file or directory") as info:
+            TrustPolicy.from_yaml(path)
+        assert len(info.value.problems) == 1
+
+
+def test_missing_policy_file(tmp_path: pathlib.Path) -> None:
+    """A missing policy file is a ConfigError."""
+    with pytest.raises(ConfigError, match="cannot read policy file: No such file"):
+        TrustPolicy.from_yaml(tmp_path / "none.yaml")
+
+
+def test_warnings_name_the_line(tmp_path: pathlib.Path) -> None:
+    """Warnings carry the file:line of the value."""
+    path = write(tmp_path, "trusted_proxies:\n  - 10.0.0.0/8\n  - 10.0.0.1/8\n"
+                           "trusted_headers: [X-Forwarded-For]\n")
+    assert [str(w) for w in TrustPolicy.from_yaml(path).warnings()] == [
+        f"{path}:3: trusted proxy '10.0.0.1/8': host bits set: read as 10.0.0.0/8"]
