@@ -242,3 +242,15 @@ def explain(ctx: Context) -> dict[str, list[tuple[str, Any]]]:
         for field, value in expectation.items():
             found.setdefault(field, []).append((deviation.id, value))
     return found
+
+
+def markdown_table() -> str:
+    """The table as Markdown, for README's "Differences from mod_wsgi"."""
+    rows = ["| id | difference | fields |", "|---|---|---|"]
+    rows += [f"| `{d.id}` | {d.description} | {', '.join(sorted(d.fields))} |"
+             for d in DEVIATIONS]
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":  # python tests/differential/deviations.py (from tests/)
+    print(markdown_table())

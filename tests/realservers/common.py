@@ -159,7 +159,7 @@ class ManagedServer:
                 return self
             time.sleep(READY_INTERVAL)
         message = self.describe_failure()
-        self.stop()
+        self.cleanup()
         raise ServerStartError(message)
 
     def describe_failure(self) -> str:
