@@ -8,13 +8,21 @@ from __future__ import annotations
 
 import argparse
 import json
+import pathlib
+import re
+import shlex
 import sys
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from .errors import ConfigError, TrustedProxyError
+import netaddr
+
+from .addresses import parse_element
+from .engine import Decision
+from .errors import ConfigError, Problem, TrustedProxyError
+from .headers import HEADERS
 from .policy import TrustPolicy
-from .wsgi import DECISION_KEY, ORIG_KEY, TrustedProxyMiddleware
+from .wsgi import DECISION_KEY, ORIG_KEY, TrustedProxyMiddleware, apply_decision
 
 if TYPE_CHECKING:
     from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
@@ -100,6 +108,306 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------- loading
+
+FORMATS = ("yaml", "directives", "express")
+_EXTENSIONS = {".yaml": "yaml", ".yml": "yaml", ".conf": "directives", ".htaccess": "directives",
+               ".args": "express", ".sh": "express", ".express": "express"}
+_DIRECTIVE_LINE = re.compile(r"^[ \t]*(?:wsgitrustedprox|#[ \t]*trustedproxy:)",
+                             re.IGNORECASE | re.MULTILINE)
+
+
+def detect_format(path: str, text: str) -> str:
+    """Say which form a policy file is in: from its extension (``.yaml``/``.yml``,
+    ``.conf``, ``.args``/``.sh``), else from its content."""
+    by_extension = _EXTENSIONS.get(pathlib.PurePath(path).suffix.lower())
+    if by_extension:
+        return by_extension
+    if _DIRECTIVE_LINE.search(text) or re.search(r"^\s*<(VirtualHost|Location|Directory)",
+                                                  text, re.IGNORECASE | re.MULTILINE):
+        return "directives"
+    if "--trust-proxy" in text:
+        return "express"
+    return "yaml"
+
+
+def load_policy(path: str, fmt: str | None = None, block: str | None = None) -> TrustPolicy:
+    """Load a policy file in any of the three forms.
+
+    Raises:
+        ConfigError: for an unreadable file or an invalid policy.
+    """
+    try:
+        text = pathlib.Path(path).read_text(encoding="utf-8-sig")
+    except OSError as exc:
+        msg = f"cannot read file: {exc.strerror or exc}"
+        raise ConfigError(msg, source=path, value=path) from None
+    except UnicodeDecodeError as exc:
+        msg = f"not UTF-8 text: {exc.reason}"
+        raise ConfigError(msg, source=path) from None
+    fmt = fmt or detect_format(path, text)
+    if block is not None and fmt != "directives":
+        msg = "--block applies to directive files only"
+        raise ConfigError(msg, source=path)
+    if fmt == "yaml":
+        from .loaders.yaml import load_yaml
+
+        return load_yaml(pathlib.Path(path), name=path)
+    if fmt == "directives":
+        return TrustPolicy.from_directives(text, source=path, block=block)
+    return TrustPolicy.from_express_args(text, source=path)
+
+
+def _add_load_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--format", choices=FORMATS,
+                        help="the file's form (default: from its extension, else its content)")
+    parser.add_argument("--block", metavar="BLOCK",
+                        help="in a directive file whose blocks disagree, the block to use, "
+                             "e.g. 'Location /api' or 'VirtualHost *:443'")
+
+
+def _located(problem: Problem, path: str) -> str:
+    return problem.source or path
+
+
+# --------------------------------------------------------------------------- check
+
+
+def _check(args: argparse.Namespace) -> int:
+    worst = 0
+    for path in args.files:
+        try:
+            policy = load_policy(path, args.format, args.block)
+        except ConfigError as exc:
+            for problem in exc.problems:
+                print(f"{_located(problem, path)}: error: {problem.message}")
+            worst = 2
+            continue
+        warnings = [f"{_located(w, path)}: warning: {w.message}" for w in policy.warnings()]
+        if not policy.trusted_proxies and not policy.trusted_headers and \
+                not policy.trust_unix_socket:
+            warnings.append(f"{path}: warning: no trusted proxies and no trusted headers: this "
+                            "policy trusts no peer and removes every forwarded header")
+        for line in warnings:
+            print(line)
+        if warnings and args.strict:
+            worst = max(worst, 1)
+        proxies = len(policy.trusted_proxies)
+        headers = ", ".join(policy.trusted_headers) or "none"
+        print(f"{path}: ok: {proxies} trusted network{'s' * (proxies != 1)}; "
+              f"headers: {headers}" + (f"; {len(warnings)} warning{'s' * (len(warnings) != 1)}"
+                                       if warnings else ""))
+    return worst
+
+
+# --------------------------------------------------------------------------- explain
+
+# Which environ keys each decision field writes (Decision.sources names the field).
+_FIELD_KEYS = {
+    "client": ("REMOTE_ADDR", "HTTP_X_FORWARDED_FOR"),
+    "scheme": ("wsgi.url_scheme", "HTTPS", "REQUEST_SCHEME"),
+    "host": ("HTTP_HOST",),
+    "server": ("SERVER_NAME",),
+    "port": ("SERVER_PORT",),
+    "prefix": ("SCRIPT_NAME", "PATH_INFO"),
+}
+_HEADER_LINE = re.compile(r"([A-Za-z0-9!#$%&'*+.^_`|~-]+):[ \t]*(.*)")
+
+
+def _network(policy: TrustPolicy, address: str) -> str | None:
+    """The trusted network that holds *address* (netaddr: this is not the request path)."""
+    try:
+        ip = netaddr.IPAddress(address.partition("%")[0])
+    except (netaddr.AddrFormatError, ValueError):
+        return None
+    if ip.version == 6 and ip.is_ipv4_mapped():
+        ip = ip.ipv4()
+    for cidr in policy.trusted_proxies:
+        network = netaddr.IPNetwork(cidr)
+        if network.version == ip.version and ip in network:
+            return cidr
+    return None
+
+
+def _request_environ(peer: str, headers: Sequence[str], path: str) -> dict[str, Any]:
+    path, _, query = path.partition("?")
+    environ: dict[str, Any] = {
+        "REQUEST_METHOD": "GET", "SCRIPT_NAME": "", "PATH_INFO": path or "/",
+        "QUERY_STRING": query, "SERVER_NAME": "localhost", "SERVER_PORT": "80",
+        "SERVER_PROTOCOL": "HTTP/1.1", "HTTP_HOST": "localhost", "wsgi.url_scheme": "http",
+        "REMOTE_ADDR": peer,
+    }
+    seen: set[str] = set()
+    for line in headers:
+        match = _HEADER_LINE.fullmatch(line.strip())
+        if not match:
+            msg = f"-H {line!r}: expected 'Name: value', e.g. -H 'X-Forwarded-For: 203.0.113.7'"
+            raise ConfigError(msg, source="command line", value=line)
+        name, value = match.groups()
+        key = "HTTP_" + name.upper().replace("-", "_")
+        if key in seen:
+            environ[key] += ", " + value  # repeated lines merge, as servers do
+        else:
+            environ[key] = value
+            seen.add(key)
+    return environ
+
+
+def _shown(environ: dict[str, Any]) -> dict[str, str]:
+    return {k: environ[k] for k in sorted(environ)
+            if isinstance(environ[k], str) and (k in _SHOWN or k.startswith(("HTTP_", "REQUEST_",
+                                                                              "QUERY_")))}
+
+
+def explain(policy: TrustPolicy, peer: str, headers: Sequence[str] = (),
+            path: str = "/") -> dict[str, Any]:
+    """Work out what a request would get from *policy*, as a JSON-ready dict.
+
+    Args:
+        policy: the policy.
+        peer: the TCP peer address.
+        headers: request header lines, ``"Name: value"``.
+        path: the request path (with an optional query string).
+
+    Raises:
+        ConfigError: for a header line that is not ``Name: value``.
+    """
+    environ = _request_environ(peer, headers, path)
+    before = _shown(environ)
+    found = {spec.key: environ[spec.environ_key] for spec in HEADERS.values()
+             if spec.environ_key in environ}
+    decision: Decision = policy.compile().decide(peer, found)
+    apply_decision(decision, environ)
+    after = _shown(environ)
+    chain = []
+    for hop in decision.chain:
+        parsed = parse_element(hop.element)
+        network = _network(policy, parsed[1]) if parsed and hop.verdict == "trusted" else None
+        chain.append({"element": hop.element, "verdict": hop.verdict, "network": network})
+    set_ = []
+    for field, header in decision.sources:
+        for key in _FIELD_KEYS[field]:
+            if key == "HTTP_X_FORWARDED_FOR" and header != "X-Forwarded-For":
+                continue
+            if before.get(key) != after.get(key) or key == _FIELD_KEYS[field][0]:
+                set_.append({"key": key, "value": after.get(key), "header": header})
+    if decision.prefix and not any(f == "prefix" for f, _ in decision.sources):
+        set_.append({"key": "SCRIPT_NAME", "value": after.get("SCRIPT_NAME"),
+                     "header": "script_name (the policy's fixed prefix)"})
+    ignored_names = {i.header.lower() for i in decision.ignored}
+    trusted_names = {h.lower() for h in policy.trusted_headers}
+    removed = []
+    for name in decision.removed:
+        spec = HEADERS[name]
+        if not decision.trusted:
+            reason = "the peer is not a trusted proxy"
+        elif name in ignored_names:
+            reason = "its value is invalid (see ignored)"
+        elif name in trusted_names:
+            reason = "not used"
+        else:
+            reason = "not a trusted header"
+        removed.append({"header": spec.name, "value": found[name], "reason": reason})
+    return {
+        "peer": peer,
+        "trusted": decision.trusted,
+        "network": _network(policy, peer) if decision.trusted else None,
+        "chain": chain,
+        "set": set_,
+        "ignored": [{"header": i.header, "value": i.value, "reason": i.reason}
+                    for i in decision.ignored],
+        "kept": [HEADERS[n].name for n in decision.kept],
+        "removed": removed,
+        "environ": {"before": before, "after": after},
+    }
+
+
+def _explain_text(result: dict[str, Any], policy: TrustPolicy, path: str) -> list[str]:
+    out = [f"policy:  {path}: {len(policy.trusted_proxies)} trusted network(s); headers: "
+           f"{', '.join(policy.trusted_headers) or 'none'}"]
+    peer = result["peer"] or "(empty)"
+    if result["trusted"]:
+        where = f"in {result['network']}" if result["network"] else "trust_unix_socket"
+        out.append(f"peer:    {peer} is a trusted proxy ({where})")
+    else:
+        out.append(f"peer:    {peer} is NOT a trusted proxy: every forwarded header is removed")
+    if result["chain"]:
+        out += ["", "X-Forwarded-For, walked from the right:"]
+        width = max(len(h["element"]) for h in result["chain"])
+        for i, hop in reversed(list(enumerate(result["chain"], 1))):
+            verdict = {"trusted": "trusted proxy", "client": "client: the walk stops here",
+                       "invalid": "not an address: the walk stops here",
+                       "unvisited": "not looked at"}.get(hop["verdict"], hop["verdict"])
+            note = f" (in {hop['network']})" if hop["network"] else ""
+            out.append(f"  {i:>2}. {hop['element']:<{width}}  {verdict}{note}")
+    key_width = max((len(s["key"]) for s in result["set"]), default=0)
+    value_width = max((len(_text(s["value"])) for s in result["set"]), default=0)
+    sections: list[tuple[str, list[str]]] = [
+        ("set:", [f"  {s['key']:<{key_width}}  {_text(s['value']):<{value_width}}  "
+                  f"from {s['header']}" for s in result["set"]]),
+        ("ignored:", [f"  {i['header']}: {i['value']!r}: {i['reason']}"
+                      for i in result["ignored"]]),
+        ("removed:", [f"  {r['header']}: {r['value']!r}: {r['reason']}"
+                      for r in result["removed"]]),
+    ]
+    for title, lines in sections:
+        if lines:
+            out += ["", title, *lines]
+    before, after = result["environ"]["before"], result["environ"]["after"]
+    keys = sorted(set(before) | set(after))
+    width = max(len(k) for k in keys)
+    out += ["", "environ:", f"  {'key':<{width}}  before -> after"]
+    for key in keys:
+        old, new = before.get(key), after.get(key)
+        if old == new:
+            out.append(f"  {key:<{width}}  {_text(old)}")
+        else:
+            out.append(f"  {key:<{width}}  {_text(old, '(absent)')} -> "
+                       f"{_text(new, '(removed)')}")
+    return out
+
+
+def _text(value: object, absent: str = "(absent)") -> str:
+    if value is None:
+        return absent
+    return str(value) if value != "" else "''"
+
+
+def _explain(args: argparse.Namespace) -> int:
+    policy = load_policy(args.file, args.format, args.block)
+    result = explain(policy, args.peer, args.header, args.path)
+    if args.json:
+        result = {"policy": args.file, **result,
+                  "warnings": [str(w) for w in policy.warnings()]}
+        print(json.dumps(result, indent=2))
+    else:
+        print("\n".join(_explain_text(result, policy, args.file)))
+    return 0
+
+
+# --------------------------------------------------------------------------- convert
+
+
+def _convert(args: argparse.Namespace) -> int:
+    policy = load_policy(args.file, args.format, args.block)
+    if args.to == "yaml":
+        print(policy.to_yaml(), end="")
+    elif args.to == "directives":
+        print(policy.to_directives(), end="")
+    else:
+        print(shlex.join(policy.to_express_args()))
+    return 0
+
+
+class _Formatter(argparse.HelpFormatter):
+    """Wraps the description, keeps the example lines of the epilog as written."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        if text.startswith("example"):
+            return "".join(indent + line for line in text.splitlines(keepends=True))
+        return super()._fill_text(text, width, indent)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="trustedproxy",
@@ -119,6 +427,58 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--port", type=int, default=8000,
                       help="port to listen on (default %(default)s)")
     demo.set_defaults(func=_demo)
+
+    formatter = _Formatter
+    check = commands.add_parser(
+        "check", help="check policy files and print their warnings and errors",
+        description="Load each policy file (YAML, mod_wsgi directives or mod_wsgi-express "
+                    "arguments) and print every warning and error as 'file:line: message'. "
+                    "Exit status: 0 clean, 1 warnings (with --strict), 2 errors.",
+        epilog="examples:\n  trustedproxy check trust.yaml\n"
+               "  trustedproxy check --strict trust.yaml /etc/apache2/sites-enabled/app.conf",
+        formatter_class=formatter,
+    )
+    check.add_argument("files", nargs="+", metavar="FILE", help="policy files")
+    check.add_argument("--strict", action="store_true",
+                       help="exit with status 1 when there are warnings")
+    _add_load_options(check)
+    check.set_defaults(func=_check)
+
+    explain_ = commands.add_parser(
+        "explain", help="show what a request would get from a policy",
+        description="Show the decision a request would get: whether the peer is trusted and "
+                    "by which network, the X-Forwarded-For walk hop by hop, which header set "
+                    "which environ key, what was ignored and why, what was removed, and the "
+                    "environ before and after.",
+        epilog="example:\n  trustedproxy explain trust.yaml --peer 10.0.0.5 \\\n"
+               "      -H 'X-Forwarded-For: 203.0.113.7, 10.0.0.7' "
+               "-H 'X-Forwarded-Proto: https' --path /myapp/page",
+        formatter_class=formatter,
+    )
+    explain_.add_argument("file", metavar="FILE", help="a policy file")
+    explain_.add_argument("--peer", required=True, metavar="ADDR",
+                          help="the TCP peer address (REMOTE_ADDR as the server sets it)")
+    explain_.add_argument("-H", "--header", action="append", default=[], metavar="'NAME: VALUE'",
+                          help="a request header (repeatable)")
+    explain_.add_argument("--path", default="/", help="the request path (default %(default)s)")
+    explain_.add_argument("--json", action="store_true", help="print JSON for tools")
+    _add_load_options(explain_)
+    explain_.set_defaults(func=_explain)
+
+    convert = commands.add_parser(
+        "convert", help="write a policy in another form",
+        description="Write a policy file as YAML, mod_wsgi directives or mod_wsgi-express "
+                    "arguments. Options mod_wsgi has no directive for are written as "
+                    "'# trustedproxy:' comment lines; mod_wsgi-express cannot carry them, so "
+                    "converting such a policy to express is an error.",
+        epilog="examples:\n  trustedproxy convert trust.yaml --to directives\n"
+               "  trustedproxy convert vhost.conf --block 'Location /api' --to yaml",
+        formatter_class=formatter,
+    )
+    convert.add_argument("file", metavar="FILE", help="a policy file")
+    convert.add_argument("--to", required=True, choices=FORMATS, help="the form to write")
+    _add_load_options(convert)
+    convert.set_defaults(func=_convert)
     return parser
 
 

@@ -1,0 +1,270 @@
+"""The check, explain and convert commands, through main(argv)."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+
+import pytest
+
+from trustedproxy import TrustPolicy
+from trustedproxy.cli import detect_format, main
+
+YAML = ("trusted_proxies: [10.0.0.0/8, 127.0.0.1]\n"
+        "trusted_headers: [X-Forwarded-For, X-Forwarded-Proto, X-Forwarded-Port, "
+        "X-Forwarded-Prefix]\n")
+POLICY = TrustPolicy(trusted_proxies=["10.0.0.0/8", "127.0.0.1"],
+                     trusted_headers=["X-Forwarded-For", "X-Forwarded-Proto",
+                                      "X-Forwarded-Port", "X-Forwarded-Prefix"])
+
+
+@pytest.fixture
+def files(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> pathlib.Path:
+    """A directory with a policy in each form, as the current directory."""
+    (tmp_path / "trust.yaml").write_text(YAML)
+    (tmp_path / "vhost.conf").write_text(POLICY.to_directives())
+    (tmp_path / "express.args").write_text(" ".join(POLICY.to_express_args()) + "\n")
+    (tmp_path / "bad.yaml").write_text("trusted_proxies:\n  - 10.0.0.0/33\n"
+                                       "trusted_headers: [X-Forwarded-Fro]\n")
+    (tmp_path / "warn.yaml").write_text("trusted_proxies: [10.0.0.1/8]\n"
+                                        "trusted_headers: [X-Forwarded-For]\n")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+class TestCheck:
+    def test_clean(self, files: pathlib.Path, capsys: pytest.CaptureFixture[str]) -> None:
+        """Clean files in every form: exit 0 and one 'ok' line each."""
+        assert main(["check", "trust.yaml", "vhost.conf", "express.args"]) == 0
+        out = capsys.readouterr().out.splitlines()
+        assert out[0] == ("trust.yaml: ok: 2 trusted networks; headers: X-Forwarded-For, "
+                          "X-Forwarded-Proto, X-Forwarded-Port, X-Forwarded-Prefix")
+        assert [line.split(":")[0] for line in out] == ["trust.yaml", "vhost.conf",
+                                                        "express.args"]
+
+    def test_errors(self, files: pathlib.Path, capsys: pytest.CaptureFixture[str]) -> None:
+        """Errors print as file:line: error: message; exit 2, other files still checked."""
+        assert main(["check", "bad.yaml", "trust.yaml"]) == 2
+        out = capsys.readouterr().out.splitlines()
+        assert out[:2] == [
+            "bad.yaml:2: error: invalid trusted proxy '10.0.0.0/33': prefix length must be "
+            "0-32 for IPv4",
+            "bad.yaml:3: error: unknown header 'X-Forwarded-Fro': did you mean "
+            "'X-Forwarded-For'?"]
+        assert out[2].startswith("trust.yaml: ok")
+
+    def test_warnings(self, files: pathlib.Path, capsys: pytest.CaptureFixture[str]) -> None:
+        """Warnings print as file:line: warning: message; exit 0, or 1 with --strict."""
+        assert main(["check", "warn.yaml"]) == 0
+        out = capsys.readouterr().out
+        assert ("warn.yaml:1: warning: trusted proxy '10.0.0.1/8': host bits set: read as "
+                "10.0.0.0/8\n") in out
+        assert out.endswith("; 1 warning\n")
+        assert main(["check", "--strict", "warn.yaml"]) == 1
+        assert main(["check", "--strict", "trust.yaml"]) == 0
+
+    def test_empty_policy_warns(self, files: pathlib.Path,
+                                capsys: pytest.CaptureFixture[str]) -> None:
+        """A file that trusts nothing draws a warning (a vhost without trust directives)."""
+        (files / "plain.conf").write_text("ServerName example.com\n")
+        assert main(["check", "--strict", "plain.conf"]) == 1
+        assert ("plain.conf: warning: no trusted proxies and no trusted headers: this policy "
+                "trusts no peer") in capsys.readouterr().out
+
+    def test_missing_file(self, files: pathlib.Path, capsys: pytest.CaptureFixture[str]) -> None:
+        """A missing file is an error line, not a traceback."""
+        assert main(["check", "nothing.yaml"]) == 2
+        assert capsys.readouterr().out == ("nothing.yaml: error: cannot read file: No such "
+                                           "file or directory\n")
+
+    def test_block(self, files: pathlib.Path, capsys: pytest.CaptureFixture[str]) -> None:
+        """--block picks a block of a directive file; it is refused for other forms."""
+        (files / "two.conf").write_text(
+            "<Location /a>\nWSGITrustedProxies 10.0.0.1\nWSGITrustedProxyHeaders X-Real-IP\n"
+            "</Location>\n<Location /b>\nWSGITrustedProxies 10.0.0.2\n"
+            "WSGITrustedProxyHeaders X-Real-IP\n</Location>\n")
+        assert main(["check", "two.conf"]) == 2
+        assert "give different policies: say which one is meant with block=" in (
+            capsys.readouterr().out)
+        assert main(["check", "--block", "/b", "two.conf"]) == 0
+        assert main(["check", "--block", "/b", "trust.yaml"]) == 2
+        assert capsys.readouterr().out.endswith(
+            "trust.yaml: error: --block applies to directive files only\n")
+
+    def test_format_option(self, files: pathlib.Path) -> None:
+        """--format overrides detection."""
+        (files / "policy.txt").write_text(YAML)
+        assert main(["check", "--format", "yaml", "policy.txt"]) == 0
+        assert main(["check", "--format", "directives", "policy.txt"]) == 0  # no directives
+
+
+@pytest.mark.parametrize(("name", "text", "fmt"), [
+    pytest.param("a.yml", "", "yaml", id="yml"),
+    pytest.param("a.conf", "", "directives", id="conf"),
+    pytest.param("a.args", "", "express", id="args"),
+    pytest.param("policy", "  wsgiTrustedProxies 10.0.0.1\n", "directives", id="directive"),
+    pytest.param("policy", "<VirtualHost *:80>\n</VirtualHost>\n", "directives", id="vhost"),
+    pytest.param("policy", "mod_wsgi-express start-server --trust-proxy 1.2.3.4", "express",
+                 id="express"),
+    pytest.param("policy", "trusted_proxies: []\n", "yaml", id="yaml content"),
+])
+def test_detect_format(name: str, text: str, fmt: str) -> None:
+    """The form comes from the extension, else from the content."""
+    assert detect_format(name, text) == fmt
+
+
+class TestExplain:
+    ARGS = ("explain", "trust.yaml", "--peer", "10.0.0.5",
+            "-H", "X-Forwarded-For: 198.51.100.1, 203.0.113.7, 10.0.0.7",
+            "-H", "X-Forwarded-Proto: https", "-H", "X-Forwarded-Port: 99999",
+            "-H", "X-Real-IP: 6.6.6.6", "-H", "X-Forwarded-Prefix: /myapp", "--path", "/page")
+
+    def test_text(self, files: pathlib.Path, capsys: pytest.CaptureFixture[str]) -> None:
+        """The readable report shows peer, walk, sources, ignored, removed and environ."""
+        assert main(self.ARGS) == 0
+        out = capsys.readouterr().out
+        assert "peer:    10.0.0.5 is a trusted proxy (in 10.0.0.0/8)\n" in out
+        assert "   3. 10.0.0.7      trusted proxy (in 10.0.0.0/8)\n" in out
+        assert "   2. 203.0.113.7   client: the walk stops here\n" in out
+        assert "   1. 198.51.100.1  not looked at\n" in out
+        assert "  REMOTE_ADDR           203.0.113.7            from X-Forwarded-For\n" in out
+        assert ("ignored:\n  X-Forwarded-Port: '99999': not a port: expected a number from 1 "
+                "to 65535\n") in out
+        assert "  X-Real-IP: '6.6.6.6': not a trusted header\n" in out
+        assert "  REMOTE_ADDR              10.0.0.5 -> 203.0.113.7\n" in out
+        assert "  SCRIPT_NAME              '' -> /myapp\n" in out
+        assert "  HTTP_X_REAL_IP           6.6.6.6 -> (removed)\n" in out
+
+    def test_json(self, files: pathlib.Path, capsys: pytest.CaptureFixture[str]) -> None:
+        """--json gives the same facts for tools."""
+        assert main([*self.ARGS, "--json"]) == 0
+        result = json.loads(capsys.readouterr().out)
+        assert result["policy"] == "trust.yaml"
+        assert result["trusted"] is True
+        assert result["network"] == "10.0.0.0/8"
+        assert result["chain"] == [
+            {"element": "198.51.100.1", "verdict": "unvisited", "network": None},
+            {"element": "203.0.113.7", "verdict": "client", "network": None},
+            {"element": "10.0.0.7", "verdict": "trusted", "network": "10.0.0.0/8"}]
+        assert {"key": "wsgi.url_scheme", "value": "https",
+                "header": "X-Forwarded-Proto"} in result["set"]
+        assert result["ignored"] == [{"header": "X-Forwarded-Port", "value": "99999",
+                                      "reason": "not a port: expected a number from 1 to 65535"}]
+        assert {"header": "X-Real-IP", "value": "6.6.6.6",
+                "reason": "not a trusted header"} in result["removed"]
+        assert {"header": "X-Forwarded-Port", "value": "99999",
+                "reason": "its value is invalid (see ignored)"} in result["removed"]
+        assert result["kept"] == ["X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Prefix"]
+        assert result["environ"]["before"]["REMOTE_ADDR"] == "10.0.0.5"
+        assert result["environ"]["after"]["REMOTE_ADDR"] == "203.0.113.7"
+        assert result["environ"]["after"]["PATH_INFO"] == "/page"
+        assert result["warnings"] == []
+
+    def test_untrusted_peer(self, files: pathlib.Path,
+                            capsys: pytest.CaptureFixture[str]) -> None:
+        """An untrusted peer: every forwarded header removed, nothing else changes."""
+        assert main(["explain", "trust.yaml", "--peer", "8.8.8.8", "-H",
+                     "X-Forwarded-For: 1.2.3.4", "--json"]) == 0
+        result = json.loads(capsys.readouterr().out)
+        assert result["trusted"] is False
+        assert result["network"] is None
+        assert result["removed"] == [{"header": "X-Forwarded-For", "value": "1.2.3.4",
+                                      "reason": "the peer is not a trusted proxy"}]
+        assert result["environ"]["after"]["REMOTE_ADDR"] == "8.8.8.8"
+        assert main(["explain", "trust.yaml", "--peer", "8.8.8.8"]) == 0
+        assert ("8.8.8.8 is NOT a trusted proxy: every forwarded header is removed"
+                in capsys.readouterr().out)
+
+    def test_mapped_peer_and_fixed_prefix(self, files: pathlib.Path,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+        """An IPv4-mapped peer is found in its IPv4 network; a fixed script_name is shown."""
+        (files / "fixed.yaml").write_text("trusted_proxies: [10.0.0.0/8]\n"
+                                          "trusted_headers: [X-Forwarded-Proto]\n"
+                                          "script_name: /app\n")
+        assert main(["explain", "fixed.yaml", "--peer", "::ffff:10.1.2.3", "--json"]) == 0
+        result = json.loads(capsys.readouterr().out)
+        assert result["network"] == "10.0.0.0/8"
+        assert result["set"] == [{"key": "SCRIPT_NAME", "value": "/app",
+                                  "header": "script_name (the policy's fixed prefix)"}]
+
+    def test_repeated_header_lines_merge(self, files: pathlib.Path,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+        """Two -H lines of one header merge with ', ', as servers do."""
+        assert main(["explain", "trust.yaml", "--peer", "127.0.0.1", "-H",
+                     "X-Forwarded-For: 1.2.3.4", "-H", "x-forwarded-for: 10.0.0.9",
+                     "--json"]) == 0
+        result = json.loads(capsys.readouterr().out)
+        assert result["environ"]["before"]["HTTP_X_FORWARDED_FOR"] == "1.2.3.4, 10.0.0.9"
+        assert result["environ"]["after"]["REMOTE_ADDR"] == "1.2.3.4"
+
+    def test_bad_header(self, files: pathlib.Path, capsys: pytest.CaptureFixture[str]) -> None:
+        """A malformed -H is an error line and exit 2."""
+        assert main(["explain", "trust.yaml", "--peer", "10.0.0.1", "-H", "no colon"]) == 2
+        assert capsys.readouterr().err == (
+            "trustedproxy: error: command line: -H 'no colon': expected 'Name: value', e.g. "
+            "-H 'X-Forwarded-For: 203.0.113.7'\n")
+
+    def test_invalid_policy(self, files: pathlib.Path,
+                            capsys: pytest.CaptureFixture[str]) -> None:
+        """An invalid policy prints each problem without a traceback; exit 2."""
+        assert main(["explain", "bad.yaml", "--peer", "10.0.0.1"]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("trustedproxy: error: bad.yaml:2: invalid trusted proxy")
+        assert "Traceback" not in err
+
+
+class TestConvert:
+    @pytest.mark.parametrize("source", ["trust.yaml", "vhost.conf", "express.args"])
+    @pytest.mark.parametrize("to", ["yaml", "directives", "express"])
+    def test_every_pair(self, files: pathlib.Path, capsys: pytest.CaptureFixture[str],
+                        source: str, to: str) -> None:
+        """Each form converts to each other form, and the output loads back equal."""
+        assert main(["convert", source, "--to", to]) == 0
+        out = capsys.readouterr().out
+        target = files / {"yaml": "out.yaml", "directives": "out.conf",
+                          "express": "out.args"}[to]
+        target.write_text(out)
+        assert main(["check", str(target)]) == 0
+        loader = {"yaml": TrustPolicy.from_yaml, "directives": TrustPolicy.from_directives,
+                  "express": TrustPolicy.from_express_args}[to]
+        assert loader(target) == POLICY  # type: ignore[operator]
+
+    def test_directives_text(self, files: pathlib.Path,
+                             capsys: pytest.CaptureFixture[str]) -> None:
+        """The directive output is the two mod_wsgi lines plus notes."""
+        assert main(["convert", "trust.yaml", "--to", "directives"]) == 0
+        assert capsys.readouterr().out == (
+            "WSGITrustedProxies 10.0.0.0/8 127.0.0.1\n"
+            "WSGITrustedProxyHeaders X-Forwarded-For X-Forwarded-Proto X-Forwarded-Port "
+            "X-Forwarded-Prefix\n"
+            "# mod_wsgi itself ignores X-Forwarded-Prefix; trustedproxy's middleware reads it\n")
+
+    def test_express_refuses_options(self, files: pathlib.Path,
+                                     capsys: pytest.CaptureFixture[str]) -> None:
+        """A policy with script_name does not convert to express: exit 2, clear message."""
+        (files / "fixed.yaml").write_text("trusted_proxies: [10.0.0.1]\nscript_name: /app\n")
+        assert main(["convert", "fixed.yaml", "--to", "express"]) == 2
+        assert capsys.readouterr().err.startswith(
+            "trustedproxy: error: script_name: mod_wsgi-express has no option for script_name")
+
+
+@pytest.mark.parametrize("command", ["check", "explain", "convert"])
+def test_help_has_an_example(command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """Every command's --help exits 0 and shows an example."""
+    assert main([command, "--help"]) == 0
+    out = capsys.readouterr().out
+    assert f"  trustedproxy {command} " in out
+    assert "example" in out
+
+
+@pytest.mark.parametrize("argv", [
+    pytest.param(["explain", "trust.yaml"], id="explain without --peer"),
+    pytest.param(["convert", "trust.yaml", "--to", "json"], id="unknown form"),
+    pytest.param(["check"], id="no files"),
+])
+def test_usage_errors(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    """Usage mistakes exit 2 with argparse's message, no traceback."""
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "error:" in err
+    assert "Traceback" not in err
