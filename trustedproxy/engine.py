@@ -31,6 +31,15 @@ __all__ = ["Decision", "Hop", "Ignored", "TrustEngine"]
 #: none of these keys (the peer is the TCP peer), but a busy server sees many.
 CACHE_SIZE = 4096
 
+#: How many X-Forwarded-For elements, and how many values of each
+#: single-valued header, the engine remembers the parse of. Clients choose
+#: these keys, so each cache is cleared when full rather than allowed to grow,
+#: and only short keys are kept (a valid element or usual value is short).
+VALUE_CACHE_SIZE = 1024
+_MAX_CACHED_LENGTH = 256
+#: Longest X-Forwarded-For value the fast walk splits whole (longer: see _walk).
+_MAX_FAST_HEADER = 1024
+
 #: Longest single-valued header value parsed; a longer one is ignored unread,
 #: so a huge header costs no more than a normal one.
 MAX_VALUE_LENGTH = 2048
@@ -56,7 +65,12 @@ class Ignored:
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
+# Hop and Decision are built on every request, so they have no __slots__: a
+# frozen dataclass's __init__ sets each field through object.__setattr__
+# (about 1 us for Decision's 15 fields), whereas _hop() and _decision() install
+# a prepared dict as the instance's __dict__ in one step, and fields left out
+# read the class-level defaults that dataclass puts on the class.
+@dataclass(frozen=True)
 class Hop:
     """One X-Forwarded-For element as the right-to-left walk saw it.
 
@@ -70,7 +84,7 @@ class Hop:
     verdict: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Decision:
     """What the engine decided for one request.
 
@@ -111,6 +125,25 @@ class Decision:
     chain: tuple[Hop, ...] = field(default=())
 
 
+_new = object.__new__
+_set = object.__setattr__
+
+
+def _hop(element: str, verdict: str) -> Hop:
+    """``Hop(element, verdict)``, built the fast way (see above)."""
+    hop = _new(Hop)
+    _set(hop, "__dict__", {"element": element, "verdict": verdict})
+    return hop
+
+
+def _decision(fields: dict[str, object]) -> Decision:
+    """A :class:`Decision` from its non-default fields, built the fast way (see
+    above); *fields* must hold ``peer`` and ``trusted`` and is taken over."""
+    decision = _new(Decision)
+    _set(decision, "__dict__", fields)
+    return decision
+
+
 _Parser = Callable[[str], "tuple[str | None, str]"]
 _SINGLE: dict[Kind, tuple[str, _Parser]] = {
     Kind.SCHEME_WORD: ("scheme", parse_scheme_word),
@@ -120,6 +153,22 @@ _SINGLE: dict[Kind, tuple[str, _Parser]] = {
     Kind.PORT: ("port", parse_port),
     Kind.PREFIX: ("prefix", parse_prefix),
 }
+
+
+@dataclass(frozen=True, slots=True)
+class _Element:
+    """A valid X-Forwarded-For element as the walk needs it: its text (white
+    space stripped), its canonical address, whether it is a trusted proxy, and
+    its hop in the chain if the walk stops at it or passes it."""
+
+    text: str
+    canonical: str
+    trusted: bool
+    hop: Hop
+
+    def as_client(self) -> _Element:
+        """The same element as the client (the leftmost of an all-trusted list)."""
+        return _Element(self.text, self.canonical, False, _hop(self.text, "client"))
 
 
 def _parse_address(raw: str) -> tuple[str | None, str]:
@@ -139,8 +188,8 @@ class TrustEngine:
     bounded cache of peer trust, and safe to share between threads.
     """
 
-    __slots__ = ("_cache", "_fixed_prefix", "_matcher", "_max_hops", "_strip", "_trusted",
-                 "_unix", "policy")
+    __slots__ = ("_cache", "_elements", "_fixed_prefix", "_matcher", "_max_hops", "_plain",
+                 "_strip", "_trusted", "_unix", "policy")
 
     def __init__(self, policy: TrustPolicy) -> None:
         self.policy = policy
@@ -150,9 +199,22 @@ class TrustEngine:
         self._fixed_prefix = policy.script_name or None
         self._max_hops = policy.max_hops
         self._cache: dict[str, bool] = {}
-        # (lower-case name, kind) of each trusted header, in table order.
-        self._trusted = tuple((HEADERS[n.lower()].key, HEADERS[n.lower()].kind)
-                              for n in policy.trusted_headers)
+        # Bounded caches (see CACHE_SIZE, VALUE_CACHE_SIZE): the decision for a
+        # peer that sent no forwarded header, by peer; and the parse of an
+        # X-Forwarded-For element, by its text between commas.
+        self._plain: dict[str, Decision] = {}
+        self._elements: dict[str, _Element | None] = {}
+        # One row per trusted header, in table order: (lower-case name, kind,
+        # the Decision field it sets, its entry in Decision.sources, its parser,
+        # a bounded cache of that parser's results by raw value).
+        rows = []
+        for name in policy.trusted_headers:
+            spec = HEADERS[name.lower()]
+            # X-Forwarded-For is walked, not parsed; X-Real-IP and the like are one address.
+            target, parse = _SINGLE.get(spec.kind, ("client", _parse_address))
+            cache: dict[str, tuple[str | None, str]] = {}
+            rows.append((spec.key, spec.kind, target, (target, spec.name), parse, cache))
+        self._trusted = tuple(rows)
 
     def is_trusted(self, peer: str) -> bool:
         """Whether *peer* (a TCP peer address as a server reports it) is a trusted proxy.
@@ -190,57 +252,125 @@ class TrustEngine:
     def decide(self, peer: str, headers: Mapping[str, str]) -> Decision:
         """Like :meth:`evaluate`, for adapters: *headers* holds only known
         forwarded headers, by lower-case name."""
+        if not headers:  # the usual request: one shared decision per peer
+            plain = self._plain.get(peer)
+            return plain if plain is not None else self._plain_decision(peer)
         if not self.is_trusted(peer):
-            return Decision(peer, False, prefix=self._fixed_prefix,
-                            strip_prefix=self._strip, removed=tuple(headers))
-        values: dict[str, str] = {}
+            return _decision({"peer": peer, "trusted": False, "prefix": self._fixed_prefix,
+                              "strip_prefix": self._strip, "removed": tuple(headers)})
+        fields: dict[str, object] = {"peer": peer, "trusted": True,
+                                     "strip_prefix": self._strip}
         kept: list[str] = []
         ignored: list[Ignored] = []
         sources: list[tuple[str, str]] = []
-        chain: tuple[Hop, ...] = ()
-        for name, kind in self._trusted:
+        for name, kind, target, source, parse, cache in self._trusted:
             raw = headers.get(name)
             if raw is None:
                 continue
-            header = HEADERS[name].name
             if kind is Kind.FOR_LIST:
-                client, trimmed, chain, reason = self._walk(raw)
+                client, trimmed, chain, reason = self._walk_fast(raw) or self._walk(raw)
+                fields["chain"] = chain
                 if client is None or trimmed is None:
-                    ignored.append(Ignored(header, raw, reason))
+                    ignored.append(Ignored(source[1], raw, reason))
                     continue
-                values["client"], values["forwarded_for"] = client, trimmed
-                sources.append(("client", header))
+                fields["client"], fields["forwarded_for"] = client, trimmed
             elif len(raw) > MAX_VALUE_LENGTH:
-                ignored.append(Ignored(header, raw[:64] + "...",
+                ignored.append(Ignored(source[1], raw[:64] + "...",
                                        f"longer than {MAX_VALUE_LENGTH} characters"))
                 continue
             else:
-                target, parse = ("client", _parse_address) if kind is Kind.ADDRESS else \
-                    _SINGLE[kind]
-                value, reason = parse(raw)
+                # The parsers are pure, so a remembered result is the same result.
+                parsed = cache.get(raw)
+                if parsed is None:
+                    parsed = parse(raw)
+                    if len(raw) <= _MAX_CACHED_LENGTH:
+                        if len(cache) >= VALUE_CACHE_SIZE:
+                            cache.clear()
+                        cache[raw] = parsed
+                value, reason = parsed
                 if value is None:
-                    ignored.append(Ignored(header, raw, reason))
+                    ignored.append(Ignored(source[1], raw, reason))
                     continue
-                values[target] = value
-                sources.append((target, header))
+                fields[target] = value
+            sources.append(source)
             kept.append(name)
-        prefix = values.get("prefix", self._fixed_prefix)
-        return Decision(
-            peer, True,
-            client=values.get("client"),
-            forwarded_for=values.get("forwarded_for"),
-            scheme=values.get("scheme"),
-            host=values.get("host"),
-            server=values.get("server"),
-            port=values.get("port"),
-            prefix=prefix or None,
-            strip_prefix=self._strip,
-            kept=tuple(kept),
-            removed=tuple(n for n in headers if n not in kept),
-            ignored=tuple(ignored),
-            sources=tuple(sources),
-            chain=chain,
-        )
+        fields["prefix"] = fields.get("prefix", self._fixed_prefix) or None
+        fields["kept"] = tuple(kept)
+        fields["removed"] = (tuple(n for n in headers if n not in kept)
+                             if len(kept) < len(headers) else ())
+        fields["ignored"] = tuple(ignored)
+        fields["sources"] = tuple(sources)
+        return _decision(fields)
+
+    def _plain_decision(self, peer: str) -> Decision:
+        """The decision for *peer* when it sent no forwarded header, remembered."""
+        if self.is_trusted(peer):
+            decision = Decision(peer, True, prefix=self._fixed_prefix,
+                                strip_prefix=self._strip)
+        else:
+            decision = Decision(peer, False, prefix=self._fixed_prefix,
+                                strip_prefix=self._strip)
+        if len(self._plain) >= CACHE_SIZE:
+            self._plain.clear()
+        self._plain[peer] = decision
+        return decision
+
+    def _element(self, part: str) -> _Element | None:
+        """Parse one X-Forwarded-For element (its text between commas), remembered.
+
+        ``None`` means the element is empty or invalid: the walk then takes
+        the general path, which says why.
+        """
+        element = self._elements.get(part)
+        if element is not None or part in self._elements:
+            return element
+        text = part.strip(" \t")
+        parsed = parse_element(text) if text else None
+        if parsed is not None:
+            key, bare = parsed
+            trusted = key in self._matcher
+            element = _Element(text, key_to_text(key, bare), trusted,
+                               _hop(text, "trusted" if trusted else "client"))
+        if len(part) <= _MAX_CACHED_LENGTH:
+            if len(self._elements) >= VALUE_CACHE_SIZE:
+                self._elements.clear()
+            self._elements[part] = element
+        return element
+
+    def _walk_fast(self, raw: str) -> tuple[str, str, tuple[Hop, ...], str] | None:
+        """:meth:`_walk` for the usual header, from remembered elements.
+
+        Handles a header of at most ``max_hops + 1`` elements whose elements
+        from the right up to the client are all valid addresses; returns
+        ``None`` for anything else (an empty or invalid element on the way, a
+        header to cut, a long header), which :meth:`_walk` then decides in full.
+        """
+        if len(raw) > _MAX_FAST_HEADER:  # only _walk reads a long header, from the right
+            return None
+        parts = raw.split(",")
+        if len(parts) > self._max_hops + 1:
+            return None
+        hops: list[Hop] = []
+        trimmed: list[str] = []
+        i = len(parts) - 1
+        while True:
+            element = self._element(parts[i])
+            if element is None:
+                return None
+            if not element.trusted:
+                break
+            if i == 0:  # every element is a trusted proxy: the leftmost is the client
+                element = element.as_client()
+                break
+            hops.append(element.hop)
+            trimmed.append(element.text)
+            i -= 1
+        hops.append(element.hop)
+        trimmed.append(element.text)
+        left = [_hop(e, "unvisited") for e in (p.strip(" \t") for p in parts[:i]) if e]
+        hops.reverse()
+        trimmed.reverse()
+        return element.canonical, ", ".join(trimmed), (*left, *hops), ""
 
     def _walk(self, raw: str) -> tuple[str | None, str | None, tuple[Hop, ...], str]:
         """Walk X-Forwarded-For from the right (SPEC.md §4).
