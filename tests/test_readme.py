@@ -39,3 +39,13 @@ def test_readme_opens_with_the_two_commands() -> None:
 def test_ci_runs_the_readme_test_command() -> None:
     """.ci/run calls exactly the test command the README gives."""
     assert "pip install -e '.[test]' && pytest" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_differences_table_names_every_differential_deviation() -> None:
+    """README's "Differences from mod_wsgi" is the differential suite's deviation
+    table: every deviation the suite can attribute a difference to has its row."""
+    from differential.deviations import DEVIATIONS
+
+    section = README.split("## Differences from mod_wsgi")[1].split("\n## ")[0]
+    for deviation in DEVIATIONS:
+        assert f"`{deviation.id}`" in section, deviation.id
