@@ -222,3 +222,34 @@ class TestValueObject:
         p = policy()
         assert p.compile() is p.compile()
         assert p.compile().policy is p
+
+
+class TestNamedRanges:
+    @pytest.mark.parametrize(("name", "cidrs"), [
+        ("loopback", ["127.0.0.0/8", "::1"]),
+        ("private", ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"]),
+        ("linklocal", ["169.254.0.0/16", "fe80::/10"]),
+        ("cgnat", ["100.64.0.0/10"]),
+        ("LOOPBACK", ["127.0.0.0/8", "::1"]),
+    ])
+    def test_named_range_equals_its_networks(self, name: str, cidrs: list[str]) -> None:
+        """A named range means exactly its networks, with no public-range warning."""
+        named = TrustPolicy(trusted_proxies=[name], trusted_headers=["X-Forwarded-For"])
+        assert named == TrustPolicy(trusted_proxies=cidrs, trusted_headers=["X-Forwarded-For"])
+        assert named.trusted_proxies == tuple(cidrs)
+        assert named.warnings() == ()
+
+    def test_named_ranges_mix_with_networks(self) -> None:
+        """Names and networks combine; the engine trusts both."""
+        engine = TrustPolicy(trusted_proxies=["loopback", "203.0.113.0/24"],
+                             trusted_headers=["X-Forwarded-For"]).compile()
+        assert engine.is_trusted("127.0.0.9")
+        assert engine.is_trusted("::1")
+        assert engine.is_trusted("203.0.113.4")
+        assert not engine.is_trusted("10.0.0.1")
+
+    def test_unknown_name_lists_the_named_ranges(self) -> None:
+        """A word that is no named range says which names exist."""
+        with pytest.raises(ConfigError, match=r"named ranges: loopback, private, linklocal, "
+                                              r"cgnat"):
+            TrustPolicy(trusted_proxies=["privat"], trusted_headers=["X-Forwarded-For"])

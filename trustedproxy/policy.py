@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from .addresses import Matcher, NetworkError, format_interval, merge, parse_network
 from .errors import ConfigError, Problem
 from .headers import HEADERS, Group, Kind, header_name_problem
-from .ranges import NOT_PUBLIC
+from .ranges import NAMED_RANGES, NOT_PUBLIC
 from .values import parse_prefix
 
 if TYPE_CHECKING:
@@ -78,7 +78,9 @@ class TrustPolicy:
 
     Args:
         trusted_proxies: addresses and CIDR networks, IPv4 and IPv6, of the
-            proxies whose forwarded headers are believed. Trusting every peer
+            proxies whose forwarded headers are believed, or named ranges
+            (``loopback``, ``private``, ``linklocal``, ``cgnat``; see
+            :data:`trustedproxy.ranges.NAMED_RANGES`). Trusting every peer
             must be written out as ``0.0.0.0/0`` and ``::/0``.
         trusted_headers: at most one header of each group (see
             :data:`trustedproxy.headers.HEADERS`), e.g.
@@ -137,11 +139,19 @@ class TrustPolicy:
         errors += problems
         intervals = []
         for item in proxies:
+            if isinstance(item.value, str) and item.value.lower() in NAMED_RANGES:
+                # A named range stands for its networks; it is private by definition.
+                intervals.extend((n.first, n.last) for n in map(
+                    parse_network, NAMED_RANGES[item.value.lower()]))
+                continue
             try:
                 network = parse_network(item.value, partial_ipv4=_partial_ipv4)
             except NetworkError as exc:
+                hint = ""
+                if isinstance(item.value, str) and item.value.isalpha():
+                    hint = " (named ranges: " + ", ".join(NAMED_RANGES) + ")"
                 errors.append(Problem(item.source, str(item.value),
-                                      f"invalid trusted proxy {item.value!r}: {exc}"))
+                                      f"invalid trusted proxy {item.value!r}: {exc}{hint}"))
                 continue
             intervals.append((network.first, network.last))
             for note in network.notes:
