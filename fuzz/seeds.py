@@ -1,0 +1,122 @@
+"""Write the hand-made seed inputs into ``fuzz/corpus/<target>/`` (idempotent).
+
+``python fuzz/seeds.py`` encodes a few realistic requests and configurations
+with the same byte layout :mod:`targets` decodes, so that fuzzing starts from
+valid syntax rather than from nothing. File names are ``seed-<name>``.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path[:0] = [str(HERE), str(HERE.parent)]
+
+import targets  # noqa: E402  (needs the path above)
+
+from trustedproxy.headers import HEADERS  # noqa: E402
+
+_NAMES = [spec.name for spec in HEADERS.values()]
+
+
+def encode_request(policy: int, peer: str, headers: list[tuple[str, str]]) -> bytes:
+    """The bytes :func:`targets.request_input` decodes into this request."""
+    out = [policy, 1, targets.PEERS.index(peer), 0, 1, 0, 1, 1, len(headers)]
+    for name, value in headers:
+        raw = value.encode("latin-1")
+        out += [0, _NAMES.index(name), 1, len(raw), *raw]
+    return bytes(out)
+
+
+REQUESTS = {
+    "nginx-3-hops": (0, "10.1.2.3", [("X-Forwarded-For", "203.0.113.9, 10.0.0.7, 10.0.0.8"),
+                                     ("X-Forwarded-Proto", "https"),
+                                     ("X-Forwarded-Host", "example.com:8443"),
+                                     ("X-Forwarded-Port", "8443"),
+                                     ("X-Forwarded-Prefix", "/app/")]),
+    "untrusted-spoof": (0, "203.0.113.9", [("X-Forwarded-For", "10.0.0.1"),
+                                           ("X-Real-IP", "10.0.0.1"),
+                                           ("Forwarded", "for=10.0.0.1;proto=https")]),
+    "real-ip": (1, "127.0.0.1", [("X-Real-IP", "[2001:db8::1]:443"), ("X-Forwarded-SSL", "on"),
+                                 ("X-Host", "[::1]:80"), ("X-Forwarded-Server", "example.org"),
+                                 ("X-Script-Name", "/app")]),
+    "mapped-peer": (0, "::ffff:10.0.0.1", [("X-Forwarded-For", "junk, 198.51.100.7, 10.0.0.2")]),
+    "unix-socket": (3, "/run/app.sock", [("X-Forwarded-For", "[2001:db8::5]:1234"),
+                                         ("Front-End-Https", "off")]),
+    "wildcard": (2, "203.0.113.9", [("X-Client-IP", "198.51.100.1"), ("X-Scheme", "wss"),
+                                    ("X-Forwarded-Script-Name", "/a//b/"),
+                                    ("X-Forwarded-Port", "99999")]),
+    "list-in-single": (0, "10.0.0.1", [("X-Forwarded-Proto", "https, http"),
+                                       ("X-Forwarded-For", ",,  ,")]),
+}
+
+XFF = {
+    "three-hops": "203.0.113.9, 10.0.0.7, 10.0.0.8",
+    "all-trusted": "10.0.0.1, 10.0.0.2",
+    "junk-middle": "1.2.3.4, unknown, 10.0.0.3",
+    "junk-right": "10.0.0.3, _hidden",
+    "v6-ports": "[2001:db9::1]:8080, [2001:db8::2]:443, 192.0.2.10:80",
+    "mapped": "::ffff:203.0.113.1, ::ffff:10.0.0.1",
+    "empty": " , ,",
+}
+
+YAML = {
+    "basic": "trusted_proxies: [10.0.0.0/8, 192.0.2.10]\n"
+             "trusted_headers: [X-Forwarded-For, X-Forwarded-Proto, X-Forwarded-Host]\n",
+    "full": "trusted_proxies:\n  - 10.0.0.0/8\n  - 2001:db8::/32\n  - 172.16.0.1/12\n"
+            "trusted_headers:\n  - X-Real-IP\n  - X-Forwarded-SSL\n  - X-Script-Name\n"
+            "script_name: /app/\nstrip_prefix_from_path: true\ntrust_unix_socket: false\n",
+    "errors": "trusted_proxies: 10.0.0.0/33\ntrusted_headers: [X_Forwarded_For, X-Real-IP, "
+              "X-Forwarded-For]\nscript_name: 5\n",
+    "anchors": "a: &x [1, 2]\ntrusted_proxies: *x\n",
+    "tags": "trusted_proxies: !!set {10.0.0.1: null}\ntrusted_headers: !!binary aGk=\n",
+}
+
+DIRECTIVES = {
+    "basic": "WSGITrustedProxies 10.0.0.0/8 192.0.2.10\n"
+             "WSGITrustedProxyHeaders X-Forwarded-For X-Forwarded-Proto\n",
+    "partial": "WSGITrustedProxies 127.0.0 10.0.0.0/255.0.0.0\n"
+               "WSGITrustedProxyHeaders X-Real-IP\n",
+    "errors": "WSGITrustedProxies\nWSGITrustedProxyHeaders X_Forwarded_For\nWSGIBogus 1\n",
+}
+
+
+FORWARDED = {
+    "rfc-example": 'for="_gazonk", For="[2001:db8:cafe::17]:4711", for=192.0.2.60;proto=http;'
+                   'by=203.0.113.43',
+    "quoted-comma": 'for=192.0.2.1;host="a,b", for=10.0.0.1',
+    "unclosed-quote": 'for="10.0.0.1, for=203.0.113.9;proto=https',
+    "injection": 'user="bad,for=_whitelisted", for=unknown',
+}
+
+
+def main() -> int:
+    corpora: dict[str, dict[str, bytes]] = {
+        "request": {name: encode_request(*args) for name, args in REQUESTS.items()},
+        # xff layout: peer choice, then 0 (an even byte: the rest is the raw value).
+        "xff": {name: bytes([0, 0]) + value.encode("latin-1") for name, value in XFF.items()},
+        "yaml": {name: text.encode() for name, text in YAML.items()},
+        # directives layout: the first byte picks the block (0: none), the rest is text.
+        "directives": {name: b"\0" + text.encode() for name, text in DIRECTIVES.items()},
+        # forwarded layout: the first byte picks the element limit (0: the default).
+        "forwarded": {name: b"\0" + v.encode("latin-1") for name, v in FORWARDED.items()},
+    }
+    failures = 0
+    for target, seeds in corpora.items():
+        directory = HERE / "corpus" / target
+        directory.mkdir(parents=True, exist_ok=True)
+        for name, data in seeds.items():
+            (directory / f"seed-{name}").write_bytes(data)
+            if target not in targets.TARGETS:
+                continue
+            try:
+                targets.TARGETS[target](data)  # a seed that fails is already a finding
+            except Exception as exc:
+                failures += 1
+                print(f"{target}/seed-{name}: {type(exc).__name__}: {exc}", file=sys.stderr)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
