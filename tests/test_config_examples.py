@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import json
 import pathlib
+import re
 import shlex
 
 import pytest
 
+from trustedproxy import TrustPolicy
 from trustedproxy.cli import load_policy, main
 
 EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "config-examples"
@@ -83,3 +85,17 @@ def test_ranges_file_is_used() -> None:
     """The CDN example takes its edge ranges from the ranges file next to it."""
     policy = load_policy(str(EXAMPLES / "cdn-load-balancer.yaml"))
     assert "2001:db8:c0de::/48" in policy.trusted_proxies
+
+
+def test_readme_shows_one_policy_three_ways() -> None:
+    """README's Configuration section: its YAML, directive and express blocks give one
+    policy, the same as the Python quick start's."""
+    readme = (EXAMPLES.parent / "README.md").read_text(encoding="utf-8")
+    section = readme.split("\n## Configuration\n")[1].split("\n### ")[0]
+    blocks = dict(re.findall(r"```(yaml|apache|sh)\n(.*?)```", section, re.S))
+    expected = TrustPolicy(trusted_proxies=["10.0.0.0/8", "192.0.2.10"],
+                           trusted_headers=["X-Forwarded-For", "X-Forwarded-Proto",
+                                            "X-Forwarded-Host"])
+    assert TrustPolicy.from_yaml(blocks["yaml"]) == expected
+    assert TrustPolicy.from_directives(blocks["apache"]) == expected
+    assert TrustPolicy.from_express_args(blocks["sh"]) == expected
