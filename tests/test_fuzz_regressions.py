@@ -34,12 +34,27 @@ _EMPTIES = pytest.mark.xfail(
     reason="engine: _tail() counts comma-separated parts, so empty elements use up max_hops "
            "(SPEC.md section 4 drops them first)")
 
+# forwarded.py is not committed yet and may be fixed before it is: not strict.
+_LONG_NAME = pytest.mark.xfail(
+    strict=False,
+    reason="forwarded.py _parse_element: reasons hold the parameter name unshortened "
+           "({name.lower()!r}, {key!r}) where _show() is meant to keep them small")
+
 #: (target, input bytes) for every finding, in the byte layout fuzz/targets.py decodes.
 FOUND = [
     pytest.param("xff", b"\x00\x00[2001:db8::1]:8008, [2001:db8::2]:443, 192.0.2.10:80"
                         + b"," * 60 + b" ", marks=_EMPTIES, id="xff-trailing-empty-elements"),
     pytest.param("forwarded", b'\x00for=192.0.2.1;host="a,b", for=10.0.0.1',
                  id="forwarded-quoted-comma-round-trip"),
+    pytest.param("forwarded",  # a 299-byte artifact, as found
+                 b"".join([
+                     b'\x00~o,f=0;proto\x00for="_gk", For="[1]:4.705", foaz, Fo',
+                     b'r="[1]:4.705", foazo999999999999999999999999999999',
+                     b'9999999999999999999999999999999999999999999999r=.\x0c',
+                     b'\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c',
+                     b'=httpor=.\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c',
+                     b'\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c=http;byor=1.60;proto=2.60;prohttp;=\x0062']),
+                 marks=_LONG_NAME, id="forwarded-long-parameter-name-found"),
 ]
 
 
@@ -73,3 +88,19 @@ def test_forwarded_writer_quotes_a_comma() -> None:
     written = forwarded.format_forwarded(elements)
     assert written == 'for=192.0.2.1;host="a,b", for=10.0.0.1'
     assert [dict(e) for e in forwarded.parse_forwarded(written)] == [dict(e) for e in elements]
+
+
+@_LONG_NAME
+@pytest.mark.parametrize("element", [
+    pytest.param("a" * 1000 + "=\x0c", id="invalid-value"),
+    pytest.param("a" * 1000 + '=""x', id="not-a-token-or-quoted-string"),
+    pytest.param("a" * 1000 + "=1;" + "a" * 1000 + "=2", id="duplicate-parameter"),
+    pytest.param("a" * 1000 + "=", id="empty-value"),
+])
+def test_forwarded_reasons_stay_short(element: str) -> None:
+    """Whatever the input, the reason of an Invalid element stays short (the
+    offending text is shown shortened): reasons go into logs and decisions."""
+    forwarded = pytest.importorskip("trustedproxy.forwarded")
+    (parsed,) = forwarded.parse_forwarded(element)
+    assert isinstance(parsed, forwarded.Invalid)
+    assert len(parsed.reason) <= 300, parsed.reason[:120]
