@@ -34,6 +34,7 @@ logger = logging.getLogger("trustedproxy")
 _ENV_TO_NAME = {spec.environ_key: spec.key for spec in HEADERS.values()}
 _ENV_KEYS = frozenset(_ENV_TO_NAME)
 _NAME_TO_ENV = {spec.key: spec.environ_key for spec in HEADERS.values()}
+_NO_HEADERS: dict[str, str] = {}
 
 
 def apply_decision(decision: Decision, environ: WSGIEnvironment) -> dict[str, Any]:
@@ -44,45 +45,46 @@ def apply_decision(decision: Decision, environ: WSGIEnvironment) -> dict[str, An
     TCP peer, is always in it.
     """
     orig: dict[str, Any] = {"REMOTE_ADDR": environ.get("REMOTE_ADDR")}
-
-    def put(key: str, value: str) -> None:
-        old = environ.get(key)
-        if old != value:
-            orig.setdefault(key, old)
-            environ[key] = value
-
-    def drop(key: str) -> None:
-        if key in environ:
-            orig.setdefault(key, environ[key])
-            del environ[key]
-
+    # Straight-line code, not helper functions: this runs on every request
+    # that carries a forwarded header.
     for name in decision.removed:
-        drop(_NAME_TO_ENV[name])
-    if decision.client is not None:
-        put("REMOTE_ADDR", decision.client)
-    if decision.forwarded_for is not None:
-        put("HTTP_X_FORWARDED_FOR", decision.forwarded_for)
-    if decision.scheme is not None:
-        put("wsgi.url_scheme", decision.scheme)
-        if decision.scheme == "https":
-            put("HTTPS", "on")
-        else:
-            drop("HTTPS")
-        if "REQUEST_SCHEME" in environ:
-            put("REQUEST_SCHEME", decision.scheme)
-    if decision.host is not None:
-        put("HTTP_HOST", decision.host)
-    if decision.server is not None:
-        put("SERVER_NAME", decision.server)
-    if decision.port is not None:
-        put("SERVER_PORT", decision.port)
+        key = _NAME_TO_ENV[name]
+        if key in environ:
+            orig[key] = environ.pop(key)
+    scheme = decision.scheme
+    for key, value in (("REMOTE_ADDR", decision.client),
+                       ("HTTP_X_FORWARDED_FOR", decision.forwarded_for),
+                       ("HTTP_FORWARDED", decision.forwarded),
+                       ("wsgi.url_scheme", scheme),
+                       ("HTTP_HOST", decision.host),
+                       ("SERVER_NAME", decision.server),
+                       ("SERVER_PORT", decision.port)):
+        if value is not None:
+            old = environ.get(key)
+            if old != value:
+                if key not in orig:
+                    orig[key] = old
+                environ[key] = value
+    if scheme is not None:
+        if scheme == "https":
+            if environ.get("HTTPS") != "on":
+                orig.setdefault("HTTPS", environ.get("HTTPS"))
+                environ["HTTPS"] = "on"
+        elif "HTTPS" in environ:
+            orig.setdefault("HTTPS", environ.pop("HTTPS"))
+        if "REQUEST_SCHEME" in environ and environ["REQUEST_SCHEME"] != scheme:
+            orig.setdefault("REQUEST_SCHEME", environ["REQUEST_SCHEME"])
+            environ["REQUEST_SCHEME"] = scheme
     if decision.prefix:
         script_name, path_info = join_prefix(
             decision.prefix, environ.get("SCRIPT_NAME", ""), environ.get("PATH_INFO", ""),
             decision.strip_prefix)
-        put("SCRIPT_NAME", script_name)
-        if "PATH_INFO" in environ or path_info:
-            put("PATH_INFO", path_info)
+        if environ.get("SCRIPT_NAME") != script_name:
+            orig.setdefault("SCRIPT_NAME", environ.get("SCRIPT_NAME"))
+            environ["SCRIPT_NAME"] = script_name
+        if ("PATH_INFO" in environ or path_info) and environ.get("PATH_INFO") != path_info:
+            orig.setdefault("PATH_INFO", environ.get("PATH_INFO"))
+            environ["PATH_INFO"] = path_info
     return orig
 
 
@@ -128,12 +130,20 @@ class TrustedProxyMiddleware:
                  start_response: StartResponse) -> Iterable[bytes]:
         """Fix *environ* for this request, then call the wrapped application."""
         found = _ENV_KEYS.intersection(environ)
-        headers = {_ENV_TO_NAME[key]: environ[key] for key in found} if found else {}
-        decision = self.engine.decide(environ.get("REMOTE_ADDR") or "", headers)
-        environ[ORIG_KEY] = apply_decision(decision, environ)
+        peer = environ.get("REMOTE_ADDR")
+        if found:
+            headers = {_ENV_TO_NAME[key]: environ[key] for key in found}
+            decision = self.engine.decide(peer or "", headers)
+            environ[ORIG_KEY] = apply_decision(decision, environ)
+            if decision.ignored and logger.isEnabledFor(logging.DEBUG):
+                for item in decision.ignored:
+                    logger.debug("peer %s: ignored %s: %r (%s)", decision.peer, item.header,
+                                 item.value, item.reason)
+        else:
+            # No forwarded header, the usual request: the engine hands back one
+            # shared decision per peer, which changes nothing but the prefix.
+            decision = self.engine.decide(peer or "", _NO_HEADERS)
+            environ[ORIG_KEY] = (apply_decision(decision, environ) if decision.prefix
+                                 else {"REMOTE_ADDR": peer})
         environ[DECISION_KEY] = decision
-        if decision.ignored and logger.isEnabledFor(logging.DEBUG):
-            for item in decision.ignored:
-                logger.debug("peer %s: ignored %s: %r (%s)", decision.peer, item.header,
-                             item.value, item.reason)
         return self.app(environ, start_response)
