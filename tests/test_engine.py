@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from trustedproxy import Decision, TrustPolicy
 from trustedproxy.headers import HEADERS, Group, Kind
@@ -343,3 +345,123 @@ class TestLimits:
         assert a != b
         assert "max_hops=5" in repr(b)
         assert "max_hops" not in repr(a)
+
+
+FWD = "Forwarded"
+
+
+class TestForwarded:
+    @pytest.mark.parametrize(("header", "client", "scheme", "host", "kept"), [
+        pytest.param("for=192.0.2.60;proto=https;host=www.example.com", "192.0.2.60", "https",
+                     "www.example.com", "for=192.0.2.60;proto=https;host=www.example.com",
+                     id="one element"),
+        pytest.param('for="[2001:db8:cafe::17]:4711";proto=http', "2001:db8:cafe::17", "http",
+                     None, 'for="[2001:db8:cafe::17]:4711";proto=http', id="ipv6 with port"),
+        pytest.param("for=203.0.113.9;proto=https, for=10.0.0.5", "203.0.113.9", "https", None,
+                     "for=203.0.113.9;proto=https, for=10.0.0.5", id="walk past a proxy"),
+        pytest.param("for=1.1.1.1;proto=http, for=203.0.113.9;proto=https, for=10.0.0.5",
+                     "203.0.113.9", "https", None, "for=203.0.113.9;proto=https, for=10.0.0.5",
+                     id="client-written element left of the real one"),
+        pytest.param("for=10.0.0.7;proto=https, for=10.0.0.5", "10.0.0.7", "https", None,
+                     "for=10.0.0.7;proto=https, for=10.0.0.5", id="all trusted: leftmost"),
+        pytest.param("for=unknown, for=10.0.0.5;proto=https", "10.0.0.5", "https", None,
+                     "for=10.0.0.5;proto=https", id="unknown stops at the reporting hop"),
+        pytest.param("for=_hidden, for=10.0.0.5", "10.0.0.5", None, None, "for=10.0.0.5",
+                     id="obfuscated stops"),
+        pytest.param('for="1.2.3.4,for=10.0.0.9";proto=https', None, None, None, None,
+                     id="quoted comma does not split: not an address"),
+        pytest.param("for=unknown", None, None, None, None, id="rightmost unknown"),
+        pytest.param('for=203.0.113.9;proto=ftp;host="a b"', "203.0.113.9", None, None,
+                     None, id="bad proto and host ignored, client kept"),
+        pytest.param("for=2001:db8::1", None, None, None, None, id="bare ipv6 invalid"),
+        pytest.param('for=203.0.113.9;for=10.0.0.1', None, None, None, None,
+                     id="duplicate parameter invalid"),
+    ])
+    def test_walk(self, header: str, client: str | None, scheme: str | None,
+                  host: str | None, kept: str | None) -> None:
+        """Forwarded is walked like X-Forwarded-For; proto and host come from the
+        client's own element; junk never becomes the client."""
+        d = engine([FWD]).evaluate(PEER, {FWD: header})
+        assert d.client == client
+        assert d.scheme == scheme
+        assert d.host == host
+        if client is None:
+            assert d.removed == ("forwarded",)
+            assert d.forwarded is None
+        else:
+            assert d.kept == ("forwarded",)
+            if kept is not None:
+                assert d.forwarded == kept
+
+    def test_untrusted_peer(self) -> None:
+        """From an untrusted peer Forwarded is removed like every forwarded header."""
+        d = engine([FWD]).evaluate("8.8.8.8", {FWD: "for=203.0.113.9"})
+        assert d.removed == ("forwarded",)
+        assert d.client is None
+
+    def test_other_client_headers_removed(self) -> None:
+        """Trusting Forwarded removes X-Forwarded-For and friends."""
+        d = engine([FWD]).evaluate(PEER, {FWD: "for=203.0.113.9", XFF: "6.6.6.6",
+                                          "X-Forwarded-Proto": "https"})
+        assert d.client == "203.0.113.9"
+        assert set(d.removed) == {"x-forwarded-for", "x-forwarded-proto"}
+
+    def test_max_hops_applies(self) -> None:
+        """More trusted elements than max_hops: the walk stops at the limit."""
+        header = ", ".join(["for=203.0.113.9"] + [f"for=10.0.0.{i}" for i in range(1, 11)])
+        d = engine([FWD], max_hops=4).evaluate(PEER, {FWD: header})
+        assert d.client == "10.0.0.6"
+
+
+class TestHopAligned:
+    HEADERS: ClassVar[list[str]] = [XFF, "X-Forwarded-Proto", "X-Forwarded-Host",
+                                    "X-Forwarded-Port", "X-Forwarded-Prefix"]
+
+    def test_takes_the_outermost_trusted_proxys_value(self) -> None:
+        """Each value is the one the proxy next to the client wrote."""
+        e = engine(self.HEADERS, hop_aligned=True)
+        d = e.evaluate(PEER, {XFF: "203.0.113.9, 10.0.0.5", "X-Forwarded-Proto": "https, http",
+                              "X-Forwarded-Host": "www.example.com, lb.internal",
+                              "X-Forwarded-Port": "443, 80",
+                              "X-Forwarded-Prefix": "/shop, /"})
+        assert (d.client, d.scheme, d.host, d.port, d.prefix) == (
+            "203.0.113.9", "https", "www.example.com", "443", "/shop")
+
+    def test_lists_are_invalid_without_the_option(self) -> None:
+        """Without hop_aligned a list in a single-valued header is ignored."""
+        d = engine(self.HEADERS).evaluate(PEER, {XFF: "203.0.113.9, 10.0.0.5",
+                                                 "X-Forwarded-Proto": "https, http"})
+        assert d.scheme is None
+
+    def test_single_values_are_taken_as_they_are(self) -> None:
+        """A proxy that overwrites (one value) is read as usual."""
+        d = engine(self.HEADERS, hop_aligned=True).evaluate(
+            PEER, {XFF: "203.0.113.9, 10.0.0.5", "X-Forwarded-Proto": "https"})
+        assert d.scheme == "https"
+
+    def test_short_list_is_ignored(self) -> None:
+        """A list shorter than the chain has no value for the outermost proxy."""
+        d = engine(self.HEADERS, hop_aligned=True).evaluate(
+            PEER, {XFF: "203.0.113.9, 10.0.0.5, 10.0.0.6", "X-Forwarded-Proto": "https, http"})
+        assert d.scheme is None
+        assert d.ignored[0].reason == "fewer values than X-Forwarded-For hops"
+
+    @given(st.lists(st.sampled_from(["http", "https", "junk", "wss"]), max_size=4),
+           st.lists(st.sampled_from(["203.0.113.7", "198.51.100.1", "10.0.0.99", "junk"]),
+                    max_size=4),
+           st.sampled_from(["http", "https"]),
+           st.lists(st.sampled_from(["http", "https"]), min_size=0, max_size=3))
+    def test_client_never_chooses_the_value(self, forged_schemes: list[str],
+                                            forged_addresses: list[str], outer: str,
+                                            inner: list[str]) -> None:
+        """Whatever a client prepends to both lists, the scheme is the one the
+        outermost trusted proxy appended, because the X-Forwarded-For walk, not
+        the client, says which element that is."""
+        proxies = [f"10.0.0.{i + 1}" for i in range(len(inner))]
+        xff = ", ".join([*forged_addresses, "192.0.2.33", *proxies])
+        proto = ", ".join([*forged_schemes, outer, *inner])
+        d = engine([XFF, "X-Forwarded-Proto"], hop_aligned=True).evaluate(
+            PEER, {XFF: xff, "X-Forwarded-Proto": proto})
+        assert d.client == "192.0.2.33"
+        if "," in proto:
+            assert d.scheme == outer

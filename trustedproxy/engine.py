@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from .addresses import Matcher, key_to_text, parse_element, parse_ip
+from .forwarded import Invalid, NodeKind, element_node, format_element, parse_forwarded
 from .headers import HEADERS, Kind
 from .values import (
     parse_host,
@@ -37,7 +38,7 @@ CACHE_SIZE = 4096
 #: and only short keys are kept (a valid element or usual value is short).
 VALUE_CACHE_SIZE = 1024
 _MAX_CACHED_LENGTH = 256
-#: Longest X-Forwarded-For value the fast walk splits whole (longer: see _walk).
+#: Longest X-Forwarded-For value the fast walk splits whole (longer: see _tail).
 _MAX_FAST_HEADER = 1024
 
 #: Longest single-valued header value parsed; a longer one is ignored unread,
@@ -105,7 +106,8 @@ class Decision:
         removed: lower-case names of the forwarded headers to remove.
         ignored: headers that were present and trusted but invalid.
         sources: ``(field, header name)`` for each value set.
-        chain: the X-Forwarded-For walk, left to right.
+        chain: the X-Forwarded-For (or Forwarded) walk, left to right.
+        forwarded: the trimmed ``Forwarded`` value, when it was trusted.
     """
 
     peer: str
@@ -123,6 +125,7 @@ class Decision:
     ignored: tuple[Ignored, ...] = ()
     sources: tuple[tuple[str, str], ...] = ()
     chain: tuple[Hop, ...] = field(default=())
+    forwarded: str | None = None
 
 
 _new = object.__new__
@@ -188,8 +191,8 @@ class TrustEngine:
     bounded cache of peer trust, and safe to share between threads.
     """
 
-    __slots__ = ("_cache", "_elements", "_fixed_prefix", "_matcher", "_max_hops", "_plain",
-                 "_strip", "_trusted", "_unix", "policy")
+    __slots__ = ("_aligned", "_cache", "_elements", "_fixed_prefix", "_matcher", "_max_hops",
+                 "_plain", "_strip", "_trusted", "_unix", "policy")
 
     def __init__(self, policy: TrustPolicy) -> None:
         self.policy = policy
@@ -198,6 +201,7 @@ class TrustEngine:
         self._strip = policy.strip_prefix_from_path
         self._fixed_prefix = policy.script_name or None
         self._max_hops = policy.max_hops
+        self._aligned = policy.hop_aligned
         self._cache: dict[str, bool] = {}
         # Bounded caches (see CACHE_SIZE, VALUE_CACHE_SIZE): the decision for a
         # peer that sent no forwarded header, by peer; and the parse of an
@@ -274,11 +278,22 @@ class TrustEngine:
                     ignored.append(Ignored(source[1], raw, reason))
                     continue
                 fields["client"], fields["forwarded_for"] = client, trimmed
+            elif kind is Kind.FORWARDED:
+                if not self._forwarded(raw, fields, sources, ignored):
+                    continue
+                kept.append(name)
+                continue
             elif len(raw) > MAX_VALUE_LENGTH:
                 ignored.append(Ignored(source[1], raw[:64] + "...",
                                        f"longer than {MAX_VALUE_LENGTH} characters"))
                 continue
             else:
+                if self._aligned and "," in raw and "forwarded_for" in fields:
+                    raw = self._aligned_value(raw, str(fields["forwarded_for"]))
+                    if not raw:
+                        ignored.append(Ignored(source[1], headers[name],
+                                               "fewer values than X-Forwarded-For hops"))
+                        continue
                 # The parsers are pure, so a remembered result is the same result.
                 parsed = cache.get(raw)
                 if parsed is None:
@@ -289,7 +304,7 @@ class TrustEngine:
                         cache[raw] = parsed
                 value, reason = parsed
                 if value is None:
-                    ignored.append(Ignored(source[1], raw, reason))
+                    ignored.append(Ignored(source[1], headers[name], reason))
                     continue
                 fields[target] = value
             sources.append(source)
@@ -301,6 +316,72 @@ class TrustEngine:
         fields["ignored"] = tuple(ignored)
         fields["sources"] = tuple(sources)
         return _decision(fields)
+
+    @staticmethod
+    def _aligned_value(raw: str, forwarded_for: str) -> str:
+        """Hop-aligned selection (SPEC.md §5): each proxy appends one value to
+        the list as it appends one address to X-Forwarded-For, so the value the
+        outermost trusted proxy wrote stands as far from the right as the client
+        stands in the trimmed X-Forwarded-For. Returns ``""`` when the list is
+        too short to have one."""
+        depth = forwarded_for.count(",") + 1
+        tail, _ = _tail(raw, depth)
+        parts = tail.split(",")
+        return parts[0] if len(parts) >= depth else ""
+
+    def _forwarded(self, raw: str, fields: dict[str, object], sources: list[tuple[str, str]],
+                   ignored: list[Ignored]) -> bool:
+        """Walk a trusted ``Forwarded`` header (RFC 7239, SPEC.md §6) from the
+        right, as X-Forwarded-For is walked; ``proto`` and ``host`` come from
+        the element of the chosen client. Fills *fields*; returns whether the
+        header is usable (and so kept)."""
+        elements = parse_forwarded(raw, max_elements=self._max_hops + 1)
+        if not elements:
+            ignored.append(Ignored("Forwarded", raw, "no elements"))
+            return False
+        matcher = self._matcher
+        count = len(elements)
+        verdicts = ["unvisited"] * count
+        stop, reached, reason = -1, count, ""
+        for i in range(count - 1, -1, -1):
+            node = element_node(elements[i])
+            if node.kind is not NodeKind.ADDRESS or node.key is None:
+                verdicts[i], reason = "invalid", node.reason
+                break
+            if node.key in matcher:
+                verdicts[i], reached = "trusted", i
+                continue
+            stop = i
+            break
+        else:
+            stop = 0  # every element is a trusted proxy: the leftmost is the client
+        if stop < 0:
+            stop = reached  # junk stopped the walk: the hop that reported it
+        texts = [e.text if isinstance(e, Invalid) else format_element(e) for e in elements]
+        if stop < count:
+            verdicts[stop] = "client"
+        fields["chain"] = tuple(_hop(t, v) for t, v in zip(texts, verdicts, strict=True))
+        if stop >= count:
+            ignored.append(Ignored("Forwarded", raw[:200], f"the last element is not usable: "
+                                                            f"{reason}"))
+            return False
+        element = elements[stop]
+        assert not isinstance(element, Invalid)
+        fields["client"] = element_node(element).address
+        fields["forwarded"] = ", ".join(texts[stop:])
+        sources.append(("client", "Forwarded"))
+        for parameter, target, parse in (("proto", "scheme", parse_scheme_word),
+                                         ("host", "host", parse_host)):
+            given = element.get(parameter)
+            if given is None:
+                continue
+            value, why = parse(given)
+            if value is None:
+                ignored.append(Ignored("Forwarded", f"{parameter}={given}", why))
+            else:
+                fields[target] = value
+                sources.append((target, "Forwarded"))
+        return True
 
     def _plain_decision(self, peer: str) -> Decision:
         """The decision for *peer* when it sent no forwarded header, remembered."""
@@ -340,16 +421,15 @@ class TrustEngine:
     def _walk_fast(self, raw: str) -> tuple[str, str, tuple[Hop, ...], str] | None:
         """:meth:`_walk` for the usual header, from remembered elements.
 
-        Handles a header of at most ``max_hops + 1`` elements whose elements
-        from the right up to the client are all valid addresses; returns
-        ``None`` for anything else (an empty or invalid element on the way, a
-        header to cut, a long header), which :meth:`_walk` then decides in full.
+        Handles a header whose elements from the right up to the client are
+        all valid addresses; returns ``None`` for anything else (an empty or
+        invalid element on the way), which :meth:`_walk` then decides in full.
         """
-        if len(raw) > _MAX_FAST_HEADER:  # only _walk reads a long header, from the right
-            return None
-        parts = raw.split(",")
-        if len(parts) > self._max_hops + 1:
-            return None
+        if len(raw) <= _MAX_FAST_HEADER and raw.count(",") <= self._max_hops:
+            tail, cut = raw, False
+        else:  # as _walk: the last max_hops + 1 elements, the rest never split
+            tail, cut = _tail(raw, self._max_hops + 1)
+        parts = tail.split(",")
         hops: list[Hop] = []
         trimmed: list[str] = []
         i = len(parts) - 1
@@ -368,6 +448,8 @@ class TrustEngine:
         hops.append(element.hop)
         trimmed.append(element.text)
         left = [_hop(e, "unvisited") for e in (p.strip(" \t") for p in parts[:i]) if e]
+        if cut:
+            left.insert(0, _hop(f"({len(raw) - len(tail)} more characters)", "unexamined"))
         hops.reverse()
         trimmed.reverse()
         return element.canonical, ", ".join(trimmed), (*left, *hops), ""
@@ -418,9 +500,9 @@ class TrustEngine:
                 stop = reached
                 verdicts[stop] = "client"
                 client_text = key_to_text(*_must_parse(elements[stop]))
-        hops = tuple(Hop(e, v) for e, v in zip(elements, verdicts, strict=True))
+        hops = tuple(_hop(e, v) for e, v in zip(elements, verdicts, strict=True))
         if cut:
-            hops = (Hop(f"({len(raw) - len(tail)} more characters)", "unexamined"), *hops)
+            hops = (_hop(f"({len(raw) - len(tail)} more characters)", "unexamined"), *hops)
         if reason:
             return None, None, hops, reason
         return client_text, ", ".join(elements[stop:]), hops, ""

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from .addresses import Matcher, NetworkError, format_interval, merge, parse_network
 from .errors import ConfigError, Problem
-from .headers import HEADERS, Group, Kind, header_name_problem
+from .headers import HEADERS, Group, header_name_problem
 from .ranges import NAMED_RANGES, NOT_PUBLIC
 from .values import parse_prefix
 
@@ -94,6 +94,10 @@ class TrustPolicy:
         max_hops: the most X-Forwarded-For elements walked past (trusted
             proxies); elements further left are never read, so a huge header
             costs no more than a normal one. 1-1024, default 32.
+        hop_aligned: for proxies that append to single-valued headers as they
+            append to X-Forwarded-For (``X-Forwarded-Proto: https, http``), take
+            from each list the value the outermost trusted proxy wrote, located
+            by the X-Forwarded-For walk. Needs X-Forwarded-For trusted.
 
     Raises:
         ConfigError: listing every problem found, each with its source, the
@@ -107,7 +111,8 @@ class TrustPolicy:
         )
     """
 
-    __slots__ = ("_engine", "_headers", "_intervals", "_proxies", "_warnings", "max_hops",
+    __slots__ = ("_engine", "_headers", "_intervals", "_proxies", "_warnings", "hop_aligned",
+                 "max_hops",
                  "script_name", "strip_prefix_from_path", "trust_unix_socket")
 
     _intervals: tuple[tuple[int, int], ...]
@@ -116,6 +121,7 @@ class TrustPolicy:
     strip_prefix_from_path: bool
     trust_unix_socket: bool
     max_hops: int
+    hop_aligned: bool
     _warnings: tuple[Problem, ...]
     _proxies: tuple[str, ...] | None
     _engine: TrustEngine | None
@@ -129,6 +135,7 @@ class TrustPolicy:
         strip_prefix_from_path: bool | Any = False,
         trust_unix_socket: bool | Any = False,
         max_hops: int | Any = DEFAULT_MAX_HOPS,
+        hop_aligned: bool | Any = False,
         _source: str = "",
         _partial_ipv4: bool = False,
     ) -> None:
@@ -137,7 +144,7 @@ class TrustPolicy:
 
         proxies, problems = _items(trusted_proxies, "trusted_proxies", _source)
         errors += problems
-        intervals = []
+        intervals: list[tuple[int, int]] = []
         for item in proxies:
             if isinstance(item.value, str) and item.value.lower() in NAMED_RANGES:
                 # A named range stands for its networks; it is private by definition.
@@ -191,12 +198,6 @@ class TrustPolicy:
                 errors.append(Problem(item.source, item.value,
                                       f"unknown header {item.value!r}: {hint}"))
                 continue
-            if spec.kind is Kind.FORWARDED:
-                errors.append(Problem(item.source, item.value,
-                                      "trusting 'Forwarded' (RFC 7239) is not supported yet: "
-                                      "trust X-Forwarded-For (and -Proto, -Host) instead; "
-                                      "Forwarded is still removed from every request"))
-                continue
             if spec.key in names:
                 continue  # the same header twice says nothing new
             names[spec.key] = item
@@ -231,7 +232,8 @@ class TrustPolicy:
 
         flags = {}
         for field, raw in (("strip_prefix_from_path", strip_prefix_from_path),
-                           ("trust_unix_socket", trust_unix_socket)):
+                           ("trust_unix_socket", trust_unix_socket),
+                           ("hop_aligned", hop_aligned)):
             where = raw.source if isinstance(raw, Located) else (_source or field)
             value = raw.value if isinstance(raw, Located) else raw
             if not isinstance(value, bool):
@@ -256,6 +258,12 @@ class TrustPolicy:
                 "trusted headers but no trusted proxies: list the proxies' addresses in "
                 "trusted_proxies (mod_wsgi would then believe these headers from every "
                 "client); to trust every peer, write '0.0.0.0/0' and '::/0' explicitly"))
+        if flags["hop_aligned"] and "x-forwarded-for" not in names:
+            where = hop_aligned.source if isinstance(hop_aligned, Located) else (
+                _source or "hop_aligned")
+            errors.append(Problem(where, None,
+                                  "hop_aligned needs X-Forwarded-For in trusted_headers: the "
+                                  "walk over it locates each proxy's value in the lists"))
         if errors:
             raise ConfigError(errors)
         if (merged or flags["trust_unix_socket"]) and not names:
@@ -275,6 +283,7 @@ class TrustPolicy:
         set_(self, "strip_prefix_from_path", flags["strip_prefix_from_path"])
         set_(self, "trust_unix_socket", flags["trust_unix_socket"])
         set_(self, "max_hops", hops)
+        set_(self, "hop_aligned", flags["hop_aligned"])
         set_(self, "_warnings", tuple(warnings))
         set_(self, "_proxies", None)
         set_(self, "_engine", None)
@@ -291,7 +300,8 @@ class TrustPolicy:
 
     def _key(self) -> tuple[object, ...]:
         return (self._intervals, self._headers, self.script_name,
-                self.strip_prefix_from_path, self.trust_unix_socket, self.max_hops)
+                self.strip_prefix_from_path, self.trust_unix_socket, self.max_hops,
+                self.hop_aligned)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, TrustPolicy):
@@ -315,11 +325,14 @@ class TrustPolicy:
             args.append("trust_unix_socket=True")
         if self.max_hops != DEFAULT_MAX_HOPS:
             args.append(f"max_hops={self.max_hops}")
+        if self.hop_aligned:
+            args.append("hop_aligned=True")
         return f"TrustPolicy({', '.join(args)})"
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (_rebuild, (self.trusted_proxies, self.trusted_headers, self.script_name,
-                           self.strip_prefix_from_path, self.trust_unix_socket, self.max_hops))
+                           self.strip_prefix_from_path, self.trust_unix_socket, self.max_hops,
+                self.hop_aligned))
 
     # ----------------------------------------------------------------- accessors
 
@@ -453,7 +466,7 @@ class TrustPolicy:
 
 
 def _rebuild(proxies: Sequence[str], headers: Sequence[str], script_name: str,
-             strip: bool, unix: bool, max_hops: int) -> TrustPolicy:
+             strip: bool, unix: bool, max_hops: int, hop_aligned: bool) -> TrustPolicy:
     return TrustPolicy(trusted_proxies=proxies, trusted_headers=headers,
                        script_name=script_name, strip_prefix_from_path=strip,
-                       trust_unix_socket=unix, max_hops=max_hops)
+                       trust_unix_socket=unix, max_hops=max_hops, hop_aligned=hop_aligned)
