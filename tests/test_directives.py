@@ -40,9 +40,11 @@ class TestLexing:
         assert getword_conf("  one   two") == ("one", 8)
 
     def test_continuation(self) -> None:
-        """A trailing backslash joins the next line; a doubled one is a literal backslash."""
-        text = "A b \\\n  c\nD \\\\\nE\r\n"
-        assert list(logical_lines(text)) == [(1, "A b   c"), (3, "D \\"), (4, "E"), (5, "")]
+        """A trailing backslash joins the next line and is dropped (after another backslash
+        too, as Apache 2.4 reads it); one followed by white space does not continue."""
+        text = "A b \\\n  c\nD \\\\\nE\r\nF \\ \nG"
+        assert list(logical_lines(text)) == [(1, "A b   c"), (3, "D \\E"), (5, "F \\"),
+                                             (6, "G")]
 
     def test_continued_directive(self) -> None:
         """A directive continued over lines collects all its words."""

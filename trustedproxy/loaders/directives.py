@@ -3,8 +3,8 @@
 The text is read the way Apache reads a configuration file and mod_wsgi reads
 its two directives (``mod_wsgi-reference.md`` §1):
 
-* a line ending in ``\\`` continues on the next line (``\\\\`` at the end is
-  an escaped backslash, not a continuation);
+* a line ending in ``\\`` continues on the next line, that one backslash
+  dropped (as Apache 2.4 does, even when another backslash precedes it);
 * a line whose first non-blank character is ``#`` is a comment; Apache has no
   comments after a directive, so a ``#`` word inside a trust directive is an
   error here (Apache would read it as a value);
@@ -82,8 +82,8 @@ _V4_CHARS = frozenset("0123456789./")
 def logical_lines(text: str) -> Iterator[tuple[int, str]]:
     """Yield ``(first line number, text)`` of each configuration line.
 
-    Joins continuation lines (a line ending in a single ``\\``) as Apache's
-    ``ap_cfg_getline`` does, and strips surrounding white space.
+    Joins continuation lines (a line ending in ``\\``, with nothing after it)
+    as Apache 2.4's ``ap_cfg_getline`` does, and strips surrounding white space.
     """
     lines = text.split("\n")
     i = 0
@@ -93,11 +93,11 @@ def logical_lines(text: str) -> Iterator[tuple[int, str]]:
         while True:
             line = lines[i].removesuffix("\r")
             i += 1
-            if line.endswith("\\") and not line.endswith("\\\\") and i < len(lines):
+            if line.endswith("\\") and i < len(lines):
+                # Apache 2.4 continues the line and drops just this backslash,
+                # even after another one (``a\\`` + ``b`` reads ``a\b``).
                 parts.append(line[:-1])
                 continue
-            if line.endswith("\\\\"):
-                line = line[:-1]  # an escaped backslash, not a continuation
             parts.append(line)
             break
         yield start, "".join(parts).strip()
