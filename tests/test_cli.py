@@ -77,6 +77,12 @@ class TestCheck:
         assert capsys.readouterr().out == ("nothing.yaml: error: cannot read file: No such "
                                            "file or directory\n")
 
+    def test_not_utf8(self, files: pathlib.Path, capsys: pytest.CaptureFixture[str]) -> None:
+        """A file that is not UTF-8 is an error line."""
+        (files / "x.yaml").write_bytes(b"\xff\n")
+        assert main(["check", "x.yaml"]) == 2
+        assert capsys.readouterr().out.startswith("x.yaml: error: not UTF-8 text: invalid")
+
     def test_block(self, files: pathlib.Path, capsys: pytest.CaptureFixture[str]) -> None:
         """--block picks a block of a directive file; it is refused for other forms."""
         (files / "two.conf").write_text(

@@ -299,3 +299,32 @@ class TestSources:
         """Text without a source is named <directives>."""
         with pytest.raises(ConfigError, match=r"^<directives>:1: WSGITrustedProxies"):
             TrustPolicy.from_directives("WSGITrustedProxies x")
+
+
+def test_selector_without_blocks() -> None:
+    """A selector on text without blocks says there are none."""
+    with pytest.raises(ConfigError, match=r"block '/x' matches no block; the text has no "
+                                          r"blocks"):
+        load("WSGITrustedProxies 10.0.0.1\n", block="/x")
+
+
+def test_server_selector() -> None:
+    """block='server' picks the server level, whatever the blocks say."""
+    policy = load("WSGITrustedProxies 10.0.0.1\nWSGITrustedProxyHeaders X-Forwarded-For\n"
+                  "<Location /a>\nWSGITrustedProxyHeaders X-Real-IP\n</Location>\n",
+                  block="server")
+    assert policy.trusted_headers == ("X-Forwarded-For",)
+
+
+def test_not_text() -> None:
+    """Something that is neither text nor a path is a ConfigError."""
+    with pytest.raises(ConfigError, match="directives must be text, not bytes"):
+        TrustPolicy.from_directives(b"WSGITrustedProxies 10.0.0.1")  # type: ignore[arg-type]
+
+
+def test_not_utf8(tmp_path: pathlib.Path) -> None:
+    """A file that is not UTF-8 is a ConfigError naming it."""
+    path = tmp_path / "latin1.conf"
+    path.write_bytes(b"# caf\xe9\n")
+    with pytest.raises(ConfigError, match=r"latin1.conf: not UTF-8 text: invalid"):
+        TrustPolicy.from_directives(path)

@@ -144,3 +144,11 @@ def test_file(tmp_path: pathlib.Path) -> None:
         trusted_proxies=["10.0.0.1"], trusted_headers=["X-Real-IP"])
     with pytest.raises(ConfigError, match="cannot read arguments file"):
         TrustPolicy.from_express_args(tmp_path / "nothing.args")
+
+
+def test_not_utf8(tmp_path: pathlib.Path) -> None:
+    """An arguments file that is not UTF-8 is a ConfigError naming it."""
+    path = tmp_path / "x.args"
+    path.write_bytes(b"--trust-proxy \xff\n")
+    with pytest.raises(ConfigError, match=r"x.args: not UTF-8 text: invalid"):
+        TrustPolicy.from_express_args(path)

@@ -108,6 +108,12 @@ def test_empty_mapping_is_the_empty_policy() -> None:
     pytest.param("trusted_proxies: [10.0.0.1]\ntrusted_proxies_files: [7]\n",
                  r"^trust.yaml:2: trusted_proxies_files item '7' is read by YAML as a number",
                  id="files number"),
+    pytest.param("trusted_proxies: [10.0.0.1]\ntrusted_headers: [yes]\n",
+                 r"^trust.yaml:2: trusted_headers item 'yes' is read by YAML as a boolean, "
+                 r"not text: put it in quotes", id="boolean"),
+    pytest.param("trusted_proxies: [10.0.0.1]\ntrusted_proxies_files: 7\n",
+                 r"^trust.yaml:2: trusted_proxies_files must be a list of paths, not int",
+                 id="files number scalar"),
     pytest.param("trusted_proxies: [10.0.0.1]\ntrusted_proxies_files: [[a]]\n",
                  r"^trust.yaml:2: trusted_proxies_files: each item must be the path",
                  id="files list"),
@@ -183,3 +189,11 @@ def test_warnings_name_the_line(tmp_path: pathlib.Path) -> None:
                            "trusted_headers: [X-Forwarded-For]\n")
     assert [str(w) for w in TrustPolicy.from_yaml(path).warnings()] == [
         f"{path}:3: trusted proxy '10.0.0.1/8': host bits set: read as 10.0.0.0/8"]
+
+
+def test_not_utf8(tmp_path: pathlib.Path) -> None:
+    """A policy file that is not UTF-8 is a ConfigError naming it."""
+    path = tmp_path / "x.yaml"
+    path.write_bytes(b"trusted_proxies: [\xff]\n")
+    with pytest.raises(ConfigError, match=r"x.yaml: not UTF-8 text: invalid"):
+        TrustPolicy.from_yaml(path)
