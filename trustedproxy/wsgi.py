@@ -134,7 +134,15 @@ class TrustedProxyMiddleware:
         if found:
             headers = {_ENV_TO_NAME[key]: environ[key] for key in found}
             decision = self.engine.decide(peer or "", headers)
-            environ[ORIG_KEY] = apply_decision(decision, environ)
+            if not (decision.trusted or decision.prefix):
+                # An untrusted peer: every forwarded header goes, nothing else
+                # changes (what apply_decision does with it, minus its checks).
+                orig = {"REMOTE_ADDR": peer}
+                for key in found:
+                    orig[key] = environ.pop(key)
+                environ[ORIG_KEY] = orig
+            else:
+                environ[ORIG_KEY] = apply_decision(decision, environ)
             if decision.ignored and logger.isEnabledFor(logging.DEBUG):
                 for item in decision.ignored:
                     logger.debug("peer %s: ignored %s: %r (%s)", decision.peer, item.header,
