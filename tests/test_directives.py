@@ -92,6 +92,9 @@ class TestValues:
                      id="mapped dotted"),
         pytest.param("::ffff:7f00:1", "mod_wsgi rejects IPv4-mapped IPv6 addresses",
                      id="mapped hex"),
+        pytest.param("2001:db8::1.2.3.4", r"mod_wsgi rejects an IPv6 address with a dotted "
+                                          r"IPv4 part: write it in hex, '2001:db8::102:304'",
+                     id="embedded dotted v4"),
         pytest.param("0.0.0.0/0", r"mod_wsgi rejects a /0 mask.*write '0.0.0.0/1 128.0.0.0/1'",
                      id="v4 everything"),
         pytest.param("::/0", r"mod_wsgi rejects a /0 mask.*write '::/1 8000::/1'",

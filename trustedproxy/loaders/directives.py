@@ -173,6 +173,10 @@ def mod_wsgi_proxy_problem(word: str) -> str | None:
         if value >> 32 == 0xFFFF:
             return ("mod_wsgi rejects IPv4-mapped IPv6 addresses: write the IPv4 address "
                     "or network itself (an IPv4 network also matches mapped peers)")
+        if "." in address:
+            hex_form = socket.inet_ntop(socket.AF_INET6, value.to_bytes(16, "big"))
+            return ("mod_wsgi rejects an IPv6 address with a dotted IPv4 part: write it in "
+                    f"hex, {hex_form!r}")
     elif not set(word) <= _V4_CHARS:
         return None
     _, slash, mask = word.partition("/")
