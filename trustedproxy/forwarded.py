@@ -212,12 +212,12 @@ def _parse_element(text: str) -> Element | Invalid:
             if raw != raw.lstrip(_OWS):
                 return Invalid(text, "white space after '=' is not allowed")
             if not raw:
-                return Invalid(text, f"parameter {name.lower()!r} has an empty value")
-            return Invalid(text, f"invalid value {_show(raw)} for parameter {name.lower()!r}: "
-                                 "expected a token or a quoted string")
+                return Invalid(text, f"parameter {_show(name.lower())} has an empty value")
+            return Invalid(text, f"invalid value {_show(raw)} for parameter "
+                                 f"{_show(name.lower())}: expected a token or a quoted string")
         key = name.lower()
         if key in params:
-            return Invalid(text, f"duplicate parameter {key!r}")
+            return Invalid(text, f"duplicate parameter {_show(key)}")
         params[key] = value
     return MappingProxyType(params)
 
