@@ -49,6 +49,13 @@ REQUESTS = {
                                     ("X-Forwarded-Port", "99999")]),
     "list-in-single": (0, "10.0.0.1", [("X-Forwarded-Proto", "https, http"),
                                        ("X-Forwarded-For", ",,  ,")]),
+    "forwarded": (5, "10.0.0.1", [("Forwarded", 'for=203.0.113.9;proto=https;host=shop.example, '
+                                               'for="[2001:db8::1]:443";proto=http'),
+                                  ("X-Forwarded-Port", "443")]),
+    "hop-aligned": (6, "10.1.2.3", [("X-Forwarded-For", "198.51.100.1, 203.0.113.9, 10.0.0.2"),
+                                    ("X-Forwarded-Proto", "http, https, http"),
+                                    ("X-Forwarded-Host", "evil.example, shop.example, internal"),
+                                    ("X-Forwarded-Port", "1, 443, 8080")]),
 }
 
 XFF = {

@@ -109,6 +109,12 @@ POLICIES: tuple[TrustPolicy, ...] = (
     TrustPolicy(trusted_proxies=["172.16.0.0/12"], trust_unix_socket=True,
                 trusted_headers=["X-Forwarded-For", "Front-End-Https", "X-Forwarded-Host"]),
     TrustPolicy(trusted_proxies=["10.0.0.0/8"], trusted_headers=[]),
+    TrustPolicy(trusted_proxies=["10.0.0.0/8", "2001:db8::/32", "127.0.0.1", "192.0.2.10"],
+                trusted_headers=["Forwarded", "X-Forwarded-Port", "X-Forwarded-Prefix"]),
+    TrustPolicy(trusted_proxies=["10.0.0.0/8", "2001:db8::/32", "192.0.2.10"],
+                trusted_headers=["X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host",
+                                 "X-Forwarded-Port", "X-Forwarded-Prefix"],
+                hop_aligned=True, max_hops=3),
 )
 
 PEERS = (
