@@ -46,8 +46,12 @@ def _not_public() -> Matcher:
 
 _NOT_PUBLIC = _not_public()
 
+#: Public networks warned about one by one; the rest share one warning, so a
+#: CDN's published list (thousands of networks) does not log thousands of lines.
+MAX_PUBLIC_WARNINGS = 10
 
-def _items(values: object, field: str, source: str) -> tuple[list[Located], list[Problem]]:
+
+def _items(values: object, field: str, source: str) -> tuple[Iterable[Located], list[Problem]]:
     """Unwrap a list field into located items, refusing a bare string."""
     where = source or field
     if isinstance(values, Located):
@@ -57,13 +61,10 @@ def _items(values: object, field: str, source: str) -> tuple[list[Located], list
                                                 f"write [{str(values)!r}]")]
     if not isinstance(values, Iterable):
         return [], [Problem(where, None, f"{field} must be a list, not {type(values).__name__}")]
-    items = []
-    for i, item in enumerate(values):
-        if isinstance(item, Located):
-            items.append(item)
-        else:
-            items.append(Located(item, source or f"{field}[{i}]"))
-    return items, []
+    # Lazily: each item is wrapped as the caller reaches it, so a list of
+    # 100,000 networks never holds 100,000 wrappers at once.
+    return (item if isinstance(item, Located) else Located(item, source or f"{field}[{i}]")
+            for i, item in enumerate(values)), []
 
 
 class TrustPolicy:
@@ -145,6 +146,7 @@ class TrustPolicy:
         proxies, problems = _items(trusted_proxies, "trusted_proxies", _source)
         errors += problems
         intervals: list[tuple[int, int]] = []
+        public = 0
         for item in proxies:
             if isinstance(item.value, str) and item.value.lower() in NAMED_RANGES:
                 # A named range stands for its networks; it is private by definition.
@@ -173,10 +175,17 @@ class TrustPolicy:
                                         "trusts every IPv6 address: any client can forge "
                                         "forwarded headers unless the port is firewalled"))
             elif not _NOT_PUBLIC.covers(network.first, network.last):
-                warnings.append(Problem(item.source, network.text,
-                                        f"trusted proxy {network.text} is (partly) a public "
-                                        "range: make sure only your proxies can connect "
-                                        "from it"))
+                public += 1
+                if public <= MAX_PUBLIC_WARNINGS:
+                    warnings.append(Problem(item.source, network.text,
+                                            f"trusted proxy {network.text} is (partly) a "
+                                            "public range: make sure only your proxies can "
+                                            "connect from it"))
+        if public > MAX_PUBLIC_WARNINGS:
+            warnings.append(Problem(_source or "trusted_proxies", None,
+                                    f"{public - MAX_PUBLIC_WARNINGS:,} more trusted proxies "
+                                    "are (partly) public ranges: make sure only your proxies "
+                                    "can connect from them"))
 
         headers, problems = _items(trusted_headers, "trusted_headers", _source)
         errors += problems
