@@ -59,6 +59,14 @@ def test_value_starting_with_dash_is_consumed() -> None:
                                        "X-Forwarded-For"])
 
 
+def test_abbreviations() -> None:
+    """Like optparse, an unambiguous abbreviation of an option is that option."""
+    policy = TrustPolicy.from_express_args(["--trust-proxy", "10.0.0.1",
+                                            "--trust-proxy-head", "X-Real-IP",
+                                            "--trust-proxy-h=X-Forwarded-Proto"])
+    assert policy.trusted_headers == ("X-Real-IP", "X-Forwarded-Proto")
+
+
 def test_partial_ipv4_accepted() -> None:
     """mod_wsgi-express pastes values into a directive, so partial IPv4 works as there."""
     policy = TrustPolicy.from_express_args(["--trust-proxy", "127.0.0",
@@ -75,6 +83,9 @@ def test_partial_ipv4_accepted() -> None:
                  r"unknown option '--trustworthy-upstreams': the trust options "
                  r"are --trust-proxy and --trust-proxy-header",
                  id="unknown"),
+    pytest.param(["--trust-prox", "10.0.0.1"],
+                 r"argv\[0\]: ambiguous option '--trust-prox': write --trust-proxy or "
+                 r"--trust-proxy-header", id="ambiguous"),
     pytest.param(["--trust-proxy", "10.0.0.1", "--trust-proxy-header"],
                  r"argv\[2\]: --trust-proxy-header needs a value, e.g. "
                  r"'--trust-proxy-header X-Forwarded-For'", id="missing value"),

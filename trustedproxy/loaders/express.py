@@ -151,6 +151,15 @@ def _from_words(words: list[tuple[str, str]], source: str) -> TrustPolicy:
         if not arg.startswith("--trust"):
             continue
         option, eq, value = arg.partition("=")
+        matches = [name for name in OPTIONS if name.startswith(option)]
+        if option not in OPTIONS and len(matches) == 1:
+            option = matches[0]  # optparse takes an unambiguous abbreviation
+        elif option not in OPTIONS and matches:
+            errors.append(Problem(where, arg, f"ambiguous option {option!r}: write "
+                                              "--trust-proxy or --trust-proxy-header"))
+            if not eq and i < len(words):
+                i += 1
+            continue
         if option not in OPTIONS:
             close = difflib.get_close_matches(option, OPTIONS, n=1, cutoff=0.6)
             hint = f"did you mean {close[0]!r}?" if close else (
@@ -166,7 +175,7 @@ def _from_words(words: list[tuple[str, str]], source: str) -> TrustPolicy:
                                                      if option == "--trust-proxy" else
                                                      "'--trust-proxy-header X-Forwarded-For'")))
                 continue
-            value, _ = words[i]
+            value, where = words[i]
             i += 1
         if "\n" in value or "\r" in value:
             errors.append(Problem(where, value, f"{option}: a value may not hold a line break"))
