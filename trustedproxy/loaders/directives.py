@@ -49,6 +49,7 @@ __all__ = [
     "DIRECTIVE_OPTIONS",
     "PROXIES",
     "HEADERS_DIRECTIVE",
+    "Setting",
     "build_policy",
     "load_directives",
     "logical_lines",
@@ -195,8 +196,8 @@ def _parse_bool(word: str) -> bool | None:
 
 
 @dataclass
-class _Setting:
-    """One trust directive (or option comment) line."""
+class Setting:
+    """One trust directive line (or option comment line, or express option) and its words."""
 
     line: int
     directive: str
@@ -215,7 +216,7 @@ class _Scope:
     arg: str
     line: int
     parent: _Scope | None
-    settings: dict[str, list[_Setting]] = field(default_factory=dict)
+    settings: dict[str, list[Setting]] = field(default_factory=dict)
 
     @property
     def label(self) -> str:
@@ -234,9 +235,9 @@ class _Scope:
             scope = scope.parent
         return " > ".join(reversed(parts))
 
-    def effective(self) -> dict[str, list[_Setting]]:
+    def effective(self) -> dict[str, list[Setting]]:
         """The settings in force here: each one from the innermost block that sets it."""
-        result: dict[str, list[_Setting]] = {}
+        result: dict[str, list[Setting]] = {}
         scope: _Scope | None = self
         while scope is not None:
             for key, settings in scope.settings.items():
@@ -308,7 +309,7 @@ def _parse(text: str, source: str) -> tuple[list[_Scope], list[Problem]]:
                     else "no header names: mod_wsgi then does nothing")
             errors.append(Problem(where, None, f"{directive} with {what}; "
                                                "give at least one value or remove the line"))
-        current.settings.setdefault(key, []).append(_Setting(number, directive, words))
+        current.settings.setdefault(key, []).append(Setting(number, directive, words))
     for opened, opened_line, _ in stack:
         errors.append(Problem(f"{source}:{opened_line}", opened,
                               f"<{opened}> is never closed: add </{opened}>"))
@@ -337,7 +338,7 @@ def _option(body: str, scope: _Scope, number: int, where: str, errors: list[Prob
         errors.append(Problem(where, option, f"{label} {option} is given twice in "
                                              f"{scope.label} (first at line {first})"))
         return
-    scope.settings[option] = [_Setting(number, f"{label} {option}", words[1:])]
+    scope.settings[option] = [Setting(number, f"{label} {option}", words[1:])]
 
 
 # --------------------------------------------------------------------------- policy
@@ -353,11 +354,19 @@ def _matches(scope: _Scope, block: str) -> bool:
     return " ".join(wanted.split()).lower() == " ".join(scope.path.split()).lower()
 
 
-def build_policy(settings: dict[str, list[_Setting]], source: str, *,
+def build_policy(settings: dict[str, list[Setting]], source: str, *,
                  partial_ipv4: bool = True, proxies_name: str = PROXIES,
                  headers_name: str = HEADERS_DIRECTIVE) -> TrustPolicy:
     """Build a :class:`TrustPolicy` from the settings in force, naming the
     line and directive of every problem.
+
+    Args:
+        settings: by key (``proxies``, ``headers`` or an option name), the
+            settings that apply, in order.
+        source: the file name used for settings without their own position.
+        partial_ipv4: read ``127.0.0`` as ``127.0.0.0/24``, as mod_wsgi does.
+        proxies_name: what to call the proxies setting in messages.
+        headers_name: what to call the headers setting in messages.
 
     Raises:
         ConfigError: with every problem found.

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 
 from ..errors import ConfigError, Problem
 from ..policy import TrustPolicy
-from .directives import HEADERS_DIRECTIVE, PROXIES, _Setting, build_policy, split_words
+from .directives import HEADERS_DIRECTIVE, PROXIES, Setting, build_policy, split_words
 
 __all__ = ["OPTIONS", "load_express_args", "shell_words"]
 
@@ -181,9 +181,9 @@ def _from_words(words: list[tuple[str, str]], source: str) -> TrustPolicy:
             errors.append(Problem(where, value, f"{option}: a value may not hold a line break"))
             continue
         values[OPTIONS[option]].append((value, where))
-    settings: dict[str, list[_Setting]] = {}
-    proxy_settings: list[_Setting] = []
-    header_settings: list[_Setting] = []
+    settings: dict[str, list[Setting]] = {}
+    proxy_settings: list[Setting] = []
+    header_settings: list[Setting] = []
     for directive, items, into in ((PROXIES, values[PROXIES], proxy_settings),
                                    (HEADERS_DIRECTIVE, values[HEADERS_DIRECTIVE],
                                     header_settings)):
@@ -193,7 +193,7 @@ def _from_words(words: list[tuple[str, str]], source: str) -> TrustPolicy:
             continue
         option = next(k for k, v in OPTIONS.items() if v == directive)
         for value, where in items:
-            into.append(_Setting(0, option, split_words(value), where))
+            into.append(Setting(0, option, split_words(value), where))
     if proxy_settings:
         settings["proxies"] = proxy_settings
     if header_settings:
