@@ -23,14 +23,27 @@ THREADS = 8
 REQUESTS = 10_000
 
 
-def make_policy() -> TrustPolicy:
-    """A fresh policy object each call: each compiles its own engine and cache."""
-    return TrustPolicy(
-        trusted_proxies=["10.0.0.0/8", "2001:db8::/32", "192.0.2.10"],
-        trusted_headers=["X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host",
-                         "X-Forwarded-Port", "X-Forwarded-Prefix"],
-        strip_prefix_from_path=True,
-    )
+POLICIES: dict[str, dict[str, Any]] = {
+    "x-forwarded": {
+        "trusted_headers": ["X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host",
+                            "X-Forwarded-Port", "X-Forwarded-Prefix"],
+        "strip_prefix_from_path": True,
+    },
+    "x-forwarded-hop-aligned": {
+        "trusted_headers": ["X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host",
+                            "X-Forwarded-Port"],
+        "hop_aligned": True,
+    },
+    "forwarded": {
+        "trusted_headers": ["Forwarded", "X-Forwarded-Port", "X-Forwarded-Prefix"],
+    },
+}
+
+
+def make_policy(kind: str) -> TrustPolicy:
+    """A fresh policy object each call: each compiles its own engine and caches."""
+    return TrustPolicy(trusted_proxies=["10.0.0.0/8", "2001:db8::/32", "192.0.2.10"],
+                       **POLICIES[kind])
 
 
 def _peer(rng: random.Random) -> str:
@@ -70,7 +83,10 @@ def make_requests(seed: int = 20261121) -> list[dict[str, str]]:
             "HTTP_X_FORWARDED_PORT": lambda r: r.choice(["443", "0", "65536", "8080"]),
             "HTTP_X_FORWARDED_PREFIX": lambda r: r.choice(["/app", "/app/", "/../x", ""]),
             "HTTP_X_REAL_IP": lambda r: "10.0.0.5",  # never trusted by this policy
-            "HTTP_FORWARDED": lambda r: "for=10.0.0.5;proto=https",
+            "HTTP_FORWARDED": lambda r: r.choice([
+                "for=10.0.0.5;proto=https", 'for=203.0.113.7;proto=https;host=a.example, '
+                'for="[2001:db8::4]:443"', "for=_hidden, for=10.0.0.9", 'for="unclosed, '
+                "for=198.51.100.3", "for=198.51.100.3;for=10.0.0.1"]),
         }
         for key, make in options.items():
             if rng.random() < 0.5:
@@ -96,18 +112,20 @@ def _start_response(*args: object) -> Callable[[bytes], object]:
     return lambda body: None
 
 
-@pytest.fixture(scope="module")
-def requests_and_expected() -> tuple[list[dict[str, str]], list[dict[str, Any]]]:
+@pytest.fixture(scope="module", params=list(POLICIES))
+def requests_and_expected(
+        request: pytest.FixtureRequest) -> tuple[str, list[dict[str, str]], list[dict[str, Any]]]:
+    """(policy kind, the requests, each one's result from a single-threaded run)."""
     requests = make_requests()
-    reference = TrustedProxyMiddleware(_app, make_policy())
-    return requests, [_run(reference, environ) for environ in requests]
+    reference = TrustedProxyMiddleware(_app, make_policy(request.param))
+    return request.param, requests, [_run(reference, environ) for environ in requests]
 
 
 def test_requests_are_mixed(
-        requests_and_expected: tuple[list[dict[str, str]], list[dict[str, Any]]]) -> None:
+        requests_and_expected: tuple[str, list[dict[str, str]], list[dict[str, Any]]]) -> None:
     """The workload really mixes trusted, untrusted and rewritten requests, and
     has more distinct peers than the engine's cache holds."""
-    requests, expected = requests_and_expected
+    _, requests, expected = requests_and_expected
     trusted = sum("trusted=True" in e["trustedproxy.decision"] for e in expected)
     rewritten = sum(e["REMOTE_ADDR"] != r["REMOTE_ADDR"] for r, e in zip(requests, expected,
                                                                           strict=True))
@@ -117,12 +135,12 @@ def test_requests_are_mixed(
 
 
 def test_threads_agree_with_single_threaded_run(
-        requests_and_expected: tuple[list[dict[str, str]], list[dict[str, Any]]]) -> None:
+        requests_and_expected: tuple[str, list[dict[str, str]], list[dict[str, Any]]]) -> None:
     """Invariant: 8 threads, each sending all 10,000 requests in its own order through
     one shared middleware, get for every request exactly the environ a
     single-threaded run over a separate engine produced."""
-    requests, expected = requests_and_expected
-    shared = TrustedProxyMiddleware(_app, make_policy())
+    kind, requests, expected = requests_and_expected
+    shared = TrustedProxyMiddleware(_app, make_policy(kind))
     barrier = threading.Barrier(THREADS)
     mismatches: list[tuple[int, int, dict[str, Any]]] = []
     errors: list[BaseException] = []
