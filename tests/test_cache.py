@@ -1,4 +1,5 @@
-"""The engine's caches: they change no decision, and they stay bounded.
+"""The engine's caches and the matcher's slice table: they change no answer,
+and the caches stay bounded.
 
 The engine remembers peer trust, the decision for a peer that sent no forwarded
 header, each X-Forwarded-For element's parse and each single-valued header's
@@ -9,6 +10,7 @@ a fresh one does.
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 import pytest
@@ -17,6 +19,7 @@ from hypothesis import strategies as st
 
 from trustedproxy import TrustPolicy
 from trustedproxy import engine as engine_module
+from trustedproxy.addresses import V6, Matcher, merge
 from trustedproxy.engine import TrustEngine
 
 PROXIES = ["10.0.0.0/8", "192.168.0.0/16", "2001:db8::/32", "::ffff:172.16.0.0/108"]
@@ -160,3 +163,41 @@ def test_long_values_are_not_remembered() -> None:
     sizes: dict[str, Any] = cache_sizes(engine)
     assert sizes["x-forwarded-host"] == 0
     assert long_element not in engine._elements
+
+
+# --------------------------------------------------------------------------- the matcher's table
+
+
+def _random_intervals(rng: random.Random, count: int) -> tuple[tuple[int, int], ...]:
+    intervals = []
+    for _ in range(count):
+        if rng.random() < 0.5:
+            prefix = rng.randint(8, 32)
+            value = rng.getrandbits(32) >> (32 - prefix) << (32 - prefix)
+            intervals.append((value, value | ((1 << (32 - prefix)) - 1)))
+        else:
+            prefix = rng.randint(12, 128)
+            value = rng.getrandbits(128) >> (128 - prefix) << (128 - prefix)
+            intervals.append((V6 + value, V6 + (value | ((1 << (128 - prefix)) - 1))))
+    return merge(intervals)
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**32), count=st.sampled_from([1, 3, 300, 2000]))
+def test_matcher_slice_table_changes_no_answer(seed: int, count: int) -> None:
+    """Invariant: with or without its slice table (long lists get one), the
+    matcher says an address is in a network exactly when one of the intervals
+    holds it, for addresses at, next to and between the bounds of both families."""
+    rng = random.Random(seed)
+    intervals = _random_intervals(rng, count)
+    matcher = Matcher(intervals)
+    assert (matcher._windows is not None) == (len(intervals) > 256)
+    probes = [rng.getrandbits(32) for _ in range(200)]
+    probes += [V6 + rng.getrandbits(128) for _ in range(200)]
+    probes += [V6 - 1, V6, 0, (1 << 32) - 1, (1 << 32), 2 * V6 - 1]
+    for first, last in rng.sample(intervals, min(len(intervals), 100)):
+        probes += [first - 1, first, first + 1, last - 1, last, last + 1]
+    for key in probes:
+        holding = [i for i, (first, last) in enumerate(intervals) if first <= key <= last]
+        assert (key in matcher) is bool(holding)
+        assert matcher.index(key) == (holding[0] if holding else -1)
