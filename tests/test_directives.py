@@ -331,3 +331,19 @@ def test_not_utf8(tmp_path: pathlib.Path) -> None:
     path.write_bytes(b"# caf\xe9\n")
     with pytest.raises(ConfigError, match=r"latin1.conf: not UTF-8 text: invalid"):
         TrustPolicy.from_directives(path)
+
+
+def test_define_variables() -> None:
+    """${NAME} in a trust directive takes the value of an earlier Define."""
+    policy = load('Define PROXY 10.0.0.1\nDefine HEADERS "X-Forwarded-For X-Forwarded-Proto"\n'
+                  "WSGITrustedProxies ${PROXY} 10.0.0.2\nWSGITrustedProxyHeaders ${HEADERS}\n")
+    assert policy == TrustPolicy(trusted_proxies=["10.0.0.1", "10.0.0.2"],
+                                 trusted_headers=["X-Forwarded-For", "X-Forwarded-Proto"])
+
+
+def test_undefined_variable() -> None:
+    """A ${NAME} that the text does not Define is an error naming it."""
+    with pytest.raises(ConfigError, match=r"t.conf:1: WSGITrustedProxies uses \$\{LB\}, which "
+                                          r"this text does not Define: trustedproxy does not "
+                                          r"read Apache's environment"):
+        load("WSGITrustedProxies ${LB}\nWSGITrustedProxyHeaders X-Forwarded-For")

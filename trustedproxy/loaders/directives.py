@@ -13,6 +13,9 @@ its two directives (``mod_wsgi-reference.md`` §1):
   ``'...'`` quote, with ``\\"`` and ``\\\\`` escapes inside);
 * a directive repeated in one block appends to the list;
 * every other directive is ignored, so a whole virtual host file can be given;
+  ``${NAME}`` in a trust directive is replaced by the value of an earlier
+  ``Define NAME VALUE`` (an undefined name is an error: Apache's environment
+  is not read);
 * a trust directive in ``<VirtualHost>``, ``<Location>``, ``<Directory>`` or
   ``<Files>`` (and the ``...Match`` forms) applies to that block, and a block
   that sets only one of the two directives inherits the other one from the
@@ -38,6 +41,7 @@ from __future__ import annotations
 import difflib
 import os
 import pathlib
+import re
 import socket
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -73,6 +77,7 @@ _BLOCKS = {name.lower(): name for name in (
     "VirtualHost", "Location", "LocationMatch", "Directory", "DirectoryMatch",
     "Files", "FilesMatch")}
 
+_VARIABLE = re.compile(r"\$\{([A-Za-z0-9_.:-]+)\}")  # Apache's ${NAME}, from Define
 _V6_CHARS = frozenset("0123456789abcdef:/")
 _V4_CHARS = frozenset("0123456789./")
 
@@ -259,6 +264,7 @@ def _parse(text: str, source: str) -> tuple[list[_Scope], list[Problem]]:
     scopes = [server]
     stack: list[tuple[str, int, _Scope | None]] = []  # (section name, line, scope it opened)
     errors: list[Problem] = []
+    defines: dict[str, str] = {}
     current = server
     for number, line in logical_lines(text):
         where = f"{source}:{number}"
@@ -299,11 +305,23 @@ def _parse(text: str, source: str) -> tuple[list[_Scope], list[Problem]]:
             stack.append((section, number, scope))
             current = scope
             continue
+        if name.lower() == "define":
+            define, after = getword_conf(line, pos)
+            defines[define] = getword_conf(line, after)[0]
+            continue
         directive = _DIRECTIVES.get(name.lower())
         if directive is None:
             continue  # some other Apache directive: not ours
         key = "proxies" if directive == PROXIES else "headers"
-        words = split_words(line[pos:])
+        args = _VARIABLE.sub(lambda m: defines.get(m.group(1), m.group(0)), line[pos:])
+        unknown = sorted(set(_VARIABLE.findall(args)))
+        if unknown:
+            errors.append(Problem(where, f"${{{unknown[0]}}}", (
+                f"{directive} uses ${{{unknown[0]}}}, which this text does not Define: "
+                "trustedproxy does not read Apache's environment; write the value, or add "
+                f"'Define {unknown[0]} VALUE' above")))
+            continue
+        words = split_words(args)
         if not words:
             what = ("no addresses: mod_wsgi then trusts no peer at all" if key == "proxies"
                     else "no header names: mod_wsgi then does nothing")
