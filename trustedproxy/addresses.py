@@ -28,8 +28,6 @@ from bisect import bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-import netaddr
-
 __all__ = [
     "V6",
     "Matcher",
@@ -403,6 +401,8 @@ def merge(intervals: Iterable[tuple[int, int]]) -> tuple[tuple[int, int], ...]:
 
 def format_interval(first: int, last: int) -> list[str]:
     """Write one merged key interval as the CIDR networks that cover it exactly."""
+    import netaddr  # only here: importing trustedproxy (and serving requests) needs none
+
     if first >= V6:
         start, end = netaddr.IPAddress(first - V6, 6), netaddr.IPAddress(last - V6, 6)
     else:
