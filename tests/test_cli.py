@@ -166,6 +166,23 @@ class TestExplain:
         assert result["environ"]["after"]["PATH_INFO"] == "/page"
         assert result["warnings"] == []
 
+    @pytest.mark.parametrize(("chain", "line"), [
+        pytest.param("1.2.3.4, junk, 10.0.0.7, 10.0.0.8",
+                     "   3. 10.0.0.7  client: the last trusted hop before an invalid element "
+                     "(in 10.0.0.0/8)\n", id="junk"),
+        pytest.param("10.0.0.7, 10.0.0.8",
+                     "   1. 10.0.0.7  client: every element is a trusted proxy, so the leftmost "
+                     "(in 10.0.0.0/8)\n", id="all trusted"),
+        pytest.param("1.2.3.4, junk",
+                     "   2. junk     not an address: the walk stops here\n", id="junk last"),
+    ])
+    def test_walk_notes(self, files: pathlib.Path, capsys: pytest.CaptureFixture[str],
+                        chain: str, line: str) -> None:
+        """The walk says why a trusted hop became the client, and where junk stopped it."""
+        assert main(["explain", "trust.yaml", "--peer", "10.0.0.5", "-H",
+                     f"X-Forwarded-For: {chain}"]) == 0
+        assert line in capsys.readouterr().out
+
     def test_untrusted_peer(self, files: pathlib.Path,
                             capsys: pytest.CaptureFixture[str]) -> None:
         """An untrusted peer: every forwarded header removed, nothing else changes."""

@@ -282,7 +282,8 @@ def explain(policy: TrustPolicy, peer: str, headers: Sequence[str] = (),
     chain = []
     for hop in decision.chain:
         parsed = parse_element(hop.element)
-        network = _network(policy, parsed[1]) if parsed and hop.verdict == "trusted" else None
+        network = _network(policy, parsed[1]) if parsed and hop.verdict in (
+            "trusted", "client") else None
         chain.append({"element": hop.element, "verdict": hop.verdict, "network": network})
     set_ = []
     for field, header in decision.sources:
@@ -339,6 +340,10 @@ def _explain_text(result: dict[str, Any], policy: TrustPolicy, path: str) -> lis
                        "invalid": "not an address: the walk stops here",
                        "unvisited": "not looked at"}.get(hop["verdict"], hop["verdict"])
             note = f" (in {hop['network']})" if hop["network"] else ""
+            if hop["verdict"] == "client" and hop["network"]:
+                verdict = ("client: the last trusted hop before an invalid element"
+                           if any(h["verdict"] == "invalid" for h in result["chain"]) else
+                           "client: every element is a trusted proxy, so the leftmost")
             out.append(f"  {i:>2}. {hop['element']:<{width}}  {verdict}{note}")
     key_width = max((len(s["key"]) for s in result["set"]), default=0)
     value_width = max((len(_text(s["value"])) for s in result["set"]), default=0)
