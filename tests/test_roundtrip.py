@@ -155,3 +155,52 @@ class TestWriters:
         assert empty.to_directives() == ""
         assert empty.to_express_args() == []
         assert TrustPolicy.from_yaml(empty.to_yaml()) == empty
+
+
+_APACHE_WORDS = st.sampled_from([
+    "WSGITrustedProxies", "wsgitrustedproxyheaders", "<Location /a>", "</Location>",
+    "<VirtualHost *:80>", "</VirtualHost>", "<IfModule x>", "</IfModule>", "10.0.0.1",
+    "X-Forwarded-For", "X-Real-IP", "\\", "\n", " ", '"', "'", "#", "# trustedproxy:",
+    "script_name", "/x", "on", "Define A 1", "${A}", "127.0.0", "::1", "2001:DB8::1"])
+
+
+@given(st.lists(st.one_of(_APACHE_WORDS, st.text(max_size=5)), max_size=30).map("".join))
+def test_directive_text_never_crashes(text: str) -> None:
+    """For any text, from_directives returns a policy or raises ConfigError; never
+    anything else."""
+    try:
+        TrustPolicy.from_directives(text)
+    except ConfigError as exc:
+        assert exc.problems
+
+
+@given(st.one_of(st.text(max_size=60),
+                 st.lists(st.one_of(st.sampled_from(["--trust-proxy", "--trust-proxy-header",
+                                                     "--trust-proxy=10.0.0.1", "--trust",
+                                                     "10.0.0.1", "X-Real-IP", "--"]),
+                                    st.text(max_size=8)), max_size=8)))
+def test_express_args_never_crash(argv: str | list[str]) -> None:
+    """For any argument list or string, from_express_args returns a policy or raises
+    ConfigError; never anything else."""
+    try:
+        TrustPolicy.from_express_args(argv)
+    except ConfigError as exc:
+        assert exc.problems
+
+
+_YAML_WORDS = st.sampled_from([
+    "trusted_proxies", "trusted_headers", "trusted_proxies_files", "script_name",
+    "trust_unix_socket", ": ", "\n", "  - ", "[", "]", "{", "}", ", ", "10.0.0.1", "::1",
+    "X-Forwarded-For", "!!python/object:os.system ", "&a ", "*a", "'", '"', "<<: ", "\t",
+    "---\n", "yes", "1:2:3", "~", "%YAML 1.1\n"])
+
+
+@given(st.lists(st.one_of(_YAML_WORDS, st.text(max_size=4)), max_size=30)
+       .map(lambda words: "".join(words) + "\n"))
+def test_yaml_text_never_crashes(text: str) -> None:
+    """For any YAML text, from_yaml returns a policy or raises ConfigError (never a PyYAML
+    exception)."""
+    try:
+        TrustPolicy.from_yaml(text)
+    except ConfigError as exc:
+        assert exc.problems
