@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from .engine import Decision
-from .headers import HEADERS
+from .headers import HEADERS, environ_key
 from .policy import TrustPolicy
 from .values import join_prefix
 
@@ -31,8 +31,6 @@ DECISION_KEY = "trustedproxy.decision"
 
 logger = logging.getLogger("trustedproxy")
 
-_ENV_TO_NAME = {spec.environ_key: spec.key for spec in HEADERS.values()}
-_ENV_KEYS = frozenset(_ENV_TO_NAME)
 _NAME_TO_ENV = {spec.key: spec.environ_key for spec in HEADERS.values()}
 _NO_HEADERS: dict[str, str] = {}
 
@@ -48,7 +46,7 @@ def apply_decision(decision: Decision, environ: WSGIEnvironment) -> dict[str, An
     # Straight-line code, not helper functions: this runs on every request
     # that carries a forwarded header.
     for name in decision.removed:
-        key = _NAME_TO_ENV[name]
+        key = _NAME_TO_ENV.get(name) or environ_key(name)  # or a custom header
         if key in environ:
             orig[key] = environ.pop(key)
     scheme = decision.scheme
@@ -125,14 +123,22 @@ class TrustedProxyMiddleware:
         self.app = app
         self.policy = policy
         self.engine = policy.compile()
+        # The engine's bounded cache of no-header decisions by peer, read
+        # directly on the usual request (a miss asks engine.decide, which fills it).
+        self._plain = self.engine._plain
+        # The environ keys of every header the policy knows (custom ones included).
+        self._env_to_name = {spec.environ_key: spec.key for spec in policy.headers.values()}
+        self._env_keys = frozenset(self._env_to_name)
 
     def __call__(self, environ: WSGIEnvironment,
                  start_response: StartResponse) -> Iterable[bytes]:
         """Fix *environ* for this request, then call the wrapped application."""
-        found = _ENV_KEYS.intersection(environ)
+        # Iterates over the known keys, not over the environ (often larger).
+        found = environ.keys() & self._env_keys
         peer = environ.get("REMOTE_ADDR")
         if found:
-            headers = {_ENV_TO_NAME[key]: environ[key] for key in found}
+            env_to_name = self._env_to_name
+            headers = {env_to_name[key]: environ[key] for key in found}
             decision = self.engine.decide(peer or "", headers)
             if not (decision.trusted or decision.prefix):
                 # An untrusted peer: every forwarded header goes, nothing else
@@ -150,7 +156,7 @@ class TrustedProxyMiddleware:
         else:
             # No forwarded header, the usual request: the engine hands back one
             # shared decision per peer, which changes nothing but the prefix.
-            decision = self.engine.decide(peer or "", _NO_HEADERS)
+            decision = self._plain.get(peer or "") or self.engine.decide(peer or "", _NO_HEADERS)
             environ[ORIG_KEY] = (apply_decision(decision, environ) if decision.prefix
                                  else {"REMOTE_ADDR": peer})
         environ[DECISION_KEY] = decision
