@@ -8,7 +8,8 @@ and raised in one :class:`~trustedproxy.ConfigError`.
 
 Keys: ``trusted_proxies``, ``trusted_headers``, ``script_name``,
 ``strip_prefix_from_path``, ``trust_unix_socket`` and
-``trusted_proxies_files``: paths (relative to the YAML file) of plain lists of
+``trusted_proxies_files``: paths (relative to the YAML file; to the current
+directory for YAML given as text) of plain lists of
 addresses and networks, one a line, ``#`` comments allowed, as a CDN or
 cloud provider publishes them.
 """
