@@ -260,3 +260,66 @@ class TestNamedRanges:
         with pytest.raises(ConfigError, match=r"named ranges: loopback, private, linklocal, "
                                               r"cgnat"):
             TrustPolicy(trusted_proxies=["privat"], trusted_headers=["X-Forwarded-For"])
+
+
+class TestCustomHeaders:
+    def test_registered_header_can_be_trusted(self) -> None:
+        """A custom client header is read as one address, like X-Real-IP."""
+        p = TrustPolicy(trusted_proxies=["10.0.0.0/8"], trusted_headers=["cf-connecting-ip"],
+                        custom_headers={"CF-Connecting-IP": "client"})
+        assert p.trusted_headers == ("CF-Connecting-IP",)
+        assert p.custom_headers == {"CF-Connecting-IP": "client"}
+        d = p.compile().evaluate("10.0.0.1", {"CF-Connecting-IP": "203.0.113.5:443"})
+        assert d.client == "203.0.113.5"
+        assert p.compile().evaluate("10.0.0.1", {"CF-Connecting-IP": "junk"}).client is None
+
+    def test_registered_header_is_removed_when_not_trusted(self) -> None:
+        """Known means removed: from untrusted peers, and when another header is trusted."""
+        p = TrustPolicy(trusted_proxies=["10.0.0.0/8"], trusted_headers=["X-Forwarded-For"],
+                        custom_headers={"True-Client-IP": "client",
+                                        "X-Forwarded-Protocol": "scheme"})
+        d = p.compile().evaluate("10.0.0.1", {"True-Client-IP": "6.6.6.6",
+                                              "X-Forwarded-Protocol": "https"})
+        assert set(d.removed) == {"true-client-ip", "x-forwarded-protocol"}
+        d = p.compile().evaluate("8.8.8.8", {"True-Client-IP": "6.6.6.6"})
+        assert d.removed == ("true-client-ip",)
+
+    def test_one_per_group_includes_custom_headers(self) -> None:
+        """A custom header joins its group's one-header rule."""
+        with pytest.raises(ConfigError, match="'X-Forwarded-For' and 'Fastly-Client-IP' are "
+                                              "both in the client group"):
+            TrustPolicy(trusted_proxies=["10.0.0.0/8"],
+                        trusted_headers=["Fastly-Client-IP", "X-Forwarded-For"],
+                        custom_headers={"Fastly-Client-IP": "client"})
+
+    @pytest.mark.parametrize(("custom", "message"), [
+        ({"X-Real-IP": "client"}, "already known, as X-Real-IP in the client group"),
+        ({"CF_Connecting_IP": "client"}, "invalid custom header name.*'-', not '_'"),
+        ({"CF-Connecting-IP": "clinet"}, r"unknown group 'clinet': did you mean 'client'\?"),
+        (["CF-Connecting-IP"], "custom_headers must be a mapping"),
+    ])
+    def test_errors(self, custom: object, message: str) -> None:
+        """Bad registrations fail at load time with the reason."""
+        with pytest.raises(ConfigError, match=message):
+            TrustPolicy(trusted_proxies=["10.0.0.0/8"], custom_headers=custom)
+
+    def test_unknown_header_hint_mentions_registration(self) -> None:
+        """An unknown trusted header points at custom_headers."""
+        with pytest.raises(ConfigError, match="register others with custom_headers"):
+            TrustPolicy(trusted_proxies=["10.0.0.0/8"], trusted_headers=["X-Zzz-Qqq-Www"])
+
+    def test_equality_and_pickle(self) -> None:
+        """Custom headers are part of a policy's meaning and survive pickling."""
+        a = TrustPolicy(trusted_proxies=["10.0.0.0/8"],
+                        custom_headers={"CF-Connecting-IP": "client"})
+        assert a != TrustPolicy(trusted_proxies=["10.0.0.0/8"])
+        assert pickle.loads(pickle.dumps(a)) == a
+        assert "custom_headers={'CF-Connecting-IP': 'client'}" in repr(a)
+
+
+def test_pickle_keeps_every_option() -> None:
+    """Every option survives pickling (multiprocessing servers copy policies)."""
+    p = TrustPolicy(trusted_proxies=["10.0.0.0/8"], trusted_headers=["X-Forwarded-For"],
+                    script_name="/x", strip_prefix_from_path=True, trust_unix_socket=True,
+                    max_hops=7, hop_aligned=True, custom_headers={"X-My-Ip": "client"})
+    assert pickle.loads(pickle.dumps(p)) == p

@@ -208,3 +208,33 @@ class TestWithFlask:
         forged = client.get("/", headers=headers,
                             environ_base={"REMOTE_ADDR": "192.0.2.50"}).get_data(as_text=True)
         assert forged == "192.0.2.50|False|http://localhost/"
+
+
+def test_custom_headers_through_the_middleware() -> None:
+    """A registered header is applied when trusted and stripped from untrusted peers."""
+    policy = TrustPolicy(trusted_proxies=["127.0.0.1"], trusted_headers=["CF-Connecting-IP"],
+                         custom_headers={"CF-Connecting-IP": "client",
+                                         "Fastly-Client-IP": "client"})
+    seen = run(policy, make_environ("127.0.0.1", {"CF-Connecting-IP": "203.0.113.5",
+                                                  "Fastly-Client-IP": "6.6.6.6"}))
+    assert seen["REMOTE_ADDR"] == "203.0.113.5"
+    assert seen["HTTP_CF_CONNECTING_IP"] == "203.0.113.5"
+    assert "HTTP_FASTLY_CLIENT_IP" not in seen
+    seen = run(policy, make_environ("8.8.8.8", {"CF-Connecting-IP": "203.0.113.5"}))
+    assert seen["REMOTE_ADDR"] == "8.8.8.8"
+    assert "HTTP_CF_CONNECTING_IP" not in seen
+
+
+def test_forwarded_through_the_middleware() -> None:
+    """A trusted Forwarded header sets the client, scheme and host, and is trimmed."""
+    policy = TrustPolicy(trusted_proxies=["127.0.0.1", "10.0.0.0/8"],
+                         trusted_headers=["Forwarded"])
+    seen = run(policy, make_environ("127.0.0.1", {
+        "Forwarded": 'for=6.6.6.6;proto=http, for="[2001:db8::7]";proto=https;host=shop.example,'
+                     " for=10.0.0.4", "X-Forwarded-For": "6.6.6.6"}))
+    assert seen["REMOTE_ADDR"] == "2001:db8::7"
+    assert seen["wsgi.url_scheme"] == "https"
+    assert seen["HTTP_HOST"] == "shop.example"
+    assert seen["HTTP_FORWARDED"] == (
+        'for="[2001:db8::7]";proto=https;host=shop.example, for=10.0.0.4')
+    assert "HTTP_X_FORWARDED_FOR" not in seen

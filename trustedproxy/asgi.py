@@ -44,7 +44,7 @@ from __future__ import annotations
 import logging
 import os
 import pathlib
-from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
 from typing import Any
 from urllib.parse import quote
 
@@ -84,12 +84,13 @@ _WS_SCHEMES = {"http": "ws", "https": "wss"}
 _PATH_SAFE = "/:@!$&'()*+,;=-._~"
 
 
-def _found_headers(headers: Iterable[Iterable[bytes]]) -> dict[str, str]:
+def _found_headers(headers: Iterable[Iterable[bytes]],
+                   known: Mapping[bytes, str] = _KNOWN) -> dict[str, str]:
     """The known forwarded headers present, by engine name; repeated fields
     are joined with ``", "`` in the order received (RFC 9110 §5.3)."""
     found: dict[str, str] = {}
     for name, value in headers:
-        key = _KNOWN.get(name) or _KNOWN.get(name.lower())
+        key = known.get(name) or known.get(name.lower())
         if key is not None:
             text = value.decode("latin-1")
             found[key] = f"{found[key]}, {text}" if key in found else text
@@ -224,6 +225,8 @@ class TrustedProxyMiddleware:
         self.app = app
         self.policy = policy
         self.engine = policy.compile()
+        # Every header the policy knows, custom ones included, by ASGI name.
+        self._known = {spec.key.encode("latin-1"): spec.key for spec in policy.headers.values()}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Fix a copy of *scope* for this connection, then call the application."""
@@ -232,7 +235,7 @@ class TrustedProxyMiddleware:
             return
         client = scope.get("client")
         peer = client[0] if client else ""
-        found = _found_headers(scope.get("headers") or ())
+        found = _found_headers(scope.get("headers") or (), self._known)
         decision = self.engine.decide(peer or "", found)
         if found or decision.prefix:
             new, orig = apply_decision(decision, scope)

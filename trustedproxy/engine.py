@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from .addresses import Matcher, key_to_text, parse_element, parse_ip
 from .forwarded import Invalid, NodeKind, element_node, format_element, parse_forwarded
-from .headers import HEADERS, Kind
+from .headers import Kind
 from .values import (
     parse_host,
     parse_port,
@@ -213,7 +213,7 @@ class TrustEngine:
         # a bounded cache of that parser's results by raw value).
         rows = []
         for name in policy.trusted_headers:
-            spec = HEADERS[name.lower()]
+            spec = policy.headers[name.lower()]
             # X-Forwarded-For is walked, not parsed; X-Real-IP and the like are one address.
             target, parse = _SINGLE.get(spec.kind, ("client", _parse_address))
             cache: dict[str, tuple[str | None, str]] = {}
@@ -249,8 +249,9 @@ class TrustEngine:
             headers: header values by name (any case); names that are not
                 forwarded headers are ignored.
         """
+        table = self.policy.headers
         known = {name.lower(): value for name, value in headers.items()
-                 if name.lower() in HEADERS}
+                 if name.lower() in table}
         return self.decide(peer, known)
 
     def decide(self, peer: str, headers: Mapping[str, str]) -> Decision:

@@ -14,11 +14,13 @@ from dataclasses import dataclass
 from types import MappingProxyType
 
 __all__ = [
+    "CUSTOM_KINDS",
     "HEADERS",
     "Group",
     "HeaderSpec",
     "Kind",
     "canonical_name",
+    "custom_spec",
     "environ_key",
     "header_name_problem",
 ]
@@ -127,6 +129,23 @@ def header_name_problem(name: object) -> str | None:
     if "_" in name:
         return f"header names use '-', not '_' (did you mean {name.replace('_', '-')!r}?)"
     return "a header name may hold only letters, digits and '-'"
+
+
+#: How a custom header registered into a group is read (``custom_headers``).
+CUSTOM_KINDS: MappingProxyType[Group, Kind] = MappingProxyType({
+    Group.CLIENT: Kind.ADDRESS,
+    Group.SCHEME: Kind.SCHEME_WORD,
+    Group.HOST: Kind.HOST,
+    Group.SERVER: Kind.SERVER,
+    Group.PORT: Kind.PORT,
+    Group.PREFIX: Kind.PREFIX,
+})
+
+
+def custom_spec(name: str, group: Group) -> HeaderSpec:
+    """The spec of a header an operator registers into *group* (e.g.
+    ``CF-Connecting-IP`` into ``client``: one address, like X-Real-IP)."""
+    return _spec(name, CUSTOM_KINDS[group], group, mod_wsgi=False)
 
 
 def canonical_name(name: str) -> str | None:

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import difflib
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from .addresses import Matcher, NetworkError, format_interval, merge, parse_network
 from .errors import ConfigError, Problem
-from .headers import HEADERS, Group, header_name_problem
+from .headers import HEADERS, Group, HeaderSpec, custom_spec, header_name_problem
 from .ranges import NAMED_RANGES, NOT_PUBLIC
 from .values import parse_prefix
 
@@ -95,6 +96,11 @@ class TrustPolicy:
         max_hops: the most X-Forwarded-For elements walked past (trusted
             proxies); elements further left are never read, so a huge header
             costs no more than a normal one. 1-1024, default 32.
+        custom_headers: further header names registered into a group, as
+            ``{"CF-Connecting-IP": "client"}``: they are removed like the
+            built-in ones and may be trusted (one header per group still).
+            A client header holds one address, a scheme header a word
+            (http/https), the others as their group's built-in headers.
         hop_aligned: for proxies that append to single-valued headers as they
             append to X-Forwarded-For (``X-Forwarded-Proto: https, http``), take
             from each list the value the outermost trusted proxy wrote, located
@@ -112,7 +118,8 @@ class TrustPolicy:
         )
     """
 
-    __slots__ = ("_engine", "_headers", "_intervals", "_proxies", "_warnings", "hop_aligned",
+    __slots__ = ("_custom", "_engine", "_headers", "_intervals", "_proxies", "_table",
+                 "_warnings", "hop_aligned",
                  "max_hops",
                  "script_name", "strip_prefix_from_path", "trust_unix_socket")
 
@@ -123,6 +130,8 @@ class TrustPolicy:
     trust_unix_socket: bool
     max_hops: int
     hop_aligned: bool
+    _custom: tuple[tuple[str, str], ...]
+    _table: MappingProxyType[str, HeaderSpec]
     _warnings: tuple[Problem, ...]
     _proxies: tuple[str, ...] | None
     _engine: TrustEngine | None
@@ -137,6 +146,7 @@ class TrustPolicy:
         trust_unix_socket: bool | Any = False,
         max_hops: int | Any = DEFAULT_MAX_HOPS,
         hop_aligned: bool | Any = False,
+        custom_headers: Mapping[str, str] | Any = (),
         _source: str = "",
         _partial_ipv4: bool = False,
     ) -> None:
@@ -187,6 +197,7 @@ class TrustPolicy:
                                     "are (partly) public ranges: make sure only your proxies "
                                     "can connect from them"))
 
+        table, custom = _custom_table(custom_headers, _source, errors)
         headers, problems = _items(trusted_headers, "trusted_headers", _source)
         errors += problems
         names: dict[str, Located] = {}
@@ -198,12 +209,13 @@ class TrustPolicy:
                                       f"invalid header name {item.value!r}: {problem}"))
                 continue
             assert isinstance(item.value, str)
-            spec = HEADERS.get(item.value.lower())
+            spec = table.get(item.value.lower())
             if spec is None:
                 close = difflib.get_close_matches(
-                    item.value.lower(), list(HEADERS), n=1, cutoff=0.6)
-                hint = f"did you mean {HEADERS[close[0]].name!r}?" if close else (
-                    "known headers: " + ", ".join(s.name for s in HEADERS.values()))
+                    item.value.lower(), list(table), n=1, cutoff=0.6)
+                hint = f"did you mean {table[close[0]].name!r}?" if close else (
+                    "known headers: " + ", ".join(s.name for s in table.values()) +
+                    "; register others with custom_headers")
                 errors.append(Problem(item.source, item.value,
                                       f"unknown header {item.value!r}: {hint}"))
                 continue
@@ -284,10 +296,12 @@ class TrustPolicy:
                                     "strip_prefix_from_path does nothing without script_name "
                                     "or a trusted prefix header"))
 
-        order = list(HEADERS)
+        order = list(table)
         set_ = object.__setattr__
         set_(self, "_intervals", merged)
-        set_(self, "_headers", tuple(HEADERS[k].name for k in sorted(names, key=order.index)))
+        set_(self, "_headers", tuple(table[k].name for k in sorted(names, key=order.index)))
+        set_(self, "_custom", custom)
+        set_(self, "_table", table)
         set_(self, "script_name", prefix)
         set_(self, "strip_prefix_from_path", flags["strip_prefix_from_path"])
         set_(self, "trust_unix_socket", flags["trust_unix_socket"])
@@ -310,7 +324,7 @@ class TrustPolicy:
     def _key(self) -> tuple[object, ...]:
         return (self._intervals, self._headers, self.script_name,
                 self.strip_prefix_from_path, self.trust_unix_socket, self.max_hops,
-                self.hop_aligned)
+                self.hop_aligned, self._custom)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, TrustPolicy):
@@ -336,12 +350,14 @@ class TrustPolicy:
             args.append(f"max_hops={self.max_hops}")
         if self.hop_aligned:
             args.append("hop_aligned=True")
+        if self._custom:
+            args.append(f"custom_headers={self.custom_headers!r}")
         return f"TrustPolicy({', '.join(args)})"
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (_rebuild, (self.trusted_proxies, self.trusted_headers, self.script_name,
                            self.strip_prefix_from_path, self.trust_unix_socket, self.max_hops,
-                self.hop_aligned))
+                           self.hop_aligned, self.custom_headers))
 
     # ----------------------------------------------------------------- accessors
 
@@ -365,6 +381,17 @@ class TrustPolicy:
         """The trusted networks as merged ``(first, last)`` integer keys
         (see :mod:`trustedproxy.addresses`)."""
         return self._intervals
+
+    @property
+    def custom_headers(self) -> dict[str, str]:
+        """The registered custom headers, ``{name: group}``."""
+        return dict(self._custom)
+
+    @property
+    def headers(self) -> MappingProxyType[str, HeaderSpec]:
+        """Every header this policy knows (built-in and custom), by lower-case
+        name: all of them are removed unless trusted."""
+        return self._table
 
     def warnings(self) -> tuple[Problem, ...]:
         """What is legal but probably not meant: compatibility readings of
@@ -475,7 +502,55 @@ class TrustPolicy:
 
 
 def _rebuild(proxies: Sequence[str], headers: Sequence[str], script_name: str,
-             strip: bool, unix: bool, max_hops: int, hop_aligned: bool) -> TrustPolicy:
+             strip: bool, unix: bool, max_hops: int, hop_aligned: bool,
+             custom: Mapping[str, str]) -> TrustPolicy:
     return TrustPolicy(trusted_proxies=proxies, trusted_headers=headers,
                        script_name=script_name, strip_prefix_from_path=strip,
-                       trust_unix_socket=unix, max_hops=max_hops, hop_aligned=hop_aligned)
+                       trust_unix_socket=unix, max_hops=max_hops, hop_aligned=hop_aligned,
+                       custom_headers=custom)
+
+
+def _custom_table(custom: object, source: str, errors: list[Problem]
+                  ) -> tuple[MappingProxyType[str, HeaderSpec], tuple[tuple[str, str], ...]]:
+    """Validate ``custom_headers``; return the whole header table and the
+    canonical ``(name, group)`` pairs."""
+    where = custom.source if isinstance(custom, Located) else (source or "custom_headers")
+    value = custom.value if isinstance(custom, Located) else custom
+    if not value:
+        return HEADERS, ()
+    if not isinstance(value, Mapping):
+        errors.append(Problem(where, None, "custom_headers must be a mapping of header name "
+                                           "to group, e.g. {'CF-Connecting-IP': 'client'}, "
+                                           f"not {type(value).__name__}"))
+        return HEADERS, ()
+    groups = {g.value: g for g in Group}
+    table = dict(HEADERS)
+    pairs = []
+    for raw_name, raw_group in value.items():
+        name_where = raw_name.source if isinstance(raw_name, Located) else where
+        name = raw_name.value if isinstance(raw_name, Located) else raw_name
+        group_where = raw_group.source if isinstance(raw_group, Located) else where
+        group = raw_group.value if isinstance(raw_group, Located) else raw_group
+        problem = header_name_problem(name)
+        if problem:
+            errors.append(Problem(name_where, str(name),
+                                  f"invalid custom header name {name!r}: {problem}"))
+            continue
+        assert isinstance(name, str)
+        if name.lower() in HEADERS:
+            known = HEADERS[name.lower()]
+            errors.append(Problem(name_where, name, f"custom header {name!r} is already known, "
+                                                    f"as {known.name} in the "
+                                                    f"{'/'.join(g.value for g in known.groups)}"
+                                                    " group"))
+            continue
+        if group not in groups:
+            close = difflib.get_close_matches(str(group), list(groups), n=1)
+            hint = f"did you mean {close[0]!r}?" if close else "groups: " + ", ".join(groups)
+            errors.append(Problem(group_where, str(group),
+                                  f"custom header {name!r}: unknown group {group!r}: {hint}"))
+            continue
+        spec = custom_spec(name, groups[group])
+        table[spec.key] = spec
+        pairs.append((name, str(group)))
+    return MappingProxyType(table), tuple(sorted(pairs, key=lambda p: p[0].lower()))
