@@ -75,6 +75,7 @@ PEER = "10.0.0.3"  # the trusted proxy that connects
 HOPS = "10.0.0.1, 10.0.0.2"  # two more trusted proxies in front of it
 UNTRUSTED_PEER = "198.51.100.7"
 UVICORN_HOSTS = ["10.0.0.0/24", "172.16.0.0/12", "192.168.0.0/16", "fd00::/8"]
+ASGI_SIZE = 10_000  # trustedproxy's ASGI adapter is measured at this size (and --quick's largest)
 
 
 def client(i: int) -> str:
@@ -208,10 +209,13 @@ def asgi_scope() -> dict[str, Any]:
     }
 
 
-def asgi_header_lists() -> list[list[tuple[bytes, bytes]]]:
+def asgi_header_lists(*, full: bool = False) -> list[list[tuple[bytes, bytes]]]:
     common = [(b"host", b"app.internal:8000"), (b"user-agent", b"Mozilla/5.0 (bench)"),
               (b"accept", b"text/html,*/*;q=0.8"), (b"accept-encoding", b"gzip, deflate, br"),
               (b"connection", b"keep-alive"), (b"x-forwarded-proto", b"https")]
+    if full:
+        common += [(b"x-forwarded-host", b"www.example.com"), (b"x-forwarded-port", b"443"),
+                   (b"x-forwarded-prefix", b"/shop")]
     return [[*common, (b"x-forwarded-for", xff.encode())] for xff in xff_values(3)]
 
 
@@ -313,12 +317,13 @@ def lookup_addresses(count: int = 1 << 15, seed: int = 11) -> list[str]:
     return list(result)
 
 
-def quiet_middleware(app: Callable[..., Any], policy: TrustPolicy) -> TrustedProxyMiddleware:
-    """Build the middleware without logging a warning per public network."""
+def quiet_middleware(app: Callable[..., Any], policy: TrustPolicy,
+                     middleware: Callable[..., Any] = TrustedProxyMiddleware) -> Any:
+    """Build the middleware without logging the policy's warnings (public networks)."""
     logger = logging.getLogger("trustedproxy")
     logger.disabled = True
     try:
-        return TrustedProxyMiddleware(app, policy)
+        return middleware(app, policy)
     finally:
         logger.disabled = False
 
@@ -364,6 +369,13 @@ def build_cases(sizes: Sequence[int]) -> tuple[list[Case], dict[int, list[str]]]
         for scenario, run in scenarios:
             cases.append(Case(f"trustedproxy: {scenario} @ {size:,}", "trustedproxy", run,
                               size, scenario))
+        if size == ASGI_SIZE:
+            from trustedproxy.asgi import TrustedProxyMiddleware as AsgiMiddleware
+
+            cases.append(Case(
+                f"trustedproxy ASGI, 3 hops, full set, {size:,} networks", "peer",
+                asgi_runner(quiet_middleware(asgi_app, policy, AsgiMiddleware), asgi_scope(),
+                            asgi_header_lists(full=True))))
         peers = lookup_addresses()
         cases.append(Case(f"lookup, cached @ {size:,}", "lookup",
                           lookup_runner(engine.is_trusted, [PEER]), size, "cached"))
@@ -601,7 +613,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, help="rounds (default 31; --quick 3)")
     parser.add_argument("--batch", type=int, help="calls per case per round (default 2000)")
     parser.add_argument("--sizes", help="comma-separated allowlist sizes (default: "
-                        + ",".join(map(str, SIZES)) + "; --quick 1,1000)")
+                        + ",".join(map(str, SIZES)) + f"; --quick 1,{ASGI_SIZE})")
     parser.add_argument("--json", type=Path, help="write the results as JSON here")
     parser.add_argument("--markdown", type=Path, help="write the Markdown tables here")
     parser.add_argument("--plot", type=Path, help="draw a PNG plot here (needs matplotlib)")
@@ -610,8 +622,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     batch = args.batch or (200 if args.quick else 2000)
     if args.sizes:
         sizes = tuple(int(s) for s in args.sizes.split(","))
-    else:  # quick: one small and one indexed matcher (see Matcher), every code path
-        sizes = (1, 1_000) if args.quick else SIZES
+    else:  # quick: a small and an indexed matcher (see Matcher), every code path
+        sizes = (1, ASGI_SIZE) if args.quick else SIZES
 
     started = time.perf_counter()
     cases, nets_by_size = build_cases(sizes)
