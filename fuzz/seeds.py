@@ -101,6 +101,7 @@ FORWARDED = {
 def main() -> int:
     corpora: dict[str, dict[str, bytes]] = {
         "request": {name: encode_request(*args) for name, args in REQUESTS.items()},
+        "asgi": {name: encode_request(*args) for name, args in REQUESTS.items()},
         # xff layout: peer choice, then 0 (an even byte: the rest is the raw value).
         "xff": {name: bytes([0, 0]) + value.encode("latin-1") for name, value in XFF.items()},
         "yaml": {name: text.encode() for name, text in YAML.items()},

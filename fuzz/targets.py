@@ -22,6 +22,9 @@ Targets (``TARGETS``):
 ``directives``
     ``TrustPolicy.from_directives(text)``: nothing but ``ConfigError``
     escapes (present once ``trustedproxy/loaders/directives.py`` exists).
+``asgi``
+    The request target's inputs as an ASGI scope, through
+    ``trustedproxy.asgi.TrustedProxyMiddleware`` (present once that module exists).
 ``forwarded``
     The RFC 7239 parser in ``trustedproxy/forwarded.py`` (present once that
     module exists): it never raises.
@@ -29,6 +32,7 @@ Targets (``TARGETS``):
 
 from __future__ import annotations
 
+import copy
 import importlib
 import importlib.util
 import ipaddress
@@ -301,6 +305,109 @@ def request(data: bytes) -> None:
     check_request(POLICIES[index], build_environ(peer, headers, base))
 
 
+# --------------------------------------------------------------------------- asgi
+
+_ASGI: dict[TrustPolicy, Any] = {}
+_ASGI_SEEN: list[dict[str, Any]] = []
+
+
+async def _asgi_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    _ASGI_SEEN.append(scope)
+
+
+def build_scope(peer: str | None, headers: Iterable[tuple[str, str]], base: dict[str, str],
+                websocket: bool) -> dict[str, Any]:
+    """The scope an ASGI server builds: one ``(name, value)`` entry per header
+    line, names lower-cased, bytes as received (here: latin-1 of the text)."""
+    scheme = base["wsgi.url_scheme"]
+    root, route = base["SCRIPT_NAME"], base["PATH_INFO"] or "/"
+    return {
+        "type": "websocket" if websocket else "http",
+        "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
+        "scheme": {"http": "ws", "https": "wss"}[scheme] if websocket else scheme,
+        "root_path": root, "path": root + route, "raw_path": (root + route).encode(),
+        "query_string": b"",
+        "headers": [(n.lower().encode("latin-1"), v.encode("latin-1")) for n, v in headers],
+        "client": None if peer is None else (peer, 54321),
+        "server": ("backend", int(base["SERVER_PORT"])),
+    }
+
+
+def check_asgi(policy: TrustPolicy, scope: dict[str, Any]) -> dict[str, Any]:
+    """Run *scope* through the ASGI middleware under *policy*; assert the invariants.
+
+    Invariants: no exception; the caller's scope is not changed; the
+    application gets a new scope whose ``client`` is ``(valid IP, 0)`` or
+    unchanged, whose ``scheme`` fits the scope type, whose server port is
+    1-65535 or unchanged, whose headers are ``(bytes, bytes)`` pairs holding
+    no forwarded header the policy does not trust (none at all from an
+    untrusted peer); and the recorded originals rebuild the caller's scope.
+    """
+    asgi = importlib.import_module("trustedproxy.asgi")
+    middleware = _ASGI.get(policy)
+    if middleware is None:
+        middleware = _ASGI[policy] = asgi.TrustedProxyMiddleware(_asgi_app, policy)
+    before = copy.deepcopy(scope)
+    _ASGI_SEEN.clear()
+    coroutine = middleware(scope, None, None)
+    try:
+        coroutine.send(None)
+    except StopIteration:
+        pass
+    else:  # pragma: no cover - the app never awaits
+        coroutine.close()
+        raise AssertionError("the middleware awaited something")
+    assert scope == before, "the caller's scope was changed"
+    assert len(_ASGI_SEEN) == 1
+    new = _ASGI_SEEN.pop()
+    assert new is not scope
+    info = new["extensions"][asgi.EXTENSION_KEY]
+    orig, decision = info["orig"], info["decision"]
+
+    client = new.get("client")
+    if client != scope.get("client"):
+        assert isinstance(client, tuple), client
+        assert _is_ip(client[0]), client
+        assert client[1] == 0, client
+    allowed = ("ws", "wss") if scope["type"] == "websocket" else ("http", "https")
+    assert new["scheme"] in allowed, new["scheme"]
+    if new.get("server") != scope.get("server"):
+        port = new["server"][1]
+        assert isinstance(port, int), port
+        assert 1 <= port <= 65535, port
+    trusted = {n.lower() for n in policy.trusted_headers}
+    for pair in new["headers"]:
+        name, value = pair
+        assert isinstance(name, bytes), pair
+        assert isinstance(value, bytes), pair
+        key = name.decode("latin-1")
+        if key in HEADERS:
+            assert decision.trusted, f"{key} left from the untrusted peer"
+            assert key in trusted, f"{key} left but not trusted"
+    rebuilt = {k: v for k, v in new.items() if k != "extensions"}
+    for key, value in orig.items():
+        if value is None:
+            rebuilt.pop(key, None)
+        else:
+            rebuilt[key] = value
+    # An ASGI key holding None means the same as an absent one ("client" may be
+    # None), and orig's None means "absent": compare without None values.
+    assert _without_none(rebuilt) == _without_none(before), (
+        "the recorded originals do not rebuild the scope")
+    return new
+
+
+def _without_none(mapping: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in mapping.items() if v is not None}
+
+
+def asgi(data: bytes) -> None:
+    """Target ``asgi``: the request target's inputs as an ASGI scope (the last
+    byte's low bit makes it a ``websocket`` scope)."""
+    index, peer, headers, base = request_input(data)
+    check_asgi(POLICIES[index], build_scope(peer, headers, base, bool(data) and data[-1] & 1))
+
+
 # --------------------------------------------------------------------------- xff
 
 XFF_POLICY = TrustPolicy(
@@ -552,3 +659,5 @@ if hasattr(TrustPolicy, "from_directives") and module_exists(
     TARGETS["directives"] = directives
 if module_exists("trustedproxy.forwarded"):
     TARGETS["forwarded"] = forwarded
+if module_exists("trustedproxy.asgi"):
+    TARGETS["asgi"] = asgi
