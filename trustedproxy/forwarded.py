@@ -1,4 +1,4 @@
-"""A strict, linear-time parser for the RFC 7239 ``Forwarded`` header.
+"""A strict, bounded-time parser for the RFC 7239 ``Forwarded`` header.
 
 Facts from RFC 7239 (§4, §6) and RFC 7230 (§3.2.6, §7) that shape this module:
 
@@ -19,19 +19,23 @@ Facts from RFC 7239 (§4, §6) and RFC 7230 (§3.2.6, §7) that shape this modul
   ``_port``.
 
 What this means for security: a client writes the left part of the header and
-the proxies append to it. The parser therefore never lets a quote decide where
-a *later* element starts unless the quoted string is closed: an element whose
-quote is never closed is :class:`Invalid` and ends at the next comma after that
-quote, so the elements that proxies appended after it are still read. An
-element is either entirely valid or :class:`Invalid` (with the reason); there is
-no partial reading of a malformed element, so ``user="bad,for=_x"`` never
-yields a ``for`` parameter.
+the proxies append to it. The value is therefore read from the right, one
+element at a time: how an element reads never depends on anything left of it,
+so nothing a client writes (an unclosed quote, a stray backslash, a quoted
+comma) can change how a trusted proxy's well-formed element reads, even when
+the proxies quote their values (``for="[2001:db8::1]:4711"``). An element is
+either entirely valid or :class:`Invalid` (with the reason); there is no partial
+reading of a malformed element, so ``user="bad,for=_x"`` never yields a ``for``
+parameter. Where the quoting is broken (a quoted string that is not closed,
+read from the right), reading stops and everything left of that point is one
+:class:`Invalid`: a walk from the right stops there anyway.
 
-Cost: the parser is linear in the length of its input (every regular
-expression here is possessive or free of nested repetition, and a quote that is
-not closed is detected once), and at most :data:`MAX_ELEMENTS` elements are
-parsed: with more, only the rightmost ones (those the nearest proxies wrote)
-are parsed, after one :class:`Invalid` marker that stands for the rest.
+Cost: bounded by the elements read, not by the length of the input. At most
+:data:`MAX_ELEMENTS` elements (the caller may ask for fewer) of at most
+:data:`MAX_ELEMENT_LENGTH` characters are read, with at most :data:`MAX_GAP`
+separators between two; the scans are ``str.rfind`` calls and regular
+expressions that are possessive or free of nested repetition. A megabyte of
+input costs about what a few normal elements cost.
 
 This module is pure: it imports no adapter and keeps no state.
 
@@ -60,6 +64,8 @@ from .addresses import key_to_text, parse_ip
 
 __all__ = [
     "MAX_ELEMENTS",
+    "MAX_ELEMENT_LENGTH",
+    "MAX_GAP",
     "Element",
     "Invalid",
     "Node",
@@ -73,11 +79,20 @@ __all__ = [
     "quote_value",
 ]
 
-#: At most this many elements of one ``Forwarded`` value are parsed. With
-#: more, the rightmost ``MAX_ELEMENTS`` are parsed and one :class:`Invalid`
-#: marker (reason ``"too many elements ..."``) stands for all those left of
-#: them, so that a walk from the right stops there.
+#: At most this many elements of one ``Forwarded`` value are read, the
+#: rightmost ones. With more, one :class:`Invalid` (reason ``"more than 64
+#: elements: the rest were not read"``) stands for all those left of them, so
+#: that a walk from the right stops there.
 MAX_ELEMENTS = 64
+
+#: An element longer than this (in characters) is not read, and reading stops
+#: there: a real element (a node, a host, a scheme) is far shorter.
+MAX_ELEMENT_LENGTH = 1024
+
+#: More commas and spaces than this between two elements stop the reading.
+MAX_GAP = 64
+
+_SHOWN_REST = 200
 
 #: A valid element: lower-case parameter name → value (unquoted, case kept),
 #: read-only, in the order the parameters were written.
@@ -107,15 +122,24 @@ _QUOTED = re.compile(r'"(?:[^"\\]|\\.)*+"', re.S)
 _QUOTED_INSIDE = re.compile(
     r'(?:[\t \x21\x23-\x5b\x5d-\x7e\x80-\xff]|\\[\t \x21-\x7e\x80-\xff])*+')
 _QUOTED_PAIR = re.compile(r"\\(.)", re.S)
-# One step of the scanner: a run of characters that are neither a quote nor a
-# separator (kept as it is, checked later), or a single separator or quote.
-_PLAIN = re.compile(r'[^",;]++')
+_SIMPLE_PAIR = re.compile(f"([{_TCHARS}]++)=([{_TCHARS}]++)")
 _OWS = " \t"
+_SEPARATORS = " \t,"
 
 
 def parse_forwarded(value: str, *, max_elements: int = MAX_ELEMENTS
                     ) -> tuple[Element | Invalid, ...]:
-    """Parse a ``Forwarded`` header value into its elements, left to right.
+    """Parse a ``Forwarded`` header value into its elements.
+
+    The value is read from the right, the end the nearest proxy wrote, so
+    that nothing a client writes to the left can change how a trusted proxy's
+    element reads. Reading stops at :data:`MAX_ELEMENTS` (or *max_elements*)
+    elements, at an element longer than :data:`MAX_ELEMENT_LENGTH`, at more
+    than :data:`MAX_GAP` commas and spaces between two elements, and where the
+    quoting is broken (a quoted string that is not closed): whatever stands
+    left of that point is one :class:`Invalid` item, first in the result.
+    The cost therefore depends on the elements read, not on the length of
+    *value*.
 
     Several ``Forwarded`` header fields are one list: join them with ``", "``
     in the order received before calling this.
@@ -123,78 +147,104 @@ def parse_forwarded(value: str, *, max_elements: int = MAX_ELEMENTS
     Args:
         value: the header value as received (a ``str``; WSGI and ASGI servers
             decode header bytes as latin-1).
-        max_elements: parse at most this many elements, the rightmost ones
-            (default :data:`MAX_ELEMENTS`).
+        max_elements: read at most this many elements, the rightmost ones.
 
     Returns:
-        One item per non-empty element: an :data:`Element` (a read-only
-        mapping of lower-case parameter name to unquoted value) or an
-        :class:`Invalid`. When elements were skipped because of
-        *max_elements*, the first item is an :class:`Invalid` whose reason
-        says how many. Never raises for any string.
+        The elements left to right, one item per non-empty element: an
+        :data:`Element` (a read-only mapping of lower-case parameter name to
+        unquoted value) or an :class:`Invalid`. Never raises for any string.
     """
-    raw = _split(value)
-    skipped = len(raw) - max_elements if len(raw) > max_elements else 0
-    if skipped:
-        raw = raw[skipped:]
-    parsed: list[Element | Invalid] = []
-    if skipped:
-        parsed.append(Invalid("", f"too many elements: the {skipped} leftmost were not "
-                                  f"parsed (at most {max_elements} are)"))
-    for text, problem in raw:
-        parsed.append(Invalid(text, problem) if problem else _parse_element(text))
-    return tuple(parsed)
-
-
-def _split(value: str) -> list[tuple[str, str]]:
-    """Split *value* at the commas outside closed quoted strings.
-
-    Returns ``(element text, problem)`` for each non-empty element; *problem*
-    is ``""`` or says why the split already found the element invalid (a quote
-    that is never closed).
-    """
-    if '"' not in value:
-        return [(text, "") for text in (part.strip(_OWS) for part in value.split(","))
-                if text]
-    elements: list[tuple[str, str]] = []
-    start = 0  # where the current element began
-    problem = ""
-    pos = 0
+    found: list[Element | Invalid] = []  # right to left
     end = len(value)
-    # Once one quote is found unclosed, no later quote can be closed either
-    # (its closing quote would have closed the first one), so never look again:
-    # this keeps the scan linear.
-    closable = True
-    while pos < end:
-        char = value[pos]
-        if char == ",":
-            text = value[start:pos].strip(_OWS)
-            if text:
-                elements.append((text, problem))
-            start = pos = pos + 1
-            problem = ""
-        elif char == '"':
-            match = _QUOTED.match(value, pos) if closable else None
-            if match is None:
-                closable = False
-                problem = problem or "a quoted string is not closed"
-                pos += 1
-            else:
-                pos = match.end()
-        elif char == ";":
-            pos += 1
-        else:
-            match = _PLAIN.match(value, pos)
-            assert match is not None  # char is none of the excluded characters
-            pos = match.end()
-    text = value[start:].strip(_OWS)
-    if text:
-        elements.append((text, problem))
-    return elements
+    while True:
+        # Skip the separators (commas and OWS) before the next element.
+        gap = 0
+        while end > 0 and value[end - 1] in _SEPARATORS:
+            end -= 1
+            gap += 1
+            if gap > MAX_GAP:
+                found.append(_rest(value, end, f"more than {MAX_GAP} commas and spaces "
+                                                "between two elements"))
+                return tuple(reversed(found))
+        if end == 0:
+            return tuple(reversed(found))
+        if len(found) >= max_elements:
+            found.append(_rest(value, end, f"more than {max_elements} elements: the rest "
+                                           "were not read"))
+            return tuple(reversed(found))
+        start, problem = _element_start(value, end)
+        if problem:
+            found.append(_rest(value, end, problem))
+            return tuple(reversed(found))
+        found.append(_parse_element(value[start:end].lstrip(_OWS)))
+        end = start
+
+
+def _rest(value: str, end: int, reason: str) -> Invalid:
+    """One Invalid for everything left of *end* (its text shortened when long)."""
+    # Only a window is stripped and kept: the rest may be a megabyte long.
+    window = value[max(0, end - 2 * _SHOWN_REST):end].strip(_SEPARATORS)
+    if len(window) > _SHOWN_REST or end > 2 * _SHOWN_REST:
+        window = "..." + window[-_SHOWN_REST:]
+    return Invalid(window, reason)
+
+
+def _escaped(value: str, quote: int, floor: int) -> bool | None:
+    """Whether the quote at *quote* follows an odd run of backslashes; ``None``
+    when the run reaches *floor* > 0 (the element is too long to tell)."""
+    i = quote - 1
+    while i >= floor and value[i] == "\\":
+        i -= 1
+    if i < floor and floor > 0:
+        return None
+    return (quote - 1 - i) % 2 == 1
+
+
+def _element_start(value: str, end: int) -> tuple[int, str]:
+    """Find where the element ending at *end* starts, reading leftwards.
+
+    A comma ends the search unless it stands inside a quoted string. Read from
+    the right, a quoted string ends at a quote that no odd run of backslashes
+    escapes, and starts at the nearest such quote to its left: the same
+    strings a left-to-right reading finds in a well-formed element.
+
+    Returns ``(start, "")`` or ``(-1, problem)``. Each character between
+    *start* and *end* is looked at a bounded number of times, and never more
+    than :data:`MAX_ELEMENT_LENGTH` characters are read.
+    """
+    floor = max(0, end - MAX_ELEMENT_LENGTH)
+    too_long = f"an element longer than {MAX_ELEMENT_LENGTH} characters"
+    pos = end
+    while True:
+        comma = value.rfind(",", floor, pos)
+        quote = value.rfind('"', floor, pos)
+        if quote < comma:  # also when there is no quote
+            return comma + 1, ""
+        if quote < 0:  # neither: the element starts at the beginning, or too far
+            return (0, "") if floor == 0 else (-1, too_long)
+        escaped = _escaped(value, quote, floor)
+        if escaped is None:
+            return -1, too_long
+        if escaped:
+            return -1, "a quote that neither opens nor closes a quoted string"
+        opener = quote
+        while True:
+            opener = value.rfind('"', floor, opener)
+            if opener < 0:
+                return -1, too_long if floor > 0 else "a quoted string is not closed"
+            escaped = _escaped(value, opener, floor)
+            if escaped is None:
+                return -1, too_long
+            if not escaped:
+                break
+        pos = opener
 
 
 def _parse_element(text: str) -> Element | Invalid:
-    """Parse one element (no top-level comma, every quote closed)."""
+    """Parse one element (no comma outside its quoted strings)."""
+    simple = _SIMPLE_PAIR.fullmatch(text)
+    if simple:  # the usual element, "for=192.0.2.1": one token pair
+        return MappingProxyType({simple[1].lower(): simple[2]})
     params: dict[str, str] = {}
     for pair in _split_pairs(text):
         pair = pair.strip(_OWS)
@@ -236,7 +286,7 @@ def _split_pairs(text: str) -> list[str]:
             start = pos = pos + 1
         elif char == '"':
             match = _QUOTED.match(text, pos)
-            # _split closed every quote of this element, so this always matches.
+            # A quote that does not close ends the scan; _value refuses the pair.
             pos = match.end() if match else end
         else:
             pos += 1
