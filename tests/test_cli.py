@@ -8,7 +8,7 @@ import pathlib
 import pytest
 
 from trustedproxy import TrustPolicy
-from trustedproxy.cli import detect_format, main
+from trustedproxy.cli import detect_format, explain, main
 
 YAML = ("trusted_proxies: [10.0.0.0/8, 127.0.0.1]\n"
         "trusted_headers: [X-Forwarded-For, X-Forwarded-Proto, X-Forwarded-Port, "
@@ -291,3 +291,21 @@ def test_usage_errors(argv: list[str], capsys: pytest.CaptureFixture[str]) -> No
     err = capsys.readouterr().err
     assert "error:" in err
     assert "Traceback" not in err
+
+
+def test_explain_custom_and_forwarded_headers() -> None:
+    """explain knows the policy's custom headers and a trusted Forwarded header."""
+    policy = TrustPolicy(trusted_proxies=["10.0.0.0/8"], trusted_headers=["CF-Connecting-IP"],
+                         custom_headers={"CF-Connecting-IP": "client"})
+    result = explain(policy, "10.0.0.5", ["CF-Connecting-IP: 203.0.113.7",
+                                          "X-Real-IP: 6.6.6.6"])
+    assert result["set"] == [{"key": "REMOTE_ADDR", "value": "203.0.113.7",
+                              "header": "CF-Connecting-IP"}]
+    assert result["kept"] == ["CF-Connecting-IP"]
+    assert result["removed"] == [{"header": "X-Real-IP", "value": "6.6.6.6",
+                                  "reason": "not a trusted header"}]
+    forwarded = TrustPolicy(trusted_proxies=["10.0.0.0/8"], trusted_headers=["Forwarded"])
+    result = explain(forwarded, "10.0.0.5", ["Forwarded: for=203.0.113.7;proto=https"])
+    assert result["environ"]["after"]["REMOTE_ADDR"] == "203.0.113.7"
+    assert {"key": "REMOTE_ADDR", "value": "203.0.113.7", "header": "Forwarded"} in result["set"]
+    assert result["chain"][-1]["verdict"] == "client"

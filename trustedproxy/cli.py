@@ -20,7 +20,6 @@ import netaddr
 from .addresses import parse_element
 from .engine import Decision
 from .errors import ConfigError, Problem, TrustedProxyError
-from .headers import HEADERS
 from .policy import TrustPolicy
 from .wsgi import DECISION_KEY, ORIG_KEY, TrustedProxyMiddleware, apply_decision
 
@@ -204,7 +203,7 @@ def _check(args: argparse.Namespace) -> int:
 
 # Which environ keys each decision field writes (Decision.sources names the field).
 _FIELD_KEYS = {
-    "client": ("REMOTE_ADDR", "HTTP_X_FORWARDED_FOR"),
+    "client": ("REMOTE_ADDR", "HTTP_X_FORWARDED_FOR", "HTTP_FORWARDED"),
     "scheme": ("wsgi.url_scheme", "HTTPS", "REQUEST_SCHEME"),
     "host": ("HTTP_HOST",),
     "server": ("SERVER_NAME",),
@@ -274,7 +273,8 @@ def explain(policy: TrustPolicy, peer: str, headers: Sequence[str] = (),
     """
     environ = _request_environ(peer, headers, path)
     before = _shown(environ)
-    found = {spec.key: environ[spec.environ_key] for spec in HEADERS.values()
+    table = policy.headers  # the built-in headers and the policy's custom ones
+    found = {spec.key: environ[spec.environ_key] for spec in table.values()
              if spec.environ_key in environ}
     decision: Decision = policy.compile().decide(peer, found)
     apply_decision(decision, environ)
@@ -288,7 +288,8 @@ def explain(policy: TrustPolicy, peer: str, headers: Sequence[str] = (),
     set_ = []
     for field, header in decision.sources:
         for key in _FIELD_KEYS[field]:
-            if key == "HTTP_X_FORWARDED_FOR" and header != "X-Forwarded-For":
+            if (key == "HTTP_X_FORWARDED_FOR" and header != "X-Forwarded-For") or (
+                    key == "HTTP_FORWARDED" and header != "Forwarded"):
                 continue
             if before.get(key) != after.get(key) or key == _FIELD_KEYS[field][0]:
                 set_.append({"key": key, "value": after.get(key), "header": header})
@@ -299,7 +300,7 @@ def explain(policy: TrustPolicy, peer: str, headers: Sequence[str] = (),
     trusted_names = {h.lower() for h in policy.trusted_headers}
     removed = []
     for name in decision.removed:
-        spec = HEADERS[name]
+        spec = table[name]
         if not decision.trusted:
             reason = "the peer is not a trusted proxy"
         elif name in ignored_names:
@@ -317,7 +318,7 @@ def explain(policy: TrustPolicy, peer: str, headers: Sequence[str] = (),
         "set": set_,
         "ignored": [{"header": i.header, "value": i.value, "reason": i.reason}
                     for i in decision.ignored],
-        "kept": [HEADERS[n].name for n in decision.kept],
+        "kept": [table[n].name for n in decision.kept],
         "removed": removed,
         "environ": {"before": before, "after": after},
     }
