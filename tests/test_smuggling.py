@@ -10,7 +10,10 @@ SECURITY.md states: a server upgrade that changes them fails here.
 
 from __future__ import annotations
 
+import importlib.util
+import os
 import shutil
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +21,7 @@ from typing import Any
 import pytest
 from realservers import ManagedServer, free_port, make_server_dir, raw_request, write_file
 from realservers.common import port_answers
-from realservers.servers import start_gunicorn, start_waitress
+from realservers.servers import http_ready, start_gunicorn, start_waitress
 from support import make_environ, run
 
 from trustedproxy import TrustPolicy
@@ -340,3 +343,83 @@ def test_uwsgi_keeps_underscore_names_and_merges_them(uwsgi: ManagedServer) -> N
     assert status == 200
     assert seen["HTTP_X_FORWARDED_FOR"] == "203.0.113.9\x01"
 
+
+
+# --------------------------------------------------------------------------- uvicorn (ASGI)
+
+ASGI_ECHO_APP = """\
+import json
+from trustedproxy import TrustPolicy
+from trustedproxy.asgi import TrustedProxyMiddleware
+
+async def echo(scope, receive, send):
+    if scope["type"] != "http":
+        return
+    view = {"client": scope["client"][0], "scheme": scope["scheme"],
+            "headers": [[n.decode("latin-1"), v.decode("latin-1")]
+                        for n, v in scope["headers"] if n.startswith(b"x")]}
+    body = json.dumps(view).encode("ascii")
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-type", b"application/json"),
+                            (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+POLICY = TrustPolicy(trusted_proxies=["127.0.0.1"],
+                     trusted_headers=["X-Forwarded-For", "X-Forwarded-Proto"])
+app = TrustedProxyMiddleware(echo, POLICY)
+"""
+
+
+@pytest.fixture(scope="module")
+def uvicorn() -> Iterator[ManagedServer]:
+    """uvicorn (h11, its own proxy handling off) serving the ASGI echo app."""
+    if importlib.util.find_spec("uvicorn") is None:
+        pytest.skip("uvicorn is not installed (it is in the test extra)")
+    directory = make_server_dir("smuggle-uvicorn")
+    write_file(directory / "smuggle_asgi.py", ASGI_ECHO_APP)
+    port = free_port()
+    repo = str(Path(__file__).resolve().parents[1])
+    argv = [sys.executable, "-m", "uvicorn", "smuggle_asgi:app", "--host", "127.0.0.1",
+            "--port", str(port), "--http", "h11", "--no-proxy-headers", "--log-level", "warning"]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(directory), repo])}
+    managed = ManagedServer("uvicorn", argv, directory=directory, host="127.0.0.1", port=port,
+                            env=env, cwd=directory)
+    with managed.start(ready=lambda: http_ready("127.0.0.1", port)):
+        yield managed
+
+
+def test_uvicorn_keeps_underscore_names_apart(uvicorn: ManagedServer) -> None:
+    """uvicorn (h11) passes ``X_Forwarded_For`` on as its own header name,
+    ``x_forwarded_for``; the ASGI adapter matches names exactly, so it is
+    never read as X-Forwarded-For."""
+    status, seen = _send(uvicorn, [("X-Forwarded-For", "198.51.100.7"),
+                                        ("X_Forwarded_For", "203.0.113.66")])
+    assert status == 200
+    assert seen["client"] == "198.51.100.7"
+    assert ["x_forwarded_for", "203.0.113.66"] in seen["headers"]
+
+
+def test_uvicorn_repeated_lines_are_joined_by_the_adapter(uvicorn: ManagedServer) -> None:
+    """uvicorn gives each repeated line its own entry; the adapter joins them
+    in order, so a client's own line stays left of the proxy's."""
+    status, seen = _send(uvicorn, [("X-Forwarded-For", "10.9.9.9"),
+                                        ("X-Forwarded-For", "198.51.100.7"),
+                                        ("X-Forwarded-Proto", "https"),
+                                        ("X-Forwarded-Proto", "http")])
+    assert status == 200
+    assert seen["client"] == "198.51.100.7"
+    assert seen["scheme"] == "http"  # the two scheme lines make a list: ignored, removed
+    assert ["x-forwarded-for", "198.51.100.7"] in seen["headers"]
+    assert not [h for h in seen["headers"] if h[0] == "x-forwarded-proto"]
+
+
+def test_uvicorn_passes_control_characters_and_adapter_ignores_them(
+        uvicorn: ManagedServer) -> None:
+    """uvicorn (h11) passes 0x01 and 0x7f in a value (it refuses NUL); the
+    value is then no address, and the header is removed."""
+    status, seen = _send(uvicorn, [("X-Forwarded-For", "203.0.113.9\x01")])
+    assert status == 200
+    assert seen["client"] == TRUSTED
+    assert not seen["headers"]
+    status, _ = _send(uvicorn, [("X-Forwarded-For", "203.0.113.9\x00")])
+    assert status == 400
