@@ -67,7 +67,8 @@ HEADERS_DIRECTIVE = "WSGITrustedProxyHeaders"
 _DIRECTIVES = {PROXIES.lower(): PROXIES, HEADERS_DIRECTIVE.lower(): HEADERS_DIRECTIVE}
 
 #: The options written as ``# trustedproxy: NAME VALUE`` comment lines.
-DIRECTIVE_OPTIONS = ("script_name", "strip_prefix_from_path", "trust_unix_socket")
+DIRECTIVE_OPTIONS = ("script_name", "strip_prefix_from_path", "trust_unix_socket", "max_hops",
+                     "hop_aligned")
 _MAGIC = "trustedproxy:"
 _BOOLS = {"on": True, "true": True, "1": True, "yes": True,
           "off": False, "false": False, "0": False, "no": False}
@@ -431,7 +432,10 @@ def build_policy(settings: dict[str, list[Setting]], source: str, *,
         where = setting.at(source)
         directive_at[where] = setting.directive
         value: object = setting.words[0]
-        if option != "script_name":
+        if option == "max_hops":
+            word = setting.words[0]
+            value = int(word) if word.isascii() and word.isdigit() else word
+        elif option != "script_name":
             flag = _parse_bool(setting.words[0])
             if flag is None:
                 errors.append(Problem(where, setting.words[0],

@@ -16,6 +16,7 @@ import yaml
 
 from ..errors import ConfigError, Problem
 from ..headers import HEADERS
+from ..policy import DEFAULT_MAX_HOPS
 from .directives import HEADERS_DIRECTIVE, PROXIES
 
 if TYPE_CHECKING:
@@ -42,7 +43,20 @@ def _options(policy: TrustPolicy) -> list[tuple[str, str]]:
         options.append(("strip_prefix_from_path", "on"))
     if policy.trust_unix_socket:
         options.append(("trust_unix_socket", "on"))
+    if policy.max_hops != DEFAULT_MAX_HOPS:
+        options.append(("max_hops", str(policy.max_hops)))
+    if policy.hop_aligned:
+        options.append(("hop_aligned", "on"))
     return options
+
+
+def _no_custom_headers(policy: TrustPolicy, form: str) -> None:
+    """Refuse, loudly, a form that cannot carry custom headers."""
+    if policy.custom_headers:
+        raise ConfigError([Problem("custom_headers", name,
+                                   f"{form} cannot register custom header {name!r}: keep this "
+                                   "policy as YAML (or Python)")
+                           for name in policy.custom_headers])
 
 
 def to_yaml(policy: TrustPolicy) -> str:
@@ -57,6 +71,12 @@ def to_yaml(policy: TrustPolicy) -> str:
         data["strip_prefix_from_path"] = True
     if policy.trust_unix_socket:
         data["trust_unix_socket"] = True
+    if policy.max_hops != DEFAULT_MAX_HOPS:
+        data["max_hops"] = policy.max_hops
+    if policy.hop_aligned:
+        data["hop_aligned"] = True
+    if policy.custom_headers:
+        data["custom_headers"] = policy.custom_headers
     text: str = yaml.safe_dump(data, sort_keys=False, default_flow_style=False)
     return text
 
@@ -68,6 +88,7 @@ def to_directives(policy: TrustPolicy) -> str:
     lines, headers mod_wsgi does not know are named in a comment; both are
     read back by :func:`~trustedproxy.loaders.directives.load_directives`.
     """
+    _no_custom_headers(policy, "directive strings")
     lines: list[str] = []
     proxies = _mod_wsgi_proxies(policy)
     if proxies:
@@ -93,8 +114,9 @@ def to_express_args(policy: TrustPolicy) -> list[str]:
     Raises:
         ConfigError: if the policy sets an option mod_wsgi-express cannot
             express (``script_name``, ``strip_prefix_from_path``,
-            ``trust_unix_socket``).
+            ``trust_unix_socket``, ``max_hops``, ``hop_aligned``, custom headers).
     """
+    _no_custom_headers(policy, "mod_wsgi-express arguments")
     options = _options(policy)
     if options:
         raise ConfigError([

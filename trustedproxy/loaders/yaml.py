@@ -31,7 +31,8 @@ __all__ = ["KEYS", "load_yaml", "read_ranges_file"]
 
 #: The keys a YAML policy may hold.
 KEYS = ("trusted_proxies", "trusted_headers", "script_name", "strip_prefix_from_path",
-        "trust_unix_socket", "trusted_proxies_files")
+        "trust_unix_socket", "trusted_proxies_files", "max_hops", "hop_aligned",
+        "custom_headers")
 _LISTS = ("trusted_proxies", "trusted_headers", "trusted_proxies_files")
 _EXAMPLE = {
     "trusted_proxies": "['10.0.0.0/8']",
@@ -232,6 +233,10 @@ def _build(reader: _Reader, root: MappingNode) -> TrustPolicy:
             kwargs[key] = reader.items(key, value_node)
             if key == "trusted_proxies" and len(reader.errors) > errors_before:
                 proxies_bad = True
+        elif key == "custom_headers" and isinstance(value_node, MappingNode):
+            kwargs[key] = Located({
+                Located(reader.scalar(k), reader.at(k)): Located(reader.scalar(v), reader.at(v))
+                for k, v in value_node.value}, reader.at(value_node))
         else:
             kwargs[key] = Located(reader.scalar(value_node), reader.at(value_node))
     if extra:
