@@ -49,3 +49,26 @@ def test_differences_table_names_every_differential_deviation() -> None:
     section = README.split("## Differences from mod_wsgi")[1].split("\n## ")[0]
     for deviation in DEVIATIONS:
         assert f"`{deviation.id}`" in section, deviation.id
+
+
+def test_every_yaml_example_loads() -> None:
+    """Each YAML policy shown in the README loads (examples that name a file are
+    checked by tests/test_config_examples.py)."""
+    from trustedproxy import TrustPolicy
+
+    blocks = re.findall(r"```yaml\n(.*?)```", README, re.S)
+    assert len(blocks) >= 6
+    for block in blocks:
+        if "trusted_proxies_files" in block:
+            continue
+        TrustPolicy.from_yaml(block)
+
+
+def test_every_python_policy_example_builds() -> None:
+    """Each one-statement TrustPolicy(...) example in the README builds."""
+    from trustedproxy import TrustPolicy
+
+    blocks = re.findall(r"```python\n(TrustPolicy\(.*?\))\n```", README, re.S)
+    assert len(blocks) >= 5
+    for block in blocks:
+        assert isinstance(eval(block, {"TrustPolicy": TrustPolicy}), TrustPolicy)
