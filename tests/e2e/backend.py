@@ -8,6 +8,7 @@ middleware fixes.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from realservers import ManagedServer, start_gunicorn, start_waitress
@@ -76,6 +77,15 @@ def start_backend(kind: str, policy_yaml: str, *, attr: str = "application") -> 
     start: Any = {"gunicorn": start_gunicorn, "waitress": start_waitress}[kind]
     server: ManagedServer = start(files, f"e2e_app:{attr}", name=f"{kind}-{attr}")
     return server
+
+
+EXAMPLES = Path(__file__).resolve().parent.parent.parent / "config-examples"
+
+
+def example(name: str) -> str:
+    """The text of ``config-examples/NAME.yaml``: the policy a deployment like the
+    scenario's would use, exactly as the project ships it."""
+    return (EXAMPLES / f"{name}.yaml").read_text(encoding="utf-8")
 
 
 def policy(proxies: list[str], headers: list[str]) -> str:

@@ -23,7 +23,7 @@ from realservers import (
     start_nginx,
 )
 
-from e2e.backend import BACKEND_KINDS, policy, start_backend
+from e2e.backend import BACKEND_KINDS, example, policy, start_backend
 
 pytestmark = [pytest.mark.realserver, pytest.mark.e2e]
 
@@ -86,7 +86,7 @@ def forwarded_left(data: dict[str, Any]) -> frozenset[str]:
 def test_flask_behind_apache_at_a_prefix(kind: str, servers: ExitStack) -> None:
     """ProxyPass /myapp/ + RequestHeader set X-Forwarded-Prefix: links and redirects
     carry /myapp and the public host; without the middleware they do not."""
-    trust = policy(["127.0.0.1"], ["X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Prefix"])
+    trust = example("apache-subpath")
     app = started(servers, start_backend(kind, trust))
     bare = started(servers, start_backend(kind, trust, attr="plain"))
     apache = started(servers, start_apache_proxy(f"""
@@ -127,8 +127,7 @@ ProxyPassReverse /bare/ http://127.0.0.1:{bare.port}/
 
 def test_nginx_with_the_full_header_set(kind: str, servers: ExitStack) -> None:
     """nginx sets X-Forwarded-Proto https itself: the app sees the client's URL."""
-    trust = policy(["127.0.0.1"], ["X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host",
-                                   "X-Forwarded-Port"])
+    trust = example("nginx-full")
     app = started(servers, start_backend(kind, trust))
     nginx = started(servers, start_nginx(f"""
         location / {{
@@ -194,8 +193,7 @@ def test_two_chained_nginx(kind: str, servers: ExitStack) -> None:
 def test_modwsgi_express_proxy_mount_point(kind: str, servers: ExitStack) -> None:
     """mod_wsgi-express --proxy-mount-point /api/ as the front-end: the back-end sees
     the client, the public host and port, and SCRIPT_NAME=/api."""
-    trust = policy(["127.0.0.1"], ["X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Port",
-                                   "X-Forwarded-Scheme", "X-Forwarded-Prefix"])
+    trust = example("express-proxy-mount-point")
     app = started(servers, start_backend(kind, trust))
     front_app = "def application(environ, start_response):\n" \
                 "    start_response('200 OK', [('Content-Type', 'text/plain')])\n" \
