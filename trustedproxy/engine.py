@@ -433,9 +433,10 @@ class TrustEngine:
         parts = tail.split(",")
         hops: list[Hop] = []
         trimmed: list[str] = []
+        remembered, parse = self._elements.get, self._element
         i = len(parts) - 1
         while True:
-            element = self._element(parts[i])
+            element = remembered(parts[i]) or parse(parts[i])
             if element is None:
                 return None
             if not element.trusted:
