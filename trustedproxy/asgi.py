@@ -78,6 +78,8 @@ logger = logging.getLogger("trustedproxy")
 
 # Header names as ASGI carries them (lower-case bytes) → the engine's names.
 _KNOWN = {spec.key.encode("latin-1"): spec.key for spec in HEADERS.values()}
+_NAME_BYTES = {name: raw for raw, name in _KNOWN.items()}
+_NONE: frozenset[bytes] = frozenset()
 _WS_SCHEMES = {"http": "ws", "https": "wss"}
 # Characters left as they are when the prefix is written into raw_path: the
 # path characters of RFC 3986 (pchar and "/"); everything else is %-encoded.
@@ -108,12 +110,7 @@ def apply_decision(decision: Decision, scope: Scope) -> tuple[dict[str, Any], di
     """
     new: dict[str, Any] = dict(scope)
     orig: dict[str, Any] = {"client": scope.get("client")}
-
-    def put(key: str, value: object) -> None:
-        old = scope.get(key)
-        if old != value:
-            orig[key] = old
-            new[key] = value
+    changes: list[tuple[str, object]] = []  # (scope key, new value), applied at the end
 
     # Headers: drop the removed ones, replace the rewritten ones (one field
     # each, where the first one stood; host is added when it was missing).
@@ -124,7 +121,7 @@ def apply_decision(decision: Decision, scope: Scope) -> tuple[dict[str, Any], di
         replace[b"x-forwarded-for"] = decision.forwarded_for
     if decision.forwarded is not None:
         replace[b"forwarded"] = decision.forwarded
-    drop = {name.encode("latin-1") for name in decision.removed}
+    drop = {_NAME_BYTES[name] for name in decision.removed} if decision.removed else _NONE
     if drop or replace:
         headers = scope.get("headers") or []
         rewritten: list[tuple[bytes, bytes]] = []
@@ -153,11 +150,11 @@ def apply_decision(decision: Decision, scope: Scope) -> tuple[dict[str, Any], di
             new["headers"] = rewritten
 
     if decision.client is not None:
-        put("client", (decision.client, 0))
+        changes.append(("client", (decision.client, 0)))
     if decision.scheme is not None:
         scheme = (_WS_SCHEMES[decision.scheme] if scope.get("type") == "websocket"
                   else decision.scheme)
-        put("scheme", scheme)
+        changes.append(("scheme", scheme))
     if decision.server is not None or decision.port is not None:
         old_server = scope.get("server")
         if old_server is not None or decision.server is not None:
@@ -166,7 +163,7 @@ def apply_decision(decision: Decision, scope: Scope) -> tuple[dict[str, Any], di
                 host = decision.server
             if decision.port is not None:
                 port = int(decision.port)
-            put("server", (host, port))
+            changes.append(("server", (host, port)))
     if decision.prefix:
         root = scope.get("root_path") or ""
         path = scope.get("path") or ""
@@ -175,16 +172,22 @@ def apply_decision(decision: Decision, scope: Scope) -> tuple[dict[str, Any], di
         route = path[len(root):] if inside else path
         root_path, route = join_prefix(decision.prefix, root, route, decision.strip_prefix)
         new_path = root_path + route
-        put("root_path", root_path)
+        changes.append(("root_path", root_path))
         if new_path != path:
-            put("path", new_path)
+            changes.append(("path", new_path))
             raw = scope.get("raw_path")
             if raw is not None:
                 if new_path.endswith(path):
                     added = new_path[:len(new_path) - len(path)]
-                    put("raw_path", quote(added, safe=_PATH_SAFE).encode("ascii") + raw)
+                    raw = quote(added, safe=_PATH_SAFE).encode("ascii") + raw
                 else:
-                    put("raw_path", quote(new_path, safe=_PATH_SAFE).encode("ascii"))
+                    raw = quote(new_path, safe=_PATH_SAFE).encode("ascii")
+                changes.append(("raw_path", raw))
+    for key, value in changes:
+        old = scope.get(key)
+        if old != value:
+            orig[key] = old
+            new[key] = value
     return new, orig
 
 
