@@ -101,6 +101,9 @@ class TestValues:
                      id="v6 everything"),
         pytest.param("10.0.0.1 # my proxy", "Apache has no comments after a directive",
                      id="inline comment"),
+        pytest.param("private", r"invalid trusted proxy 'private': mod_wsgi does not know "
+                                r"named ranges: write 'private' as '10.0.0.0/8 172.16.0.0/12 "
+                                r"192.168.0.0/16 fc00::/7'", id="named range"),
         pytest.param("localhost", r"invalid trusted proxy 'localhost': not an IP address",
                      id="hostname"),
         pytest.param("1.2.3.4/33", "prefix length must be 0-32 for IPv4", id="mask too long"),

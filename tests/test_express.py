@@ -100,6 +100,10 @@ def test_partial_ipv4_accepted() -> None:
     pytest.param(["--trust-proxy", "2001:DB8::1"],
                  r"argv\[1\]: --trust-proxy: invalid trusted proxy '2001:DB8::1': mod_wsgi "
                  r"rejects upper-case IPv6", id="upper-case v6"),
+    pytest.param(["--trust-proxy", "Loopback"],
+                 r"argv\[1\]: --trust-proxy: invalid trusted proxy 'Loopback': mod_wsgi does "
+                 r"not know named ranges: write 'Loopback' as '127.0.0.0/8 ::1/128'",
+                 id="named range"),
     pytest.param(["--trust-proxy", "10.0.0.1\n10.0.0.2"], "a value may not hold a line break",
                  id="line break"),
     pytest.param(["--trust-proxy", 7], r"argv\[1\]: arguments must be strings, not int",

@@ -114,6 +114,16 @@ def test_empty_mapping_is_the_empty_policy() -> None:
     pytest.param("trusted_proxies: [10.0.0.1]\ntrusted_proxies_files: 7\n",
                  r"^trust.yaml:2: trusted_proxies_files must be a list of paths, not int",
                  id="files number scalar"),
+    pytest.param("trusted_proxies: [10.0.0.1]\ncustom_headers:\n  CF-Connecting-IP: client\n"
+                 "  cf-connecting-ip: client\n",
+                 r"^trust.yaml:4: custom_headers: 'cf-connecting-ip' is given twice \(first at "
+                 r"line 3\): write it once", id="custom header twice"),
+    pytest.param("trusted_proxies: [10.0.0.1]\ncustom_headers:\n  [a]: client\n",
+                 r"^trust.yaml:3: custom_headers: a header name must be text, not list",
+                 id="custom header not text"),
+    pytest.param("trusted_proxies: [10.0.0.1]\ncustom_headers:\n  X-A: [client]\n",
+                 r"^trust.yaml:3: custom header 'X-A': unknown group \['client'\]: did you "
+                 r"mean 'client'\?", id="custom group not text"),
     pytest.param("trusted_proxies: [10.0.0.1]\ntrusted_proxies_files: [[a]]\n",
                  r"^trust.yaml:2: trusted_proxies_files: each item must be the path",
                  id="files list"),

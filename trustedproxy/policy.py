@@ -544,7 +544,7 @@ def _custom_table(custom: object, source: str, errors: list[Problem]
                                                     f"{'/'.join(g.value for g in known.groups)}"
                                                     " group"))
             continue
-        if group not in groups:
+        if not isinstance(group, str) or group not in groups:
             close = difflib.get_close_matches(str(group), list(groups), n=1)
             hint = f"did you mean {close[0]!r}?" if close else "groups: " + ", ".join(groups)
             errors.append(Problem(group_where, str(group),

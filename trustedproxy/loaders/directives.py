@@ -48,6 +48,7 @@ from dataclasses import dataclass, field
 
 from ..errors import ConfigError, Problem
 from ..policy import Located, TrustPolicy
+from ..ranges import NAMED_RANGES
 
 __all__ = [
     "DIRECTIVE_OPTIONS",
@@ -169,6 +170,9 @@ def mod_wsgi_proxy_problem(word: str) -> str | None:
     if word.startswith("#"):
         return ("Apache has no comments after a directive: this word and the ones after it "
                 "would be read as values; move the comment to a line of its own")
+    if word.lower() in NAMED_RANGES:
+        return (f"mod_wsgi does not know named ranges: write {word!r} as "
+                f"{' '.join(NAMED_RANGES[word.lower()])!r}")
     if ":" in word:
         if not set(word) <= _V6_CHARS and set(word) <= _V6_CHARS | set("ABCDEF"):
             return (f"mod_wsgi rejects upper-case IPv6: write {word.lower()!r}")

@@ -129,6 +129,29 @@ class _Reader:
             return []
         return Located(value, where)
 
+    def custom_headers(self, node: MappingNode) -> dict[Located, Located]:
+        """The ``custom_headers`` mapping, each name and group located; a name
+        given twice (in any case) or one that is not text is an error here."""
+        out: dict[Located, Located] = {}
+        first: dict[str, int] = {}
+        for key_node, value_node in node.value:
+            name = self.scalar(key_node)
+            if not isinstance(name, str):
+                self.errors.append(Problem(self.at(key_node), repr(name),
+                                           "custom_headers: a header name must be text, "
+                                           f"not {type(name).__name__}"))
+                continue
+            line = key_node.start_mark.line + 1
+            if name.lower() in first:
+                self.errors.append(Problem(self.at(key_node), name,
+                                           f"custom_headers: {name!r} is given twice (first at "
+                                           f"line {first[name.lower()]}): write it once"))
+                continue
+            first[name.lower()] = line
+            out[Located(name, self.at(key_node))] = Located(self.scalar(value_node),
+                                                            self.at(value_node))
+        return out
+
     def files(self, node: Node) -> tuple[list[Located], bool]:
         """Read every ranges file; return their values and whether one failed."""
         listed = self.items("trusted_proxies_files", node)
@@ -234,9 +257,7 @@ def _build(reader: _Reader, root: MappingNode) -> TrustPolicy:
             if key == "trusted_proxies" and len(reader.errors) > errors_before:
                 proxies_bad = True
         elif key == "custom_headers" and isinstance(value_node, MappingNode):
-            kwargs[key] = Located({
-                Located(reader.scalar(k), reader.at(k)): Located(reader.scalar(v), reader.at(v))
-                for k, v in value_node.value}, reader.at(value_node))
+            kwargs[key] = Located(reader.custom_headers(value_node), reader.at(value_node))
         else:
             kwargs[key] = Located(reader.scalar(value_node), reader.at(value_node))
     if extra:
