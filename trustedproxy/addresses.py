@@ -333,8 +333,11 @@ def parse_network(text: object, *, partial_ipv4: bool = False) -> Network:
                 reason = f"a partial IPv4 address; did you mean '{guess}'?"
             raise NetworkError(reason) from None
         width, base = 32, 0
-    if slash:
+    if slash and mask.isdigit() and len(mask) <= 3 and mask.isascii():  # the usual '/24'
+        prefix, note = int(mask), None
+    elif slash:
         prefix, note = _prefix_from_mask(mask, text)
+    if slash:
         if note:
             if is_v6:
                 msg = "dotted masks are for IPv4 only: write an IPv6 prefix length, e.g. '/64'"
@@ -357,7 +360,11 @@ def parse_network(text: object, *, partial_ipv4: bool = False) -> Network:
         return Network(v4, v4 | ((1 << (32 - v4_prefix)) - 1), _cidr_text(v4, v4_prefix, False),
                        tuple(notes))
     last = network | ((1 << host_bits) - 1)
-    return Network(base + network, base + last, _cidr_text(network, prefix, is_v6), tuple(notes))
+    if not (is_v6 or notes) and slash and mask == str(prefix):
+        canonical = text  # inet_pton took the dotted quad, so it is canonical already
+    else:
+        canonical = _cidr_text(network, prefix, is_v6)
+    return Network(base + network, base + last, canonical, tuple(notes))
 
 
 def _partial(address: str) -> Network:
