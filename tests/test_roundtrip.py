@@ -12,9 +12,13 @@ from hypothesis import strategies as st
 
 from trustedproxy import ConfigError, TrustPolicy
 from trustedproxy.headers import HEADERS, Group, Kind
+from trustedproxy.policy import DEFAULT_MAX_HOPS
 
 BY_GROUP = {group: [s.name for s in HEADERS.values()
                     if group in s.groups and s.kind is not Kind.FORWARDED] for group in Group}
+NAMED = ["loopback", "private", "linklocal", "cgnat"]
+CUSTOM_NAMES = ["CF-Connecting-IP", "True-Client-IP", "X-Original-Proto", "X-Original-Host",
+                "X-Edge-Prefix"]
 
 
 @st.composite
@@ -35,23 +39,37 @@ segments = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-_.~", min_size
 
 
 @st.composite
-def policies(draw: st.DrawFn, options: bool = True) -> TrustPolicy:
-    """Any valid policy: networks of both families, at most one header a group, options."""
-    proxies = draw(st.lists(networks(), max_size=6))
-    headers = [name for group in Group
-               if (name := draw(st.none() | st.sampled_from(BY_GROUP[group]))) is not None]
-    script_name = unix = strip = False
-    prefix = ""
+def policies(draw: st.DrawFn, options: bool = True, custom: bool = True) -> TrustPolicy:
+    """Any valid policy: networks of both families and named ranges, at most one header
+    a group (Forwarded and custom headers included), and every option."""
+    proxies = draw(st.lists(networks() | st.sampled_from(NAMED), max_size=6))
+    registered: dict[str, str] = {}
+    if options and custom:
+        registered = draw(st.dictionaries(st.sampled_from(CUSTOM_NAMES),
+                                          st.sampled_from([g.value for g in Group]),
+                                          max_size=3))
+    choices = {group: BY_GROUP[group] + [n for n, g in registered.items() if g == group.value]
+               for group in Group}
+    headers = []
+    taken: set[Group] = set()
+    if draw(st.booleans()) and not draw(st.booleans()):  # a quarter: trust Forwarded
+        headers.append("Forwarded")
+        taken = {Group.CLIENT, Group.SCHEME, Group.HOST}
+    headers += [name for group in Group if group not in taken
+                if (name := draw(st.none() | st.sampled_from(choices[group]))) is not None]
+    kwargs: dict[str, object] = {}
+    unix = False
     if options:
         prefix = "".join("/" + s for s in draw(st.lists(segments, max_size=3)))
-        strip = draw(st.booleans())
         unix = draw(st.booleans())
-        script_name = bool(prefix)
+        kwargs = {"script_name": prefix, "strip_prefix_from_path": draw(st.booleans()),
+                  "trust_unix_socket": unix, "max_hops": draw(st.integers(1, 1024)),
+                  "hop_aligned": "X-Forwarded-For" in headers and draw(st.booleans()),
+                  "custom_headers": registered}
     if headers and not proxies and not unix:
         proxies = ["10.0.0.0/8"]
     return TrustPolicy(trusted_proxies=proxies, trusted_headers=headers,
-                       script_name=prefix if script_name else "",
-                       strip_prefix_from_path=strip, trust_unix_socket=unix)
+                       **kwargs)  # type: ignore[arg-type]
 
 
 @given(policies())
@@ -60,11 +78,23 @@ def test_yaml_round_trip(policy: TrustPolicy) -> None:
     assert TrustPolicy.from_yaml(policy.to_yaml()) == policy
 
 
-@given(policies())
+@given(policies(custom=False))
 def test_directives_round_trip(policy: TrustPolicy) -> None:
-    """For every policy p: TrustPolicy.from_directives(p.to_directives()) == p, options
-    included (they travel in '# trustedproxy:' comment lines)."""
+    """For every policy p without custom headers: from_directives(p.to_directives()) == p,
+    options included (they travel in '# trustedproxy:' comment lines)."""
     assert TrustPolicy.from_directives(policy.to_directives()) == policy
+
+
+@given(policies())
+def test_directives_refuse_only_custom_headers(policy: TrustPolicy) -> None:
+    """to_directives raises ConfigError exactly when the policy registers custom headers
+    (a directive file cannot); otherwise it reads back equal."""
+    if policy.custom_headers:
+        with pytest.raises(ConfigError, match="directive strings cannot register custom "
+                                              "header"):
+            policy.to_directives()
+    else:
+        assert TrustPolicy.from_directives(policy.to_directives()) == policy
 
 
 @given(policies(options=False))
@@ -81,9 +111,11 @@ def test_express_refuses_what_it_cannot_carry(policy: TrustPolicy) -> None:
     """to_express_args raises ConfigError exactly when the policy sets an option express
     has no flag for; it never drops one silently."""
     has_options = bool(policy.script_name or policy.strip_prefix_from_path
-                       or policy.trust_unix_socket)
+                       or policy.trust_unix_socket or policy.max_hops != DEFAULT_MAX_HOPS
+                       or policy.hop_aligned or policy.custom_headers)
     if has_options:
-        with pytest.raises(ConfigError, match="mod_wsgi-express has no option for"):
+        with pytest.raises(ConfigError, match=r"mod_wsgi-express has no option for|mod_wsgi-"
+                                              r"express arguments cannot register"):
             policy.to_express_args()
     else:
         assert TrustPolicy.from_express_args(policy.to_express_args()) == policy
@@ -199,3 +231,15 @@ def test_yaml_text_never_crashes(text: str) -> None:
     exception)."""
     with contextlib.suppress(ConfigError):
         TrustPolicy.from_yaml(text)
+
+
+def test_custom_header_order_does_not_matter() -> None:
+    """The order custom headers are registered in changes neither trusted_headers nor
+    equality (found by the YAML round trip: YAML wrote them in name order)."""
+    first = TrustPolicy(trusted_proxies=["10.0.0.0/8"], trusted_headers=["B-X", "A-X"],
+                        custom_headers={"B-X": "host", "A-X": "port"})
+    second = TrustPolicy(trusted_proxies=["10.0.0.0/8"], trusted_headers=["A-X", "B-X"],
+                         custom_headers={"A-X": "port", "B-X": "host"})
+    assert first == second
+    assert first.trusted_headers == ("A-X", "B-X")
+    assert TrustPolicy.from_yaml(first.to_yaml()) == first

@@ -553,4 +553,7 @@ def _custom_table(custom: object, source: str, errors: list[Problem]
         spec = custom_spec(name, groups[group])
         table[spec.key] = spec
         pairs.append((name, str(group)))
+    # Custom headers in name order, so that the order they were given in
+    # changes neither trusted_headers nor equality.
+    table = {**HEADERS, **{k: table[k] for k in sorted(table) if k not in HEADERS}}
     return MappingProxyType(table), tuple(sorted(pairs, key=lambda p: p[0].lower()))
