@@ -475,8 +475,9 @@ def _parser() -> argparse.ArgumentParser:
         "convert", help="write a policy in another form",
         description="Write a policy file as YAML, mod_wsgi directives or mod_wsgi-express "
                     "arguments. Options mod_wsgi has no directive for are written as "
-                    "'# trustedproxy:' comment lines; mod_wsgi-express cannot carry them, so "
-                    "converting such a policy to express is an error.",
+                    "'# trustedproxy:' comment lines; mod_wsgi-express cannot carry them, "
+                    "and directives cannot register custom headers: converting such a "
+                    "policy to a form that cannot carry it is an error.",
         epilog="examples:\n  trustedproxy convert trust.yaml --to directives\n"
                "  trustedproxy convert vhost.conf --block 'Location /api' --to yaml",
         formatter_class=formatter,
