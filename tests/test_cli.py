@@ -262,6 +262,18 @@ class TestConvert:
             "X-Forwarded-Prefix\n"
             "# mod_wsgi itself ignores X-Forwarded-Prefix; trustedproxy's middleware reads it\n")
 
+    def test_directives_refuse_custom_headers(self, files: pathlib.Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+        """A policy with custom headers does not convert to directives: exit 2."""
+        (files / "custom.yaml").write_text("trusted_proxies: [10.0.0.1]\n"
+                                           "trusted_headers: [CF-Connecting-IP]\n"
+                                           "custom_headers: {CF-Connecting-IP: client}\n")
+        assert main(["convert", "custom.yaml", "--to", "directives"]) == 2
+        assert capsys.readouterr().err == (
+            "trustedproxy: error: custom_headers: directive strings cannot register custom "
+            "header 'CF-Connecting-IP': keep this policy as YAML (or Python)\n")
+        assert main(["convert", "custom.yaml", "--to", "yaml"]) == 0
+
     def test_express_refuses_options(self, files: pathlib.Path,
                                      capsys: pytest.CaptureFixture[str]) -> None:
         """A policy with script_name does not convert to express: exit 2, clear message."""
