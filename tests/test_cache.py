@@ -191,7 +191,7 @@ def test_matcher_slice_table_changes_no_answer(seed: int, count: int) -> None:
     rng = random.Random(seed)
     intervals = _random_intervals(rng, count)
     matcher = Matcher(intervals)
-    assert (matcher._windows is not None) == (len(intervals) > 256)
+    assert (matcher._v6 is not None) == (len(intervals) > 256)
     probes = [rng.getrandbits(32) for _ in range(200)]
     probes += [V6 + rng.getrandbits(128) for _ in range(200)]
     probes += [V6 - 1, V6, 0, (1 << 32) - 1, (1 << 32), 2 * V6 - 1]

@@ -117,6 +117,8 @@ def key_to_text(key: int, original: str) -> str:
     return original  # inet_pton accepted it, so it is already canonical
 
 
+#: An array type code for unsigned 32-bit values ("I" is 4 bytes wherever CPython runs).
+_U32 = "I" if array("I").itemsize >= 4 else "L"
 #: Lists longer than this get a slice table per family (see Matcher).
 _INDEXED = 256
 _SLICES = 1 << 16
@@ -126,16 +128,20 @@ _SLICES = 1 << 16
 _Window = tuple[int, int, "array[int]"]
 
 
-def _window(bounds: Sequence[int], start: int, end: int) -> _Window:
-    """The slice table of one family, whose bounds are ``bounds[start:end]``."""
+def _window(bounds: Sequence[int], start: int, end: int, base: int | None = None,
+            shift: int | None = None) -> _Window:
+    """The slice table of one family, whose bounds are ``bounds[start:end]``;
+    by default its slices split the span of those bounds in 65,536."""
     if start == end:
-        return 0, 0, array("I", [start]) * (_SLICES + 1)
-    base = bounds[start]
-    shift = max(0, (bounds[end - 1] - base).bit_length() - 16)
+        return 0, 0, array(_U32, [start]) * (_SLICES + 1)
+    if base is None:
+        base = bounds[start]
+    if shift is None:
+        shift = max(0, (bounds[end - 1] - base).bit_length() - 16)
     counts = [0] * (_SLICES + 1)
     for i in range(start, end):
         counts[((bounds[i] - base) >> shift) + 1] += 1
-    table = array("I", counts)
+    table = array(_U32, counts)
     table[0] = start
     for s in range(1, _SLICES + 1):
         table[s] += table[s - 1]
@@ -155,36 +161,51 @@ class Matcher:
     list and its integers are spread over megabytes), so a long list also gets,
     per family, a table of where each of 65,536 equal slices of the family's
     span starts in the bounds: a lookup reads its slice's limits from the table
-    and bisects only the few bounds between them.
+    and bisects only the few bounds between them. IPv4 slices are the /16s,
+    and IPv4 bounds are also kept packed in an array, next to each other.
     """
 
-    __slots__ = ("_bounds", "_windows")
+    __slots__ = ("_bounds", "_v4", "_v6")
 
     def __init__(self, intervals: Sequence[tuple[int, int]]) -> None:
         self._bounds = [bound for interval in intervals for bound in interval]
-        self._windows: tuple[_Window, _Window] | None = None
+        self._v4: tuple[array[int], array[int]] | None = None
+        self._v6: _Window | None = None
         if len(intervals) > _INDEXED:
             split = bisect_right(self._bounds, _V4_MAX)  # IPv4 keys come first
-            self._windows = (_window(self._bounds, 0, split),
-                             _window(self._bounds, split, len(self._bounds)))
+            v4 = array(_U32, self._bounds[:split])
+            self._v4 = v4, _window(v4, 0, split, base=0, shift=16)[2]
+            self._v6 = _window(self._bounds, split, len(self._bounds))
 
     def _position(self, key: int) -> int:
         """How many bounds are <= *key* (``bisect_right`` over the bounds)."""
-        if self._windows is None:
+        if self._v4 is None or self._v6 is None:
             return bisect_right(self._bounds, key)
-        base, shift, table = self._windows[key > _V4_MAX]
+        if key <= _V4_MAX:
+            table = self._v4[1]
+            s = key >> 16
+            return bisect_right(self._bounds, key, table[s], table[s + 1])
+        base, shift, table = self._v6
         s = (key - base) >> shift
         if 0 <= s < _SLICES:
             return bisect_right(self._bounds, key, table[s], table[s + 1])
         return table[0 if s < 0 else _SLICES]  # before the family's bounds, or past them
 
     def __contains__(self, key: int) -> bool:
-        # Inlines _position: this is the per-request lookup.
-        bounds, windows = self._bounds, self._windows
-        if windows is None:
+        # _position, inlined with the IPv4 bounds read from the packed array:
+        # this is the per-request lookup.
+        v4, v6 = self._v4, self._v6
+        bounds: Sequence[int]
+        if v4 is None or v6 is None:
+            bounds = self._bounds
             i = bisect_right(bounds, key)
+        elif key <= _V4_MAX:
+            bounds, table = v4
+            s = key >> 16
+            i = bisect_right(bounds, key, table[s], table[s + 1])
         else:
-            base, shift, table = windows[key > _V4_MAX]
+            bounds = self._bounds
+            base, shift, table = v6
             s = (key - base) >> shift
             if 0 <= s < _SLICES:
                 i = bisect_right(bounds, key, table[s], table[s + 1])
