@@ -329,8 +329,12 @@ def quiet_middleware(app: Callable[..., Any], policy: TrustPolicy,
 
 
 def build_cases(sizes: Sequence[int]) -> tuple[list[Case], dict[int, list[str]]]:
-    from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
-    from werkzeug.middleware.proxy_fix import ProxyFix
+    try:
+        from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+        from werkzeug.middleware.proxy_fix import ProxyFix
+    except ImportError as exc:
+        msg = f"{exc.name} is needed for the comparison: pip install -e '.[bench]'"
+        raise SystemExit(msg) from None
 
     env = base_environ()
     full3 = {**env, **forwarded(full=True)}
