@@ -466,14 +466,28 @@ _Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 CAP_COUNTS_EMPTY_PARTS = os.environ.get("TRUSTEDPROXY_FUZZ_CAP_COUNTS_PARTS") == "1"
 
 
+from trustedproxy.engine import EMPTY_PARTS_READ  # noqa: E402
+
+
 def reference_walk(value: str, max_hops: int) -> tuple[_Address, str] | None:
     """The client address and trimmed header SPEC.md section 4 promises, or ``None``.
 
     Only the rightmost ``max_hops + 1`` elements are read (empty elements are
-    not elements: they are dropped before counting); when all of those are
-    trusted proxies, the leftmost of them is the client.
+    not elements: they are dropped before counting, and at most
+    ``EMPTY_PARTS_READ`` of them are read past); a part longer than 256
+    characters is invalid; when all elements read are trusted proxies, the
+    leftmost of them is the client.
     """
-    parts = [e.strip(" \t") for e in value.split(",")]
+    # The engine's documented bounds: at most max_hops + 1 + EMPTY_PARTS_READ
+    # comma-separated parts are read from the right, and a part longer than
+    # 256 characters is invalid (the read stops there).
+    read: list[str] = []
+    for part in reversed(value.split(",")[-(max_hops + 1 + EMPTY_PARTS_READ):]):
+        if len(part) > 256:
+            read.append("(overlong element)")
+            break
+        read.append(part)
+    parts = [e.strip(" \t") for e in reversed(read)]
     if CAP_COUNTS_EMPTY_PARTS:
         parts = parts[-(max_hops + 1):]
     elements = [e for e in parts if e][-(max_hops + 1):]

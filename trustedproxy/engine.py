@@ -46,15 +46,43 @@ _MAX_FAST_HEADER = 1024
 MAX_VALUE_LENGTH = 2048
 
 
+#: Longest comma-separated part of a list header that is looked at. A valid
+#: element is far shorter; a longer part is invalid and is never stripped or
+#: copied: the walk stops there as at any junk.
+_REACH = 256
+#: What stands in the walk for such an overlong part: an invalid element.
+_OVERLONG = "(overlong element)"
+#: Empty parts (``a,,b``) are dropped before counting elements (SPEC.md §4);
+#: this many of them, at most, are read past besides the elements.
+EMPTY_PARTS_READ = 16
+
+
 def _tail(raw: str, count: int) -> tuple[str, bool]:
-    """The last *count* comma-separated parts of *raw*, found from the right
-    without splitting (or copying) the rest; and whether anything was cut."""
+    """The last *count* non-empty comma-separated parts of *raw*, joined with
+    ``,``, and whether anything left of them was not read.
+
+    Bounded whatever *raw* is: at most ``count + EMPTY_PARTS_READ`` parts are
+    read from the right (empty ones are dropped, SPEC.md §4), the rest of the
+    header is never split or copied, and a part longer than :data:`_REACH`
+    ends the read as an invalid :data:`_OVERLONG` marker.
+    """
     end = len(raw)
-    for _ in range(count):
-        end = raw.rfind(",", 0, end)
-        if end < 0:
-            return raw, False
-    return raw[end + 1:], True
+    region, cut, overlong = raw, False, False
+    for _ in range(count + EMPTY_PARTS_READ):
+        start = raw.rfind(",", max(0, end - _REACH - 1), end)
+        if start < 0:
+            if end > _REACH:  # the leftmost part read is longer than any element
+                region, cut, overlong = raw[end:], True, True
+            break
+        end = start
+    else:
+        region, cut = raw[end + 1:], True
+    parts = [part for part in region.split(",") if part.strip(" \t")]
+    if len(parts) > count:
+        cut = True
+    if overlong:
+        parts.insert(0, _OVERLONG)
+    return ",".join(parts[-count:]), cut
 
 
 @dataclass(frozen=True, slots=True)
@@ -272,7 +300,7 @@ class TrustEngine:
             if raw is None:
                 continue
             if kind is Kind.FOR_LIST:
-                client, trimmed, chain, reason = self._walk_fast(raw) or self._walk(raw)
+                client, trimmed, chain, reason = self._walk_fast(raw)
                 fields["chain"] = chain
                 if client is None or trimmed is None:
                     ignored.append(Ignored(source[1], raw, reason))
@@ -418,12 +446,12 @@ class TrustEngine:
             self._elements[part] = element
         return element
 
-    def _walk_fast(self, raw: str) -> tuple[str, str, tuple[Hop, ...], str] | None:
+    def _walk_fast(self, raw: str) -> tuple[str | None, str | None, tuple[Hop, ...], str]:
         """:meth:`_walk` for the usual header, from remembered elements.
 
         Handles a header whose elements from the right up to the client are
-        all valid addresses; returns ``None`` for anything else (an empty or
-        invalid element on the way), which :meth:`_walk` then decides in full.
+        all valid addresses; anything else (an empty or invalid element on the
+        way) it hands to :meth:`_walk`, with the part of the header already read.
         """
         if len(raw) <= _MAX_FAST_HEADER and raw.count(",") <= self._max_hops:
             tail, cut = raw, False
@@ -436,8 +464,8 @@ class TrustEngine:
         i = len(parts) - 1
         while True:
             element = remembered(parts[i]) or parse(parts[i])
-            if element is None:
-                return None
+            if element is None:  # the general walk decides, from the same tail
+                return self._walk(raw, (tail, cut))
             if not element.trusted:
                 break
             if i == 0:  # every element is a trusted proxy: the leftmost is the client
@@ -455,7 +483,8 @@ class TrustEngine:
         trimmed.reverse()
         return element.canonical, ", ".join(trimmed), (*left, *hops), ""
 
-    def _walk(self, raw: str) -> tuple[str | None, str | None, tuple[Hop, ...], str]:
+    def _walk(self, raw: str, read: tuple[str, bool] | None = None
+              ) -> tuple[str | None, str | None, tuple[Hop, ...], str]:
         """Walk X-Forwarded-For from the right (SPEC.md §4).
 
         Returns ``(client, trimmed header, hops, reason)``; ``client`` is
@@ -464,7 +493,7 @@ class TrustEngine:
         At most ``max_hops`` trusted elements are walked (plus the one that
         stops the walk); the rest of the header is never looked at.
         """
-        tail, cut = _tail(raw, self._max_hops + 1)
+        tail, cut = read or _tail(raw, self._max_hops + 1)
         elements = [e for e in (part.strip(" \t") for part in tail.split(",")) if e]
         if not elements:
             return None, None, (), "no addresses in the list"
