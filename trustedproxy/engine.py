@@ -175,6 +175,7 @@ def _decision(fields: dict[str, object]) -> Decision:
     return decision
 
 
+_FOR_LIST, _FORWARDED = Kind.FOR_LIST, Kind.FORWARDED  # read once per header in decide()
 _Parser = Callable[[str], "tuple[str | None, str]"]
 _SINGLE: dict[Kind, tuple[str, _Parser]] = {
     Kind.SCHEME_WORD: ("scheme", parse_scheme_word),
@@ -287,7 +288,10 @@ class TrustEngine:
         if not headers:  # the usual request: one shared decision per peer
             plain = self._plain.get(peer)
             return plain if plain is not None else self._plain_decision(peer)
-        if not self.is_trusted(peer):
+        trusted = self._cache.get(peer)  # is_trusted(peer), without the call when remembered
+        if trusted is None:
+            trusted = self.is_trusted(peer)
+        if not trusted:
             return _decision({"peer": peer, "trusted": False, "prefix": self._fixed_prefix,
                               "strip_prefix": self._strip, "removed": tuple(headers)})
         fields: dict[str, object] = {"peer": peer, "trusted": True,
@@ -299,14 +303,14 @@ class TrustEngine:
             raw = headers.get(name)
             if raw is None:
                 continue
-            if kind is Kind.FOR_LIST:
+            if kind is _FOR_LIST:
                 client, trimmed, chain, reason = self._walk_fast(raw)
                 fields["chain"] = chain
                 if client is None or trimmed is None:
                     ignored.append(Ignored(source[1], raw, reason))
                     continue
                 fields["client"], fields["forwarded_for"] = client, trimmed
-            elif kind is Kind.FORWARDED:
+            elif kind is _FORWARDED:
                 if not self._forwarded(raw, fields, sources, ignored):
                     continue
                 kept.append(name)
@@ -476,7 +480,7 @@ class TrustEngine:
             i -= 1
         hops.append(element.hop)
         trimmed.append(element.text)
-        left = [_hop(e, "unvisited") for e in (p.strip(" \t") for p in parts[:i]) if e]
+        left = [_hop(e, "unvisited") for e in (p.strip(" \t") for p in parts[:i]) if e] if i else []
         if cut:
             left.insert(0, _hop(f"({len(raw) - len(tail)} more characters)", "unexamined"))
         hops.reverse()
