@@ -86,6 +86,11 @@ def parse_element(text: str) -> tuple[int, str] | None:
     """
     if len(text) > _LONGEST + 8:  # brackets and a port
         return None
+    if ":" not in text:  # a bare IPv4 address, the usual element: inet_pton alone decides
+        try:
+            return int.from_bytes(_pton(_AF_INET, text), "big"), text
+        except (OSError, ValueError):  # ValueError: an embedded NUL
+            return None
     if text.startswith("["):
         end = text.find("]")
         if end < 0:

@@ -429,14 +429,13 @@ class TrustEngine:
         return decision
 
     def _element(self, part: str) -> _Element | None:
-        """Parse one X-Forwarded-For element (its text between commas), remembered.
+        """Parse one X-Forwarded-For element (its text between commas) and
+        remember it; callers look in ``_elements`` first.
 
         ``None`` means the element is empty or invalid: the walk then takes
         the general path, which says why.
         """
-        element = self._elements.get(part)
-        if element is not None or part in self._elements:
-            return element
+        element = None
         text = part.strip(" \t")
         parsed = parse_element(text) if text else None
         if parsed is not None:
