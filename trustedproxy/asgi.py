@@ -43,14 +43,13 @@ from __future__ import annotations
 
 import logging
 import os
-import pathlib
 from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
 from typing import Any
 from urllib.parse import quote
 
 from .engine import Decision
 from .headers import HEADERS
-from .policy import TrustPolicy
+from .policy import TrustPolicy, adapter_policy
 from .values import join_prefix
 
 __all__ = [
@@ -218,13 +217,7 @@ class TrustedProxyMiddleware:
     """
 
     def __init__(self, app: ASGIApp, policy: TrustPolicy | str | os.PathLike[str]) -> None:
-        if isinstance(policy, (str, os.PathLike)):
-            policy = TrustPolicy.from_yaml(pathlib.Path(policy))
-        elif not isinstance(policy, TrustPolicy):
-            msg = f"policy must be a TrustPolicy or a path, not {type(policy).__name__}"
-            raise TypeError(msg)
-        for warning in policy.warnings():
-            logger.warning("trusted proxy policy: %s", warning)
+        policy = adapter_policy(policy)
         self.app = app
         self.policy = policy
         self.engine = policy.compile()

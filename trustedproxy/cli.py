@@ -20,6 +20,7 @@ import netaddr
 from .addresses import parse_element
 from .engine import Decision
 from .errors import ConfigError, Problem, TrustedProxyError
+from .loaders import read_text
 from .policy import TrustPolicy
 from .wsgi import DECISION_KEY, ORIG_KEY, TrustedProxyMiddleware, apply_decision
 
@@ -136,14 +137,7 @@ def load_policy(path: str, fmt: str | None = None, block: str | None = None) -> 
     Raises:
         ConfigError: for an unreadable file or an invalid policy.
     """
-    try:
-        text = pathlib.Path(path).read_text(encoding="utf-8-sig")
-    except OSError as exc:
-        msg = f"cannot read file: {exc.strerror or exc}"
-        raise ConfigError(msg, source=path, value=path) from None
-    except UnicodeDecodeError as exc:
-        msg = f"not UTF-8 text: {exc.reason}"
-        raise ConfigError(msg, source=path) from None
+    text = read_text(path, "file")
     fmt = fmt or detect_format(path, text)
     if block is not None and fmt != "directives":
         msg = "--block applies to directive files only"

@@ -557,3 +557,24 @@ def _custom_table(custom: object, source: str, errors: list[Problem]
     # changes neither trusted_headers nor equality.
     table = {**HEADERS, **{k: table[k] for k in sorted(table) if k not in HEADERS}}
     return MappingProxyType(table), tuple(sorted(pairs, key=lambda p: p[0].lower()))
+
+
+def adapter_policy(policy: TrustPolicy | str | os.PathLike[str]) -> TrustPolicy:
+    """The policy an adapter was given: *policy* itself, or the policy of the
+    YAML file it names; its warnings are logged once, at WARNING.
+
+    Raises:
+        TypeError: for anything else.
+        ConfigError: for a file that does not hold a valid policy.
+    """
+    import logging
+    import pathlib
+
+    if isinstance(policy, (str, os.PathLike)):
+        policy = TrustPolicy.from_yaml(pathlib.Path(policy))
+    elif not isinstance(policy, TrustPolicy):
+        msg = f"policy must be a TrustPolicy or a path, not {type(policy).__name__}"
+        raise TypeError(msg)
+    for warning in policy.warnings():
+        logging.getLogger("trustedproxy").warning("trusted proxy policy: %s", warning)
+    return policy

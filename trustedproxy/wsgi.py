@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import logging
 import os
-import pathlib
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from .engine import Decision
 from .headers import HEADERS, environ_key
-from .policy import TrustPolicy
+from .policy import TrustPolicy, adapter_policy
 from .values import join_prefix
 
 if TYPE_CHECKING:
@@ -113,13 +112,7 @@ class TrustedProxyMiddleware:
 
     def __init__(self, app: WSGIApplication,
                  policy: TrustPolicy | str | os.PathLike[str]) -> None:
-        if isinstance(policy, (str, os.PathLike)):
-            policy = TrustPolicy.from_yaml(pathlib.Path(policy))
-        elif not isinstance(policy, TrustPolicy):
-            msg = f"policy must be a TrustPolicy or a path, not {type(policy).__name__}"
-            raise TypeError(msg)
-        for warning in policy.warnings():
-            logger.warning("trusted proxy policy: %s", warning)
+        policy = adapter_policy(policy)
         self.app = app
         self.policy = policy
         self.engine = policy.compile()

@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import difflib
 import os
-import pathlib
 import re
 import socket
 from collections.abc import Iterator, Sequence
@@ -49,6 +48,7 @@ from dataclasses import dataclass, field
 from ..errors import ConfigError, Problem
 from ..policy import Located, TrustPolicy
 from ..ranges import NAMED_RANGES
+from . import read_text
 
 __all__ = [
     "DIRECTIVE_OPTIONS",
@@ -499,14 +499,7 @@ def load_directives(text: str | os.PathLike[str], *, source: str | None = None,
     if isinstance(text, os.PathLike):
         name = os.fspath(text)
         source = source or name
-        try:
-            text = pathlib.Path(name).read_text(encoding="utf-8-sig")
-        except OSError as exc:
-            msg = f"cannot read directives file: {exc.strerror or exc}"
-            raise ConfigError(msg, source=source, value=name) from None
-        except UnicodeDecodeError as exc:
-            msg = f"not UTF-8 text: {exc.reason}"
-            raise ConfigError(msg, source=source) from None
+        text = read_text(name, "directives file", source)
     if not isinstance(text, str):
         msg = f"directives must be text, not {type(text).__name__}"
         raise ConfigError(msg, source=source or "<directives>")

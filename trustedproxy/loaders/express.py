@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import difflib
 import os
-import pathlib
 from collections.abc import Sequence
 
 from ..errors import ConfigError, Problem
 from ..policy import TrustPolicy
+from . import read_text
 from .directives import HEADERS_DIRECTIVE, PROXIES, Setting, build_policy, split_words
 
 __all__ = ["OPTIONS", "load_express_args", "shell_words"]
@@ -117,14 +117,7 @@ def load_express_args(argv: Sequence[str] | str | os.PathLike[str], *,
     if isinstance(argv, os.PathLike):
         name = os.fspath(argv)
         source = source or name
-        try:
-            argv = pathlib.Path(name).read_text(encoding="utf-8-sig")
-        except OSError as exc:
-            msg = f"cannot read arguments file: {exc.strerror or exc}"
-            raise ConfigError(msg, source=source, value=name) from None
-        except UnicodeDecodeError as exc:
-            msg = f"not UTF-8 text: {exc.reason}"
-            raise ConfigError(msg, source=source) from None
+        argv = read_text(name, "arguments file", source)
     if isinstance(argv, str):
         source = source or "<args>"
         words = shell_words(argv, source)

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import difflib
 import os
-import pathlib
 from typing import Any
 
 import yaml
@@ -26,6 +25,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from ..errors import ConfigError, Problem
 from ..policy import Located, TrustPolicy
+from . import read_text
 
 __all__ = ["KEYS", "load_yaml", "read_ranges_file"]
 
@@ -49,17 +49,6 @@ def _is_path(source: str | os.PathLike[str]) -> bool:
     return source.endswith((".yaml", ".yml")) or os.path.isfile(source)
 
 
-def _read(name: str, what: str) -> str:
-    try:
-        return pathlib.Path(name).read_text(encoding="utf-8-sig")
-    except OSError as exc:
-        msg = f"cannot read {what}: {exc.strerror or exc}"
-        raise ConfigError(msg, source=name, value=name) from None
-    except UnicodeDecodeError as exc:
-        msg = f"not UTF-8 text: {exc.reason}"
-        raise ConfigError(msg, source=name) from None
-
-
 def read_ranges_file(path: str) -> tuple[list[Located], list[Problem]]:
     """Read a ranges file: one address or network a line, ``#`` comments allowed.
 
@@ -67,7 +56,7 @@ def read_ranges_file(path: str) -> tuple[list[Located], list[Problem]]:
     (an unreadable file is one problem, with the file as source).
     """
     try:
-        text = _read(path, "ranges file")
+        text = read_text(path, "ranges file")
     except ConfigError as exc:
         return [], list(exc.problems)
     values = []
@@ -200,7 +189,7 @@ def load_yaml(source: str | os.PathLike[str], *, name: str | None = None) -> Tru
     """
     if _is_path(source):
         path = os.fspath(source)
-        text = _read(path, "policy file")
+        text = read_text(path, "policy file")
         name = name or path
         base = os.path.dirname(path)
     else:
