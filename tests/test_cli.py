@@ -321,3 +321,24 @@ def test_explain_custom_and_forwarded_headers() -> None:
     assert result["environ"]["after"]["REMOTE_ADDR"] == "203.0.113.7"
     assert {"key": "REMOTE_ADDR", "value": "203.0.113.7", "header": "Forwarded"} in result["set"]
     assert result["chain"][-1]["verdict"] == "client"
+
+
+@pytest.mark.parametrize(("server", "warned"), [
+    ("uwsgi", "uWSGI keeps header names with '_'"),
+    ("other", "check that your server drops header names with '_'"),
+    ("gunicorn", None), ("waitress", None), ("mod_wsgi", None), ("uvicorn", None),
+])
+def test_check_server_underscore_warning(tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str],
+                                         server: str, warned: str | None) -> None:
+    """check --server warns about servers that keep '_' header names (SECURITY.md),
+    and --strict turns that warning into exit status 1."""
+    path = tmp_path / "trust.yaml"
+    path.write_text("trusted_proxies: [10.0.0.0/8]\ntrusted_headers: [X-Forwarded-For]\n")
+    code = main(["check", "--strict", "--server", server, str(path)])
+    out = capsys.readouterr().out
+    if warned is None:
+        assert code == 0
+        assert "warning" not in out
+    else:
+        assert code == 1
+        assert f"warning: --server {server}: {warned}" in out

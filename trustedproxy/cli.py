@@ -166,8 +166,27 @@ def _located(problem: Problem, path: str) -> str:
 # --------------------------------------------------------------------------- check
 
 
+#: WSGI/ASGI servers and what they do with a header name holding '_' (measured
+#: by tests/test_smuggling.py; see SECURITY.md). ``None``: they drop or keep it
+#: apart, so a client cannot smuggle X_Forwarded_For in as X-Forwarded-For.
+SERVERS: dict[str, str | None] = {
+    "gunicorn": None,
+    "waitress": None,
+    "mod_wsgi": None,
+    "uvicorn": None,
+    "uwsgi": ("uWSGI keeps header names with '_': a client's 'X_Forwarded_For' line is "
+              "merged into HTTP_X_FORWARDED_FOR, so a trusted proxy that passes it through "
+              "lets the client add to the list; make the front-end drop such headers (nginx "
+              "does by default: underscores_in_headers off) or overwrite X-Forwarded-For"),
+    "other": ("check that your server drops header names with '_' or keeps them apart from "
+              "'-' names (gunicorn, waitress, mod_wsgi and uvicorn do; uWSGI does not): see "
+              "SECURITY.md"),
+}
+
+
 def _check(args: argparse.Namespace) -> int:
     worst = 0
+    server_note = SERVERS.get(args.server) if args.server else None
     for path in args.files:
         try:
             policy = load_policy(path, args.format, args.block)
@@ -177,6 +196,8 @@ def _check(args: argparse.Namespace) -> int:
             worst = 2
             continue
         warnings = [f"{_located(w, path)}: warning: {w.message}" for w in policy.warnings()]
+        if server_note and policy.trusted_headers:
+            warnings.append(f"{path}: warning: --server {args.server}: {server_note}")
         if not policy.trusted_proxies and not policy.trusted_headers and \
                 not policy.trust_unix_socket:
             warnings.append(f"{path}: warning: no trusted proxies and no trusted headers: this "
@@ -435,12 +456,16 @@ def _parser() -> argparse.ArgumentParser:
                     "arguments) and print every warning and error as 'file:line: message'. "
                     "Exit status: 0 clean, 1 warnings (with --strict), 2 errors.",
         epilog="examples:\n  trustedproxy check trust.yaml\n"
-               "  trustedproxy check --strict trust.yaml /etc/apache2/sites-enabled/app.conf",
+               "  trustedproxy check --strict trust.yaml /etc/apache2/sites-enabled/app.conf\n"
+               "  trustedproxy check --server uwsgi trust.yaml",
         formatter_class=formatter,
     )
     check.add_argument("files", nargs="+", metavar="FILE", help="policy files")
     check.add_argument("--strict", action="store_true",
                        help="exit with status 1 when there are warnings")
+    check.add_argument("--server", choices=sorted(SERVERS), metavar="SERVER",
+                       help="the WSGI/ASGI server behind the policy; warns when it keeps header "
+                            "names with '_' (choices: %(choices)s)")
     _add_load_options(check)
     check.set_defaults(func=_check)
 
