@@ -299,9 +299,18 @@ class TrustEngine:
         kept: list[str] = []
         ignored: list[Ignored] = []
         sources: list[tuple[str, str]] = []
+        aligned = self._aligned
         for name, kind, target, source, parse, cache in self._trusted:
             raw = headers.get(name)
             if raw is None:
+                continue
+            # The usual single value, valid and seen before, first: only a
+            # single-valued header's cache is ever filled (see below).
+            parsed = cache.get(raw)
+            if parsed is not None and parsed[0] is not None and not aligned:
+                fields[target] = parsed[0]
+                sources.append(source)
+                kept.append(name)
                 continue
             if kind is _FOR_LIST:
                 client, trimmed, chain, reason = self._walk_fast(raw)
