@@ -72,7 +72,13 @@ def apply_decision(decision: Decision, environ: WSGIEnvironment) -> dict[str, An
         if "REQUEST_SCHEME" in environ and environ["REQUEST_SCHEME"] != scheme:
             orig.setdefault("REQUEST_SCHEME", environ["REQUEST_SCHEME"])
             environ["REQUEST_SCHEME"] = scheme
-    if decision.prefix:
+    if decision.prefix and not decision.strip_prefix:
+        # join_prefix without stripping: the prefix goes in front, PATH_INFO stays.
+        script_name = decision.prefix + environ.get("SCRIPT_NAME", "")
+        if environ.get("SCRIPT_NAME") != script_name:
+            orig.setdefault("SCRIPT_NAME", environ.get("SCRIPT_NAME"))
+            environ["SCRIPT_NAME"] = script_name
+    elif decision.prefix:
         script_name, path_info = join_prefix(
             decision.prefix, environ.get("SCRIPT_NAME", ""), environ.get("PATH_INFO", ""),
             decision.strip_prefix)
