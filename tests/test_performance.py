@@ -78,3 +78,15 @@ def test_fast_decisions_are_ordinary_decisions(decisions: list[Decision]) -> Non
     assert walked.chain == (Hop("203.0.113.9", "client"), Hop("10.0.0.2", "trusted"))
     assert walked.removed == ("x-real-ip",)
     assert walked.prefix == "/app"
+
+
+def test_every_optional_field_has_a_class_default() -> None:
+    """The fast constructors leave out fields at their defaults, which then read the
+    class attribute dataclass sets: so every field of Decision but peer and trusted,
+    and none of Hop, must have a plain default (a default_factory sets none)."""
+    decision_fields = dataclasses.fields(Decision)
+    assert [f.name for f in decision_fields[:2]] == ["peer", "trusted"]
+    for f in decision_fields[2:]:
+        assert f.default is not dataclasses.MISSING, f.name
+        assert getattr(Decision, f.name) == f.default, f.name
+    assert all(f.default is dataclasses.MISSING for f in dataclasses.fields(Hop))
