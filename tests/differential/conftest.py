@@ -2,30 +2,14 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
+from realservers import start_modwsgi_express
 
-# tests/ on sys.path, so that ``realservers`` and ``differential`` import in any
-# pytest import mode.
-_TESTS = str(Path(__file__).resolve().parent.parent)
-if _TESTS not in sys.path:
-    sys.path.insert(0, _TESTS)
-
-from realservers import start_modwsgi_express  # noqa: E402
-
-from differential.cases import CASES, CONFIGS, SOURCES, TrustConfig  # noqa: E402
-from differential.environ import ENVIRON_APP  # noqa: E402
-from differential.observe import Observations, observe_all  # noqa: E402
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "markers", "realserver: needs real servers (run .ci/install-servers.sh as root first)")
-    config.addinivalue_line(
-        "markers", "differential: compares trustedproxy with the real mod_wsgi 6.1.1")
+from differential.cases import CASES, CONFIGS, SOURCES, TrustConfig
+from differential.environ import ENVIRON_APP
+from differential.observe import Observations, observe_all
 
 
 @pytest.fixture(scope="module", params=CONFIGS, ids=[c.name for c in CONFIGS])
