@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NamedTuple
 
 from .addresses import Matcher, key_to_text, parse_element, parse_ip
-from .forwarded import Invalid, NodeKind, element_node, format_element, parse_forwarded
+from .forwarded import Invalid, Node, NodeKind, element_node, format_element, parse_forwarded
 from .headers import Kind
 from .values import (
     parse_host,
@@ -380,35 +380,22 @@ class TrustEngine:
         if not elements:
             ignored.append(Ignored("Forwarded", raw, "no elements"))
             return False
-        matcher = self._matcher
-        count = len(elements)
-        verdicts = ["unvisited"] * count
-        stop, reached, reason = -1, count, ""
-        for i in range(count - 1, -1, -1):
-            node = element_node(elements[i])
-            if node.kind is not NodeKind.ADDRESS or node.key is None:
-                verdicts[i], reason = "invalid", node.reason
-                break
-            if node.key in matcher:
-                verdicts[i], reached = "trusted", i
-                continue
-            stop = i
-            break
-        else:
-            stop = 0  # every element is a trusted proxy: the leftmost is the client
-        if stop < 0:
-            stop = reached  # junk stopped the walk: the hop that reported it
+        nodes: dict[int, Node] = {}
+
+        def key(i: int) -> int | None:
+            nodes[i] = node = element_node(elements[i])
+            return node.key if node.kind is NodeKind.ADDRESS else None
+
+        stop, verdicts = self._choose(len(elements), key)
         texts = [e.text if isinstance(e, Invalid) else format_element(e) for e in elements]
-        if stop < count:
-            verdicts[stop] = "client"
         fields["chain"] = tuple(_hop(t, v) for t, v in zip(texts, verdicts, strict=True))
-        if stop >= count:
+        if stop == len(elements):
             ignored.append(Ignored("Forwarded", raw[:200], f"the last element is not usable: "
-                                                            f"{reason}"))
+                                                            f"{nodes[stop - 1].reason}"))
             return False
         element = elements[stop]
         assert not isinstance(element, Invalid)
-        fields["client"] = element_node(element).address
+        fields["client"] = nodes[stop].address
         fields["forwarded"] = ", ".join(texts[stop:])
         sources.append(("client", "Forwarded"))
         for parameter, target, parse in (("proto", "scheme", parse_scheme_word),
@@ -495,6 +482,37 @@ class TrustEngine:
         trimmed.reverse()
         return element.canonical, ", ".join(trimmed), (*left, *hops), ""
 
+    def _choose(self, count: int, key: Callable[[int], int | None]) -> tuple[int, list[str]]:
+        """The right-to-left walk of SPEC.md §4, for X-Forwarded-For and Forwarded.
+
+        *key(i)* gives the address key of element *i* of *count*, left to right
+        (``None``: not an address); it is asked only for the elements the walk
+        reaches. A trusted proxy continues the walk; the first untrusted
+        address is the client; if every element is trusted, the leftmost is.
+        Junk stops the walk, and the last trusted hop reached (the one that
+        reported the junk) is the client. Returns the client's index
+        (*count* when the rightmost element is junk: there is none) and
+        each element's verdict.
+        """
+        matcher = self._matcher
+        verdicts = ["unvisited"] * count
+        stop = reached = count
+        for i in range(count - 1, -1, -1):
+            address = key(i)
+            if address is None:
+                verdicts[i] = "invalid"
+                stop = reached
+                break
+            if address not in matcher:
+                stop = i
+                break
+            verdicts[i], reached = "trusted", i
+        else:
+            stop = 0
+        if stop < count:
+            verdicts[stop] = "client"
+        return stop, verdicts
+
     def _walk(self, raw: str, read: tuple[str, bool] | None = None
               ) -> tuple[str | None, str | None, tuple[Hop, ...], str]:
         """Walk X-Forwarded-For from the right (SPEC.md §4).
@@ -509,49 +527,18 @@ class TrustEngine:
         elements = [e for e in (part.strip(" \t") for part in tail.split(",")) if e]
         if not elements:
             return None, None, (), "no addresses in the list"
-        matcher = self._matcher
-        stop = -1  # index of the client element
-        reached = len(elements)  # leftmost trusted element reached so far
-        verdicts = ["unvisited"] * len(elements)
-        client_text = ""
-        for i in range(len(elements) - 1, -1, -1):
-            parsed = parse_element(elements[i])
-            if parsed is None:
-                verdicts[i] = "invalid"
-                break
-            key, bare = parsed
-            if key in matcher:
-                verdicts[i] = "trusted"
-                reached = i
-                continue
-            verdicts[i] = "client"
-            stop, client_text = i, key_to_text(key, bare)
-            break
-        else:
-            # Every element is a trusted proxy: the leftmost is the client.
-            stop = 0
-            client_text = key_to_text(*_must_parse(elements[0]))
-            verdicts[0] = "client"
-        reason = ""
-        if stop < 0:
-            if reached == len(elements):
-                reason = f"the last element {elements[-1][:64]!r} is not an IP address"
-            else:
-                # The walk met junk: the last trusted hop reached reported it, so
-                # that hop is the best client address we can vouch for.
-                stop = reached
-                verdicts[stop] = "client"
-                client_text = key_to_text(*_must_parse(elements[stop]))
+        parsed: dict[int, tuple[int, str] | None] = {}
+
+        def key(i: int) -> int | None:
+            parsed[i] = found = parse_element(elements[i])
+            return found[0] if found else None
+
+        stop, verdicts = self._choose(len(elements), key)
         hops = tuple(_hop(e, v) for e, v in zip(elements, verdicts, strict=True))
         if cut:
             hops = (_hop(f"({len(raw) - len(tail)} more characters)", "unexamined"), *hops)
-        if reason:
-            return None, None, hops, reason
-        return client_text, ", ".join(elements[stop:]), hops, ""
-
-
-def _must_parse(element: str) -> tuple[int, str]:
-    parsed = parse_element(element)
-    assert parsed is not None
-    return parsed
-
+        chosen = parsed.get(stop)
+        if chosen is None:
+            return None, None, hops, (
+                f"the last element {elements[-1][:64]!r} is not an IP address")
+        return key_to_text(*chosen), ", ".join(elements[stop:]), hops, ""
