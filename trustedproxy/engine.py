@@ -329,7 +329,7 @@ class TrustEngine:
                                        f"longer than {MAX_VALUE_LENGTH} characters"))
                 continue
             else:
-                if self._aligned and "," in raw and "forwarded_for" in fields:
+                if aligned and "," in raw and "forwarded_for" in fields:
                     raw = self._aligned_value(raw, str(fields["forwarded_for"]))
                     if not raw:
                         ignored.append(Ignored(source[1], headers[name],
@@ -413,12 +413,8 @@ class TrustEngine:
 
     def _plain_decision(self, peer: str) -> Decision:
         """The decision for *peer* when it sent no forwarded header, remembered."""
-        if self.is_trusted(peer):
-            decision = Decision(peer, True, prefix=self._fixed_prefix,
-                                strip_prefix=self._strip)
-        else:
-            decision = Decision(peer, False, prefix=self._fixed_prefix,
-                                strip_prefix=self._strip)
+        decision = Decision(peer, self.is_trusted(peer), prefix=self._fixed_prefix,
+                            strip_prefix=self._strip)
         if len(self._plain) >= CACHE_SIZE:
             self._plain.clear()
         self._plain[peer] = decision

@@ -52,11 +52,15 @@ _NOT_PUBLIC = _not_public()
 MAX_PUBLIC_WARNINGS = 10
 
 
+def _unwrap(raw: object, where: str) -> tuple[object, str]:
+    """A configuration value and where it was written: a :class:`Located`'s own
+    place, or *where* for a plain value."""
+    return (raw.value, raw.source) if isinstance(raw, Located) else (raw, where)
+
+
 def _items(values: object, field: str, source: str) -> tuple[Iterable[Located], list[Problem]]:
     """Unwrap a list field into located items, refusing a bare string."""
-    where = source or field
-    if isinstance(values, Located):
-        where, values = values.source, values.value
+    values, where = _unwrap(values, source or field)
     if isinstance(values, (str, bytes)):
         return [], [Problem(where, str(values), f"{field} must be a list, not a single string: "
                                                 f"write [{str(values)!r}]")]
@@ -233,9 +237,7 @@ class TrustPolicy:
                 else:
                     by_group[group] = item
 
-        script_source = script_name.source if isinstance(script_name, Located) else (
-            _source or "script_name")
-        raw_script = script_name.value if isinstance(script_name, Located) else script_name
+        raw_script, script_source = _unwrap(script_name, _source or "script_name")
         prefix = ""
         if raw_script is None:
             raw_script = ""
@@ -251,21 +253,20 @@ class TrustPolicy:
             else:
                 prefix = normal
 
-        flags = {}
+        flags: dict[str, bool] = {}
+        where_flag: dict[str, str] = {}
         for field, raw in (("strip_prefix_from_path", strip_prefix_from_path),
                            ("trust_unix_socket", trust_unix_socket),
                            ("hop_aligned", hop_aligned)):
-            where = raw.source if isinstance(raw, Located) else (_source or field)
-            value = raw.value if isinstance(raw, Located) else raw
+            value, where = _unwrap(raw, _source or field)
+            where_flag[field] = where
             if not isinstance(value, bool):
                 errors.append(Problem(where, repr(value),
                                       f"{field} must be true or false, not {value!r}"))
                 value = False
             flags[field] = value
 
-        hops_source = max_hops.source if isinstance(max_hops, Located) else (
-            _source or "max_hops")
-        hops = max_hops.value if isinstance(max_hops, Located) else max_hops
+        hops, hops_source = _unwrap(max_hops, _source or "max_hops")
         if isinstance(hops, bool) or not isinstance(hops, int) or not 1 <= hops <= 1024:
             errors.append(Problem(hops_source, repr(hops),
                                   f"max_hops must be a whole number from 1 to 1024, not {hops!r}"))
@@ -280,9 +281,7 @@ class TrustPolicy:
                 "trusted_proxies (mod_wsgi would then believe these headers from every "
                 "client); to trust every peer, write '0.0.0.0/0' and '::/0' explicitly"))
         if flags["hop_aligned"] and "x-forwarded-for" not in names:
-            where = hop_aligned.source if isinstance(hop_aligned, Located) else (
-                _source or "hop_aligned")
-            errors.append(Problem(where, None,
+            errors.append(Problem(where_flag["hop_aligned"], None,
                                   "hop_aligned needs X-Forwarded-For in trusted_headers: the "
                                   "walk over it locates each proxy's value in the lists"))
         if errors:
@@ -514,8 +513,7 @@ def _custom_table(custom: object, source: str, errors: list[Problem]
                   ) -> tuple[MappingProxyType[str, HeaderSpec], tuple[tuple[str, str], ...]]:
     """Validate ``custom_headers``; return the whole header table and the
     canonical ``(name, group)`` pairs."""
-    where = custom.source if isinstance(custom, Located) else (source or "custom_headers")
-    value = custom.value if isinstance(custom, Located) else custom
+    value, where = _unwrap(custom, source or "custom_headers")
     if not value:
         return HEADERS, ()
     if not isinstance(value, Mapping):
@@ -527,10 +525,8 @@ def _custom_table(custom: object, source: str, errors: list[Problem]
     table = dict(HEADERS)
     pairs = []
     for raw_name, raw_group in value.items():
-        name_where = raw_name.source if isinstance(raw_name, Located) else where
-        name = raw_name.value if isinstance(raw_name, Located) else raw_name
-        group_where = raw_group.source if isinstance(raw_group, Located) else where
-        group = raw_group.value if isinstance(raw_group, Located) else raw_group
+        name, name_where = _unwrap(raw_name, where)
+        group, group_where = _unwrap(raw_group, where)
         problem = header_name_problem(name)
         if problem:
             errors.append(Problem(name_where, str(name),
