@@ -21,7 +21,26 @@ from .values import join_prefix
 if TYPE_CHECKING:
     from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
-__all__ = ["ORIG_KEY", "DECISION_KEY", "TrustedProxyMiddleware", "apply_decision"]
+    class _Base:
+        """What the compiled base class (``_speedups.Core``) offers, for type checkers."""
+
+        def __call__(self, environ: WSGIEnvironment,
+                     start_response: StartResponse) -> Iterable[bytes]: ...
+        def _setup(self, **config: Any) -> None: ...
+else:
+    _Base = object
+    if not os.environ.get("TRUSTEDPROXY_PURE_PYTHON"):
+        try:
+            from ._speedups import Core as _Base
+        except ImportError:  # not compiled (no C compiler at install time): pure Python
+            pass
+
+__all__ = ["ORIG_KEY", "DECISION_KEY", "SPEEDUPS", "TrustedProxyMiddleware", "apply_decision"]
+
+#: Whether requests take the compiled fast path (``trustedproxy._speedups``).
+#: False when the extension was not built, or when the environment variable
+#: ``TRUSTEDPROXY_PURE_PYTHON`` is set (non-empty) at import time.
+SPEEDUPS: bool = _Base is not object
 
 #: environ key of the dict of original values (``None``: the key was absent).
 ORIG_KEY = "trustedproxy.orig"
@@ -91,7 +110,7 @@ def apply_decision(decision: Decision, environ: WSGIEnvironment) -> dict[str, An
     return orig
 
 
-class TrustedProxyMiddleware:
+class TrustedProxyMiddleware(_Base):
     """WSGI middleware that believes forwarded headers only from trusted proxies.
 
     For each request it checks the TCP peer (``REMOTE_ADDR``) against the
@@ -129,9 +148,14 @@ class TrustedProxyMiddleware:
         self._env_to_name = {spec.environ_key: spec.key for spec in policy.headers.values()}
         self._env_keys = frozenset(self._env_to_name)
 
-    def __call__(self, environ: WSGIEnvironment,
-                 start_response: StartResponse) -> Iterable[bytes]:
-        """Fix *environ* for this request, then call the wrapped application."""
+    def _call_python(self, environ: WSGIEnvironment,
+                     start_response: StartResponse) -> Iterable[bytes]:
+        """Fix *environ* for this request, then call the wrapped application.
+
+        The reference implementation of a request. With :data:`SPEEDUPS`,
+        calls go to the compiled ``_speedups.Core.__call__``, which handles the
+        usual requests itself and hands every other one to this method whole.
+        """
         # Iterates over the known keys, not over the environ (often larger).
         found = environ.keys() & self._env_keys
         peer = environ.get("REMOTE_ADDR")
@@ -160,3 +184,14 @@ class TrustedProxyMiddleware:
                                  else {"REMOTE_ADDR": peer})
         environ[DECISION_KEY] = decision
         return self.app(environ, start_response)
+
+
+if not SPEEDUPS:
+    TrustedProxyMiddleware.__call__ = TrustedProxyMiddleware._call_python  # type: ignore[method-assign]
+
+
+class _PurePythonMiddleware(TrustedProxyMiddleware):
+    """:class:`TrustedProxyMiddleware` that never takes the compiled path
+    (the reference the compiled path is tested against)."""
+
+    __call__ = TrustedProxyMiddleware._call_python
