@@ -8,6 +8,7 @@ rewrites what is, and keeps every original value in
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from collections.abc import Iterable
@@ -30,10 +31,9 @@ if TYPE_CHECKING:
 else:
     _Base = object
     if not os.environ.get("TRUSTEDPROXY_PURE_PYTHON"):
-        try:
+        # Not compiled (no C compiler at install time): pure Python.
+        with contextlib.suppress(ImportError):
             from ._speedups import Core as _Base
-        except ImportError:  # not compiled (no C compiler at install time): pure Python
-            pass
 
 __all__ = ["ORIG_KEY", "DECISION_KEY", "SPEEDUPS", "TrustedProxyMiddleware", "apply_decision"]
 
@@ -187,7 +187,7 @@ class TrustedProxyMiddleware(_Base):
 
 
 if not SPEEDUPS:
-    TrustedProxyMiddleware.__call__ = TrustedProxyMiddleware._call_python  # type: ignore[method-assign]
+    TrustedProxyMiddleware.__call__ = TrustedProxyMiddleware._call_python  # type: ignore[method-assign,assignment]
 
 
 class _PurePythonMiddleware(TrustedProxyMiddleware):
