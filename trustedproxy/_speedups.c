@@ -1,35 +1,1196 @@
-/* trustedproxy._speedups: the compiled fast path of TrustedProxyMiddleware.
+/* trustedproxy._speedups: the compiled request path of TrustedProxyMiddleware.
  *
- * Skeleton: every request goes to the Python reference implementation
- * (TrustedProxyMiddleware._call_python). The fast path is being written.
+ * The Python method TrustedProxyMiddleware._call_python (wsgi.py) is the
+ * reference: it defines what a request does. This module repeats, in C, what
+ * it does for the usual requests, and hands every other request to it whole:
+ *
+ *   - the peer's trust, the no-header decision and each single-valued header's
+ *     parse are read from the engine's own bounded caches (engine.py), which the
+ *     Python path fills; a miss sends the request to Python;
+ *   - X-Forwarded-For is walked here when every element the walk reaches is a
+ *     bare IPv4 or IPv6 address (the form proxies write); a port, brackets, an
+ *     empty or invalid element, a long header, more commas than max_hops:
+ *     Python;
+ *   - Forwarded, hop_aligned and a prefix to strip from PATH_INFO: Python.
+ *
+ * A request is first read without changing anything (phase 1); only once this
+ * module knows it can finish the request does it change the environ (phase 2),
+ * so handing over to Python is always clean. tests/test_speedups.py checks,
+ * with random policies and requests, that both paths leave the same environ
+ * and an equal Decision.
+ *
+ * Also here: Matcher, the trusted networks as packed sorted bounds, with the
+ * same strict address parsing as addresses.parse_ip (libc inet_pton, as
+ * Python's socket.inet_pton uses).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <arpa/inet.h>
+#include <stdint.h>
+#include <string.h>
+
+typedef unsigned __int128 u128;
+
+/* A dict with room for n items without resizing. */
+#if PY_VERSION_HEX < 0x030D0000
+#define new_dict(n) _PyDict_NewPresized(n)
+#else
+#define new_dict(n) PyDict_New()
+#endif
+/* How many untrusted peers' decisions are remembered (engine.CACHE_SIZE). */
+#define UNTRUSTED_CACHE_SIZE 4096
+
+/* Longest valid address text (addresses._LONGEST). */
+#define LONGEST 45
+/* Longest X-Forwarded-For value walked here (engine._MAX_FAST_HEADER). */
+#define MAX_FAST_HEADER 1024
+/* Most X-Forwarded-For parts walked here; longer lists go to Python. */
+#define MAX_PARTS 64
+
+/* ------------------------------------------------------------------ strings */
+
+static PyObject *S_call_python, *S_REMOTE_ADDR, *S_HTTP_X_FORWARDED_FOR, *S_url_scheme,
+    *S_HTTP_HOST, *S_SERVER_NAME, *S_SERVER_PORT, *S_HTTPS, *S_REQUEST_SCHEME, *S_SCRIPT_NAME,
+    *S_on, *S_https, *S_empty, *S_ORIG, *S_DECISION, *S___dict__, *S_element, *S_verdict,
+    *S_trusted_v, *S_client_v, *S_unvisited_v, *S_peer, *S_trusted, *S_strip_prefix,
+    *S_chain, *S_client, *S_forwarded_for, *S_scheme, *S_host, *S_server, *S_port, *S_prefix,
+    *S_kept, *S_removed, *S_ignored, *S_sources, *EMPTY_TUPLE;
+
+/* ------------------------------------------------------------------ addresses */
+
+static uint32_t
+be32(const unsigned char *b)
+{
+    return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
+}
+
+static u128
+be128(const unsigned char *b)
+{
+    u128 value = 0;
+    for (int i = 0; i < 16; i++)
+        value = value << 8 | b[i];
+    return value;
+}
+
+/* An address parsed from text: family 4 or 6 (0: not an address). An
+ * IPv4-mapped IPv6 address is folded to IPv4 (family 4), as in addresses.py. */
+typedef struct {
+    int family;
+    uint32_t v4;
+    u128 v6;
+    unsigned char bytes[16];  /* the inet_pton result of IPv6 text */
+} Address;
+
+/* Parse bare address text exactly as addresses.parse_ip does: a dotted quad
+ * or IPv6 text accepted by inet_pton, no more than LONGEST characters. */
+static int
+parse_address(const char *text, Py_ssize_t n, Address *out)
+{
+    char buf[LONGEST + 1];
+    out->family = 0;
+    if (n > LONGEST || memchr(text, '\0', (size_t)n) != NULL)
+        return 0;
+    memcpy(buf, text, (size_t)n);
+    buf[n] = '\0';
+    if (memchr(text, ':', (size_t)n) != NULL) {
+        if (inet_pton(AF_INET6, buf, out->bytes) != 1)
+            return 0;
+        static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+        if (memcmp(out->bytes, mapped, 12) == 0) {
+            out->v4 = be32(out->bytes + 12);
+            out->family = 4;
+        }
+        else {
+            out->v6 = be128(out->bytes);
+            out->family = 6;
+        }
+        return out->family;
+    }
+    unsigned char b4[4];
+    if (inet_pton(AF_INET, buf, b4) != 1)
+        return 0;
+    out->v4 = be32(b4);
+    out->family = 4;
+    return 4;
+}
+
+/* ------------------------------------------------------------------ Matcher */
 
 typedef struct {
     PyObject_HEAD
-    PyObject *app;
-} Core;
+    uint32_t *v4;  /* sorted bounds: first0, last0, first1, last1, ... */
+    Py_ssize_t n4;
+    u128 *v6;
+    Py_ssize_t n6;
+} Matcher;
 
-static PyObject *S_call_python;
+/* Whether key lies in one of the intervals: bisect_right, then an odd count
+ * of bounds at or below it, or a last bound equal to it (as Matcher in
+ * addresses.py). */
+#define MATCH_BODY                                                  \
+    Py_ssize_t lo = 0, hi = n;                                      \
+    while (lo < hi) {                                               \
+        Py_ssize_t mid = (lo + hi) >> 1;                            \
+        if (key < bounds[mid])                                      \
+            hi = mid;                                               \
+        else                                                        \
+            lo = mid + 1;                                           \
+    }                                                               \
+    return (lo & 1) || (lo > 0 && bounds[lo - 1] == key);
+
+static int
+match_v4(const uint32_t *bounds, Py_ssize_t n, uint32_t key)
+{
+    MATCH_BODY
+}
+
+static int
+match_v6(const u128 *bounds, Py_ssize_t n, u128 key)
+{
+    MATCH_BODY
+}
+
+static int
+matcher_has(const Matcher *m, const Address *a)
+{
+    return a->family == 4 ? match_v4(m->v4, m->n4, a->v4) : match_v6(m->v6, m->n6, a->v6);
+}
 
 static PyObject *
-core_call(PyObject *self, PyObject *args, PyObject *kwargs)
+matcher_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 {
+    Py_buffer v4, v6;
+    static char *kwlist[] = {"v4", "v6", NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "y*y*:Matcher", kwlist, &v4, &v6))
+        return NULL;
+    Matcher *self = NULL;
+    if (v4.len % 8 != 0 || v6.len % 32 != 0) {
+        PyErr_SetString(PyExc_ValueError,
+                        "Matcher: bounds come in pairs of 4-byte (IPv4) or 16-byte (IPv6) values");
+        goto done;
+    }
+    self = (Matcher *)type->tp_alloc(type, 0);
+    if (self == NULL)
+        goto done;
+    self->n4 = v4.len / 4;
+    self->n6 = v6.len / 16;
+    self->v4 = PyMem_Malloc(sizeof(uint32_t) * (size_t)(self->n4 ? self->n4 : 1));
+    self->v6 = PyMem_Malloc(sizeof(u128) * (size_t)(self->n6 ? self->n6 : 1));
+    if (self->v4 == NULL || self->v6 == NULL) {
+        Py_CLEAR(self);
+        PyErr_NoMemory();
+        goto done;
+    }
+    const unsigned char *p4 = v4.buf, *p6 = v6.buf;
+    for (Py_ssize_t i = 0; i < self->n4; i++)
+        self->v4[i] = be32(p4 + 4 * i);
+    for (Py_ssize_t i = 0; i < self->n6; i++)
+        self->v6[i] = be128(p6 + 16 * i);
+    for (Py_ssize_t i = 1; i < self->n4; i++) {
+        if (self->v4[i] < self->v4[i - 1])
+            goto unsorted;
+    }
+    for (Py_ssize_t i = 1; i < self->n6; i++) {
+        if (self->v6[i] < self->v6[i - 1])
+            goto unsorted;
+    }
+    goto done;
+unsorted:
+    Py_CLEAR(self);
+    PyErr_SetString(PyExc_ValueError, "Matcher: bounds must be sorted");
+done:
+    PyBuffer_Release(&v4);
+    PyBuffer_Release(&v6);
+    return (PyObject *)self;
+}
+
+static void
+matcher_dealloc(Matcher *self)
+{
+    PyMem_Free(self->v4);
+    PyMem_Free(self->v6);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+/* key in matcher: key is an address key of addresses.py (IPv4 value, or
+ * IPv6 value + 2**128). */
+static int
+matcher_contains(Matcher *self, PyObject *key)
+{
+    if (!PyLong_Check(key)) {
+        PyErr_SetString(PyExc_TypeError, "Matcher: a key is an int");
+        return -1;
+    }
+    PyObject *packed = PyObject_CallMethod(key, "to_bytes", "is", 17, "big");
+    if (packed == NULL) {
+        if (!PyErr_ExceptionMatches(PyExc_OverflowError))
+            return -1;
+        PyErr_Clear();  /* negative, or too large: not an address key */
+        return 0;
+    }
+    unsigned char b[17];
+    memcpy(b, PyBytes_AS_STRING(packed), 17);
+    Py_DECREF(packed);
+    if (b[0] > 1)
+        return 0;
+    if (b[0] == 1)
+        return match_v6(self->v6, self->n6, be128(b + 1));
+    for (int i = 1; i < 13; i++) {
+        if (b[i] != 0)
+            return 0;  /* between the families: no network holds it */
+    }
+    return match_v4(self->v4, self->n4, be32(b + 13));
+}
+
+/* matcher.peer(text) -> True, False, or None when text (a TCP peer as a
+ * server reports it) is not an IP address. A zone id is ignored. */
+static PyObject *
+matcher_peer(Matcher *self, PyObject *text)
+{
+    if (!PyUnicode_Check(text)) {
+        PyErr_SetString(PyExc_TypeError, "Matcher.peer: a peer is a str");
+        return NULL;
+    }
+    if (!PyUnicode_IS_ASCII(text))
+        Py_RETURN_NONE;  /* inet_pton accepts ASCII only */
+    const char *s = (const char *)PyUnicode_DATA(text);
+    Py_ssize_t n = PyUnicode_GET_LENGTH(text);
+    const char *zone = memchr(s, '%', (size_t)n);
+    if (zone != NULL)
+        n = zone - s;
+    Address a;
+    if (!parse_address(s, n, &a))
+        Py_RETURN_NONE;
+    return PyBool_FromLong(matcher_has(self, &a));
+}
+
+static Py_ssize_t
+matcher_len(Matcher *self)
+{
+    return (self->n4 + self->n6) / 2;
+}
+
+static PySequenceMethods matcher_as_sequence = {
+    .sq_length = (lenfunc)matcher_len,
+    .sq_contains = (objobjproc)matcher_contains,
+};
+
+static PyMethodDef matcher_methods[] = {
+    {"peer", (PyCFunction)matcher_peer, METH_O,
+     "peer(text) -> bool | None: whether the TCP peer *text* is trusted (None: not an IP "
+     "address; a zone id is ignored)."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject MatcherType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "trustedproxy._speedups.Matcher",
+    .tp_basicsize = sizeof(Matcher),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "Matcher(v4, v6): membership in merged, sorted key intervals, given as packed\n"
+              "big-endian bounds (first, last, ...) of 4 bytes (IPv4) and 16 bytes (IPv6).",
+    .tp_new = matcher_new,
+    .tp_dealloc = (destructor)matcher_dealloc,
+    .tp_as_sequence = &matcher_as_sequence,
+    .tp_methods = matcher_methods,
+};
+
+/* ------------------------------------------------------------------ Core */
+
+enum { ROLE_LIST = 1, ROLE_SINGLE = 2, ROLE_PYTHON = 3 };
+enum { T_CLIENT, T_SCHEME, T_HOST, T_SERVER, T_PORT, T_PREFIX, N_TARGETS };
+#define MAX_KEYS 64
+
+typedef struct {
+    Py_ssize_t key;   /* index in keys */
+    int role;
+    int target;       /* T_* */
+    PyObject *source; /* (field, header name) */
+    PyObject *cache;  /* dict raw -> (value, reason), or None */
+} Row;
+
+typedef struct {
+    PyObject_HEAD
+    int ready;
+    PyObject *app;
+    PyObject *keys;      /* tuple of environ keys of every known header, table order */
+    PyObject *names;     /* tuple of their lower-case names */
+    Py_ssize_t nkeys;
+    Row *rows;           /* the trusted headers, in the engine's row order */
+    Py_ssize_t nrows;
+    PyObject *trust;     /* engine._cache: peer -> bool */
+    PyObject *plain;     /* engine._plain: peer -> Decision (no forwarded header) */
+    PyObject *elements;  /* engine._elements: part -> _Element | None */
+    PyObject *matcher;   /* Matcher */
+    Py_ssize_t max_hops;
+    int strip;
+    int enabled;
+    PyObject *strip_obj; /* bool */
+    PyObject *fixed_prefix; /* str or None */
+    PyObject *decision_type;
+    PyObject *hop_type;
+    /* Decisions for untrusted peers: peer -> (mask of the headers found, Decision). */
+    PyObject *untrusted;
+    /* kept, removed and sources of the last trusted request, for its mask. */
+    unsigned long long last_mask;
+    PyObject *last_kept, *last_removed, *last_sources;
+} Core;
+
+static PyObject *
+fallback(PyObject *self, PyObject *environ, PyObject *start_response)
+{
+    return PyObject_CallMethodObjArgs(self, S_call_python, environ, start_response, NULL);
+}
+
+/* A new instance of a frozen dataclass (Hop, Decision) whose __dict__ is
+ * *fields* (a new reference, taken over), as engine._hop/_decision build them. */
+static PyObject *
+with_dict(PyObject *type, PyObject *fields)
+{
+    if (fields == NULL)
+        return NULL;
+    PyObject *obj = PyBaseObject_Type.tp_new((PyTypeObject *)type, EMPTY_TUPLE, NULL);
+    if (obj != NULL && PyObject_GenericSetAttr(obj, S___dict__, fields) < 0)
+        Py_CLEAR(obj);
+    Py_DECREF(fields);
+    return obj;
+}
+
+static PyObject *
+new_hop(Core *self, PyObject *element, PyObject *verdict)
+{
+    PyObject *fields = PyDict_New();
+    if (fields == NULL)
+        return NULL;
+    if (PyDict_SetItem(fields, S_element, element) < 0
+        || PyDict_SetItem(fields, S_verdict, verdict) < 0) {
+        Py_DECREF(fields);
+        return NULL;
+    }
+    return with_dict(self->hop_type, fields);
+}
+
+static int
+is_blank(char c)
+{
+    return c == ' ' || c == '\t';
+}
+
+/* One X-Forwarded-For element the walk reached. */
+typedef struct {
+    Py_ssize_t start, end;  /* the element's text (white space stripped) in the header */
+    PyObject *cached;       /* its engine._elements entry (a new reference), or NULL */
+    Address address;        /* parsed here when not cached */
+    int trusted;
+} Reached;
+
+/* The walk of engine._walk_fast, for a header whose reached elements are all
+ * bare addresses. Returns 1 and sets *client, *trimmed, *chain (new
+ * references); 0 to hand the request to Python; -1 on error. */
+static int
+walk(Core *self, PyObject *raw, PyObject **client, PyObject **trimmed, PyObject **chain)
+{
+    *client = *trimmed = *chain = NULL;
+    if (!PyUnicode_CheckExact(raw) || !PyUnicode_IS_ASCII(raw))
+        return 0;
+    Py_ssize_t n = PyUnicode_GET_LENGTH(raw);
+    const char *s = (const char *)PyUnicode_DATA(raw);
+    if (n > MAX_FAST_HEADER)
+        return 0;
+    Py_ssize_t commas[MAX_PARTS + 1];
+    Py_ssize_t ncommas = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (s[i] == ',') {
+            if (ncommas >= self->max_hops || ncommas >= MAX_PARTS - 1)
+                return 0;
+            commas[ncommas++] = i;
+        }
+    }
+    Py_ssize_t nparts = ncommas + 1;
+    Reached reached[MAX_PARTS];
+    Py_ssize_t nreached = 0;  /* reached[k] is part nparts - 1 - k */
+    Py_ssize_t i = nparts - 1;
+    int all_trusted = 0, status = -1;
+    PyObject *client_hop = NULL, *left = NULL, *items = NULL;
+    for (;;) {
+        Py_ssize_t start = i == 0 ? 0 : commas[i - 1] + 1;
+        Py_ssize_t end = i == nparts - 1 ? n : commas[i];
+        Reached *r = &reached[nreached++];
+        r->cached = NULL;
+        PyObject *part = PyUnicode_Substring(raw, start, end);
+        if (part == NULL)
+            goto done;
+        PyObject *cached = PyDict_GetItemWithError(self->elements, part);
+        Py_DECREF(part);
+        if (cached == NULL && PyErr_Occurred()) {
+            status = -1;
+            goto done;
+        }
+        while (start < end && is_blank(s[start]))
+            start++;
+        while (end > start && is_blank(s[end - 1]))
+            end--;
+        r->start = start;
+        r->end = end;
+        if (cached != NULL) {
+            if (!PyTuple_Check(cached) || PyTuple_GET_SIZE(cached) != 4) {
+                status = 0;  /* None: not a valid element */
+                goto done;
+            }
+            r->cached = Py_NewRef(cached);
+            r->trusted = PyTuple_GET_ITEM(cached, 2) == Py_True;
+        }
+        else {
+            Py_ssize_t len = end - start;
+            const char *text = s + start;
+            status = 0;
+            if (len == 0 || len > LONGEST)
+                goto done;
+            const char *colon = memchr(text, ':', (size_t)len);
+            /* brackets or a port (one colon): addresses.parse_element, in Python */
+            if (colon != NULL && (text[0] == '['
+                                  || memchr(colon + 1, ':', (size_t)(len - (colon + 1 - text)))
+                                         == NULL))
+                goto done;
+            if (!parse_address(text, len, &r->address))
+                goto done;
+            status = -1;
+            r->trusted = matcher_has((Matcher *)self->matcher, &r->address);
+        }
+        if (!r->trusted)
+            break;
+        if (i == 0) {
+            all_trusted = 1;  /* the leftmost is the client */
+            break;
+        }
+        i--;
+    }
+    /* reached[nreached - 1] is the client, part i; reached[0..nreached-1) trusted hops. */
+    Reached *c = &reached[nreached - 1];
+    if (c->cached != NULL) {
+        *client = Py_NewRef(PyTuple_GET_ITEM(c->cached, 1));
+        if (!all_trusted)
+            client_hop = Py_NewRef(PyTuple_GET_ITEM(c->cached, 3));
+    }
+    else if (c->address.family == 6 || memchr(s + c->start, ':', (size_t)(c->end - c->start))) {
+        char buf[INET6_ADDRSTRLEN];
+        unsigned char bytes[16];
+        char text[LONGEST + 1];
+        memcpy(text, s + c->start, (size_t)(c->end - c->start));
+        text[c->end - c->start] = '\0';
+        if (inet_pton(AF_INET6, text, bytes) != 1
+            || inet_ntop(AF_INET6, bytes, buf, sizeof buf) == NULL) {
+            PyErr_SetString(PyExc_SystemError, "trustedproxy: inet_ntop failed");
+            goto done;
+        }
+        *client = PyUnicode_FromString(buf);
+    }
+    else {
+        *client = PyUnicode_Substring(raw, c->start, c->end);
+    }
+    if (*client == NULL)
+        goto done;
+    if (client_hop == NULL) {
+        PyObject *text = PyUnicode_Substring(raw, c->start, c->end);
+        if (text == NULL)
+            goto done;
+        client_hop = new_hop(self, text, S_client_v);
+        Py_DECREF(text);
+        if (client_hop == NULL)
+            goto done;
+    }
+    /* The trimmed header: the client and the trusted hops right of it. */
+    Py_ssize_t size = 0;
+    for (Py_ssize_t k = 0; k < nreached; k++)
+        size += reached[k].end - reached[k].start + (k ? 2 : 0);
+    *trimmed = PyUnicode_New(size, 127);
+    if (*trimmed == NULL)
+        goto done;
+    char *out = (char *)PyUnicode_DATA(*trimmed);
+    for (Py_ssize_t k = nreached - 1; k >= 0; k--) {
+        memcpy(out, s + reached[k].start, (size_t)(reached[k].end - reached[k].start));
+        out += reached[k].end - reached[k].start;
+        if (k) {
+            *out++ = ',';
+            *out++ = ' ';
+        }
+    }
+    /* The chain: unvisited elements left of the client, the client, the hops. */
+    left = PyList_New(0);
+    if (left == NULL)
+        goto done;
+    for (Py_ssize_t j = 0; j < i; j++) {
+        Py_ssize_t start = j == 0 ? 0 : commas[j - 1] + 1, end = commas[j];
+        while (start < end && is_blank(s[start]))
+            start++;
+        while (end > start && is_blank(s[end - 1]))
+            end--;
+        if (start == end)
+            continue;
+        PyObject *text = PyUnicode_Substring(raw, start, end);
+        if (text == NULL)
+            goto done;
+        PyObject *hop = new_hop(self, text, S_unvisited_v);
+        Py_DECREF(text);
+        if (hop == NULL || PyList_Append(left, hop) < 0) {
+            Py_XDECREF(hop);
+            goto done;
+        }
+        Py_DECREF(hop);
+    }
+    Py_ssize_t nleft = PyList_GET_SIZE(left);
+    items = PyTuple_New(nleft + nreached);
+    if (items == NULL)
+        goto done;
+    for (Py_ssize_t j = 0; j < nleft; j++)
+        PyTuple_SET_ITEM(items, j, Py_NewRef(PyList_GET_ITEM(left, j)));
+    PyTuple_SET_ITEM(items, nleft, client_hop);
+    client_hop = NULL;
+    for (Py_ssize_t k = nreached - 2, j = nleft + 1; k >= 0; k--, j++) {
+        Reached *r = &reached[k];
+        PyObject *hop;
+        if (r->cached != NULL) {
+            hop = Py_NewRef(PyTuple_GET_ITEM(r->cached, 3));
+        }
+        else {
+            PyObject *text = PyUnicode_Substring(raw, r->start, r->end);
+            if (text == NULL)
+                goto done;
+            hop = new_hop(self, text, S_trusted_v);
+            Py_DECREF(text);
+            if (hop == NULL)
+                goto done;
+        }
+        PyTuple_SET_ITEM(items, j, hop);
+    }
+    *chain = items;
+    items = NULL;
+    status = 1;
+done:
+    for (Py_ssize_t k = 0; k < nreached; k++)
+        Py_XDECREF(reached[k].cached);
+    Py_XDECREF(client_hop);
+    Py_XDECREF(left);
+    Py_XDECREF(items);
+    if (status <= 0) {
+        Py_CLEAR(*client);
+        Py_CLEAR(*trimmed);
+    }
+    return status;
+}
+
+/* orig.setdefault(key, old), old being environ.get(key) (NULL: None). */
+static int
+remember(PyObject *orig, PyObject *key, PyObject *old)
+{
+    return PyDict_SetDefault(orig, key, old ? old : Py_None) == NULL ? -1 : 0;
+}
+
+/* The value rewrite of apply_decision: if environ.get(key) != value, remember
+ * the old value (orig.setdefault) and set the new one. */
+static int
+rewrite(PyObject *orig, PyObject *environ, PyObject *key, PyObject *value)
+{
+    if (value == NULL)
+        return 0;
+    PyObject *old = PyDict_GetItemWithError(environ, key);
+    if (old == NULL && PyErr_Occurred())
+        return -1;
+    if (old == value)
+        return 0;
+    Py_XINCREF(old);
+    int result = old == NULL ? 1 : PyObject_RichCompareBool(old, value, Py_NE);
+    if (result > 0)
+        result = remember(orig, key, old) < 0 || PyDict_SetItem(environ, key, value) < 0 ? -1 : 0;
+    Py_XDECREF(old);
+    return result;
+}
+
+/* SCRIPT_NAME = prefix + SCRIPT_NAME (a prefix that is not stripped from
+ * PATH_INFO), as apply_decision does; SCRIPT_NAME was checked to be a str. */
+static int
+add_prefix(PyObject *orig, PyObject *environ, PyObject *prefix)
+{
+    PyObject *old = PyDict_GetItemWithError(environ, S_SCRIPT_NAME);
+    if (old == NULL && PyErr_Occurred())
+        return -1;
+    PyObject *joined = PyUnicode_Concat(prefix, old ? old : S_empty);
+    if (joined == NULL)
+        return -1;
+    int result = rewrite(orig, environ, S_SCRIPT_NAME, joined);
+    Py_DECREF(joined);
+    return result;
+}
+
+static int
+script_name_is_str(PyObject *environ)
+{
+    PyObject *old = PyDict_GetItemWithError(environ, S_SCRIPT_NAME);
+    if (old == NULL)
+        return PyErr_Occurred() ? -1 : 1;
+    return PyUnicode_CheckExact(old);
+}
+
+static int
+set_item_steal(PyObject *dict, PyObject *key, PyObject *value)
+{
+    if (value == NULL)
+        return -1;
+    int result = PyDict_SetItem(dict, key, value);
+    Py_DECREF(value);
+    return result;
+}
+
+/* Pop every found key in *idx* from environ into orig. */
+static int
+strip_found(Core *self, PyObject *environ, PyObject *orig, PyObject **values,
+            const Py_ssize_t *idx, Py_ssize_t count)
+{
+    for (Py_ssize_t j = 0; j < count; j++) {
+        PyObject *key = PyTuple_GET_ITEM(self->keys, idx[j]);
+        if (PyDict_SetItem(orig, key, values[idx[j]]) < 0 || PyDict_DelItem(environ, key) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static PyObject *
+names_tuple(Core *self, const Py_ssize_t *idx, Py_ssize_t count)
+{
+    if (count == 0)
+        return Py_NewRef(EMPTY_TUPLE);
+    PyObject *tuple = PyTuple_New(count);
+    if (tuple == NULL)
+        return NULL;
+    for (Py_ssize_t j = 0; j < count; j++)
+        PyTuple_SET_ITEM(tuple, j, Py_NewRef(PyTuple_GET_ITEM(self->names, idx[j])));
+    return tuple;
+}
+
+static PyObject *
+finish(Core *self, PyObject *environ, PyObject *start_response, PyObject *orig,
+       PyObject *decision)
+{
+    if (orig == NULL || decision == NULL || PyDict_SetItem(environ, S_ORIG, orig) < 0
+        || PyDict_SetItem(environ, S_DECISION, decision) < 0) {
+        Py_XDECREF(orig);
+        Py_XDECREF(decision);
+        return NULL;
+    }
+    Py_DECREF(orig);
+    Py_DECREF(decision);
+    PyObject *args[2] = {environ, start_response};
+    return PyObject_Vectorcall(self->app, args, 2, NULL);
+}
+
+/* The decision for an untrusted peer that sent the headers of *mask*
+ * (engine.decide's), remembered by peer: a new reference. */
+static PyObject *
+untrusted_decision(Core *self, PyObject *peer, unsigned long long mask, const Py_ssize_t *found,
+                   Py_ssize_t nfound)
+{
+    PyObject *entry = PyDict_GetItemWithError(self->untrusted, peer);
+    if (entry != NULL && PyTuple_CheckExact(entry) && PyTuple_GET_SIZE(entry) == 2) {
+        unsigned long long seen = PyLong_AsUnsignedLongLong(PyTuple_GET_ITEM(entry, 0));
+        if (seen == mask)
+            return Py_NewRef(PyTuple_GET_ITEM(entry, 1));
+        if (PyErr_Occurred())
+            return NULL;
+    }
+    else if (entry == NULL && PyErr_Occurred()) {
+        return NULL;
+    }
+    PyObject *fields = new_dict(5);
+    if (fields == NULL || PyDict_SetItem(fields, S_peer, peer) < 0
+        || PyDict_SetItem(fields, S_trusted, Py_False) < 0
+        || PyDict_SetItem(fields, S_prefix, self->fixed_prefix) < 0
+        || PyDict_SetItem(fields, S_strip_prefix, self->strip_obj) < 0
+        || set_item_steal(fields, S_removed, names_tuple(self, found, nfound)) < 0) {
+        Py_XDECREF(fields);
+        return NULL;
+    }
+    PyObject *decision = with_dict(self->decision_type, fields);
+    if (decision == NULL)
+        return NULL;
+    if (PyDict_GET_SIZE(self->untrusted) >= UNTRUSTED_CACHE_SIZE)
+        PyDict_Clear(self->untrusted);  /* bounded: forget everything rather than grow */
+    PyObject *key = PyLong_FromUnsignedLongLong(mask);
+    PyObject *value = key ? PyTuple_Pack(2, key, decision) : NULL;
+    Py_XDECREF(key);
+    if (value == NULL || PyDict_SetItem(self->untrusted, peer, value) < 0) {
+        Py_XDECREF(value);
+        Py_DECREF(decision);
+        return NULL;
+    }
+    Py_DECREF(value);
+    return decision;
+}
+
+static PyObject *
+core_call(PyObject *op, PyObject *args, PyObject *kwargs)
+{
+    Core *self = (Core *)op;
     PyObject *environ, *start_response;
     if (kwargs != NULL && PyDict_GET_SIZE(kwargs) != 0) {
-        PyErr_SetString(PyExc_TypeError, "a WSGI application takes no keyword arguments");
+        PyErr_SetString(PyExc_TypeError,
+                        "TrustedProxyMiddleware() takes no keyword arguments");
         return NULL;
     }
     if (!PyArg_UnpackTuple(args, "TrustedProxyMiddleware", 2, 2, &environ, &start_response))
         return NULL;
-    return PyObject_CallMethodObjArgs(self, S_call_python, environ, start_response, NULL);
+    if (!self->ready || !self->enabled || !PyDict_CheckExact(environ))
+        return fallback(op, environ, start_response);
+
+    /* Phase 1: read, change nothing. */
+    PyObject *values[MAX_KEYS];  /* new references, for the found keys */
+    Py_ssize_t found[MAX_KEYS], nfound = 0;
+    PyObject *result = NULL, *peer = NULL;
+    for (Py_ssize_t k = 0; k < self->nkeys; k++) {
+        PyObject *value = PyDict_GetItemWithError(environ, PyTuple_GET_ITEM(self->keys, k));
+        values[k] = NULL;
+        if (value != NULL) {
+            values[k] = Py_NewRef(value);
+            found[nfound++] = k;
+        }
+        else if (PyErr_Occurred()) {
+            goto out;
+        }
+    }
+    peer = PyDict_GetItemWithError(environ, S_REMOTE_ADDR);
+    if (peer == NULL) {
+        if (PyErr_Occurred())
+            goto out;
+        goto python;
+    }
+    if (!PyUnicode_CheckExact(peer)) {
+        peer = NULL;
+        goto python;
+    }
+    Py_INCREF(peer);
+    PyObject *prefix = self->fixed_prefix;  /* borrowed; None or a non-empty str */
+    if (prefix != Py_None) {
+        if (self->strip)
+            goto python;
+        int ok = script_name_is_str(environ);
+        if (ok < 0)
+            goto out;
+        if (!ok)
+            goto python;
+    }
+
+    if (nfound == 0) {  /* the usual request */
+        PyObject *decision = PyDict_GetItemWithError(self->plain, peer);
+        if (decision == NULL) {
+            if (PyErr_Occurred())
+                goto out;
+            goto python;
+        }
+        Py_INCREF(decision);
+        PyObject *orig = PyDict_New();
+        if (orig == NULL || PyDict_SetItem(orig, S_REMOTE_ADDR, peer) < 0
+            || (prefix != Py_None && add_prefix(orig, environ, prefix) < 0)) {
+            Py_XDECREF(orig);
+            Py_DECREF(decision);
+            goto out;
+        }
+        result = finish(self, environ, start_response, orig, decision);
+        goto out;
+    }
+
+    PyObject *trusted = PyDict_GetItemWithError(self->trust, peer);
+    if (trusted == NULL) {
+        if (PyErr_Occurred())
+            goto out;
+        goto python;
+    }
+    unsigned long long mask = 0;
+    for (Py_ssize_t j = 0; j < nfound; j++)
+        mask |= 1ULL << found[j];
+    if (trusted != Py_True) {  /* an untrusted peer: every forwarded header goes */
+        PyObject *orig = new_dict(nfound + 2);
+        if (orig == NULL || PyDict_SetItem(orig, S_REMOTE_ADDR, peer) < 0
+            || strip_found(self, environ, orig, values, found, nfound) < 0
+            || (prefix != Py_None && add_prefix(orig, environ, prefix) < 0)) {
+            Py_XDECREF(orig);
+            goto out;
+        }
+        PyObject *decision = untrusted_decision(self, peer, mask, found, nfound);
+        if (decision == NULL) {
+            Py_DECREF(orig);
+            goto out;
+        }
+        result = finish(self, environ, start_response, orig, decision);
+        goto out;
+    }
+
+    /* A trusted peer: every trusted header present must be one this module
+     * finishes (a valid value seen before, or a list it can walk). */
+    PyObject *set[N_TARGETS] = {NULL};  /* borrowed from the caches, or owned below */
+    PyObject *client = NULL, *trimmed = NULL, *chain = NULL;
+    Py_ssize_t kept[MAX_KEYS], nkept = 0, removed[MAX_KEYS], nremoved = 0;
+    PyObject *sources = NULL;
+    int walked = 0;
+    for (Py_ssize_t r = 0; r < self->nrows; r++) {
+        Row *row = &self->rows[r];
+        if (values[row->key] == NULL)
+            continue;
+        PyObject *raw = values[row->key];
+        if (row->role == ROLE_LIST) {
+            int w = walk(self, raw, &client, &trimmed, &chain);
+            if (w < 0)
+                goto trusted_out;
+            if (w == 0)
+                goto trusted_python;
+            walked = 1;
+        }
+        else if (row->role == ROLE_SINGLE) {
+            if (!PyUnicode_CheckExact(raw))
+                goto trusted_python;
+            PyObject *parsed = PyDict_GetItemWithError(row->cache, raw);
+            if (parsed == NULL) {
+                if (PyErr_Occurred())
+                    goto trusted_out;
+                goto trusted_python;
+            }
+            if (!PyTuple_CheckExact(parsed) || PyTuple_GET_SIZE(parsed) != 2
+                || PyTuple_GET_ITEM(parsed, 0) == Py_None)
+                goto trusted_python;  /* invalid: Python says why */
+            Py_XSETREF(set[row->target], Py_NewRef(PyTuple_GET_ITEM(parsed, 0)));
+        }
+        else {
+            goto trusted_python;
+        }
+        kept[nkept++] = r;
+    }
+    PyObject *header_prefix = set[T_PREFIX];
+    if (header_prefix != NULL) {
+        if (PyUnicode_GET_LENGTH(header_prefix) == 0)
+            prefix = Py_None;  /* `fields.get("prefix", fixed) or None` */
+        else if (self->strip)
+            goto trusted_python;
+        else {
+            int ok = script_name_is_str(environ);
+            if (ok < 0)
+                goto trusted_out;
+            if (!ok)
+                goto trusted_python;
+            prefix = header_prefix;
+        }
+    }
+    for (Py_ssize_t j = 0; j < nfound; j++) {
+        int is_kept = 0;
+        for (Py_ssize_t q = 0; q < nkept; q++)
+            is_kept |= self->rows[kept[q]].key == found[j];
+        if (!is_kept)
+            removed[nremoved++] = found[j];
+    }
+
+    /* Phase 2: the request is ours; apply it as apply_decision does. */
+    {
+        PyObject *client_value = walked ? client : set[T_CLIENT];
+        PyObject *scheme = set[T_SCHEME];
+        PyObject *orig = new_dict(nremoved + 8);
+        if (orig == NULL || PyDict_SetItem(orig, S_REMOTE_ADDR, peer) < 0
+            || strip_found(self, environ, orig, values, removed, nremoved) < 0
+            || rewrite(orig, environ, S_REMOTE_ADDR, client_value) < 0
+            || rewrite(orig, environ, S_HTTP_X_FORWARDED_FOR, trimmed) < 0
+            || rewrite(orig, environ, S_url_scheme, scheme) < 0
+            || rewrite(orig, environ, S_HTTP_HOST, set[T_HOST]) < 0
+            || rewrite(orig, environ, S_SERVER_NAME, set[T_SERVER]) < 0
+            || rewrite(orig, environ, S_SERVER_PORT, set[T_PORT]) < 0) {
+            Py_XDECREF(orig);
+            goto trusted_out;
+        }
+        if (scheme != NULL) {
+            int https = PyUnicode_Compare(scheme, S_https) == 0;
+            if (https) {
+                if (rewrite(orig, environ, S_HTTPS, S_on) < 0) {
+                    Py_DECREF(orig);
+                    goto trusted_out;
+                }
+            }
+            else {
+                PyObject *old = PyDict_GetItemWithError(environ, S_HTTPS);
+                Py_XINCREF(old);
+                int failed = old == NULL ? PyErr_Occurred() != NULL
+                    : remember(orig, S_HTTPS, old) < 0 || PyDict_DelItem(environ, S_HTTPS) < 0;
+                Py_XDECREF(old);
+                if (failed) {
+                    Py_DECREF(orig);
+                    goto trusted_out;
+                }
+            }
+            PyObject *old = PyDict_GetItemWithError(environ, S_REQUEST_SCHEME);
+            if ((old == NULL && PyErr_Occurred())
+                || (old != NULL && rewrite(orig, environ, S_REQUEST_SCHEME, scheme) < 0)) {
+                Py_DECREF(orig);
+                goto trusted_out;
+            }
+        }
+        if (prefix != Py_None && add_prefix(orig, environ, prefix) < 0) {
+            Py_DECREF(orig);
+            goto trusted_out;
+        }
+        /* The decision, with the fields engine.decide gives it. */
+        PyObject *fields = new_dict(16);
+        if (self->last_kept == NULL || self->last_mask != mask) {
+            /* The kept names, removed names and sources of this mask. */
+            PyObject *kept_names = PyTuple_New(nkept);
+            PyObject *removed_names = names_tuple(self, removed, nremoved);
+            sources = PyTuple_New(nkept);
+            if (kept_names == NULL || removed_names == NULL || sources == NULL) {
+                Py_XDECREF(kept_names);
+                Py_XDECREF(removed_names);
+                Py_XDECREF(fields);
+                Py_DECREF(orig);
+                goto trusted_out;
+            }
+            for (Py_ssize_t q = 0; q < nkept; q++) {
+                Row *row = &self->rows[kept[q]];
+                PyTuple_SET_ITEM(kept_names, q,
+                                 Py_NewRef(PyTuple_GET_ITEM(self->names, row->key)));
+                PyTuple_SET_ITEM(sources, q, Py_NewRef(row->source));
+            }
+            Py_XSETREF(self->last_kept, kept_names);
+            Py_XSETREF(self->last_removed, removed_names);
+            Py_XSETREF(self->last_sources, sources);
+            sources = NULL;
+            self->last_mask = mask;
+        }
+        PyObject *kept_names = Py_NewRef(self->last_kept);
+        PyObject *removed_names = Py_NewRef(self->last_removed);
+        sources = Py_NewRef(self->last_sources);
+        static PyObject **const field_names[N_TARGETS] = {&S_client, &S_scheme, &S_host,
+                                                          &S_server, &S_port, &S_prefix};
+        int failed = fields == NULL
+            || PyDict_SetItem(fields, S_peer, peer) < 0
+            || PyDict_SetItem(fields, S_trusted, Py_True) < 0
+            || PyDict_SetItem(fields, S_strip_prefix, self->strip_obj) < 0;
+        for (int t = 0; !failed && t < N_TARGETS; t++) {
+            if (set[t] != NULL && t != T_PREFIX)
+                failed = PyDict_SetItem(fields, *field_names[t], set[t]) < 0;
+        }
+        if (!failed && walked)
+            failed = PyDict_SetItem(fields, S_chain, chain) < 0
+                || PyDict_SetItem(fields, S_client, client) < 0
+                || PyDict_SetItem(fields, S_forwarded_for, trimmed) < 0;
+        if (!failed)
+            failed = PyDict_SetItem(fields, S_prefix, prefix) < 0
+                || PyDict_SetItem(fields, S_kept, kept_names) < 0
+                || PyDict_SetItem(fields, S_removed, removed_names) < 0
+                || PyDict_SetItem(fields, S_ignored, EMPTY_TUPLE) < 0
+                || PyDict_SetItem(fields, S_sources, sources) < 0;
+        Py_DECREF(kept_names);
+        Py_DECREF(removed_names);
+        if (failed) {
+            Py_XDECREF(fields);
+            Py_DECREF(orig);
+            goto trusted_out;
+        }
+        result = finish(self, environ, start_response, orig,
+                        with_dict(self->decision_type, fields));
+        goto trusted_out;
+    }
+trusted_python:
+    for (int t = 0; t < N_TARGETS; t++)
+        Py_CLEAR(set[t]);
+    Py_CLEAR(client);
+    Py_CLEAR(trimmed);
+    Py_CLEAR(chain);
+    Py_CLEAR(sources);
+    goto python;
+trusted_out:
+    for (int t = 0; t < N_TARGETS; t++)
+        Py_XDECREF(set[t]);
+    Py_XDECREF(client);
+    Py_XDECREF(trimmed);
+    Py_XDECREF(chain);
+    Py_XDECREF(sources);
+    goto out;
+python:
+    for (Py_ssize_t j = 0; j < nfound; j++)
+        Py_CLEAR(values[found[j]]);
+    nfound = 0;
+    Py_XDECREF(peer);
+    return fallback(op, environ, start_response);
+out:
+    for (Py_ssize_t j = 0; j < nfound; j++)
+        Py_DECREF(values[found[j]]);
+    Py_XDECREF(peer);
+    return result;
 }
 
 static PyObject *
-core_setup(PyObject *self, PyObject *args, PyObject *kwargs)
+core_setup(PyObject *op, PyObject *args, PyObject *kwargs)
 {
+    Core *self = (Core *)op;
+    static char *kwlist[] = {"app", "keys", "names", "rows", "trust", "plain", "elements",
+                             "matcher", "max_hops", "strip_prefix", "fixed_prefix", "enabled",
+                             "decision_type", "hop_type", NULL};
+    PyObject *app = NULL, *keys = NULL, *names = NULL, *rows = NULL, *trust = NULL,
+             *plain = NULL, *elements = NULL, *matcher = NULL, *strip_obj = NULL,
+             *fixed_prefix = NULL, *decision_type = NULL, *hop_type = NULL;
+    Py_ssize_t max_hops = -1;
+    int enabled = 0;
+    if (!PyArg_ParseTupleAndKeywords(
+            args, kwargs, "|$OO!O!O!O!O!O!O!nO!OpOO:_setup", kwlist, &app, &PyTuple_Type, &keys,
+            &PyTuple_Type, &names, &PyTuple_Type, &rows, &PyDict_Type, &trust, &PyDict_Type,
+            &plain, &PyDict_Type, &elements, &MatcherType, &matcher, &max_hops, &PyBool_Type,
+            &strip_obj, &fixed_prefix, &enabled, &decision_type, &hop_type))
+        return NULL;
+    if (app == NULL || keys == NULL || names == NULL || rows == NULL || trust == NULL
+        || plain == NULL || elements == NULL || matcher == NULL || strip_obj == NULL
+        || fixed_prefix == NULL || decision_type == NULL || hop_type == NULL || max_hops < 0) {
+        PyErr_SetString(PyExc_TypeError, "_setup: every argument is required");
+        return NULL;
+    }
+    Py_ssize_t nkeys = PyTuple_GET_SIZE(keys), nrows = PyTuple_GET_SIZE(rows);
+    if (nkeys > MAX_KEYS || PyTuple_GET_SIZE(names) != nkeys) {
+        /* More known headers than the fast path tracks: every request in Python. */
+        enabled = 0;
+    }
+    if (fixed_prefix != Py_None
+        && !(PyUnicode_CheckExact(fixed_prefix) && PyUnicode_GET_LENGTH(fixed_prefix) > 0)) {
+        PyErr_SetString(PyExc_TypeError, "_setup: fixed_prefix is None or a non-empty str");
+        return NULL;
+    }
+    for (Py_ssize_t k = 0; k < nkeys && k < MAX_KEYS; k++) {
+        if (!PyUnicode_CheckExact(PyTuple_GET_ITEM(keys, k))) {
+            PyErr_SetString(PyExc_TypeError, "_setup: keys are str");
+            return NULL;
+        }
+    }
+    Row *parsed = PyMem_Calloc((size_t)(nrows ? nrows : 1), sizeof(Row));
+    if (parsed == NULL)
+        return PyErr_NoMemory();
+    static const char *target_names[N_TARGETS] = {"client", "scheme", "host", "server", "port",
+                                                  "prefix"};
+    for (Py_ssize_t r = 0; r < nrows; r++) {
+        PyObject *target_obj;
+        Row *row = &parsed[r];
+        if (!PyArg_ParseTuple(PyTuple_GET_ITEM(rows, r), "niUOO;_setup: a row is (key index, "
+                              "role, target, source, cache)", &row->key, &row->role,
+                              &target_obj, &row->source, &row->cache))
+            goto bad;
+        if (row->key < 0 || row->key >= nkeys || row->role < ROLE_LIST || row->role > ROLE_PYTHON
+            || (row->role == ROLE_SINGLE && !PyDict_CheckExact(row->cache))) {
+            PyErr_SetString(PyExc_ValueError, "_setup: a row's key index, role or cache is wrong");
+            goto bad;
+        }
+        row->target = -1;
+        for (int t = 0; t < N_TARGETS; t++) {
+            if (PyUnicode_CompareWithASCIIString(target_obj, target_names[t]) == 0)
+                row->target = t;
+        }
+        if (row->target < 0) {
+            PyErr_Format(PyExc_ValueError, "_setup: unknown target %R", target_obj);
+            goto bad;
+        }
+    }
+    for (Py_ssize_t r = 0; r < nrows; r++) {
+        Py_INCREF(parsed[r].source);
+        Py_INCREF(parsed[r].cache);
+    }
+    /* Replace whatever a previous _setup left. */
+    for (Py_ssize_t r = 0; r < self->nrows; r++) {
+        Py_XDECREF(self->rows[r].source);
+        Py_XDECREF(self->rows[r].cache);
+    }
+    PyMem_Free(self->rows);
+    self->rows = parsed;
+    self->nrows = nrows;
+    Py_XSETREF(self->app, Py_NewRef(app));
+    Py_XSETREF(self->keys, Py_NewRef(keys));
+    Py_XSETREF(self->names, Py_NewRef(names));
+    Py_XSETREF(self->trust, Py_NewRef(trust));
+    Py_XSETREF(self->plain, Py_NewRef(plain));
+    Py_XSETREF(self->elements, Py_NewRef(elements));
+    Py_XSETREF(self->matcher, Py_NewRef(matcher));
+    Py_XSETREF(self->strip_obj, Py_NewRef(strip_obj));
+    Py_XSETREF(self->fixed_prefix, Py_NewRef(fixed_prefix));
+    Py_XSETREF(self->decision_type, Py_NewRef(decision_type));
+    Py_XSETREF(self->hop_type, Py_NewRef(hop_type));
+    PyObject *untrusted = PyDict_New();
+    if (untrusted == NULL)
+        return NULL;
+    Py_XSETREF(self->untrusted, untrusted);
+    Py_CLEAR(self->last_kept);
+    Py_CLEAR(self->last_removed);
+    Py_CLEAR(self->last_sources);
+    self->nkeys = nkeys < MAX_KEYS ? nkeys : MAX_KEYS;
+    self->max_hops = max_hops;
+    self->strip = strip_obj == Py_True;
+    self->enabled = enabled;
+    self->ready = 1;
     Py_RETURN_NONE;
+bad:  /* no row holds a reference yet */
+    PyMem_Free(parsed);
+    return NULL;
+}
+
+static int
+core_traverse(Core *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->app);
+    Py_VISIT(self->keys);
+    Py_VISIT(self->names);
+    Py_VISIT(self->trust);
+    Py_VISIT(self->plain);
+    Py_VISIT(self->elements);
+    Py_VISIT(self->matcher);
+    Py_VISIT(self->strip_obj);
+    Py_VISIT(self->fixed_prefix);
+    Py_VISIT(self->decision_type);
+    Py_VISIT(self->hop_type);
+    Py_VISIT(self->untrusted);
+    Py_VISIT(self->last_kept);
+    Py_VISIT(self->last_removed);
+    Py_VISIT(self->last_sources);
+    for (Py_ssize_t r = 0; r < self->nrows; r++) {
+        Py_VISIT(self->rows[r].source);
+        Py_VISIT(self->rows[r].cache);
+    }
+    Py_VISIT(Py_TYPE(self));
+    return 0;
+}
+
+static int
+core_clear(Core *self)
+{
+    self->ready = 0;
+    Py_CLEAR(self->app);
+    Py_CLEAR(self->keys);
+    Py_CLEAR(self->names);
+    Py_CLEAR(self->trust);
+    Py_CLEAR(self->plain);
+    Py_CLEAR(self->elements);
+    Py_CLEAR(self->matcher);
+    Py_CLEAR(self->strip_obj);
+    Py_CLEAR(self->fixed_prefix);
+    Py_CLEAR(self->decision_type);
+    Py_CLEAR(self->hop_type);
+    Py_CLEAR(self->untrusted);
+    Py_CLEAR(self->last_kept);
+    Py_CLEAR(self->last_removed);
+    Py_CLEAR(self->last_sources);
+    for (Py_ssize_t r = 0; r < self->nrows; r++) {
+        Py_CLEAR(self->rows[r].source);
+        Py_CLEAR(self->rows[r].cache);
+    }
+    self->nrows = 0;
+    PyMem_Free(self->rows);
+    self->rows = NULL;
+    return 0;
+}
+
+static void
+core_dealloc(Core *self)
+{
+    PyObject_GC_UnTrack(self);
+    core_clear(self);
+    PyTypeObject *type = Py_TYPE(self);
+    type->tp_free((PyObject *)self);
 }
 
 static PyMethodDef core_methods[] = {
@@ -42,30 +1203,61 @@ static PyTypeObject CoreType = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "trustedproxy._speedups.Core",
     .tp_basicsize = sizeof(Core),
-    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
     .tp_doc = "Base class of TrustedProxyMiddleware: the compiled request path.",
     .tp_call = core_call,
     .tp_methods = core_methods,
     .tp_new = PyType_GenericNew,
+    .tp_traverse = (traverseproc)core_traverse,
+    .tp_clear = (inquiry)core_clear,
+    .tp_dealloc = (destructor)core_dealloc,
 };
+
+/* ------------------------------------------------------------------ module */
 
 static struct PyModuleDef speedups_module = {
     PyModuleDef_HEAD_INIT, "trustedproxy._speedups",
-    "The compiled fast path of trustedproxy's WSGI middleware.", -1, NULL,
+    "The compiled fast path of trustedproxy's WSGI middleware and network matcher.", -1, NULL,
 };
+
+static int
+intern_all(void)
+{
+    struct { PyObject **slot; const char *text; } table[] = {
+        {&S_call_python, "_call_python"}, {&S_REMOTE_ADDR, "REMOTE_ADDR"},
+        {&S_HTTP_X_FORWARDED_FOR, "HTTP_X_FORWARDED_FOR"}, {&S_url_scheme, "wsgi.url_scheme"},
+        {&S_HTTP_HOST, "HTTP_HOST"}, {&S_SERVER_NAME, "SERVER_NAME"},
+        {&S_SERVER_PORT, "SERVER_PORT"}, {&S_HTTPS, "HTTPS"},
+        {&S_REQUEST_SCHEME, "REQUEST_SCHEME"}, {&S_SCRIPT_NAME, "SCRIPT_NAME"}, {&S_on, "on"},
+        {&S_https, "https"}, {&S_empty, ""}, {&S_ORIG, "trustedproxy.orig"},
+        {&S_DECISION, "trustedproxy.decision"}, {&S___dict__, "__dict__"},
+        {&S_element, "element"}, {&S_verdict, "verdict"}, {&S_trusted_v, "trusted"},
+        {&S_client_v, "client"}, {&S_unvisited_v, "unvisited"}, {&S_peer, "peer"},
+        {&S_trusted, "trusted"}, {&S_strip_prefix, "strip_prefix"}, {&S_chain, "chain"},
+        {&S_client, "client"}, {&S_forwarded_for, "forwarded_for"}, {&S_scheme, "scheme"},
+        {&S_host, "host"}, {&S_server, "server"}, {&S_port, "port"}, {&S_prefix, "prefix"},
+        {&S_kept, "kept"}, {&S_removed, "removed"}, {&S_ignored, "ignored"},
+        {&S_sources, "sources"},
+    };
+    for (size_t i = 0; i < sizeof table / sizeof table[0]; i++) {
+        *table[i].slot = PyUnicode_InternFromString(table[i].text);
+        if (*table[i].slot == NULL)
+            return -1;
+    }
+    EMPTY_TUPLE = PyTuple_New(0);
+    return EMPTY_TUPLE == NULL ? -1 : 0;
+}
 
 PyMODINIT_FUNC
 PyInit__speedups(void)
 {
-    S_call_python = PyUnicode_InternFromString("_call_python");
-    if (S_call_python == NULL || PyType_Ready(&CoreType) < 0)
+    if (intern_all() < 0 || PyType_Ready(&CoreType) < 0 || PyType_Ready(&MatcherType) < 0)
         return NULL;
     PyObject *module = PyModule_Create(&speedups_module);
     if (module == NULL)
         return NULL;
-    Py_INCREF(&CoreType);
-    if (PyModule_AddObject(module, "Core", (PyObject *)&CoreType) < 0) {
-        Py_DECREF(&CoreType);
+    if (PyModule_AddObjectRef(module, "Core", (PyObject *)&CoreType) < 0
+        || PyModule_AddObjectRef(module, "Matcher", (PyObject *)&MatcherType) < 0) {
         Py_DECREF(module);
         return NULL;
     }

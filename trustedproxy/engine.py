@@ -11,7 +11,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NamedTuple
 
-from .addresses import Matcher, key_to_text, parse_element, parse_ip
+from ._compiled import speedups
+from .addresses import V6, Matcher, key_to_text, parse_element, parse_ip
 from .forwarded import Invalid, Node, NodeKind, element_node, format_element, parse_forwarded
 from .headers import Kind
 from .values import (
@@ -212,6 +213,16 @@ def _parse_address(raw: str) -> tuple[str | None, str]:
     return key_to_text(*parsed), ""
 
 
+def _packed(intervals: tuple[tuple[int, int], ...]) -> tuple[bytes, bytes]:
+    """The bounds of merged key *intervals* as the compiled Matcher takes them:
+    big-endian ``first, last`` pairs, 4 bytes each for IPv4, 16 for IPv6."""
+    v4 = b"".join(bound.to_bytes(4, "big") for first, last in intervals if last < V6
+                  for bound in (first, last))
+    v6 = b"".join((bound - V6).to_bytes(16, "big") for first, last in intervals if first >= V6
+                  for bound in (first, last))
+    return v4, v6
+
+
 class TrustEngine:
     """A :class:`~trustedproxy.TrustPolicy` compiled for fast evaluation.
 
@@ -219,12 +230,14 @@ class TrustEngine:
     bounded cache of peer trust, and safe to share between threads.
     """
 
-    __slots__ = ("_aligned", "_cache", "_elements", "_fixed_prefix", "_matcher", "_max_hops",
-                 "_plain", "_strip", "_trusted", "_unix", "policy")
+    __slots__ = ("_aligned", "_cache", "_elements", "_fast", "_fixed_prefix", "_matcher",
+                 "_max_hops", "_plain", "_strip", "_trusted", "_unix", "policy")
 
     def __init__(self, policy: TrustPolicy) -> None:
         self.policy = policy
         self._matcher = Matcher(policy.intervals)
+        # The compiled matcher (when built): the same networks as packed bounds.
+        self._fast = None if speedups is None else speedups.Matcher(*_packed(policy.intervals))
         self._unix = policy.trust_unix_socket
         self._strip = policy.strip_prefix_from_path
         self._fixed_prefix = policy.script_name or None
@@ -258,8 +271,13 @@ class TrustEngine:
         cached = self._cache.get(peer)
         if cached is not None:
             return cached
-        key = parse_ip(peer.partition("%")[0])
-        trusted = self._unix if key is None else key in self._matcher
+        fast = self._fast
+        if fast is not None:
+            found = fast.peer(peer)
+            trusted = self._unix if found is None else found
+        else:
+            key = parse_ip(peer.partition("%")[0])
+            trusted = self._unix if key is None else key in self._matcher
         if len(self._cache) >= CACHE_SIZE:
             self._cache.clear()  # bounded: forget everything rather than grow
         self._cache[peer] = trusted

@@ -8,14 +8,14 @@ rewrites what is, and keeps every original value in
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from .engine import Decision
-from .headers import HEADERS, environ_key
+from ._compiled import speedups
+from .engine import Decision, Hop
+from .headers import HEADERS, Kind, environ_key
 from .policy import TrustPolicy, adapter_policy
 from .values import join_prefix
 
@@ -29,11 +29,7 @@ if TYPE_CHECKING:
                      start_response: StartResponse) -> Iterable[bytes]: ...
         def _setup(self, **config: Any) -> None: ...
 else:
-    _Base = object
-    if not os.environ.get("TRUSTEDPROXY_PURE_PYTHON"):
-        # Not compiled (no C compiler at install time): pure Python.
-        with contextlib.suppress(ImportError):
-            from ._speedups import Core as _Base
+    _Base = object if speedups is None else speedups.Core
 
 __all__ = ["ORIG_KEY", "DECISION_KEY", "SPEEDUPS", "TrustedProxyMiddleware", "apply_decision"]
 
@@ -147,6 +143,27 @@ class TrustedProxyMiddleware(_Base):
         # The environ keys of every header the policy knows (custom ones included).
         self._env_to_name = {spec.environ_key: spec.key for spec in policy.headers.values()}
         self._env_keys = frozenset(self._env_to_name)
+        self._key_order = {key: i for i, key in enumerate(self._env_to_name)}
+        if SPEEDUPS:
+            self._setup_speedups()
+
+    def _setup_speedups(self) -> None:
+        """Hand the compiled path (``_speedups.Core``) the engine's tables and caches."""
+        engine, policy = self.engine, self.policy
+        specs = list(policy.headers.values())
+        index = {spec.key: i for i, spec in enumerate(specs)}
+        roles = {Kind.FOR_LIST: 1, Kind.FORWARDED: 3}  # else 2: a single value, via its cache
+        rows = tuple((index[name], roles.get(kind, 2), target, source, cache)
+                     for name, kind, target, source, _parse, cache in engine._trusted)
+        keys = tuple(spec.environ_key for spec in specs)
+        self._setup(app=self.app, keys=keys, names=tuple(spec.key for spec in specs),
+                    rows=rows, trust=engine._cache, plain=engine._plain,
+                    elements=engine._elements, matcher=engine._fast,
+                    max_hops=policy.max_hops, strip_prefix=bool(policy.strip_prefix_from_path),
+                    fixed_prefix=policy.script_name or None,
+                    # hop_aligned and two headers of one environ key: Python only.
+                    enabled=not policy.hop_aligned and len(set(keys)) == len(keys),
+                    decision_type=Decision, hop_type=Hop)
 
     def _call_python(self, environ: WSGIEnvironment,
                      start_response: StartResponse) -> Iterable[bytes]:
@@ -161,7 +178,9 @@ class TrustedProxyMiddleware(_Base):
         peer = environ.get("REMOTE_ADDR")
         if found:
             env_to_name = self._env_to_name
-            headers = {env_to_name[key]: environ[key] for key in found}
+            # In table order, as the compiled path lists them (Decision.removed).
+            headers = {env_to_name[key]: environ[key]
+                       for key in sorted(found, key=self._key_order.__getitem__)}
             decision = self.engine.decide(peer or "", headers)
             if not (decision.trusted or decision.prefix):
                 # An untrusted peer: every forwarded header goes, nothing else
