@@ -1,0 +1,770 @@
+"""The compiled request path (``trustedproxy._speedups``) against the Python reference.
+
+``TrustedProxyMiddleware.__call__`` is the compiled ``_speedups.Core.__call__``
+when the extension is built (``SPEEDUPS``); ``_PurePythonMiddleware`` always
+takes the Python reference, ``_call_python``. The compiled path handles a
+request itself only when the engine's caches are warm, so every request here
+is sent several times to the same middleware, and each answer is compared
+with the reference's: the environ the application saw (every key), the
+originals in ``trustedproxy.orig``, the Decision (``removed`` as a set: its
+order is unspecified) and what the call returned or raised.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import gc
+import random
+import sys
+import threading
+import tracemalloc
+from collections.abc import Callable, Iterable
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from trustedproxy import Decision, TrustPolicy
+from trustedproxy.headers import HEADERS, Group
+from trustedproxy.wsgi import SPEEDUPS, TrustedProxyMiddleware, _PurePythonMiddleware
+
+pytestmark = pytest.mark.skipif(
+    not SPEEDUPS, reason="trustedproxy._speedups is not built (no C compiler at install "
+                         "time) or TRUSTEDPROXY_PURE_PYTHON is set: no compiled path to test")
+
+ORIG_KEY = "trustedproxy.orig"
+DECISION_KEY = "trustedproxy.decision"
+MISSING = object()  # a key left out of the environ
+
+
+class StrSub(str):
+    """A str subclass, as an unusual environ value."""
+
+
+class EnvironSub(dict):  # type: ignore[type-arg]
+    """A plain dict subclass, as a server might pass for an environ."""
+
+
+class WatchedEnviron(dict):  # type: ignore[type-arg]
+    """A dict subclass whose reads and writes go through overridden methods
+    (the Python reference uses ``get``, ``[]``, ``pop`` and ``[] =``)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.written: set[str] = set()
+        self.popped: set[str] = set()
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self.written.add(key)
+        super().__setitem__(key, value)
+
+    def pop(self, key: str, *default: Any) -> Any:
+        self.popped.add(key)
+        return super().pop(key, *default)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        # Reads the value through the subclass: a value stored as "@x" reads as "x".
+        value = super().get(key, default)
+        return value[1:] if isinstance(value, str) and value.startswith("@") else value
+
+    def __getitem__(self, key: str) -> Any:
+        value = super().__getitem__(key)
+        return value[1:] if isinstance(value, str) and value.startswith("@") else value
+
+
+# --------------------------------------------------------------------------- comparing
+
+
+def norm(value: Any) -> Any:
+    """*value* as comparable data that keeps its exact type (a str subclass
+    is not a str, True is not 1)."""
+    if isinstance(value, dict):
+        return ("dict", type(value).__qualname__,
+                {norm(k): norm(v) for k, v in value.items()})
+    if isinstance(value, (list, tuple)):
+        return (type(value).__qualname__, tuple(norm(v) for v in value))
+    if value is None or isinstance(value, (str, bytes, int, float)):
+        return (type(value).__qualname__, value)
+    return (type(value).__qualname__,)  # an object: its type only (runs use copies)
+
+
+def decision_data(decision: Any) -> Any:
+    """The Decision as data (``dataclasses.asdict``), ``removed`` as a set."""
+    if not isinstance(decision, Decision):
+        return ("not a Decision", norm(decision))
+    data = dataclasses.asdict(decision)
+    removed = data.pop("removed")
+    return (type(decision).__qualname__, norm(data), type(removed).__qualname__,
+            frozenset(norm(r) for r in removed), len(removed))
+
+
+def snapshot(environ: dict[str, Any]) -> dict[str, Any]:
+    """Everything in *environ*, the decision as :func:`decision_data`."""
+    out = {}
+    for key, value in dict.items(environ):
+        out[key] = decision_data(value) if key == DECISION_KEY else norm(value)
+    return out
+
+
+class App:
+    """A WSGI application that records what it was called with."""
+
+    def __init__(self, result: Any = None, error: BaseException | None = None,
+                 record: bool = True) -> None:
+        self.result = [b"body"] if result is None else result
+        self.error = error
+        self.record = record
+        self.calls: list[tuple[Any, ...]] = []
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        if self.record:
+            self.calls.append((environ, type(environ), snapshot(environ), start_response))
+        if self.error is not None:
+            raise self.error
+        return self.result
+
+
+def start_response(status: str, headers: list[tuple[str, str]],
+                   exc_info: Any = None) -> Callable[[bytes], None]:
+    return lambda body: None
+
+
+def outcome(middleware: TrustedProxyMiddleware, environ: dict[str, Any]) -> Any:
+    """Call *middleware* with *environ*; what the app saw, what came back, and
+    the environ afterwards, as comparable data."""
+    app = middleware.app
+    assert isinstance(app, App)
+    app.calls.clear()
+    try:
+        returned = middleware(environ, start_response)
+    except Exception as exc:  # the same exception is expected from both paths
+        result: Any = ("raised", type(exc).__qualname__, str(exc))
+    else:
+        result = ("returned", returned is app.result)
+    seen = [(env is environ, kind.__qualname__, snap, sr is start_response)
+            for env, kind, snap, sr in app.calls]
+    return result, seen, type(environ).__qualname__, snapshot(environ)
+
+
+def middlewares(policy_kwargs: dict[str, Any]
+                ) -> tuple[TrustedProxyMiddleware, list[TrustedProxyMiddleware]]:
+    """The reference middleware and compiled ones: one with an engine of its
+    own (cold caches), one sharing the reference's engine (caches the
+    reference filled)."""
+    reference_policy = TrustPolicy(**policy_kwargs)
+    reference = _PurePythonMiddleware(App(), reference_policy)
+    own = TrustedProxyMiddleware(App(), TrustPolicy(**policy_kwargs))
+    assert own.engine is not reference.engine
+    shared = TrustedProxyMiddleware(App(), reference_policy)
+    assert type(own).__call__ is not type(reference).__call__
+    return reference, [own, shared]
+
+
+def clone(environ: dict[str, Any]) -> dict[str, Any]:
+    """A deep copy of *environ*, of its type (a WatchedEnviron starts unwatched)."""
+    if isinstance(environ, WatchedEnviron):
+        return WatchedEnviron(copy.deepcopy(dict(environ)))
+    return copy.deepcopy(environ)
+
+
+def assert_same(policy_kwargs: dict[str, Any], environs: Iterable[dict[str, Any]],
+                rounds: int = 3) -> list[Any]:
+    """Send each environ *rounds* times (interleaved) through the reference and
+    the compiled middlewares; assert every answer is the same. Returns the
+    reference's answers, last round."""
+    reference, compiled = middlewares(policy_kwargs)
+    environs = list(environs)
+    answers: list[Any] = []
+    for round_ in range(rounds):
+        answers = []
+        for i, environ in enumerate(environs):
+            expected = outcome(reference, clone(environ))
+            for which, middleware in zip(("own engine", "shared engine"), compiled,
+                                         strict=True):
+                got = outcome(middleware, clone(environ))
+                assert got == expected, (
+                    f"round {round_ + 1}, request {i} ({which}): compiled path differs\n"
+                    f"policy: {policy_kwargs!r}\nenviron: {environ!r}")
+            answers.append(expected)
+    return answers
+
+
+def seen_environ(answer: Any) -> dict[str, Any]:
+    """The environ the application saw, from an :func:`outcome` (values plain)."""
+    (_, seen, _, _) = answer
+    assert len(seen) == 1
+    return {k: (v if k == DECISION_KEY else v[1] if len(v) == 2 else v)
+            for k, v in seen[0][2].items()}
+
+
+# --------------------------------------------------------------------------- strategies
+
+TRUSTED_V4 = ["10.0.0.1", "10.0.0.2", "10.1.2.3", "10.255.255.255", "192.0.2.10", "127.0.0.1",
+              "172.16.0.9"]
+TRUSTED_V6 = ["::1", "2001:db8::1", "2001:DB8::A", "2001:db8:0:0:0:0:0:2", "::ffff:10.0.0.3",
+              "::ffff:a00:4", "fe80::1"]
+UNTRUSTED = ["203.0.113.9", "198.51.100.7", "8.8.8.8", "0.0.0.0", "255.255.255.255",
+             "2001:db9::1", "::ffff:203.0.113.1", "::", "::10.0.0.1", "2001:db8:1::9"]
+PROXIES = ["10.0.0.0/8", "10.1.2.3", "192.0.2.10", "127.0.0.1", "172.16.0.0/12",
+           "2001:db8::/32", "2001:db8::5", "::1", "fe80::/10", "::ffff:10.0.0.0/104",
+           "203.0.113.0/24", "0.0.0.0/0", "::/0", "loopback"]
+JUNK = ["unknown", "_hidden", "1.2.3", "01.2.3.4", "1.2.3.4.5", "256.1.1.1", "example.com",
+        "[1.2.3.4]", "[::1", "::1]", "1.2.3.4:", "1.2.3.4:0", "1.2.3.4:65536", "1.2.3.4:080",
+        "1.2.3.4:+80", "1.2.3.4:\u0668\u0660", "[::1]:", "[::1]x", "[::1]:99999",
+        "fe80::1%eth0", "10.0.0.1\x00", "10.0.0.1\x00junk", "\udc80", "\uff11.2.3.4",
+        "10.0.0.1\u00a0", "\u00e9", "x" * 300, "1" * 50, "10.0.0.1 10.0.0.2", "::ffff:1.2.3.4.5",
+        "10.0.0.1\r", "\x0b10.0.0.1", "1.2.3.4:80:80", "2001:db8::1:80:80:80:80:80:80",
+        "[]", ":", "-", "0x0a.0.0.1", "10.0.0.01", "1e1.0.0.1"]
+CUSTOM = {"CF-Connecting-IP": "client", "X-Original-Proto": "scheme",
+          "X-Original-Host": "host", "X-Original-Server": "server",
+          "X-Original-Port": "port", "X-Original-Prefix": "prefix"}
+CUSTOM_ENV = {"HTTP_" + name.upper().replace("-", "_"): group for name, group in CUSTOM.items()}
+
+
+@st.composite
+def address(draw: st.DrawFn) -> str:
+    """One address-list element: an address in some form, or junk."""
+    kind = draw(st.integers(0, 9))
+    if kind >= 8:
+        return draw(st.sampled_from(JUNK))
+    text = draw(st.sampled_from(TRUSTED_V4 + TRUSTED_V6 + UNTRUSTED))
+    if ":" in text:
+        form = draw(st.integers(0, 3))
+        if form == 1:
+            text = f"[{text}]"
+        elif form == 2:
+            text = f"[{text}]:{draw(st.sampled_from(['443', '1', '65535', '0080']))}"
+    elif draw(st.booleans()):
+        text = f"{text}:{draw(st.sampled_from(['80', '8443', '1', '65535']))}"
+    pad = st.sampled_from(["", "", " ", "\t", "  \t"])
+    return draw(pad) + text + draw(pad)
+
+
+@st.composite
+def address_list(draw: st.DrawFn) -> str:
+    """X-Forwarded-For-like values: short lists, many hops, very long values."""
+    kind = draw(st.integers(0, 9))
+    separators = st.sampled_from([",", ", ", " ,", ",\t", ",,", " , , ", "\t,\t", ", ,"])
+    if kind <= 6:
+        parts = draw(st.lists(address(), max_size=6))
+        value = ""
+        for i, part in enumerate(parts):
+            value += (draw(separators) if i else "") + part
+        if draw(st.integers(0, 5)) == 0:
+            value = draw(st.sampled_from([",", ", ", " ", ",,"])) + value
+        if draw(st.integers(0, 5)) == 0:
+            value += draw(st.sampled_from([",", ", ", " ", ",,"]))
+        return value
+    if kind == 7:  # many hops: trusted proxies, a client further left
+        hops = draw(st.integers(2, 45))
+        return ", ".join([draw(st.sampled_from(UNTRUSTED))] +
+                         [draw(st.sampled_from(TRUSTED_V4 + TRUSTED_V6)) for _ in range(hops)])
+    if kind == 8:  # long: past the fast walk's whole-header limit and the value limit
+        element = draw(address())
+        count = draw(st.sampled_from([70, 150, 260, 400]))
+        return ", ".join([element] * count) + ", " + draw(address())
+    return draw(st.text(alphabet="0123456789abcdef:.[], \t;_%x", max_size=60))
+
+
+WORDS = ["http", "https", "HTTP", "HTTPS", "Https", "hTtPs", "ws", "wss", "WSS", "Ws", "ftp",
+         "", " https ", "\thttps", "https,http", "https, http", "http , https", "h ttps",
+         "https\x00", "\uff28TTPS", "https\r", "http\u017f"]
+BOOLS = ["on", "off", "ON", "oN", "true", "True", "FALSE", "1", "0", "yes", "", "  on", "on,off",
+         "01", "\u00f6n", "on\x00"]
+HOSTS = ["example.com", "example.com:8080", "EXAMPLE.COM", "shop.example:443", "a.b.c.",
+         "[::1]", "[::1]:80", "[2001:db8::1]:443", "1.2.3.4", "1.2.3.4:0", "1.2.3.4:65536",
+         "::1", "host:", "exa mple.com", "ex_ample.com", "-a.com", "a..b",
+         "xn--bcher-kva.example", "\u00e9.example", "a" * 64 + ".com", "example.com, evil.com",
+         "1.2.3", "999.1.1.1", "h:080", "", " example.com ", "[::1", "[1.2.3.4]", "a" * 300]
+PORTS = ["443", "80", "1", "0", "65535", "65536", "080", "00443", " 443", "+1", "-1",
+         "\u0663", "", "443,80", "1e3", "99999", "443 "]
+PREFIXES = ["/app", "/app/", "/a//b/", "", "/", "app", "/..", "/a/../b", "/a/./b", "/a?b",
+            "/a#b", "/a b", "/a\\b", "/a\x00", "/\u00e9", "//", "/app, /other", "/a\t",
+            "/" + "x" * 3000, " /app", "/ap"]
+FORWARDED = ["for=203.0.113.9", "for=203.0.113.9;proto=https;host=shop.example",
+             "for=203.0.113.9, for=10.0.0.1", 'for="[2001:db8::1]:443";proto=http',
+             'For=10.0.0.2;PROTO=HTTPS;Host="a.example:8080"', "for=unknown",
+             "for=_hidden, for=10.0.0.1", 'for="10.0.0.1, for=1.2.3.4"',
+             'for=1.2.3.4;host="a,b", for=10.0.0.1', "", ";", "garbage",
+             "for=10.0.0.1;proto=ftp", "for=10.0.0.1;host=bad_host", 'for="\\"quoted"',
+             "for=198.51.100.7;proto=wss, for=[2001:db8::5], for=10.0.0.9"]
+
+GRAMMARS: dict[str, st.SearchStrategy[str]] = {
+    "for-list": address_list(),
+    "address": st.one_of(address(), address_list()),
+    "scheme-word": st.sampled_from(WORDS),
+    "scheme-bool": st.sampled_from(BOOLS),
+    "host": st.sampled_from(HOSTS),
+    "server": st.sampled_from(HOSTS),
+    "port": st.sampled_from(PORTS),
+    "prefix": st.sampled_from(PREFIXES),
+    "forwarded": st.one_of(
+        st.sampled_from(FORWARDED),
+        st.lists(address(), min_size=1, max_size=4).map(
+            lambda parts: ", ".join(f"for={p.strip()}" for p in parts))),
+}
+ANY_VALUE = st.one_of(*GRAMMARS.values(), st.text(max_size=30))
+GROUP_KIND = {"client": "address", "scheme": "scheme-word", "host": "host",
+              "server": "server", "port": "port", "prefix": "prefix"}
+#: Every header an environ may carry, built-in or custom, with its value grammar.
+ENV_GRAMMAR = {**{spec.environ_key: GRAMMARS[spec.kind.value] for spec in HEADERS.values()},
+               **{key: GRAMMARS[GROUP_KIND[group]] for key, group in CUSTOM_ENV.items()}}
+
+PEERS = [*TRUSTED_V4, "::1", "2001:db8::5", "2001:DB8::5", "::ffff:10.0.0.1",
+         "::ffff:192.0.2.10", "fe80::1%eth0", "2001:db8::5%1", *UNTRUSTED[:4], "2001:db9::1",
+         "", "/run/app.sock", "unix:/tmp/x", " 10.0.0.1", "010.0.0.1", "[::1]", "10.0.0.1:80",
+         "10.0.0.1\x00", "\udc80"]
+ODD_PEERS = [MISSING, None, b"10.0.0.1", 167772161, StrSub("10.0.0.1"), StrSub("203.0.113.9")]
+ODD_VALUES = [None, b"https", 443, StrSub("https"), StrSub("10.0.0.1"), ("10.0.0.1",)]
+
+
+@st.composite
+def policy_kwargs(draw: st.DrawFn) -> dict[str, Any]:
+    """Keyword arguments of a valid random TrustPolicy."""
+    custom = {name: group for name, group in CUSTOM.items() if draw(st.booleans())}
+    by_group: dict[str, list[str]] = {g.value: [] for g in Group}
+    for spec in HEADERS.values():
+        if spec.kind.value != "forwarded":
+            (group,) = spec.groups
+            by_group[group.value].append(spec.name)
+    for name, group in custom.items():
+        by_group[group].append(name)
+    headers: list[str] = []
+    groups = list(by_group)
+    if draw(st.integers(0, 4)) == 0:
+        headers.append("Forwarded")
+        groups = [g for g in groups if g not in ("client", "scheme", "host")]
+    for group in groups:
+        if draw(st.integers(0, 2)):
+            headers.append(draw(st.sampled_from(by_group[group])))
+    proxies = draw(st.lists(st.sampled_from(PROXIES), max_size=4, unique=True))
+    unix = draw(st.booleans())
+    if headers and not proxies and not unix:
+        proxies = ["10.0.0.0/8"]
+    kwargs: dict[str, Any] = {
+        "trusted_proxies": proxies, "trusted_headers": draw(st.permutations(headers)),
+        "custom_headers": custom, "trust_unix_socket": unix,
+        "script_name": draw(st.sampled_from(["", "", "/app", "/a/b/", "/mnt"])),
+        "strip_prefix_from_path": draw(st.booleans()),
+        "max_hops": draw(st.sampled_from([1, 2, 3, 5, 32])),
+    }
+    if "X-Forwarded-For" in headers:
+        kwargs["hop_aligned"] = draw(st.booleans())
+    return kwargs
+
+
+@st.composite
+def environs(draw: st.DrawFn) -> dict[str, Any]:
+    """A random WSGI environ: peer, forwarded headers, server-set keys."""
+    environ: dict[str, Any] = {"REQUEST_METHOD": "GET", "wsgi.input": None}
+    odd = draw(st.integers(0, 19)) == 0  # now and then, a value of an unusual type
+    peer = draw(st.sampled_from(ODD_PEERS)) if odd and draw(st.booleans()) else draw(
+        st.sampled_from(PEERS))
+    if peer is not MISSING:
+        environ["REMOTE_ADDR"] = peer
+    for key, value in (
+        ("wsgi.url_scheme", draw(st.sampled_from(["http", "http", "https", MISSING]))),
+        ("HTTPS", draw(st.sampled_from([MISSING, MISSING, "on", "off", "ON", "1"]))),
+        ("REQUEST_SCHEME", draw(st.sampled_from([MISSING, "http", "https", "HTTP"]))),
+        ("SCRIPT_NAME", draw(st.sampled_from([MISSING, "", "", "/mnt", "/app"]))),
+        ("PATH_INFO", draw(st.sampled_from([MISSING, "", "/", "/app", "/app/x", "/apple",
+                                            "/a/b/c", "/mnt/app"]))),
+        ("SERVER_NAME", draw(st.sampled_from([MISSING, "backend", "backend"]))),
+        ("SERVER_PORT", draw(st.sampled_from([MISSING, "80", "8000", "443"]))),
+        ("HTTP_HOST", draw(st.sampled_from([MISSING, "backend:8000", "example.com"]))),
+    ):
+        if value is not MISSING:
+            environ[key] = value
+    keys = draw(st.lists(st.sampled_from(sorted(ENV_GRAMMAR)), max_size=7, unique=True))
+    for key in keys:
+        grammar = ENV_GRAMMAR[key]
+        environ[key] = draw(st.one_of(grammar, grammar, grammar, ANY_VALUE))
+    if odd and draw(st.booleans()):
+        key = draw(st.sampled_from([*keys, "SCRIPT_NAME", "PATH_INFO", "HTTPS", "HTTP_HOST",
+                                    "SERVER_PORT", "wsgi.url_scheme", "REQUEST_SCHEME"]))
+        environ[key] = draw(st.sampled_from(ODD_VALUES))
+    if draw(st.integers(0, 9)) == 0:
+        environ = EnvironSub(environ)
+    return environ
+
+
+# --------------------------------------------------------------------------- the property
+
+
+@settings(max_examples=400, deadline=timedelta(seconds=2),
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(policy_kwargs(), st.lists(environs(), min_size=1, max_size=3))
+def test_compiled_path_matches_python_reference(kwargs: dict[str, Any],
+                                                requests: list[dict[str, Any]]) -> None:
+    """Invariant: for every policy and every request, the compiled path and the
+    Python reference leave the same environ (every key, values of the same
+    type), the same ``trustedproxy.orig`` and an equal Decision (``removed``
+    compared as a set), return the application's value or raise the same
+    exception, and call the application with the same environ object and
+    start_response, whether the caches are cold (first sending), warm (second
+    and third sendings), or warmed by the reference itself (a compiled
+    middleware sharing its engine)."""
+    assert_same(kwargs, requests)
+
+
+# --------------------------------------------------------------------------- the paths, by hand
+
+FULL = ["X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host", "X-Forwarded-Port",
+        "X-Forwarded-Prefix"]
+POLICY = {"trusted_proxies": ["10.0.0.0/8", "192.0.2.10", "2001:db8::/32", "::1"],
+          "trusted_headers": FULL}
+
+
+def environ_for(peer: Any = "10.1.2.3", headers: dict[str, Any] | None = None,
+                **extra: Any) -> dict[str, Any]:
+    environ: dict[str, Any] = {
+        "REQUEST_METHOD": "GET", "SCRIPT_NAME": "", "PATH_INFO": "/app/x",
+        "SERVER_NAME": "backend", "SERVER_PORT": "8000", "HTTP_HOST": "backend:8000",
+        "wsgi.url_scheme": "http", "REQUEST_SCHEME": "http"}
+    if peer is not MISSING:
+        environ["REMOTE_ADDR"] = peer
+    for name, value in (headers or {}).items():
+        environ["HTTP_" + name.upper().replace("-", "_")] = value
+    environ.update(extra)
+    return environ
+
+
+def test_no_forwarded_header_trusted_and_untrusted_peer() -> None:
+    """The usual request: nothing changes but ``trustedproxy.orig`` and the decision."""
+    for peer in ("10.1.2.3", "203.0.113.9", "::1", "2001:db9::1", "", "/run/app.sock"):
+        seen = seen_environ(assert_same(POLICY, [environ_for(peer)])[0])
+        assert seen[ORIG_KEY] == ("dict", "dict", {("str", "REMOTE_ADDR"): ("str", peer)})
+        assert seen["REMOTE_ADDR"] == peer
+        assert seen["SCRIPT_NAME"] == ""
+        assert seen["PATH_INFO"] == "/app/x"
+
+
+def test_untrusted_peer_with_forged_headers() -> None:
+    """Every known forwarded header from an untrusted peer goes; nothing else changes."""
+    forged = {spec.name: "10.0.0.1" for spec in HEADERS.values()}
+    (answer,) = assert_same(POLICY, [environ_for("203.0.113.9", forged)])
+    seen = seen_environ(answer)
+    assert not any(key in seen for key in (s.environ_key for s in HEADERS.values()))
+    assert seen["REMOTE_ADDR"] == "203.0.113.9"
+    assert seen["wsgi.url_scheme"] == "http"
+
+
+def test_trusted_one_and_three_hops_full_set() -> None:
+    """One and three hops with X-Forwarded-For/-Proto/-Host/-Port/-Prefix."""
+    full = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "shop.example",
+            "X-Forwarded-Port": "443", "X-Forwarded-Prefix": "/shop"}
+    one, three = assert_same(POLICY, [
+        environ_for("10.1.2.3", {"X-Forwarded-For": "203.0.113.9", **full}),
+        environ_for("10.1.2.3", {"X-Forwarded-For": "203.0.113.9, 10.0.0.7, 10.0.0.8",
+                                 **full})])
+    for answer, xff in ((one, "203.0.113.9"), (three, "203.0.113.9, 10.0.0.7, 10.0.0.8")):
+        seen = seen_environ(answer)
+        assert seen["REMOTE_ADDR"] == "203.0.113.9"
+        assert seen["HTTP_X_FORWARDED_FOR"] == xff
+        assert seen["wsgi.url_scheme"] == "https"
+        assert seen["REQUEST_SCHEME"] == "https"
+        assert seen["HTTPS"] == "on"
+        assert seen["HTTP_HOST"] == "shop.example"
+        assert seen["SERVER_PORT"] == "443"
+        assert seen["SCRIPT_NAME"] == "/shop"
+
+
+def test_ipv6_chains_and_mapped_addresses() -> None:
+    """IPv6 peers and elements, brackets, ports and IPv4-mapped forms."""
+    answers = assert_same(POLICY, [
+        environ_for("::1", {"X-Forwarded-For": "[2001:DB9::1]:443, 2001:db8::7"}),
+        environ_for("2001:db8::5", {"X-Forwarded-For": "2001:db9:0:0:0:0:0:1, ::ffff:10.0.0.1"}),
+        environ_for("::ffff:10.0.0.1", {"X-Forwarded-For": "::ffff:203.0.113.1"}),
+        environ_for("fe80::1%eth0", {"X-Forwarded-For": "203.0.113.9"}),
+    ])
+    assert seen_environ(answers[0])["REMOTE_ADDR"] == "2001:db9::1"
+    assert seen_environ(answers[1])["REMOTE_ADDR"] == "2001:db9::1"
+    assert seen_environ(answers[2])["REMOTE_ADDR"] == "::ffff:203.0.113.1"
+    assert seen_environ(answers[3])["REMOTE_ADDR"] == "fe80::1%eth0"  # untrusted
+
+
+def test_all_trusted_chain_and_junk() -> None:
+    """Every element trusted: the leftmost is the client; junk stops the walk;
+    NUL, surrogates and non-ASCII digits are not addresses."""
+    answers = assert_same(POLICY, [
+        environ_for("10.1.2.3", {"X-Forwarded-For": "10.0.0.1, 10.0.0.2"}),
+        environ_for("10.1.2.3", {"X-Forwarded-For": "1.2.3.4, unknown, 10.0.0.3"}),
+        environ_for("10.1.2.3", {"X-Forwarded-For": "10.0.0.3, _hidden"}),
+        environ_for("10.1.2.3", {"X-Forwarded-For": "203.0.113.9\x00junk"}),
+        environ_for("10.1.2.3", {"X-Forwarded-For": "203.0.113.9, 10.0.0.1\x00"}),
+        environ_for("10.1.2.3", {"X-Forwarded-For": "\udc80, 10.0.0.1"}),
+        environ_for("10.1.2.3", {"X-Forwarded-For": "\uff12\uff10\uff13.0.113.9"}),
+        environ_for("10.1.2.3", {"X-Forwarded-For": "203.0.113.9,\u00a010.0.0.1"}),
+    ])
+    remote = [seen_environ(a)["REMOTE_ADDR"] for a in answers]
+    assert remote == ["10.0.0.1", "10.0.0.3", "10.1.2.3", "10.1.2.3", "10.1.2.3", "10.0.0.1",
+                      "10.1.2.3", "10.1.2.3"]
+
+
+def test_script_name_policy_and_strip_prefix() -> None:
+    """A fixed script_name applies to every peer; strip_prefix_from_path
+    removes a trusted prefix from PATH_INFO on a segment boundary."""
+    fixed = {**POLICY, "script_name": "/fixed"}
+    answers = assert_same(fixed, [environ_for("203.0.113.9"), environ_for("10.1.2.3"),
+                                  environ_for("203.0.113.9", {"X-Forwarded-Prefix": "/x"})])
+    assert [seen_environ(a)["SCRIPT_NAME"] for a in answers] == ["/fixed"] * 3
+    strip = {**POLICY, "strip_prefix_from_path": True}
+    answers = assert_same(strip, [
+        environ_for("10.1.2.3", {"X-Forwarded-Prefix": "/app"}),
+        environ_for("10.1.2.3", {"X-Forwarded-Prefix": "/ap"}),
+        environ_for("10.1.2.3", {"X-Forwarded-Prefix": "/app"}, PATH_INFO="/app"),
+        environ_for("10.1.2.3", {"X-Forwarded-Prefix": "/app"}, SCRIPT_NAME="/mnt"),
+    ])
+    assert [(seen_environ(a)["SCRIPT_NAME"], seen_environ(a)["PATH_INFO"]) for a in answers] == [
+        ("/app", "/x"), ("/ap", "/app/x"), ("/app", ""), ("/app/mnt", "/x")]
+    both = {**POLICY, "script_name": "/fixed", "strip_prefix_from_path": True}
+    assert_same(both, [environ_for("10.1.2.3", PATH_INFO="/fixed/y"),
+                       environ_for("203.0.113.9", PATH_INFO="/fixed")])
+
+
+@pytest.mark.parametrize("environ_type", [EnvironSub, WatchedEnviron])
+def test_dict_subclass_as_environ(environ_type: type[dict[str, Any]]) -> None:
+    """A dict subclass is passed on as itself, and read and written as the
+    reference reads and writes it (through its own methods)."""
+    requests = [environ_type(environ_for("10.1.2.3")),
+                environ_type(environ_for("203.0.113.9", {"X-Forwarded-For": "10.0.0.1"})),
+                environ_type(environ_for("10.1.2.3", {"X-Forwarded-For": "203.0.113.9",
+                                                      "X-Forwarded-Proto": "https"})),
+                environ_type(environ_for("@10.1.2.3", {"X-Forwarded-For": "@203.0.113.9"}))]
+    assert_same(POLICY, requests)
+    if environ_type is WatchedEnviron:
+        reference, compiled = middlewares(POLICY)
+        for environ in requests:
+            expected = clone(environ)
+            reference(expected, start_response)
+            for middleware in compiled:
+                for _ in range(3):
+                    got = clone(environ)
+                    middleware(got, start_response)
+                    assert (got.written, got.popped) == (expected.written, expected.popped)
+
+
+def test_environ_values_of_unusual_types() -> None:
+    """Values a server should not send (None, bytes, ints, str subclasses,
+    tuples) get the same answer, exception or not, from both paths."""
+    requests = [environ_for(None), environ_for(MISSING), environ_for(b"10.1.2.3"),
+                environ_for(167772161), environ_for(StrSub("10.1.2.3")),
+                environ_for(StrSub("203.0.113.9"), {"X-Forwarded-For": "10.0.0.1"})]
+    for value in ODD_VALUES:
+        requests += [environ_for("10.1.2.3", {"X-Forwarded-For": value}),
+                     environ_for("10.1.2.3", {"X-Forwarded-Proto": value}),
+                     environ_for("10.1.2.3", {"X-Forwarded-Prefix": "/p"}, SCRIPT_NAME=value),
+                     environ_for("10.1.2.3", {"X-Forwarded-Proto": "https"}, HTTPS=value),
+                     environ_for("203.0.113.9", {"X-Forwarded-Host": value})]
+    assert_same(POLICY, requests)
+    assert_same({**POLICY, "script_name": "/fixed"},
+                [environ_for("203.0.113.9", SCRIPT_NAME=None),
+                 environ_for("10.1.2.3", PATH_INFO=b"/x")])
+
+
+# --------------------------------------------------------------------------- the call itself
+
+
+class Boom(Exception):
+    pass
+
+
+def test_application_exception_propagates_unchanged() -> None:
+    """The application's exception reaches the caller as the same object, cold and warm."""
+    error = Boom("from the app")
+    middleware = TrustedProxyMiddleware(App(error=error), TrustPolicy(**POLICY))
+    for environ in (environ_for("10.1.2.3"), environ_for("10.1.2.3", {"X-Forwarded-For":
+                                                                      "203.0.113.9"})):
+        for _ in range(3):
+            with pytest.raises(Boom) as info:
+                middleware(dict(environ), start_response)
+            assert info.value is error
+
+
+def test_return_value_and_start_response_pass_through() -> None:
+    """The application's return value comes back as the same object, and the
+    application gets the caller's start_response and environ objects."""
+    result = iter([b"x"])
+    app = App(result=result)
+    middleware = TrustedProxyMiddleware(app, TrustPolicy(**POLICY))
+    for environ in (environ_for("10.1.2.3"), environ_for("203.0.113.9"),
+                    environ_for("10.1.2.3", {"X-Forwarded-For": "203.0.113.9"})):
+        for _ in range(3):
+            app.calls.clear()
+            passed = dict(environ)
+            assert middleware(passed, start_response) is result
+            (call,) = app.calls
+            assert call[0] is passed
+            assert call[3] is start_response
+
+
+def test_app_attribute_is_read_at_each_call() -> None:
+    """As in the reference (``self.app`` per request), replacing ``middleware.app``
+    after warm-up takes effect on the next request."""
+    first, second = App(), App()
+    middleware = TrustedProxyMiddleware(first, TrustPolicy(**POLICY))
+    environs = [environ_for("10.1.2.3"), environ_for("10.1.2.3", {"X-Forwarded-For": "1.2.3.4"})]
+    for environ in environs * 3:
+        middleware(dict(environ), start_response)
+    middleware.app = second
+    for environ in environs:
+        middleware(dict(environ), start_response)
+    assert (len(first.calls), len(second.calls)) == (6, 2)
+
+
+@pytest.mark.parametrize(("args", "kwargs"), [
+    ((), {}),
+    (("environ",), {}),
+    (("environ", "start_response", "extra"), {}),
+    (("environ", "start_response"), {"extra": 1}),
+    ((), {"environ": "environ", "start_response": "start_response"}),
+    (("environ",), {"start_response": "start_response"}),
+])
+def test_wrong_call_shapes_raise_type_error(args: tuple[str, ...], kwargs: dict[str, Any]
+                                            ) -> None:
+    """Keyword arguments or a wrong number of arguments raise TypeError, as a
+    Python function's call does, before the application is called or the
+    environ is touched."""
+    app = App()
+    middleware = TrustedProxyMiddleware(app, TrustPolicy(**POLICY))
+    environ = environ_for("10.1.2.3", {"X-Forwarded-For": "203.0.113.9"})
+    for _ in range(2):  # warm the caches first
+        middleware(dict(environ), start_response)
+    app.calls.clear()
+    values = {"environ": dict(environ), "start_response": start_response}
+    with pytest.raises(TypeError):
+        middleware(*(values.get(a, a) for a in args),
+                   **{k: values.get(k, v) for k, v in kwargs.items()})
+    assert app.calls == []
+    assert values["environ"] == environ
+    # An empty keyword dict is no keyword argument.
+    assert middleware(dict(environ), start_response, **{}) is app.result
+
+
+def test_uninitialised_middleware_raises_not_crashes() -> None:
+    """A middleware whose __init__ never ran raises an exception, as the
+    reference does, instead of crashing the process."""
+    middleware = TrustedProxyMiddleware.__new__(TrustedProxyMiddleware)
+    with pytest.raises(Exception):  # noqa: B017, PT011  (any exception, just no crash)
+        middleware(environ_for("10.1.2.3"), start_response)
+
+
+# --------------------------------------------------------------------------- leaks and threads
+
+LEAK_POLICY = {"trusted_proxies": ["10.0.0.0/8", "192.0.2.10", "2001:db8::/32"],
+               "trusted_headers": FULL}
+
+
+def mixed_requests() -> list[dict[str, Any]]:
+    """A fixed mix of usual and unusual requests (each a template: copy before use)."""
+    full = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "shop.example",
+            "X-Forwarded-Port": "443", "X-Forwarded-Prefix": "/shop"}
+    requests = []
+    for peer in ("10.1.2.3", "192.0.2.10", "2001:db8::5", "203.0.113.9", "::ffff:10.0.0.1",
+                 "", "/run/app.sock"):
+        requests += [
+            environ_for(peer),
+            environ_for(peer, {"X-Forwarded-For": "203.0.113.9"}),
+            environ_for(peer, {"X-Forwarded-For": "203.0.113.9, 10.0.0.7, 10.0.0.8", **full}),
+            environ_for(peer, {"X-Forwarded-For": "[2001:db9::1]:443, 2001:db8::7",
+                               "X-Forwarded-Proto": "http"}, HTTPS="on"),
+            environ_for(peer, {"X-Forwarded-For": "10.0.0.1, 10.0.0.2"}),
+            environ_for(peer, {"X-Forwarded-For": "junk, 10.0.0.1", "X-Forwarded-Port": "x"}),
+            environ_for(peer, {"X-Forwarded-For": ",, ,", "X-Real-IP": "1.2.3.4",
+                               "Forwarded": "for=1.2.3.4"}),
+            environ_for(peer, {"X-Forwarded-Host": "a..b", "X-Forwarded-Prefix": "/a/../b"}),
+        ]
+    return requests
+
+
+def test_no_memory_growth_and_stable_refcounts() -> None:
+    """After warm-up, 50,000 mixed requests through the compiled middleware
+    allocate nothing that stays, and the objects it holds (policy, engine,
+    application) and the request values it reads keep their reference counts."""
+    app = App(record=False)
+    middleware = TrustedProxyMiddleware(app, TrustPolicy(**LEAK_POLICY))
+    templates = mixed_requests()
+    result = app.result
+    for _ in range(5):
+        for template in templates:
+            middleware(dict(template), start_response)
+    watched = [middleware, middleware.policy, middleware.engine, app, start_response,
+               result]
+    watched += [value for t in templates for value in t.values()
+                if isinstance(value, str) and value.isascii() and len(value) > 1]
+    watched += [key for key in templates[0]]
+    gc.collect()
+    before = [sys.getrefcount(obj) for obj in watched]
+    tracemalloc.start()
+    try:
+        gc.collect()
+        first = tracemalloc.take_snapshot()
+        count = len(templates)
+        for i in range(50_000):
+            middleware(dict(templates[i % count]), start_response)
+        gc.collect()
+        second = tracemalloc.take_snapshot()
+    finally:
+        tracemalloc.stop()
+    after = [sys.getrefcount(obj) for obj in watched]
+    ignore = [tracemalloc.Filter(False, tracemalloc.__file__)]
+    grown = sum(stat.size_diff for stat in second.filter_traces(ignore).compare_to(
+        first.filter_traces(ignore), "filename"))
+    assert grown < 64 * 1024, f"{grown} bytes kept after 50,000 requests"
+    changed = [(repr(obj)[:60], b, a) for obj, b, a in zip(watched, before, after, strict=True)
+               if a != b]
+    assert changed == [], "reference counts changed (object, before, after)"
+
+
+def test_threads_get_single_threaded_answers() -> None:
+    """8 threads sending mixed requests through one compiled middleware each
+    get the answer the reference gives single-threaded."""
+    templates = mixed_requests()
+    reference = _PurePythonMiddleware(App(), TrustPolicy(**LEAK_POLICY))
+    expected = [outcome(reference, copy.deepcopy(t)) for t in templates]
+
+    def fast_signature(environ: dict[str, Any]) -> Any:
+        decision = environ.pop(DECISION_KEY)
+        fields = tuple(frozenset(decision.removed) if f.name == "removed"
+                       else getattr(decision, f.name) for f in dataclasses.fields(Decision))
+        return environ, fields
+
+    expected_fast = []
+    for template in templates:
+        environ = copy.deepcopy(template)
+        reference(environ, start_response)
+        expected_fast.append(fast_signature(environ))
+    app = App(record=False)
+    middleware = TrustedProxyMiddleware(app, TrustPolicy(**LEAK_POLICY))
+    failures: list[str] = []
+    barrier = threading.Barrier(8)
+
+    def hammer(seed: int) -> None:
+        order = list(range(len(templates))) * 25
+        random.Random(seed).shuffle(order)
+        barrier.wait()
+        for i in order:
+            environ = dict(templates[i])
+            middleware(environ, start_response)
+            if fast_signature(environ) != expected_fast[i]:
+                failures.append(f"thread {seed}, request {i}: {templates[i]!r}")
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)
+    try:
+        threads = [threading.Thread(target=hammer, args=(seed,)) for seed in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        assert not any(thread.is_alive() for thread in threads)
+    finally:
+        sys.setswitchinterval(interval)
+    assert failures == []
+    # And after the threads, single-threaded answers are still the reference's, in full.
+    app.record = True
+    for template, answer in zip(templates, expected, strict=True):
+        assert outcome(middleware, copy.deepcopy(template)) == answer
