@@ -25,6 +25,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <structmember.h>
 #include <arpa/inet.h>
 #include <stdint.h>
 #include <string.h>
@@ -117,19 +118,28 @@ parse_address(const char *text, Py_ssize_t n, Address *out)
 
 /* ------------------------------------------------------------------ Matcher */
 
+/* Lists longer than this get a slice table (addresses._INDEXED). */
+#define INDEXED 256
+#define SLICES 65536
+
 typedef struct {
     PyObject_HEAD
     uint32_t *v4;  /* sorted bounds: first0, last0, first1, last1, ... */
     Py_ssize_t n4;
     u128 *v6;
     Py_ssize_t n6;
+    /* For long lists, per family, where each of SLICES equal slices of the
+     * family's span starts in its bounds (SLICES + 1 entries), so a lookup
+     * bisects only the few bounds of its slice, not the whole list. */
+    uint32_t *t4, *t6;
+    u128 base6;
+    int shift6;
 } Matcher;
 
-/* Whether key lies in one of the intervals: bisect_right, then an odd count
- * of bounds at or below it, or a last bound equal to it (as Matcher in
- * addresses.py). */
+/* bisect_right(bounds, key) restricted to [lo, hi) (every bound before lo is
+ * <= key, every bound from hi on is > key), then: in a network when an odd
+ * number of bounds lie at or below key, or a last bound equals it. */
 #define MATCH_BODY                                                  \
-    Py_ssize_t lo = 0, hi = n;                                      \
     while (lo < hi) {                                               \
         Py_ssize_t mid = (lo + hi) >> 1;                            \
         if (key < bounds[mid])                                      \
@@ -140,13 +150,13 @@ typedef struct {
     return (lo & 1) || (lo > 0 && bounds[lo - 1] == key);
 
 static int
-match_v4(const uint32_t *bounds, Py_ssize_t n, uint32_t key)
+match_v4(const uint32_t *bounds, Py_ssize_t lo, Py_ssize_t hi, uint32_t key)
 {
     MATCH_BODY
 }
 
 static int
-match_v6(const u128 *bounds, Py_ssize_t n, u128 key)
+match_v6(const u128 *bounds, Py_ssize_t lo, Py_ssize_t hi, u128 key)
 {
     MATCH_BODY
 }
@@ -154,55 +164,119 @@ match_v6(const u128 *bounds, Py_ssize_t n, u128 key)
 static int
 matcher_has(const Matcher *m, const Address *a)
 {
-    return a->family == 4 ? match_v4(m->v4, m->n4, a->v4) : match_v6(m->v6, m->n6, a->v6);
+    if (a->family == 4) {
+        if (m->t4 == NULL)
+            return match_v4(m->v4, 0, m->n4, a->v4);
+        uint32_t s = a->v4 >> 16;
+        return match_v4(m->v4, m->t4[s], m->t4[s + 1], a->v4);
+    }
+    if (m->t6 == NULL)
+        return match_v6(m->v6, 0, m->n6, a->v6);
+    if (a->v6 < m->base6)
+        return 0;  /* below every bound */
+    u128 s = (a->v6 - m->base6) >> m->shift6;
+    if (s >= SLICES)
+        return match_v6(m->v6, m->n6, m->n6, a->v6);  /* above every bound */
+    return match_v6(m->v6, m->t6[s], m->t6[s + 1], a->v6);
 }
 
+static int
+bit_length(u128 value)
+{
+    int bits = 0;
+    while (value) {
+        bits++;
+        value >>= 1;
+    }
+    return bits;
+}
+
+/* The slice table of n sorted bounds: slice of bound i is slice(i). */
+#define BUILD_TABLE(table, n, slice_of)                                     \
+    do {                                                                    \
+        table = PyMem_Calloc(SLICES + 1, sizeof(uint32_t));                 \
+        if (table == NULL)                                                  \
+            goto nomemory;                                                  \
+        for (Py_ssize_t i = 0; i < n; i++)                                  \
+            table[(slice_of) + 1]++;                                        \
+        for (Py_ssize_t j = 1; j <= SLICES; j++)                            \
+            table[j] += table[j - 1];                                       \
+    } while (0)
+
+/* Matcher(bounds): bounds is the flat sorted list of addresses.Matcher
+ * (first0, last0, first1, last1, ... as address keys: IPv4 keys first, then
+ * IPv6 keys, which are 2**128 + the address). */
 static PyObject *
 matcher_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 {
-    Py_buffer v4, v6;
-    static char *kwlist[] = {"v4", "v6", NULL};
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "y*y*:Matcher", kwlist, &v4, &v6))
+    PyObject *bounds;
+    static char *kwlist[] = {"bounds", NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O!:Matcher", kwlist, &PyList_Type, &bounds))
         return NULL;
-    Matcher *self = NULL;
-    if (v4.len % 8 != 0 || v6.len % 32 != 0) {
-        PyErr_SetString(PyExc_ValueError,
-                        "Matcher: bounds come in pairs of 4-byte (IPv4) or 16-byte (IPv6) values");
-        goto done;
-    }
-    self = (Matcher *)type->tp_alloc(type, 0);
+    Py_ssize_t n = PyList_GET_SIZE(bounds);
+    Matcher *self = (Matcher *)type->tp_alloc(type, 0);
     if (self == NULL)
-        goto done;
-    self->n4 = v4.len / 4;
-    self->n6 = v6.len / 16;
-    self->v4 = PyMem_Malloc(sizeof(uint32_t) * (size_t)(self->n4 ? self->n4 : 1));
-    self->v6 = PyMem_Malloc(sizeof(u128) * (size_t)(self->n6 ? self->n6 : 1));
-    if (self->v4 == NULL || self->v6 == NULL) {
-        Py_CLEAR(self);
-        PyErr_NoMemory();
-        goto done;
+        return NULL;
+    self->v4 = PyMem_Malloc(sizeof(uint32_t) * (size_t)(n ? n : 1));
+    self->v6 = PyMem_Malloc(sizeof(u128) * (size_t)(n ? n : 1));
+    if (self->v4 == NULL || self->v6 == NULL)
+        goto nomemory;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *bound = PyList_GET_ITEM(bounds, i);
+        if (!PyLong_CheckExact(bound))
+            goto invalid;
+        int overflow;
+        long long small = PyLong_AsLongLongAndOverflow(bound, &overflow);
+        if (small == -1 && PyErr_Occurred())
+            goto error;
+        if (!overflow && small >= 0 && small <= 0xFFFFFFFFLL) {
+            if (self->n6)
+                goto invalid;  /* IPv4 keys come first */
+            self->v4[self->n4++] = (uint32_t)small;
+            continue;
+        }
+        PyObject *packed = PyObject_CallMethod(bound, "to_bytes", "is", 17, "big");
+        if (packed == NULL) {
+            if (PyErr_ExceptionMatches(PyExc_OverflowError))
+                goto invalid;
+            goto error;
+        }
+        const unsigned char *b = (const unsigned char *)PyBytes_AS_STRING(packed);
+        int is_v6 = b[0] == 1;
+        u128 value = be128(b + 1);
+        Py_DECREF(packed);
+        if (!is_v6)
+            goto invalid;
+        self->v6[self->n6++] = value;
     }
-    const unsigned char *p4 = v4.buf, *p6 = v6.buf;
-    for (Py_ssize_t i = 0; i < self->n4; i++)
-        self->v4[i] = be32(p4 + 4 * i);
-    for (Py_ssize_t i = 0; i < self->n6; i++)
-        self->v6[i] = be128(p6 + 16 * i);
+    if (self->n4 % 2 || self->n6 % 2)
+        goto invalid;
     for (Py_ssize_t i = 1; i < self->n4; i++) {
         if (self->v4[i] < self->v4[i - 1])
-            goto unsorted;
+            goto invalid;
     }
     for (Py_ssize_t i = 1; i < self->n6; i++) {
         if (self->v6[i] < self->v6[i - 1])
-            goto unsorted;
+            goto invalid;
     }
-    goto done;
-unsorted:
-    Py_CLEAR(self);
-    PyErr_SetString(PyExc_ValueError, "Matcher: bounds must be sorted");
-done:
-    PyBuffer_Release(&v4);
-    PyBuffer_Release(&v6);
+    if (self->n4 / 2 > INDEXED)
+        BUILD_TABLE(self->t4, self->n4, self->v4[i] >> 16);
+    if (self->n6 / 2 > INDEXED) {
+        self->base6 = self->v6[0];
+        int bits = bit_length(self->v6[self->n6 - 1] - self->base6);
+        self->shift6 = bits > 16 ? bits - 16 : 0;
+        BUILD_TABLE(self->t6, self->n6, (self->v6[i] - self->base6) >> self->shift6);
+    }
     return (PyObject *)self;
+invalid:
+    PyErr_SetString(PyExc_ValueError,
+                    "Matcher: bounds are sorted address keys, in (first, last) pairs, IPv4 first");
+    goto error;
+nomemory:
+    PyErr_NoMemory();
+error:
+    Py_DECREF(self);
+    return NULL;
 }
 
 static void
@@ -210,6 +284,8 @@ matcher_dealloc(Matcher *self)
 {
     PyMem_Free(self->v4);
     PyMem_Free(self->v6);
+    PyMem_Free(self->t4);
+    PyMem_Free(self->t6);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -234,13 +310,19 @@ matcher_contains(Matcher *self, PyObject *key)
     Py_DECREF(packed);
     if (b[0] > 1)
         return 0;
-    if (b[0] == 1)
-        return match_v6(self->v6, self->n6, be128(b + 1));
+    Address a = {0};
+    if (b[0] == 1) {
+        a.family = 6;
+        a.v6 = be128(b + 1);
+        return matcher_has(self, &a);
+    }
     for (int i = 1; i < 13; i++) {
         if (b[i] != 0)
             return 0;  /* between the families: no network holds it */
     }
-    return match_v4(self->v4, self->n4, be32(b + 13));
+    a.family = 4;
+    a.v4 = be32(b + 13);
+    return matcher_has(self, &a);
 }
 
 /* matcher.peer(text) -> True, False, or None when text (a TCP peer as a
@@ -288,8 +370,8 @@ static PyTypeObject MatcherType = {
     .tp_name = "trustedproxy._speedups.Matcher",
     .tp_basicsize = sizeof(Matcher),
     .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_doc = "Matcher(v4, v6): membership in merged, sorted key intervals, given as packed\n"
-              "big-endian bounds (first, last, ...) of 4 bytes (IPv4) and 16 bytes (IPv6).",
+    .tp_doc = "Matcher(bounds): membership in merged, sorted key intervals, given as the flat\n"
+              "sorted list of bounds of addresses.Matcher (first0, last0, first1, ...).",
     .tp_new = matcher_new,
     .tp_dealloc = (destructor)matcher_dealloc,
     .tp_as_sequence = &matcher_as_sequence,
@@ -301,6 +383,13 @@ static PyTypeObject MatcherType = {
 enum { ROLE_LIST = 1, ROLE_SINGLE = 2, ROLE_PYTHON = 3 };
 enum { T_CLIENT, T_SCHEME, T_HOST, T_SERVER, T_PORT, T_PREFIX, N_TARGETS };
 #define MAX_KEYS 64
+/* X-Forwarded-For elements remembered (a power of two; direct-mapped). */
+#define ELEMENT_CACHE 256
+
+typedef struct {
+    PyObject *text, *canonical, *hop;
+    int trusted;
+} Element;
 
 typedef struct {
     Py_ssize_t key;   /* index in keys */
@@ -321,7 +410,6 @@ typedef struct {
     Py_ssize_t nrows;
     PyObject *trust;     /* engine._cache: peer -> bool */
     PyObject *plain;     /* engine._plain: peer -> Decision (no forwarded header) */
-    PyObject *elements;  /* engine._elements: part -> _Element | None */
     PyObject *matcher;   /* Matcher */
     Py_ssize_t max_hops;
     int strip;
@@ -335,6 +423,8 @@ typedef struct {
     /* kept, removed and sources of the last trusted request, for its mask. */
     unsigned long long last_mask;
     PyObject *last_kept, *last_removed, *last_sources;
+    /* Valid X-Forwarded-For elements seen, by their text. */
+    Element element_cache[ELEMENT_CACHE];
 } Core;
 
 static PyObject *
@@ -377,13 +467,80 @@ is_blank(char c)
     return c == ' ' || c == '\t';
 }
 
-/* One X-Forwarded-For element the walk reached. */
+/* One X-Forwarded-For element the walk reached: its text (white space
+ * stripped) and where it lies in the header, its canonical address, its hop
+ * in the chain (verdict "trusted", or "client" when untrusted), and whether it
+ * is a trusted proxy. The object fields are new references. */
 typedef struct {
-    Py_ssize_t start, end;  /* the element's text (white space stripped) in the header */
-    PyObject *cached;       /* its engine._elements entry (a new reference), or NULL */
-    Address address;        /* parsed here when not cached */
+    Py_ssize_t start, end;
+    PyObject *text, *canonical, *hop;
     int trusted;
 } Reached;
+
+static Py_ssize_t
+element_slot(const char *text, Py_ssize_t n)
+{
+    uint32_t h = 2166136261u;  /* FNV-1a */
+    for (Py_ssize_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)text[i]) * 16777619u;
+    return (Py_ssize_t)(h & (ELEMENT_CACHE - 1));
+}
+
+/* Parse the element s[start:end] (stripped, 1..LONGEST characters) into *r,
+ * through the element cache. Returns 1, 0 when it is not a bare address (the
+ * request goes to Python), -1 on error. */
+static int
+element(Core *self, PyObject *raw, Py_ssize_t start, Py_ssize_t end, Reached *r)
+{
+    const char *s = (const char *)PyUnicode_DATA(raw), *text = s + start;
+    Py_ssize_t len = end - start;
+    r->start = start;
+    r->end = end;
+    r->text = r->canonical = r->hop = NULL;
+    Element *e = &self->element_cache[element_slot(text, len)];
+    if (e->text != NULL && PyUnicode_GET_LENGTH(e->text) == len
+        && memcmp(PyUnicode_DATA(e->text), text, (size_t)len) == 0) {
+        r->text = Py_NewRef(e->text);
+        r->canonical = Py_NewRef(e->canonical);
+        r->hop = Py_NewRef(e->hop);
+        r->trusted = e->trusted;
+        return 1;
+    }
+    const char *colon = memchr(text, ':', (size_t)len);
+    /* brackets or a port (one colon): addresses.parse_element, in Python */
+    if (colon != NULL && (text[0] == '['
+                          || memchr(colon + 1, ':', (size_t)(len - (colon + 1 - text))) == NULL))
+        return 0;
+    Address a;
+    if (!parse_address(text, len, &a))
+        return 0;
+    r->trusted = matcher_has((Matcher *)self->matcher, &a);
+    r->text = PyUnicode_Substring(raw, start, end);
+    if (r->text == NULL)
+        return -1;
+    if (colon == NULL) {
+        r->canonical = Py_NewRef(r->text);  /* inet_pton took it: canonical already */
+    }
+    else {
+        char buf[INET6_ADDRSTRLEN];
+        if (inet_ntop(AF_INET6, a.bytes, buf, sizeof buf) == NULL) {
+            PyErr_SetString(PyExc_SystemError, "trustedproxy: inet_ntop failed");
+            return -1;
+        }
+        r->canonical = PyUnicode_FromString(buf);
+    }
+    if (r->canonical == NULL)
+        return -1;
+    r->hop = new_hop(self, r->text, r->trusted ? S_trusted_v : S_client_v);
+    if (r->hop == NULL)
+        return -1;
+    /* Remember it (a bounded, direct-mapped cache: a new element evicts). */
+    Py_XSETREF(e->text, Py_NewRef(r->text));
+    Py_XSETREF(e->canonical, Py_NewRef(r->canonical));
+    Py_XSETREF(e->hop, Py_NewRef(r->hop));
+    e->trusted = r->trusted;
+    return 1;
+}
 
 /* The walk of engine._walk_fast, for a header whose reached elements are all
  * bare addresses. Returns 1 and sets *client, *trimmed, *chain (new
@@ -412,53 +569,28 @@ walk(Core *self, PyObject *raw, PyObject **client, PyObject **trimmed, PyObject 
     Py_ssize_t nreached = 0;  /* reached[k] is part nparts - 1 - k */
     Py_ssize_t i = nparts - 1;
     int all_trusted = 0, status = -1;
-    PyObject *client_hop = NULL, *left = NULL, *items = NULL;
+    PyObject *client_hop = NULL, *items = NULL;
     for (;;) {
         Py_ssize_t start = i == 0 ? 0 : commas[i - 1] + 1;
         Py_ssize_t end = i == nparts - 1 ? n : commas[i];
-        Reached *r = &reached[nreached++];
-        r->cached = NULL;
-        PyObject *part = PyUnicode_Substring(raw, start, end);
-        if (part == NULL)
-            goto done;
-        PyObject *cached = PyDict_GetItemWithError(self->elements, part);
-        Py_DECREF(part);
-        if (cached == NULL && PyErr_Occurred()) {
-            status = -1;
-            goto done;
-        }
         while (start < end && is_blank(s[start]))
             start++;
         while (end > start && is_blank(s[end - 1]))
             end--;
-        r->start = start;
-        r->end = end;
-        if (cached != NULL) {
-            if (!PyTuple_Check(cached) || PyTuple_GET_SIZE(cached) != 4) {
-                status = 0;  /* None: not a valid element */
-                goto done;
-            }
-            r->cached = Py_NewRef(cached);
-            r->trusted = PyTuple_GET_ITEM(cached, 2) == Py_True;
+        if (end == start || end - start > LONGEST) {
+            status = 0;  /* empty or not an address: the general walk says why */
+            goto done;
         }
-        else {
-            Py_ssize_t len = end - start;
-            const char *text = s + start;
-            status = 0;
-            if (len == 0 || len > LONGEST)
-                goto done;
-            const char *colon = memchr(text, ':', (size_t)len);
-            /* brackets or a port (one colon): addresses.parse_element, in Python */
-            if (colon != NULL && (text[0] == '['
-                                  || memchr(colon + 1, ':', (size_t)(len - (colon + 1 - text)))
-                                         == NULL))
-                goto done;
-            if (!parse_address(text, len, &r->address))
-                goto done;
-            status = -1;
-            r->trusted = matcher_has((Matcher *)self->matcher, &r->address);
+        int found = element(self, raw, start, end, &reached[nreached]);
+        if (found <= 0) {
+            Reached *r = &reached[nreached];
+            Py_XDECREF(r->text);
+            Py_XDECREF(r->canonical);
+            Py_XDECREF(r->hop);
+            status = found;
+            goto done;
         }
-        if (!r->trusted)
+        if (!reached[nreached++].trusted)
             break;
         if (i == 0) {
             all_trusted = 1;  /* the leftmost is the client */
@@ -466,40 +598,12 @@ walk(Core *self, PyObject *raw, PyObject **client, PyObject **trimmed, PyObject 
         }
         i--;
     }
-    /* reached[nreached - 1] is the client, part i; reached[0..nreached-1) trusted hops. */
+    /* reached[nreached - 1] is the client, part i; the others are trusted hops. */
     Reached *c = &reached[nreached - 1];
-    if (c->cached != NULL) {
-        *client = Py_NewRef(PyTuple_GET_ITEM(c->cached, 1));
-        if (!all_trusted)
-            client_hop = Py_NewRef(PyTuple_GET_ITEM(c->cached, 3));
-    }
-    else if (c->address.family == 6 || memchr(s + c->start, ':', (size_t)(c->end - c->start))) {
-        char buf[INET6_ADDRSTRLEN];
-        unsigned char bytes[16];
-        char text[LONGEST + 1];
-        memcpy(text, s + c->start, (size_t)(c->end - c->start));
-        text[c->end - c->start] = '\0';
-        if (inet_pton(AF_INET6, text, bytes) != 1
-            || inet_ntop(AF_INET6, bytes, buf, sizeof buf) == NULL) {
-            PyErr_SetString(PyExc_SystemError, "trustedproxy: inet_ntop failed");
-            goto done;
-        }
-        *client = PyUnicode_FromString(buf);
-    }
-    else {
-        *client = PyUnicode_Substring(raw, c->start, c->end);
-    }
-    if (*client == NULL)
+    *client = Py_NewRef(c->canonical);
+    client_hop = all_trusted ? new_hop(self, c->text, S_client_v) : Py_NewRef(c->hop);
+    if (client_hop == NULL)
         goto done;
-    if (client_hop == NULL) {
-        PyObject *text = PyUnicode_Substring(raw, c->start, c->end);
-        if (text == NULL)
-            goto done;
-        client_hop = new_hop(self, text, S_client_v);
-        Py_DECREF(text);
-        if (client_hop == NULL)
-            goto done;
-    }
     /* The trimmed header: the client and the trusted hops right of it. */
     Py_ssize_t size = 0;
     for (Py_ssize_t k = 0; k < nreached; k++)
@@ -517,10 +621,19 @@ walk(Core *self, PyObject *raw, PyObject **client, PyObject **trimmed, PyObject 
         }
     }
     /* The chain: unvisited elements left of the client, the client, the hops. */
-    left = PyList_New(0);
-    if (left == NULL)
-        goto done;
+    Py_ssize_t nleft = 0;
     for (Py_ssize_t j = 0; j < i; j++) {
+        Py_ssize_t start = j == 0 ? 0 : commas[j - 1] + 1, end = commas[j];
+        while (start < end && is_blank(s[start]))
+            start++;
+        while (end > start && is_blank(s[end - 1]))
+            end--;
+        nleft += start < end;
+    }
+    items = PyTuple_New(nleft + nreached);
+    if (items == NULL)
+        goto done;
+    for (Py_ssize_t j = 0, at = 0; j < i; j++) {
         Py_ssize_t start = j == 0 ? 0 : commas[j - 1] + 1, end = commas[j];
         while (start < end && is_blank(s[start]))
             start++;
@@ -533,45 +646,24 @@ walk(Core *self, PyObject *raw, PyObject **client, PyObject **trimmed, PyObject 
             goto done;
         PyObject *hop = new_hop(self, text, S_unvisited_v);
         Py_DECREF(text);
-        if (hop == NULL || PyList_Append(left, hop) < 0) {
-            Py_XDECREF(hop);
+        if (hop == NULL)
             goto done;
-        }
-        Py_DECREF(hop);
+        PyTuple_SET_ITEM(items, at++, hop);
     }
-    Py_ssize_t nleft = PyList_GET_SIZE(left);
-    items = PyTuple_New(nleft + nreached);
-    if (items == NULL)
-        goto done;
-    for (Py_ssize_t j = 0; j < nleft; j++)
-        PyTuple_SET_ITEM(items, j, Py_NewRef(PyList_GET_ITEM(left, j)));
     PyTuple_SET_ITEM(items, nleft, client_hop);
     client_hop = NULL;
-    for (Py_ssize_t k = nreached - 2, j = nleft + 1; k >= 0; k--, j++) {
-        Reached *r = &reached[k];
-        PyObject *hop;
-        if (r->cached != NULL) {
-            hop = Py_NewRef(PyTuple_GET_ITEM(r->cached, 3));
-        }
-        else {
-            PyObject *text = PyUnicode_Substring(raw, r->start, r->end);
-            if (text == NULL)
-                goto done;
-            hop = new_hop(self, text, S_trusted_v);
-            Py_DECREF(text);
-            if (hop == NULL)
-                goto done;
-        }
-        PyTuple_SET_ITEM(items, j, hop);
-    }
+    for (Py_ssize_t k = nreached - 2, j = nleft + 1; k >= 0; k--, j++)
+        PyTuple_SET_ITEM(items, j, Py_NewRef(reached[k].hop));
     *chain = items;
     items = NULL;
     status = 1;
 done:
-    for (Py_ssize_t k = 0; k < nreached; k++)
-        Py_XDECREF(reached[k].cached);
+    for (Py_ssize_t k = 0; k < nreached; k++) {
+        Py_DECREF(reached[k].text);
+        Py_DECREF(reached[k].canonical);
+        Py_DECREF(reached[k].hop);
+    }
     Py_XDECREF(client_hop);
-    Py_XDECREF(left);
     Py_XDECREF(items);
     if (status <= 0) {
         Py_CLEAR(*client);
@@ -739,7 +831,7 @@ core_call(PyObject *op, PyObject *args, PyObject *kwargs)
     }
     if (!PyArg_UnpackTuple(args, "TrustedProxyMiddleware", 2, 2, &environ, &start_response))
         return NULL;
-    if (!self->ready || !self->enabled || !PyDict_CheckExact(environ))
+    if (!self->ready || !self->enabled || self->app == NULL || !PyDict_CheckExact(environ))
         return fallback(op, environ, start_response);
 
     /* Phase 1: read, change nothing. */
@@ -1025,22 +1117,22 @@ static PyObject *
 core_setup(PyObject *op, PyObject *args, PyObject *kwargs)
 {
     Core *self = (Core *)op;
-    static char *kwlist[] = {"app", "keys", "names", "rows", "trust", "plain", "elements",
+    static char *kwlist[] = {"keys", "names", "rows", "trust", "plain",
                              "matcher", "max_hops", "strip_prefix", "fixed_prefix", "enabled",
                              "decision_type", "hop_type", NULL};
-    PyObject *app = NULL, *keys = NULL, *names = NULL, *rows = NULL, *trust = NULL,
-             *plain = NULL, *elements = NULL, *matcher = NULL, *strip_obj = NULL,
+    PyObject *keys = NULL, *names = NULL, *rows = NULL, *trust = NULL,
+             *plain = NULL, *matcher = NULL, *strip_obj = NULL,
              *fixed_prefix = NULL, *decision_type = NULL, *hop_type = NULL;
     Py_ssize_t max_hops = -1;
     int enabled = 0;
     if (!PyArg_ParseTupleAndKeywords(
-            args, kwargs, "|$OO!O!O!O!O!O!O!nO!OpOO:_setup", kwlist, &app, &PyTuple_Type, &keys,
+            args, kwargs, "|$O!O!O!O!O!O!nO!OpOO:_setup", kwlist, &PyTuple_Type, &keys,
             &PyTuple_Type, &names, &PyTuple_Type, &rows, &PyDict_Type, &trust, &PyDict_Type,
-            &plain, &PyDict_Type, &elements, &MatcherType, &matcher, &max_hops, &PyBool_Type,
+            &plain, &MatcherType, &matcher, &max_hops, &PyBool_Type,
             &strip_obj, &fixed_prefix, &enabled, &decision_type, &hop_type))
         return NULL;
-    if (app == NULL || keys == NULL || names == NULL || rows == NULL || trust == NULL
-        || plain == NULL || elements == NULL || matcher == NULL || strip_obj == NULL
+    if (keys == NULL || names == NULL || rows == NULL || trust == NULL
+        || plain == NULL || matcher == NULL || strip_obj == NULL
         || fixed_prefix == NULL || decision_type == NULL || hop_type == NULL || max_hops < 0) {
         PyErr_SetString(PyExc_TypeError, "_setup: every argument is required");
         return NULL;
@@ -1100,12 +1192,10 @@ core_setup(PyObject *op, PyObject *args, PyObject *kwargs)
     PyMem_Free(self->rows);
     self->rows = parsed;
     self->nrows = nrows;
-    Py_XSETREF(self->app, Py_NewRef(app));
     Py_XSETREF(self->keys, Py_NewRef(keys));
     Py_XSETREF(self->names, Py_NewRef(names));
     Py_XSETREF(self->trust, Py_NewRef(trust));
     Py_XSETREF(self->plain, Py_NewRef(plain));
-    Py_XSETREF(self->elements, Py_NewRef(elements));
     Py_XSETREF(self->matcher, Py_NewRef(matcher));
     Py_XSETREF(self->strip_obj, Py_NewRef(strip_obj));
     Py_XSETREF(self->fixed_prefix, Py_NewRef(fixed_prefix));
@@ -1137,7 +1227,11 @@ core_traverse(Core *self, visitproc visit, void *arg)
     Py_VISIT(self->names);
     Py_VISIT(self->trust);
     Py_VISIT(self->plain);
-    Py_VISIT(self->elements);
+    for (int e = 0; e < ELEMENT_CACHE; e++) {
+        Py_VISIT(self->element_cache[e].text);
+        Py_VISIT(self->element_cache[e].canonical);
+        Py_VISIT(self->element_cache[e].hop);
+    }
     Py_VISIT(self->matcher);
     Py_VISIT(self->strip_obj);
     Py_VISIT(self->fixed_prefix);
@@ -1164,7 +1258,11 @@ core_clear(Core *self)
     Py_CLEAR(self->names);
     Py_CLEAR(self->trust);
     Py_CLEAR(self->plain);
-    Py_CLEAR(self->elements);
+    for (int e = 0; e < ELEMENT_CACHE; e++) {
+        Py_CLEAR(self->element_cache[e].text);
+        Py_CLEAR(self->element_cache[e].canonical);
+        Py_CLEAR(self->element_cache[e].hop);
+    }
     Py_CLEAR(self->matcher);
     Py_CLEAR(self->strip_obj);
     Py_CLEAR(self->fixed_prefix);
@@ -1199,6 +1297,11 @@ static PyMethodDef core_methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
+static PyMemberDef core_members[] = {
+    {"app", T_OBJECT_EX, offsetof(Core, app), 0, "The wrapped WSGI application."},
+    {NULL, 0, 0, 0, NULL},
+};
+
 static PyTypeObject CoreType = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "trustedproxy._speedups.Core",
@@ -1207,6 +1310,7 @@ static PyTypeObject CoreType = {
     .tp_doc = "Base class of TrustedProxyMiddleware: the compiled request path.",
     .tp_call = core_call,
     .tp_methods = core_methods,
+    .tp_members = core_members,
     .tp_new = PyType_GenericNew,
     .tp_traverse = (traverseproc)core_traverse,
     .tp_clear = (inquiry)core_clear,

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NamedTuple
 
 from ._compiled import speedups
-from .addresses import V6, Matcher, key_to_text, parse_element, parse_ip
+from .addresses import Matcher, key_to_text, parse_element, parse_ip
 from .forwarded import Invalid, Node, NodeKind, element_node, format_element, parse_forwarded
 from .headers import Kind
 from .values import (
@@ -213,16 +213,6 @@ def _parse_address(raw: str) -> tuple[str | None, str]:
     return key_to_text(*parsed), ""
 
 
-def _packed(intervals: tuple[tuple[int, int], ...]) -> tuple[bytes, bytes]:
-    """The bounds of merged key *intervals* as the compiled Matcher takes them:
-    big-endian ``first, last`` pairs, 4 bytes each for IPv4, 16 for IPv6."""
-    v4 = b"".join(bound.to_bytes(4, "big") for first, last in intervals if last < V6
-                  for bound in (first, last))
-    v6 = b"".join((bound - V6).to_bytes(16, "big") for first, last in intervals if first >= V6
-                  for bound in (first, last))
-    return v4, v6
-
-
 class TrustEngine:
     """A :class:`~trustedproxy.TrustPolicy` compiled for fast evaluation.
 
@@ -237,7 +227,7 @@ class TrustEngine:
         self.policy = policy
         self._matcher = Matcher(policy.intervals)
         # The compiled matcher (when built): the same networks as packed bounds.
-        self._fast = None if speedups is None else speedups.Matcher(*_packed(policy.intervals))
+        self._fast = None if speedups is None else speedups.Matcher(self._matcher._bounds)
         self._unix = policy.trust_unix_socket
         self._strip = policy.strip_prefix_from_path
         self._fixed_prefix = policy.script_name or None

@@ -156,9 +156,8 @@ class TrustedProxyMiddleware(_Base):
         rows = tuple((index[name], roles.get(kind, 2), target, source, cache)
                      for name, kind, target, source, _parse, cache in engine._trusted)
         keys = tuple(spec.environ_key for spec in specs)
-        self._setup(app=self.app, keys=keys, names=tuple(spec.key for spec in specs),
-                    rows=rows, trust=engine._cache, plain=engine._plain,
-                    elements=engine._elements, matcher=engine._fast,
+        self._setup(keys=keys, names=tuple(spec.key for spec in specs),
+                    rows=rows, trust=engine._cache, plain=engine._plain, matcher=engine._fast,
                     max_hops=policy.max_hops, strip_prefix=bool(policy.strip_prefix_from_path),
                     fixed_prefix=policy.script_name or None,
                     # hop_aligned and two headers of one environ key: Python only.
