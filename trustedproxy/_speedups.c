@@ -699,6 +699,14 @@ rewrite(PyObject *orig, PyObject *environ, PyObject *key, PyObject *value)
     return result;
 }
 
+/* rewrite() of REMOTE_ADDR, whose old value (peer) orig already holds. */
+static int
+replace_peer(PyObject *environ, PyObject *peer, PyObject *client)
+{
+    int differ = PyObject_RichCompareBool(peer, client, Py_NE);
+    return differ <= 0 ? differ : PyDict_SetItem(environ, S_REMOTE_ADDR, client);
+}
+
 /* SCRIPT_NAME = prefix + SCRIPT_NAME (a prefix that is not stripped from
  * PATH_INFO), as apply_decision does; SCRIPT_NAME was checked to be a str. */
 static int
@@ -985,7 +993,7 @@ core_call(PyObject *op, PyObject *args, PyObject *kwargs)
         PyObject *orig = new_dict(nremoved + 8);
         if (orig == NULL || PyDict_SetItem(orig, S_REMOTE_ADDR, peer) < 0
             || strip_found(self, environ, orig, values, removed, nremoved) < 0
-            || rewrite(orig, environ, S_REMOTE_ADDR, client_value) < 0
+            || (client_value != NULL && replace_peer(environ, peer, client_value) < 0)
             || rewrite(orig, environ, S_HTTP_X_FORWARDED_FOR, trimmed) < 0
             || rewrite(orig, environ, S_url_scheme, scheme) < 0
             || rewrite(orig, environ, S_HTTP_HOST, set[T_HOST]) < 0
@@ -1058,7 +1066,7 @@ core_call(PyObject *op, PyObject *args, PyObject *kwargs)
         int failed = fields == NULL
             || PyDict_SetItem(fields, S_peer, peer) < 0
             || PyDict_SetItem(fields, S_trusted, Py_True) < 0
-            || PyDict_SetItem(fields, S_strip_prefix, self->strip_obj) < 0;
+            || (self->strip && PyDict_SetItem(fields, S_strip_prefix, Py_True) < 0);
         for (int t = 0; !failed && t < N_TARGETS; t++) {
             if (set[t] != NULL && t != T_PREFIX)
                 failed = PyDict_SetItem(fields, *field_names[t], set[t]) < 0;
@@ -1068,10 +1076,11 @@ core_call(PyObject *op, PyObject *args, PyObject *kwargs)
                 || PyDict_SetItem(fields, S_client, client) < 0
                 || PyDict_SetItem(fields, S_forwarded_for, trimmed) < 0;
         if (!failed)
-            failed = PyDict_SetItem(fields, S_prefix, prefix) < 0
+            /* Fields at their class default (None, False, ()) are left out, as
+             * engine._decision allows. */
+            failed = (prefix != Py_None && PyDict_SetItem(fields, S_prefix, prefix) < 0)
                 || PyDict_SetItem(fields, S_kept, kept_names) < 0
-                || PyDict_SetItem(fields, S_removed, removed_names) < 0
-                || PyDict_SetItem(fields, S_ignored, EMPTY_TUPLE) < 0
+                || (nremoved && PyDict_SetItem(fields, S_removed, removed_names) < 0)
                 || PyDict_SetItem(fields, S_sources, sources) < 0;
         Py_DECREF(kept_names);
         Py_DECREF(removed_names);
