@@ -58,6 +58,45 @@ REQUESTS = {
                                     ("X-Forwarded-Port", "1, 443, 8080")]),
 }
 
+def encode_speedups(mode: int, policy: int, peer: str, headers: list[tuple[str, str]]) -> bytes:
+    """The bytes :func:`targets.speedups_input` decodes: the mode byte, then
+    the request layout (*policy* indexes ``targets.SPEEDUP_POLICIES``); a
+    header name not in the table is written out as text."""
+    out = [mode, policy, 1, targets.PEERS.index(peer), 0, 1, 0, 1, 1, len(headers)]
+    for name, value in headers:
+        raw = value.encode("latin-1")
+        if name in _NAMES:
+            out += [0, _NAMES.index(name), 1, len(raw), *raw]
+        else:
+            out += [7, len(name), *name.encode("latin-1"), 1, len(raw), *raw]
+    return bytes(out)
+
+
+SPEEDUPS = {
+    **{name: encode_speedups(0, *args) for name, args in REQUESTS.items()},
+    "shared-engine-3-hops": encode_speedups(2, *REQUESTS["nginx-3-hops"]),
+    "dict-subclass": encode_speedups(1, *REQUESTS["nginx-3-hops"]),
+    # bit 2: an odd value; bits 3-5 pick REMOTE_ADDR (0), bits 6-7 a str subclass (2).
+    "str-subclass-peer": encode_speedups(4 | 0 << 3 | 2 << 6, *REQUESTS["nginx-3-hops"]),
+    "bytes-xff": encode_speedups(4 | 1 << 3 | 1 << 6, *REQUESTS["nginx-3-hops"]),
+    "ipv6-chain": encode_speedups(0, 0, "2001:db8::5", [
+        ("X-Forwarded-For", "2001:db9::1, 2001:DB8:0:0::7, ::ffff:10.0.0.1"),
+        ("X-Forwarded-Proto", "https")]),
+    "all-trusted": encode_speedups(0, 0, "10.0.0.1", [("X-Forwarded-For", "10.0.0.1, 10.0.0.2")]),
+    "untrusted-plain": encode_speedups(0, 0, "203.0.113.9", []),
+    "trusted-plain-fixed-prefix": encode_speedups(0, 7, "10.0.0.1", []),
+    "custom-headers": encode_speedups(0, 7, "127.0.0.1", [
+        ("CF-Connecting-IP", "203.0.113.9"), ("X-Original-Host", "shop.example:443"),
+        ("X-Original-Prefix", "/shop"), ("X-Forwarded-Proto", "HTTPS"),
+        ("X-Forwarded-For", "1.2.3.4")]),
+    "many-networks": encode_speedups(0, 8, "10.0.0.1", [
+        ("X-Forwarded-For", "203.0.113.9, 10.0.3.1, 10.0.4.5, 10.2.0.7"),
+        ("X-Forwarded-HTTPS", "on"), ("X-Forwarded-Host", "a.example"),
+        ("X-Forwarded-Port", "8443"), ("X-Script-Name", "/p")]),
+    "many-networks-v6": encode_speedups(0, 8, "2001:db8::5", [
+        ("X-Forwarded-For", "2001:db9::1, 2001:db8:12b::1, 2001:db8:12c::1")]),
+}
+
 XFF = {
     "three-hops": "203.0.113.9, 10.0.0.7, 10.0.0.8",
     "all-trusted": "10.0.0.1, 10.0.0.2",
@@ -102,6 +141,8 @@ def main() -> int:
     corpora: dict[str, dict[str, bytes]] = {
         "request": {name: encode_request(*args) for name, args in REQUESTS.items()},
         "asgi": {name: encode_request(*args) for name, args in REQUESTS.items()},
+        # speedups layout: a mode byte (see targets.speedups_input), then the request's.
+        "speedups": SPEEDUPS,
         # xff layout: peer choice, then 0 (an even byte: the rest is the raw value).
         "xff": {name: bytes([0, 0]) + value.encode("latin-1") for name, value in XFF.items()},
         "yaml": {name: text.encode() for name, text in YAML.items()},

@@ -28,14 +28,24 @@ Targets (``TARGETS``):
 ``forwarded``
     The RFC 7239 parser in ``trustedproxy/forwarded.py`` (present once that
     module exists): it never raises.
+``speedups``
+    The request target's inputs through the compiled ``TrustedProxyMiddleware``
+    (``trustedproxy._speedups``) and the Python reference
+    (``_PurePythonMiddleware``), each fresh and sent the request twice (cold,
+    then warm caches): any difference in what the application saw, in the
+    environ afterwards or in what was returned or raised is a finding, and so
+    is a crash of the C code (libFuzzer saves the input on SIGSEGV). Without
+    the extension both sides are the Python path and it checks nothing.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import importlib
 import importlib.util
 import ipaddress
+import logging
 import os
 import pickle
 import socket
@@ -654,6 +664,157 @@ def forwarded(data: bytes) -> None:
     check_forwarded(value, limit)
 
 
+# --------------------------------------------------------------------------- speedups
+
+#: The request target's policies, plus what only the compiled path branches on:
+#: custom headers, a fixed script_name without stripping, and a long list of
+#: networks (the compiled matcher's slice tables).
+SPEEDUP_POLICIES: tuple[TrustPolicy, ...] = (
+    *POLICIES,
+    TrustPolicy(trusted_proxies=["10.0.0.0/8", "::1", "127.0.0.1"],
+                custom_headers={"CF-Connecting-IP": "client", "X-Original-Host": "host",
+                                "X-Original-Prefix": "prefix"},
+                trusted_headers=["CF-Connecting-IP", "X-Forwarded-Proto", "X-Original-Host",
+                                 "X-Original-Prefix", "X-Forwarded-Server"],
+                script_name="/fixed"),
+    TrustPolicy(trusted_proxies=[f"10.{i // 256}.{i % 256}.0/24" for i in range(0, 600, 2)]
+                + [f"2001:db8:{i:x}::/48" for i in range(300)] + ["192.0.2.10", "127.0.0.1"],
+                trusted_headers=["X-Forwarded-For", "X-Forwarded-HTTPS", "X-Forwarded-Host",
+                                 "X-Forwarded-Port", "X-Script-Name"], max_hops=4),
+)
+
+
+class _EnvironSub(dict):  # type: ignore[type-arg]
+    """A dict subclass as the environ (the compiled path hands it to Python)."""
+
+
+class _StrSub(str):
+    """A str subclass as an environ value."""
+
+
+_ODD_VALUES: tuple[Any, ...] = (None, b"10.0.0.1", _StrSub("10.0.0.1"), _StrSub("https"))
+_ODD_KEYS = ("REMOTE_ADDR", "HTTP_X_FORWARDED_FOR", "HTTP_X_FORWARDED_PROTO", "SCRIPT_NAME",
+             "HTTP_X_REAL_IP", "HTTPS", "HTTP_X_FORWARDED_PREFIX", "PATH_INFO")
+
+
+def _data(value: Any) -> Any:
+    """*value* as comparable data that keeps exact types (a Decision via
+    ``dataclasses.asdict``, its ``removed`` as a set: its order is unspecified)."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        fields = dataclasses.asdict(value)
+        removed = fields.pop("removed", ())
+        return (type(value).__name__, _data(fields), frozenset(removed), len(removed))
+    if isinstance(value, dict):
+        return (type(value).__name__, {k: _data(v) for k, v in value.items()})
+    if isinstance(value, (list, tuple)):
+        return (type(value).__name__, tuple(_data(v) for v in value))
+    if value is None or isinstance(value, (str, bytes, int, float)):
+        return (type(value).__name__, value)
+    return (type(value).__name__,)
+
+
+class _Recorder:
+    """A WSGI application that keeps what it saw of each call."""
+
+    def __init__(self) -> None:
+        self.result = [b""]
+        self.seen: list[Any] = []
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        self.seen.append((id(environ), _data(dict(environ)), start_response is _start_response))
+        return self.result
+
+
+def _observe(middleware: TrustedProxyMiddleware, environ: dict[str, Any]) -> Any:
+    """Call *middleware*; what came back or was raised, what the app saw, the environ after."""
+    app = middleware.app
+    assert isinstance(app, _Recorder)
+    app.seen.clear()
+    try:
+        result: Any = ("returned", middleware(environ, _start_response) is app.result)
+    except Exception as exc:  # the same exception is expected from both paths
+        result = ("raised", type(exc).__name__, str(exc))
+    seen = [(env_id == id(environ), *rest) for env_id, *rest in app.seen]
+    return result, seen, type(environ).__name__, _data(dict(environ))
+
+
+_PAIRS: dict[tuple[int, bool], tuple[Any, TrustedProxyMiddleware]] = {}
+
+
+def _pair(index: int, shared: bool) -> tuple[Any, TrustedProxyMiddleware]:
+    """The reference and the compiled middleware for ``SPEEDUP_POLICIES[index]``,
+    each with an engine of its own (*shared*: the compiled one uses the
+    reference's), built once (a long network list takes milliseconds), with
+    every cache emptied: each input starts cold, so a finding replays alone."""
+    pair = _PAIRS.get((index, shared))
+    if pair is None:
+        wsgi = importlib.import_module("trustedproxy.wsgi")
+        policy = SPEEDUP_POLICIES[index]
+        mine = pickle.loads(pickle.dumps(policy))  # equal, with an engine of its own
+        other = mine if shared else pickle.loads(pickle.dumps(policy))
+        log = logging.getLogger("trustedproxy")
+        disabled, log.disabled = log.disabled, True  # the policies' warnings are known
+        try:
+            pair = (wsgi._PurePythonMiddleware(_Recorder(), mine),
+                    TrustedProxyMiddleware(_Recorder(), other))
+        finally:
+            log.disabled = disabled
+        _PAIRS[(index, shared)] = pair
+    for middleware in pair:
+        engine = middleware.engine
+        # Emptied in place, as the engine empties a full cache.
+        for cache in (engine._cache, engine._plain, engine._elements,
+                      *(row[-1] for row in engine._trusted)):
+            cache.clear()
+    setup = getattr(pair[1], "_setup_speedups", None)
+    if setup is not None and getattr(importlib.import_module("trustedproxy.wsgi"),
+                                     "SPEEDUPS", False):
+        setup()  # the compiled path's own caches too
+    return pair
+
+
+def speedups_input(data: bytes) -> tuple[int, int, dict[str, Any]]:
+    """Decode *data* into ``(mode, policy index, environ)``: the first byte is
+    the mode (bit 0: a dict subclass as environ; bit 1: the compiled middleware
+    shares the reference's engine; bit 2: one value of an unusual type, its
+    key chosen by bits 3-5, the value by bits 6-7), the rest is the request
+    target's layout, whose first byte picks from :data:`SPEEDUP_POLICIES`."""
+    mode = data[0] if data else 0
+    _, peer, headers, base = request_input(data[1:])
+    index = (data[1] if len(data) > 1 else 0) % len(SPEEDUP_POLICIES)
+    environ: dict[str, Any] = build_environ(peer, headers, base)
+    if mode & 4:
+        environ[_ODD_KEYS[mode >> 3 & 7]] = _ODD_VALUES[mode >> 6]
+    if mode & 1:
+        environ = _EnvironSub(environ)
+    return mode, index, environ
+
+
+def check_speedups(index: int, environ: dict[str, Any], shared: bool = False) -> None:
+    """Send *environ* twice through the reference and the compiled middleware
+    of ``SPEEDUP_POLICIES[index]``, caches cold; assert the same answer each time.
+
+    Invariant: for the same request, the compiled path and the Python
+    reference return the application's value (or raise the same exception),
+    show the application the same environ object with the same contents, and
+    leave the same environ (``trustedproxy.orig`` and the Decision included,
+    ``Decision.removed`` compared as a set), cold caches and warm.
+    """
+    reference, compiled = _pair(index, shared)
+    for sending in (1, 2):
+        expected = _observe(reference, copy.deepcopy(environ))
+        got = _observe(compiled, copy.deepcopy(environ))
+        assert got == expected, (f"sending {sending}: the compiled path differs\n"
+                                 f"policy: {reference.policy!r}\nenviron: {environ!r}\n"
+                                 f"reference: {expected!r}\ncompiled:  {got!r}")
+
+
+def speedups(data: bytes) -> None:
+    """Target ``speedups``: see :func:`check_speedups` and :func:`speedups_input`."""
+    mode, index, environ = speedups_input(data)
+    check_speedups(index, environ, shared=bool(mode & 2))
+
+
 def module_exists(name: str) -> bool:
     try:
         return importlib.util.find_spec(name) is not None
@@ -667,6 +828,7 @@ TARGETS: dict[str, Callable[[bytes], None]] = {
     "request": request,
     "xff": xff,
     "yaml": yaml,
+    "speedups": speedups,
 }
 if hasattr(TrustPolicy, "from_directives") and module_exists(
         "trustedproxy.loaders.directives"):

@@ -21,6 +21,7 @@ import threading
 import tracemalloc
 from collections.abc import Callable, Iterable
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -649,6 +650,24 @@ def test_environ_values_of_unusual_types() -> None:
     assert_same({**POLICY, "script_name": "/fixed"},
                 [environ_for("203.0.113.9", SCRIPT_NAME=None),
                  environ_for("10.1.2.3", PATH_INFO=b"/x")])
+
+
+FUZZ_DIR = Path(__file__).resolve().parents[1] / "fuzz"
+
+
+def test_fuzz_corpus_replays_the_same_on_both_paths() -> None:
+    """Every input in ``fuzz/corpus/speedups`` (the seeds, and what fuzzing
+    added), replayed through the ``speedups`` fuzz target: the compiled path
+    and the reference answer each the same, cold and warm."""
+    sys.path.insert(0, str(FUZZ_DIR))
+    try:
+        import targets
+    finally:
+        sys.path.remove(str(FUZZ_DIR))
+    inputs = sorted((FUZZ_DIR / "corpus" / "speedups").iterdir())
+    assert len(inputs) >= 10
+    for path in inputs:
+        targets.speedups(path.read_bytes())
 
 
 # --------------------------------------------------------------------------- the call itself
