@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install the real servers that tests/differential and tests/e2e run against:
 # Apache 2.4 (+ apache2-dev to build mod_wsgi), nginx, and mod_wsgi 6.1.1 built
-# from PyPI into a venv of Debian's system Python.
+# from PyPI into a venv of Debian's system Python; and the C toolchain (gcc,
+# libc6-dev, python3-dev) that also builds trustedproxy._speedups.
 #
 # Runs as root on Debian 12, non-interactively. Idempotent: each step is skipped
 # when its result is already there, so a second run takes a second or two.
@@ -26,7 +27,8 @@ if [ "$(id -u)" != 0 ]; then
 fi
 
 # --- Debian packages -------------------------------------------------------
-PACKAGES=(apache2 apache2-dev python3-dev python3-venv nginx)
+# gcc, libc6-dev and python3-dev also build trustedproxy's C speedups.
+PACKAGES=(apache2 apache2-dev python3-dev python3-venv nginx gcc libc6-dev)
 missing=()
 for pkg in "${PACKAGES[@]}"; do
     if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then
