@@ -562,6 +562,87 @@ def test_many_distinct_elements_evict_cleanly() -> None:
     assert seen_environ(answers[3])["REMOTE_ADDR"] == "2001:db9::3"
 
 
+def test_max_hops_boundaries_and_element_roles() -> None:
+    """Lists just under, at and over ``max_hops``; one address as the client of
+    an all-trusted list, as a trusted hop and alone, in turn (its remembered
+    parse must not carry one role into another)."""
+    for max_hops in (1, 2, 3):
+        lists = [", ".join(["203.0.113.9", *[f"10.0.0.{i}" for i in range(1, n)]])
+                 for n in range(1, max_hops + 3)]
+        lists += [", ".join([f"10.0.0.{i}" for i in range(1, n + 1)])
+                  for n in range(1, max_hops + 3)]
+        assert_same({**POLICY, "max_hops": max_hops},
+                    [environ_for("10.1.2.3", {"X-Forwarded-For": value}) for value in lists])
+    roles = ["10.0.0.5, 10.0.0.6", "203.0.113.9, 10.0.0.5", "10.0.0.5", "10.0.0.6, 10.0.0.5",
+             "10.0.0.5,10.0.0.6", " 10.0.0.5 ,\t10.0.0.6", "2001:db8::7, 2001:DB8::7",
+             "2001:DB8::7", "2001:db9::1, 2001:DB8::7"]
+    answers = assert_same(POLICY, [environ_for("10.1.2.3", {"X-Forwarded-For": v})
+                                   for v in roles])
+    assert [seen_environ(a)["REMOTE_ADDR"] for a in answers] == [
+        "10.0.0.5", "203.0.113.9", "10.0.0.5", "10.0.0.6", "10.0.0.5", "10.0.0.5",
+        "2001:db8::7", "2001:db8::7", "2001:db9::1"]
+
+
+def test_stacked_middlewares() -> None:
+    """A middleware wrapping another (the inner one sees the outer one's
+    environ, ``trustedproxy.orig`` and decision included) answers as the
+    reference stack does."""
+    inner_policy = {**POLICY, "trusted_headers": ["X-Forwarded-Proto"],
+                    "script_name": "/inner"}
+    stacks = []
+    for kind in (_PurePythonMiddleware, TrustedProxyMiddleware):
+        app = App()
+        inner = kind(app, TrustPolicy(**inner_policy))
+        stacks.append((kind(inner, TrustPolicy(**POLICY)), app))
+    requests = [environ_for("10.1.2.3"), environ_for("203.0.113.9", {"X-Forwarded-For": "1.2.3.4"}),
+                environ_for("10.1.2.3", {"X-Forwarded-For": "203.0.113.9, 10.0.0.1",
+                                         "X-Forwarded-Proto": "https"})]
+    for _ in range(3):
+        for environ in requests:
+            seen = []
+            for outer, app in stacks:
+                app.calls.clear()
+                passed = copy.deepcopy(environ)
+                returned = outer(passed, start_response)
+                (call,) = app.calls
+                seen.append((returned is app.result, call[0] is passed, call[2]))
+            assert seen[0] == seen[1]
+
+
+def test_compiled_decisions_behave_like_reference_ones() -> None:
+    """A Decision (and its hops) built by the compiled path compares, hashes,
+    prints, pickles, copies and refuses assignment like the reference's."""
+    import pickle
+
+    reference, (compiled, _) = middlewares(POLICY)
+    full = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "shop.example",
+            "X-Forwarded-Port": "443", "X-Forwarded-Prefix": "/shop"}
+    for environ in (environ_for("10.1.2.3"), environ_for("203.0.113.9", {"X-Real-IP": "1.2.3.4"}),
+                    environ_for("10.1.2.3", {"X-Forwarded-For": "203.0.113.9, 10.0.0.7", **full}),
+                    environ_for("::1", {"X-Forwarded-For": "10.0.0.1, 10.0.0.2"})):
+        expected = copy.deepcopy(environ)
+        reference(expected, start_response)
+        for _ in range(2):  # cold, then warm (the compiled path's own)
+            got = copy.deepcopy(environ)
+            compiled(got, start_response)
+        want, decision = expected[DECISION_KEY], got[DECISION_KEY]
+        assert type(decision) is Decision
+        if decision.removed == want.removed:
+            assert decision == want
+            assert hash(decision) == hash(want)
+            assert repr(decision) == repr(want)
+        assert pickle.loads(pickle.dumps(decision)) == decision
+        assert copy.deepcopy(decision) == decision
+        assert dataclasses.replace(decision) == decision
+        assert set(vars(decision)) <= {f.name for f in dataclasses.fields(Decision)}
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            decision.client = "1.2.3.4"  # type: ignore[misc]
+        for hop in decision.chain:
+            assert pickle.loads(pickle.dumps(hop)) == hop
+            with pytest.raises(dataclasses.FrozenInstanceError):
+                hop.verdict = "trusted"  # type: ignore[misc]
+
+
 def test_warm_usual_requests_stay_in_compiled_path() -> None:
     """Once the caches are warm, the usual requests are finished by the
     compiled path itself (no call to ``_call_python``): the differential
