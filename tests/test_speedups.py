@@ -583,6 +583,29 @@ def test_max_hops_boundaries_and_element_roles() -> None:
         "2001:db8::7", "2001:db8::7", "2001:db9::1"]
 
 
+@pytest.mark.parametrize("extra", [45, 46, 47, 80])
+def test_many_custom_headers(extra: int) -> None:
+    """With 18 built-in headers and *extra* custom ones (around 64 keys, the
+    most the compiled path tracks per request, and well past it), requests
+    carrying the last-registered headers answer as the reference does."""
+    groups = ["client", "scheme", "host", "server", "port", "prefix"]
+    custom = {f"X-Custom-{i}": groups[i % 6] for i in range(extra)}
+    last = [f"X-Custom-{i}" for i in range(extra - 6, extra)]
+    policy = {"trusted_proxies": ["10.0.0.0/8"], "custom_headers": custom,
+              "trusted_headers": ["X-Forwarded-For",  # and a custom one in every other group
+                                  *(n for n in last if custom[n] != "client")]}
+    values = {"client": "203.0.113.5", "scheme": "https", "host": "h.example",
+              "server": "s.example", "port": "8443", "prefix": "/c"}
+    headers = {name: values[custom[name]] for name in last}
+    requests = [environ_for(peer, {**headers, "X-Forwarded-For": "203.0.113.9",
+                                   "X-Custom-0": "1.2.3.4", "Forwarded": "for=1.2.3.4"})
+                for peer in ("10.1.2.3", "203.0.113.9")]
+    requests += [environ_for("10.1.2.3", {name: headers[name]}) for name in last]
+    answers = assert_same(policy, requests)
+    seen = seen_environ(answers[0])
+    assert (seen["REMOTE_ADDR"], seen["wsgi.url_scheme"]) == ("203.0.113.9", "https")
+
+
 def test_stacked_middlewares() -> None:
     """A middleware wrapping another (the inner one sees the outer one's
     environ, ``trustedproxy.orig`` and decision included) answers as the
@@ -799,6 +822,10 @@ def test_app_attribute_is_read_at_each_call() -> None:
     for environ in environs:
         middleware(dict(environ), start_response)
     assert (len(first.calls), len(second.calls)) == (6, 2)
+    del middleware.app  # then, as in the reference, AttributeError: no crash
+    for environ in environs:
+        with pytest.raises(AttributeError):
+            middleware(dict(environ), start_response)
 
 
 @pytest.mark.parametrize(("args", "kwargs"), [
