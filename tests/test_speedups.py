@@ -45,6 +45,27 @@ class StrSub(str):
     """A str subclass, as an unusual environ value."""
 
 
+class Sticky(str):
+    """A str subclass that never compares unequal."""
+
+    def __ne__(self, other: object) -> bool:
+        return False
+
+    __hash__ = str.__hash__
+
+
+class Touchy:
+    """A value that cannot be compared."""
+
+    def __ne__(self, other: object) -> bool:
+        raise ValueError("not comparable")
+
+    def __eq__(self, other: object) -> bool:
+        raise ValueError("not comparable")
+
+    __hash__ = object.__hash__
+
+
 class EnvironSub(dict):  # type: ignore[type-arg]
     """A plain dict subclass, as a server might pass for an environ."""
 
@@ -754,6 +775,20 @@ def test_environ_values_of_unusual_types() -> None:
     assert_same({**POLICY, "script_name": "/fixed"},
                 [environ_for("203.0.113.9", SCRIPT_NAME=None),
                  environ_for("10.1.2.3", PATH_INFO=b"/x")])
+    # Values whose comparison is overridden or raises, where the rewrite compares.
+    full = {"X-Forwarded-For": "203.0.113.9", "X-Forwarded-Proto": "https",
+            "X-Forwarded-Host": "shop.example", "X-Forwarded-Port": "443"}
+    odd = []
+    for key in ("REMOTE_ADDR", "wsgi.url_scheme", "HTTP_HOST", "SERVER_PORT", "HTTPS",
+                "REQUEST_SCHEME", "HTTP_X_FORWARDED_FOR"):
+        for value in (Sticky("x"), Touchy()):
+            environ = environ_for("10.1.2.3", full)
+            if key == "REMOTE_ADDR":
+                environ = environ_for("10.1.2.3", {**full, "X-Forwarded-For": "10.1.2.3"})
+            else:
+                environ[key] = value
+            odd.append(environ)
+    assert_same(POLICY, odd)
 
 
 FUZZ_DIR = Path(__file__).resolve().parents[1] / "fuzz"
