@@ -55,7 +55,7 @@ static PyObject *S_call_python, *S_REMOTE_ADDR, *S_HTTP_X_FORWARDED_FOR, *S_url_
     *S_on, *S_https, *S_empty, *S_ORIG, *S_DECISION, *S___dict__, *S_element, *S_verdict,
     *S_trusted_v, *S_client_v, *S_unvisited_v, *S_peer, *S_trusted, *S_strip_prefix,
     *S_chain, *S_client, *S_forwarded_for, *S_scheme, *S_host, *S_server, *S_port, *S_prefix,
-    *S_kept, *S_removed, *S_ignored, *S_sources, *EMPTY_TUPLE;
+    *S_kept, *S_removed, *S_sources, *EMPTY_TUPLE;
 
 /* ------------------------------------------------------------------ addresses */
 
@@ -542,6 +542,21 @@ element(Core *self, PyObject *raw, Py_ssize_t start, Py_ssize_t end, Reached *r)
     return 1;
 }
 
+/* The text of part j of a header split at *commas* (ncommas of them), white
+ * space stripped: s[*start:*end]. */
+static void
+part_span(const char *s, Py_ssize_t n, const Py_ssize_t *commas, Py_ssize_t ncommas,
+          Py_ssize_t j, Py_ssize_t *start, Py_ssize_t *end)
+{
+    Py_ssize_t a = j == 0 ? 0 : commas[j - 1] + 1, b = j == ncommas ? n : commas[j];
+    while (a < b && is_blank(s[a]))
+        a++;
+    while (b > a && is_blank(s[b - 1]))
+        b--;
+    *start = a;
+    *end = b;
+}
+
 /* The walk of engine._walk_fast, for a header whose reached elements are all
  * bare addresses. Returns 1 and sets *client, *trimmed, *chain (new
  * references); 0 to hand the request to Python; -1 on error. */
@@ -571,12 +586,8 @@ walk(Core *self, PyObject *raw, PyObject **client, PyObject **trimmed, PyObject 
     int all_trusted = 0, status = -1;
     PyObject *client_hop = NULL, *items = NULL;
     for (;;) {
-        Py_ssize_t start = i == 0 ? 0 : commas[i - 1] + 1;
-        Py_ssize_t end = i == nparts - 1 ? n : commas[i];
-        while (start < end && is_blank(s[start]))
-            start++;
-        while (end > start && is_blank(s[end - 1]))
-            end--;
+        Py_ssize_t start, end;
+        part_span(s, n, commas, ncommas, i, &start, &end);
         if (end == start || end - start > LONGEST) {
             status = 0;  /* empty or not an address: the general walk says why */
             goto done;
@@ -623,22 +634,16 @@ walk(Core *self, PyObject *raw, PyObject **client, PyObject **trimmed, PyObject 
     /* The chain: unvisited elements left of the client, the client, the hops. */
     Py_ssize_t nleft = 0;
     for (Py_ssize_t j = 0; j < i; j++) {
-        Py_ssize_t start = j == 0 ? 0 : commas[j - 1] + 1, end = commas[j];
-        while (start < end && is_blank(s[start]))
-            start++;
-        while (end > start && is_blank(s[end - 1]))
-            end--;
+        Py_ssize_t start, end;
+        part_span(s, n, commas, ncommas, j, &start, &end);
         nleft += start < end;
     }
     items = PyTuple_New(nleft + nreached);
     if (items == NULL)
         goto done;
     for (Py_ssize_t j = 0, at = 0; j < i; j++) {
-        Py_ssize_t start = j == 0 ? 0 : commas[j - 1] + 1, end = commas[j];
-        while (start < end && is_blank(s[start]))
-            start++;
-        while (end > start && is_blank(s[end - 1]))
-            end--;
+        Py_ssize_t start, end;
+        part_span(s, n, commas, ncommas, j, &start, &end);
         if (start == end)
             continue;
         PyObject *text = PyUnicode_Substring(raw, start, end);
@@ -929,6 +934,7 @@ core_call(PyObject *op, PyObject *args, PyObject *kwargs)
     PyObject *set[N_TARGETS] = {NULL};  /* borrowed from the caches, or owned below */
     PyObject *client = NULL, *trimmed = NULL, *chain = NULL;
     Py_ssize_t kept[MAX_KEYS], nkept = 0, removed[MAX_KEYS], nremoved = 0;
+    unsigned long long kept_mask = 0;  /* the keys of the kept rows */
     PyObject *sources = NULL;
     int walked = 0;
     for (Py_ssize_t r = 0; r < self->nrows; r++) {
@@ -962,6 +968,7 @@ core_call(PyObject *op, PyObject *args, PyObject *kwargs)
             goto trusted_python;
         }
         kept[nkept++] = r;
+        kept_mask |= 1ULL << row->key;
     }
     PyObject *header_prefix = set[T_PREFIX];
     if (header_prefix != NULL) {
@@ -979,10 +986,7 @@ core_call(PyObject *op, PyObject *args, PyObject *kwargs)
         }
     }
     for (Py_ssize_t j = 0; j < nfound; j++) {
-        int is_kept = 0;
-        for (Py_ssize_t q = 0; q < nkept; q++)
-            is_kept |= self->rows[kept[q]].key == found[j];
-        if (!is_kept)
+        if (!(kept_mask >> found[j] & 1))
             removed[nremoved++] = found[j];
     }
 
@@ -1349,7 +1353,7 @@ intern_all(void)
         {&S_trusted, "trusted"}, {&S_strip_prefix, "strip_prefix"}, {&S_chain, "chain"},
         {&S_client, "client"}, {&S_forwarded_for, "forwarded_for"}, {&S_scheme, "scheme"},
         {&S_host, "host"}, {&S_server, "server"}, {&S_port, "port"}, {&S_prefix, "prefix"},
-        {&S_kept, "kept"}, {&S_removed, "removed"}, {&S_ignored, "ignored"},
+        {&S_kept, "kept"}, {&S_removed, "removed"},
         {&S_sources, "sources"},
     };
     for (size_t i = 0; i < sizeof table / sizeof table[0]; i++) {
