@@ -892,6 +892,88 @@ def test_wrong_call_shapes_raise_type_error(args: tuple[str, ...], kwargs: dict[
     assert middleware(dict(environ), start_response, **{}) is app.result
 
 
+VECTORCALL_FLAG = 1 << 11  # Py_TPFLAGS_HAVE_VECTORCALL
+
+
+def test_middleware_is_called_without_an_argument_tuple() -> None:
+    """The middleware class (and a subclass that keeps its __call__) takes the
+    vectorcall protocol; the reference class, whose __call__ is Python, does not."""
+    class Keeps(TrustedProxyMiddleware):
+        pass
+
+    class Overrides(TrustedProxyMiddleware):
+        def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+            return "overridden"
+
+    assert TrustedProxyMiddleware.__flags__ & VECTORCALL_FLAG
+    assert Keeps.__flags__ & VECTORCALL_FLAG
+    assert not Overrides.__flags__ & VECTORCALL_FLAG
+    assert not _PurePythonMiddleware.__flags__ & VECTORCALL_FLAG
+    policy = TrustPolicy(**POLICY)
+    environ = environ_for("10.1.2.3", {"X-Forwarded-For": "203.0.113.9"})
+    for cls in (Keeps, Overrides):
+        app = App()
+        result = cls(app, policy)(dict(environ), start_response)
+        if cls is Overrides:
+            assert (result, app.calls) == ("overridden", [])
+        else:
+            assert result is app.result
+            assert app.calls[0][2]["REMOTE_ADDR"] == ("str", "203.0.113.9")
+
+
+def test_call_assigned_after_the_class_is_made_is_honoured() -> None:
+    """Assigning ``__call__`` on a subclass after it was created takes effect,
+    with the arguments passed as given (keywords included), even where the
+    interpreter keeps the class marked for vectorcall (before Python 3.12)."""
+    class Patched(TrustedProxyMiddleware):
+        pass
+
+    seen: list[tuple[Any, ...]] = []
+
+    def replacement(self: Any, *args: Any, **kwargs: Any) -> Any:
+        seen.append((self, args, kwargs))
+        return "patched"
+
+    middleware = Patched(App(), TrustPolicy(**POLICY))
+    Patched.__call__ = replacement  # type: ignore[method-assign]
+    assert middleware("e", "s") == "patched"
+    assert middleware("e", start_response="s") == "patched"
+    assert middleware() == "patched"
+    assert seen == [(middleware, ("e", "s"), {}), (middleware, ("e",), {"start_response": "s"}),
+                    (middleware, (), {})]
+    del Patched.__call__  # back to the compiled __call__
+    app = App()
+    middleware.app = app
+    assert middleware(environ_for("10.1.2.3"), start_response) is app.result
+
+
+def test_subclass_keywords_are_refused_like_objects() -> None:
+    """Class keywords reach ``__init_subclass__``, which takes none, as
+    ``object.__init_subclass__`` does."""
+    with pytest.raises(TypeError, match="takes no arguments"):
+        type("WithKeyword", (TrustedProxyMiddleware,), {}, flavour="x")
+
+
+def test_call_through_tp_call_and_functools_partial() -> None:
+    """Callers that pass an argument tuple (``type(m).__call__(m, ...)``,
+    ``functools.partial``, C code using ``PyObject_Call``) get the same answer."""
+    import functools
+
+    app = App()
+    middleware = TrustedProxyMiddleware(app, TrustPolicy(**POLICY))
+    environ = environ_for("10.1.2.3", {"X-Forwarded-For": "203.0.113.9"})
+    calls = [lambda e: type(middleware).__call__(middleware, e, start_response),
+             lambda e: functools.partial(middleware, e)(start_response),
+             lambda e: middleware(*[e, start_response])]
+    for call in calls:
+        assert call(dict(environ)) is app.result
+    assert [c[2]["REMOTE_ADDR"] for c in app.calls] == [("str", "203.0.113.9")] * 3
+    with pytest.raises(TypeError, match="no keyword arguments"):
+        type(middleware).__call__(middleware, dict(environ), start_response=start_response)
+    with pytest.raises(TypeError, match="takes 2 positional arguments"):
+        type(middleware).__call__(middleware, dict(environ))
+
+
 def test_uninitialised_middleware_raises_not_crashes() -> None:
     """A middleware whose __init__ never ran raises an exception, as the
     reference does, instead of crashing the process."""

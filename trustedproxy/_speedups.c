@@ -383,6 +383,8 @@ static PyTypeObject MatcherType = {
 enum { ROLE_LIST = 1, ROLE_SINGLE = 2, ROLE_PYTHON = 3 };
 enum { T_CLIENT, T_SCHEME, T_HOST, T_SERVER, T_PORT, T_PREFIX, N_TARGETS };
 #define MAX_KEYS 64
+/* Most arguments passed on to a replaced __call__. */
+#define MAX_CALL_ARGS 16
 /* X-Forwarded-For elements remembered (a power of two; direct-mapped). */
 #define ELEMENT_CACHE 256
 
@@ -401,6 +403,7 @@ typedef struct {
 
 typedef struct {
     PyObject_HEAD
+    vectorcallfunc vectorcall; /* core_vectorcall */
     int ready;
     PyObject *app;
     PyObject *keys;      /* tuple of environ keys of every known header, table order */
@@ -833,17 +836,9 @@ untrusted_decision(Core *self, PyObject *peer, unsigned long long mask, const Py
 }
 
 static PyObject *
-core_call(PyObject *op, PyObject *args, PyObject *kwargs)
+core_run(PyObject *op, PyObject *environ, PyObject *start_response)
 {
     Core *self = (Core *)op;
-    PyObject *environ, *start_response;
-    if (kwargs != NULL && PyDict_GET_SIZE(kwargs) != 0) {
-        PyErr_SetString(PyExc_TypeError,
-                        "TrustedProxyMiddleware() takes no keyword arguments");
-        return NULL;
-    }
-    if (!PyArg_UnpackTuple(args, "TrustedProxyMiddleware", 2, 2, &environ, &start_response))
-        return NULL;
     if (!self->ready || !self->enabled || self->app == NULL || !PyDict_CheckExact(environ))
         return fallback(op, environ, start_response);
 
@@ -1126,6 +1121,73 @@ out:
     return result;
 }
 
+/* A class whose __call__ was assigned after it was created (before Python
+ * 3.12 that leaves it marked for vectorcall): call its __call__. */
+static PyObject *
+replaced_call(PyObject *op, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    PyObject *call = PyObject_GetAttrString((PyObject *)Py_TYPE(op), "__call__");
+    if (call == NULL)
+        return NULL;
+    Py_ssize_t nkw = kwnames == NULL ? 0 : PyTuple_GET_SIZE(kwnames);
+    PyObject *stack[MAX_CALL_ARGS + 1];
+    if (nargs + nkw > MAX_CALL_ARGS) {
+        Py_DECREF(call);
+        PyErr_SetString(PyExc_TypeError, "TrustedProxyMiddleware(): too many arguments");
+        return NULL;
+    }
+    stack[0] = op;
+    for (Py_ssize_t i = 0; i < nargs + nkw; i++)
+        stack[i + 1] = args[i];
+    PyObject *result = PyObject_Vectorcall(call, stack, (size_t)(nargs + 1), kwnames);
+    Py_DECREF(call);
+    return result;
+}
+
+static PyObject *core_call(PyObject *op, PyObject *args, PyObject *kwargs);
+
+/* The call protocol: exactly two positional arguments, as the reference's
+ * (environ, start_response) takes them; no keyword arguments. */
+static PyObject *
+core_vectorcall(PyObject *op, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    if (Py_TYPE(op)->tp_call != core_call)
+        return replaced_call(op, args, nargs, kwnames);
+    if (kwnames != NULL && PyTuple_GET_SIZE(kwnames) != 0) {
+        PyErr_SetString(PyExc_TypeError,
+                        "TrustedProxyMiddleware() takes no keyword arguments");
+        return NULL;
+    }
+    if (nargs != 2) {
+        PyErr_Format(PyExc_TypeError,
+                     "TrustedProxyMiddleware() takes 2 positional arguments (environ, "
+                     "start_response) but %zd were given", nargs);
+        return NULL;
+    }
+    return core_run(op, args[0], args[1]);
+}
+
+static PyObject *
+core_call(PyObject *op, PyObject *args, PyObject *kwargs)
+{
+    if (kwargs != NULL && PyDict_GET_SIZE(kwargs) != 0) {
+        PyErr_SetString(PyExc_TypeError,
+                        "TrustedProxyMiddleware() takes no keyword arguments");
+        return NULL;
+    }
+    return core_vectorcall(op, &PyTuple_GET_ITEM(args, 0), (size_t)PyTuple_GET_SIZE(args), NULL);
+}
+
+static PyObject *
+core_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
+{
+    Core *self = (Core *)PyType_GenericNew(type, args, kwargs);
+    if (self != NULL)
+        self->vectorcall = core_vectorcall;
+    return (PyObject *)self;
+}
+
 static PyObject *
 core_setup(PyObject *op, PyObject *args, PyObject *kwargs)
 {
@@ -1304,7 +1366,26 @@ core_dealloc(Core *self)
     type->tp_free((PyObject *)self);
 }
 
+/* Before Python 3.12 a subclass defined in Python does not inherit the
+ * vectorcall flag; mark each subclass that keeps this __call__, so calling a
+ * middleware skips building an argument tuple. */
+static PyObject *
+core_init_subclass(PyObject *cls, PyObject *args, PyObject *kwargs)
+{
+    if (PyTuple_GET_SIZE(args) != 0 || (kwargs != NULL && PyDict_GET_SIZE(kwargs) != 0)) {
+        PyErr_SetString(PyExc_TypeError, "__init_subclass__() takes no arguments");
+        return NULL;
+    }
+    PyTypeObject *type = (PyTypeObject *)cls;
+    if (type->tp_call == core_call && type->tp_vectorcall_offset == offsetof(Core, vectorcall))
+        type->tp_flags |= Py_TPFLAGS_HAVE_VECTORCALL;
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef core_methods[] = {
+    {"__init_subclass__", (PyCFunction)(void (*)(void))core_init_subclass,
+     METH_VARARGS | METH_KEYWORDS | METH_CLASS,
+     "Mark a subclass that keeps the compiled __call__ for vectorcall."},
     {"_setup", (PyCFunction)(void (*)(void))core_setup, METH_VARARGS | METH_KEYWORDS,
      "Hand the compiled policy's tables to the fast path (called by __init__)."},
     {NULL, NULL, 0, NULL},
@@ -1319,12 +1400,14 @@ static PyTypeObject CoreType = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "trustedproxy._speedups.Core",
     .tp_basicsize = sizeof(Core),
-    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC
+                | Py_TPFLAGS_HAVE_VECTORCALL,
     .tp_doc = "Base class of TrustedProxyMiddleware: the compiled request path.",
+    .tp_vectorcall_offset = offsetof(Core, vectorcall),
     .tp_call = core_call,
     .tp_methods = core_methods,
     .tp_members = core_members,
-    .tp_new = PyType_GenericNew,
+    .tp_new = core_new,
     .tp_traverse = (traverseproc)core_traverse,
     .tp_clear = (inquiry)core_clear,
     .tp_dealloc = (destructor)core_dealloc,
