@@ -863,33 +863,51 @@ def test_app_attribute_is_read_at_each_call() -> None:
             middleware(dict(environ), start_response)
 
 
-@pytest.mark.parametrize(("args", "kwargs"), [
+CALL_SHAPES = [
     ((), {}),
     (("environ",), {}),
     (("environ", "start_response", "extra"), {}),
     (("environ", "start_response"), {"extra": 1}),
+    (("environ", "start_response"), {"environ": 1}),
     ((), {"environ": "environ", "start_response": "start_response"}),
     (("environ",), {"start_response": "start_response"}),
-])
-def test_wrong_call_shapes_raise_type_error(args: tuple[str, ...], kwargs: dict[str, Any]
-                                            ) -> None:
-    """Keyword arguments or a wrong number of arguments raise TypeError, as a
-    Python function's call does, before the application is called or the
-    environ is touched."""
-    app = App()
-    middleware = TrustedProxyMiddleware(app, TrustPolicy(**POLICY))
+    ((), {"start_response": "start_response"}),
+    (("environ", "start_response"), {}),
+]
+
+
+@pytest.mark.parametrize(("args", "kwargs"), CALL_SHAPES)
+def test_call_shapes_bind_as_the_reference_does(args: tuple[str, ...], kwargs: dict[str, Any]
+                                                ) -> None:
+    """Every call shape (keywords, missing, extra or repeated arguments) gets
+    what the reference gets: the same request handling, or the same TypeError
+    raised before the application is called or the environ is touched."""
+    reference, compiled = middlewares(POLICY)
     environ = environ_for("10.1.2.3", {"X-Forwarded-For": "203.0.113.9"})
-    for _ in range(2):  # warm the caches first
-        middleware(dict(environ), start_response)
-    app.calls.clear()
-    values = {"environ": dict(environ), "start_response": start_response}
-    with pytest.raises(TypeError):
-        middleware(*(values.get(a, a) for a in args),
-                   **{k: values.get(k, v) for k, v in kwargs.items()})
-    assert app.calls == []
-    assert values["environ"] == environ
+    answers = []
+    for middleware in [reference, *compiled]:
+        for _ in range(2):  # warm the caches first
+            middleware(dict(environ), start_response)
+        app = middleware.app
+        assert isinstance(app, App)
+        app.calls.clear()
+        values = {"environ": dict(environ), "start_response": start_response}
+        try:
+            returned = middleware(*(values.get(a, a) for a in args),
+                                  **{k: values.get(k, v) for k, v in kwargs.items()})
+        except TypeError as exc:
+            answers.append(("raised", str(exc),
+                            values["environ"] == environ, app.calls))
+        else:
+            answers.append(("returned", returned is app.result, values["environ"]["REMOTE_ADDR"],
+                            [call[2] for call in app.calls]))
+    assert answers[1:] == [answers[0]] * 2
+    assert answers[0][0] == ("returned" if sorted([*args, *kwargs]) == ["environ",
+                                                                        "start_response"]
+                             and len(args) + len(kwargs) == 2 else "raised")
     # An empty keyword dict is no keyword argument.
-    assert middleware(dict(environ), start_response, **{}) is app.result
+    app = compiled[0].app
+    assert compiled[0](dict(environ), start_response, **{}) is app.result  # type: ignore[union-attr]
 
 
 VECTORCALL_FLAG = 1 << 11  # Py_TPFLAGS_HAVE_VECTORCALL
@@ -955,8 +973,9 @@ def test_subclass_keywords_are_refused_like_objects() -> None:
 
 
 def test_call_through_tp_call_and_functools_partial() -> None:
-    """Callers that pass an argument tuple (``type(m).__call__(m, ...)``,
-    ``functools.partial``, C code using ``PyObject_Call``) get the same answer."""
+    """Callers that pass an argument tuple and keyword dict
+    (``type(m).__call__(m, ...)``, ``functools.partial``, C code using
+    ``PyObject_Call``) get the same answer as a direct call."""
     import functools
 
     app = App()
@@ -967,10 +986,10 @@ def test_call_through_tp_call_and_functools_partial() -> None:
              lambda e: middleware(*[e, start_response])]
     for call in calls:
         assert call(dict(environ)) is app.result
-    assert [c[2]["REMOTE_ADDR"] for c in app.calls] == [("str", "203.0.113.9")] * 3
-    with pytest.raises(TypeError, match="no keyword arguments"):
-        type(middleware).__call__(middleware, dict(environ), start_response=start_response)
-    with pytest.raises(TypeError, match="takes 2 positional arguments"):
+    assert type(middleware).__call__(middleware, dict(environ),
+                                     start_response=start_response) is app.result
+    assert [c[2]["REMOTE_ADDR"] for c in app.calls] == [("str", "203.0.113.9")] * 4
+    with pytest.raises(TypeError, match="missing 1 required positional argument"):
         type(middleware).__call__(middleware, dict(environ))
 
 

@@ -50,7 +50,7 @@ typedef unsigned __int128 u128;
 
 /* ------------------------------------------------------------------ strings */
 
-static PyObject *S_call_python, *S_REMOTE_ADDR, *S_HTTP_X_FORWARDED_FOR, *S_url_scheme,
+static PyObject *S_call_python, *S___call__, *S_REMOTE_ADDR, *S_HTTP_X_FORWARDED_FOR, *S_url_scheme,
     *S_HTTP_HOST, *S_SERVER_NAME, *S_SERVER_PORT, *S_HTTPS, *S_REQUEST_SCHEME, *S_SCRIPT_NAME,
     *S_on, *S_https, *S_empty, *S_ORIG, *S_DECISION, *S___dict__, *S_element, *S_verdict,
     *S_trusted_v, *S_client_v, *S_unvisited_v, *S_peer, *S_trusted, *S_strip_prefix,
@@ -383,8 +383,6 @@ static PyTypeObject MatcherType = {
 enum { ROLE_LIST = 1, ROLE_SINGLE = 2, ROLE_PYTHON = 3 };
 enum { T_CLIENT, T_SCHEME, T_HOST, T_SERVER, T_PORT, T_PREFIX, N_TARGETS };
 #define MAX_KEYS 64
-/* Most arguments passed on to a replaced __call__. */
-#define MAX_CALL_ARGS 16
 /* X-Forwarded-For elements remembered (a power of two; direct-mapped). */
 #define ELEMENT_CACHE 256
 
@@ -1121,62 +1119,50 @@ out:
     return result;
 }
 
-/* A class whose __call__ was assigned after it was created (before Python
- * 3.12 that leaves it marked for vectorcall): call its __call__. */
+/* Call the bound method *name* of *op*, looked up as Python looks up a
+ * special method (on the type, not the instance), with the arguments as
+ * given. */
 static PyObject *
-replaced_call(PyObject *op, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+call_bound(PyObject *op, PyObject *name, PyObject *const *args, size_t nargsf,
+           PyObject *kwnames)
 {
-    PyObject *call = PyObject_GetAttrString((PyObject *)Py_TYPE(op), "__call__");
-    if (call == NULL)
-        return NULL;
-    Py_ssize_t nkw = kwnames == NULL ? 0 : PyTuple_GET_SIZE(kwnames);
-    PyObject *stack[MAX_CALL_ARGS + 1];
-    if (nargs + nkw > MAX_CALL_ARGS) {
-        Py_DECREF(call);
-        PyErr_SetString(PyExc_TypeError, "TrustedProxyMiddleware(): too many arguments");
+    PyTypeObject *type = Py_TYPE(op);
+    PyObject *function = _PyType_Lookup(type, name);  /* borrowed */
+    if (function == NULL) {
+        PyErr_Format(PyExc_TypeError, "'%.200s' object has no attribute %R", type->tp_name, name);
         return NULL;
     }
-    stack[0] = op;
-    for (Py_ssize_t i = 0; i < nargs + nkw; i++)
-        stack[i + 1] = args[i];
-    PyObject *result = PyObject_Vectorcall(call, stack, (size_t)(nargs + 1), kwnames);
-    Py_DECREF(call);
+    descrgetfunc get = Py_TYPE(function)->tp_descr_get;
+    PyObject *bound = get == NULL ? Py_NewRef(function) : get(function, op, (PyObject *)type);
+    if (bound == NULL)
+        return NULL;
+    PyObject *result = PyObject_Vectorcall(bound, args, nargsf, kwnames);
+    Py_DECREF(bound);
     return result;
 }
 
 static PyObject *core_call(PyObject *op, PyObject *args, PyObject *kwargs);
 
-/* The call protocol: exactly two positional arguments, as the reference's
- * (environ, start_response) takes them; no keyword arguments. */
+/* The call protocol. (environ, start_response) goes to core_run; any other
+ * shape (keywords, a wrong number of arguments) to the reference, which binds
+ * or refuses the arguments as a Python method does. A class whose __call__
+ * was assigned after it was made (before Python 3.12 that leaves it marked
+ * for vectorcall) gets that __call__. */
 static PyObject *
 core_vectorcall(PyObject *op, PyObject *const *args, size_t nargsf, PyObject *kwnames)
 {
     Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
     if (Py_TYPE(op)->tp_call != core_call)
-        return replaced_call(op, args, nargs, kwnames);
-    if (kwnames != NULL && PyTuple_GET_SIZE(kwnames) != 0) {
-        PyErr_SetString(PyExc_TypeError,
-                        "TrustedProxyMiddleware() takes no keyword arguments");
-        return NULL;
-    }
-    if (nargs != 2) {
-        PyErr_Format(PyExc_TypeError,
-                     "TrustedProxyMiddleware() takes 2 positional arguments (environ, "
-                     "start_response) but %zd were given", nargs);
-        return NULL;
-    }
+        return call_bound(op, S___call__, args, (size_t)nargs, kwnames);
+    if (nargs != 2 || (kwnames != NULL && PyTuple_GET_SIZE(kwnames) != 0))
+        return call_bound(op, S_call_python, args, (size_t)nargs, kwnames);
     return core_run(op, args[0], args[1]);
 }
 
 static PyObject *
 core_call(PyObject *op, PyObject *args, PyObject *kwargs)
 {
-    if (kwargs != NULL && PyDict_GET_SIZE(kwargs) != 0) {
-        PyErr_SetString(PyExc_TypeError,
-                        "TrustedProxyMiddleware() takes no keyword arguments");
-        return NULL;
-    }
-    return core_vectorcall(op, &PyTuple_GET_ITEM(args, 0), (size_t)PyTuple_GET_SIZE(args), NULL);
+    return PyVectorcall_Call(op, args, kwargs);
 }
 
 static PyObject *
@@ -1424,7 +1410,8 @@ static int
 intern_all(void)
 {
     struct { PyObject **slot; const char *text; } table[] = {
-        {&S_call_python, "_call_python"}, {&S_REMOTE_ADDR, "REMOTE_ADDR"},
+        {&S_call_python, "_call_python"}, {&S___call__, "__call__"},
+        {&S_REMOTE_ADDR, "REMOTE_ADDR"},
         {&S_HTTP_X_FORWARDED_FOR, "HTTP_X_FORWARDED_FOR"}, {&S_url_scheme, "wsgi.url_scheme"},
         {&S_HTTP_HOST, "HTTP_HOST"}, {&S_SERVER_NAME, "SERVER_NAME"},
         {&S_SERVER_PORT, "SERVER_PORT"}, {&S_HTTPS, "HTTPS"},
