@@ -481,10 +481,23 @@ typedef struct {
 static Py_ssize_t
 element_slot(const char *text, Py_ssize_t n)
 {
-    uint32_t h = 2166136261u;  /* FNV-1a */
-    for (Py_ssize_t i = 0; i < n; i++)
-        h = (h ^ (unsigned char)text[i]) * 16777619u;
-    return (Py_ssize_t)(h & (ELEMENT_CACHE - 1));
+    /* Eight bytes at a time: a byte-wise hash was a visible part of a
+     * request's cost. A collision only evicts (clients choose the text). */
+    uint64_t h = (uint64_t)n * 0x9E3779B97F4A7C15u;
+    for (; n >= 8; n -= 8, text += 8) {
+        uint64_t w;
+        memcpy(&w, text, 8);
+        h = (h ^ w) * 0xBF58476D1CE4E5B9u;
+        h ^= h >> 31;
+    }
+    if (n > 0) {
+        uint64_t w = 0;
+        memcpy(&w, text, (size_t)n);
+        h = (h ^ w) * 0xBF58476D1CE4E5B9u;
+    }
+    h ^= h >> 32;
+    h *= 0x94D049BB133111EBu;
+    return (Py_ssize_t)(h >> 40 & (ELEMENT_CACHE - 1));
 }
 
 /* Parse the element s[start:end] (stripped, 1..LONGEST characters) into *r,
