@@ -107,16 +107,18 @@ def test_installed_metadata_matches_the_package() -> None:
 
 
 def test_sdist_manifest_names_files_that_exist() -> None:
-    """Every file and folder MANIFEST.in puts in the sdist exists (a rename would
-    otherwise drop it silently), SECURITY.md among them."""
+    """Every file, folder and pattern MANIFEST.in puts in the sdist names something
+    that exists (a rename would otherwise drop it silently), SECURITY.md and the
+    files the tests read (fuzz targets and the speedups corpus, .ci/run) among them."""
     named: list[str] = []
     for line in (ROOT / "MANIFEST.in").read_text(encoding="utf-8").splitlines():
         words = line.split("#")[0].split()
         if words and words[0] in ("include", "graft"):
             named += words[1:]
-    assert {"tests", "config-examples", "benchmarks", "CHANGELOG.md", "SECURITY.md"} <= set(named)
+    assert {"tests", "config-examples", "benchmarks", "CHANGELOG.md", "SECURITY.md",
+            "fuzz/*.py", "fuzz/corpus/speedups", ".ci/run"} <= set(named)
     for name in named:
-        assert (ROOT / name).exists(), name
+        assert list(ROOT.glob(name)), name
 
 
 def _build_ext(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
