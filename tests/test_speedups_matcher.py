@@ -75,9 +75,10 @@ def test_long_lists_take_the_sliced_path() -> None:
 
 # --------------------------------------------------------------------------- bucket tables
 # Over 256 networks, each family gets a table of 65,536 buckets, one per slice
-# of its span, each describing up to 5 of the slice's bounds by 16 bits (see
-# Matcher in _speedups.c). _path models which way the C lookup takes, so that
-# the examples below can show they reach every one.
+# of its span, each describing up to 5 of the slice's bounds by 16 bits, and a
+# map of the slices with no bound, outside or inside a network (see Matcher in
+# _speedups.c). _path models which way the C lookup takes, so that the examples
+# below can show they reach every one.
 
 FEW = 5
 
@@ -98,6 +99,9 @@ def _path(bounds: list[int], key: int) -> str:
         base, shift, low = 0, 16, 0
     s = (key - base) >> shift
     mine = [b for b in family if (b - base) >> shift == s]
+    if not mine:
+        inside = sum(1 for b in family if (b - base) >> shift < s) % 2
+        return "map, inside" if inside else "map, outside"
     if len(mine) > FEW:
         return "bisect, many bounds"
     equal = [b for b in mine if ((b - base) >> low) & 0xFFFF == ((key - base) >> low) & 0xFFFF]
@@ -166,17 +170,18 @@ def _check_paths(intervals: tuple[tuple[int, int], ...], keys: list[int]) -> set
 
 
 def test_bucket_examples_reach_every_path() -> None:
-    """The generated lists reach every way of the lookup: each bucket size from 0
-    to 5, crowded slices (bisected, also the last IPv4 slice), keys equal to a
-    bound, IPv6 keys needing the second read, keys below and above every IPv6
-    bound; membership matches the reference on all of them."""
+    """The generated lists reach every way of the lookup: slices with no bound,
+    outside and inside a network (the map), each bucket size from 1 to 5,
+    crowded slices (bisected, also the last IPv4 slice), keys equal to a bound,
+    IPv6 keys needing the second read, keys below and above every IPv6 bound;
+    membership matches the reference on all of them."""
     rng = random.Random(7)
     intervals = _bucket_lists(rng)
     keys = _bucket_keys(intervals, rng)
     paths = _check_paths(intervals, keys)
-    expected = {f"bucket, {n} bounds" for n in range(FEW + 1)} | {
-        "bisect, many bounds", "bucket, exact: equal", "bucket, inexact: second read",
-        "outside the family's bounds"}
+    expected = {f"bucket, {n} bounds" for n in range(1, FEW + 1)} | {
+        "map, outside", "map, inside", "bisect, many bounds", "bucket, exact: equal",
+        "bucket, inexact: second read", "outside the family's bounds"}
     assert expected <= paths, expected - paths
     assert any(first == last for first, last in intervals)  # single addresses
     assert any(last - first >= 1 << 20 for first, last in intervals if last < V6)  # many slices
@@ -201,8 +206,8 @@ def test_small_ipv6_span_is_exact() -> None:
 
 def test_bucket_tables_are_traced() -> None:
     """The bucket tables (1 MiB a family; a huge-page mapping where the kernel
-    offers one) count in tracemalloc, as the build's memory target needs, and
-    are released with the Matcher."""
+    offers one) and the maps count in tracemalloc, as the build's memory target
+    needs, and are released with the Matcher."""
     intervals = merge([_interval(4, i << 20, 24) for i in range(300)]
                       + [_interval(6, (0x2A00 << 112) | (i << 90), 64) for i in range(300)])
     bounds = Matcher(intervals)._bounds
