@@ -23,7 +23,8 @@
  * same strict address parsing as addresses.parse_ip (libc inet_pton, as
  * Python's socket.inet_pton uses). A long list also gets, per family, a table
  * of 16-byte buckets, one per slice of the family's span, that usually
- * decides a lookup alone: one cache line read, not two.
+ * decides a lookup alone (one cache line read, not two), and a small map of
+ * the slices with no bound, which decides without the bucket.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
