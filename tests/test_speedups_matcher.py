@@ -3,6 +3,9 @@ the reference: same membership for every key and every peer text."""
 
 from __future__ import annotations
 
+import random
+import tracemalloc
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -68,6 +71,157 @@ def test_long_lists_take_the_sliced_path() -> None:
     compiled = speedups.Matcher(reference._bounds)
     for key in _keys(intervals):
         assert (key in compiled) == (key in reference), hex(key)
+
+
+# --------------------------------------------------------------------------- bucket tables
+# Over 256 networks, each family gets a table of 65,536 buckets, one per slice
+# of its span, each describing up to 5 of the slice's bounds by 16 bits, and a
+# map of the slices with no bound, outside or inside a network (see Matcher in
+# _speedups.c). _path models which way the C lookup takes, so that the examples
+# below can show they reach every one.
+
+FEW = 5
+
+
+def _path(bounds: list[int], key: int) -> str:
+    """The way the compiled lookup of *key* goes, for the bounds of a Matcher."""
+    v6 = key >= V6
+    family = [b for b in bounds if (b >= V6) == v6]
+    if len(family) // 2 <= 256:
+        return "bisect, no table"
+    if v6:
+        base = family[0]
+        shift = max(0, (family[-1] - base).bit_length() - 16)
+        low = max(0, shift - 16)
+        if key < base or (key - base) >> shift >= 1 << 16:
+            return "outside the family's bounds"
+    else:
+        base, shift, low = 0, 16, 0
+    s = (key - base) >> shift
+    mine = [b for b in family if (b - base) >> shift == s]
+    if not mine:
+        inside = sum(1 for b in family if (b - base) >> shift < s) % 2
+        return "map, inside" if inside else "map, outside"
+    if len(mine) > FEW:
+        return "bisect, many bounds"
+    equal = [b for b in mine if ((b - base) >> low) & 0xFFFF == ((key - base) >> low) & 0xFFFF]
+    if not equal:
+        return f"bucket, {len(mine)} bounds"
+    return "bucket, exact: equal" if low == 0 else "bucket, inexact: second read"
+
+
+def _bucket_lists(rng: random.Random) -> tuple[tuple[int, int], ...]:
+    """Over 256 networks per family, with slices of 0 to over 5 bounds: a few
+    crowded slices, single addresses, networks over many slices, and the
+    first and last slice of IPv4 used."""
+    raw: list[tuple[int, int]] = []
+    crowded4 = [rng.randrange(1 << 16) for _ in range(6)] + [0, 0xFFFF]
+    crowded6 = [rng.getrandbits(16) for _ in range(6)]
+    for _ in range(300):
+        raw.append(_interval(4, rng.getrandbits(32), rng.randint(16, 32)))
+        raw.append(_interval(4, rng.choice(crowded4) << 16 | rng.getrandbits(16),
+                             rng.randint(24, 32)))
+        raw.append(_interval(6, 0x2A00 << 112 | rng.getrandbits(112), rng.choice((32, 48, 64))))
+        raw.append(_interval(6, 0x2A00 << 112 | rng.choice(crowded6) << 96 | rng.getrandbits(96),
+                             rng.choice((48, 64, 112, 128))))
+    raw += [_interval(4, rng.getrandbits(32), rng.randint(1, 12)) for _ in range(2)]
+    raw += [_interval(6, 0x2A00 << 112 | rng.getrandbits(112), rng.randint(17, 30))]
+    for extra in (1, 2):  # odd bounds in a slice: one range ends in it, then /28s
+        start = rng.randrange(2, 1 << 16) << 16
+        raw.append((start - 5000, start | 0x100))
+        raw += [_interval(4, start | 0x1000 * (i + 1), 28) for i in range(extra)]
+    return tuple(merge(raw))
+
+
+def _bucket_keys(intervals: tuple[tuple[int, int], ...], rng: random.Random) -> list[int]:
+    """Every bound and its neighbours, keys sharing an IPv6 bound's 16 bits below
+    the slice bits but not the rest, and random keys in both families."""
+    keys = _keys(intervals)
+    for first, last in intervals:
+        if first >= V6:
+            for bound in (first, last):
+                keys += [bound ^ rng.getrandbits(80), bound | ((1 << 80) - 1), bound >> 80 << 80]
+    keys += [rng.getrandbits(32) for _ in range(2000)]
+    keys += [V6 + (0x2A00 << 112 | rng.getrandbits(112)) for _ in range(2000)]
+    return [k for k in keys if 0 <= k <= V6 + V6_MAX]
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(0, 2**64))
+def test_bucket_tables_match_the_reference(seed: int) -> None:
+    """Invariant: with bucket tables (over 256 networks per family, slices of 0 to
+    many bounds), the compiled Matcher holds exactly the keys addresses.Matcher
+    holds: at every bound and beside it, at keys whose IPv6 low bits equal a
+    bound's, and anywhere."""
+    rng = random.Random(seed)
+    intervals = _bucket_lists(rng)
+    reference = Matcher(intervals)
+    compiled = speedups.Matcher(reference._bounds)
+    for key in _bucket_keys(intervals, rng):
+        assert (key in compiled) == (key in reference), hex(key)
+
+
+def _check_paths(intervals: tuple[tuple[int, int], ...], keys: list[int]) -> set[str]:
+    reference = Matcher(intervals)
+    compiled = speedups.Matcher(reference._bounds)
+    for key in keys:
+        assert (key in compiled) == (key in reference), hex(key)
+    return {_path(reference._bounds, key) for key in keys}
+
+
+def test_bucket_examples_reach_every_path() -> None:
+    """The generated lists reach every way of the lookup: slices with no bound,
+    outside and inside a network (the map), each bucket size from 1 to 5,
+    crowded slices (bisected, also the last IPv4 slice), keys equal to a bound,
+    IPv6 keys needing the second read, keys below and above every IPv6 bound;
+    membership matches the reference on all of them."""
+    rng = random.Random(7)
+    intervals = _bucket_lists(rng)
+    keys = _bucket_keys(intervals, rng)
+    paths = _check_paths(intervals, keys)
+    expected = {f"bucket, {n} bounds" for n in range(1, FEW + 1)} | {
+        "map, outside", "map, inside", "bisect, many bounds", "bucket, exact: equal",
+        "bucket, inexact: second read", "outside the family's bounds"}
+    assert expected <= paths, expected - paths
+    assert any(first == last for first, last in intervals)  # single addresses
+    assert any(last - first >= 1 << 20 for first, last in intervals if last < V6)  # many slices
+    crowded_last = [b for b in Matcher(intervals)._bounds if b >> 16 == 0xFFFF]
+    assert len(crowded_last) > FEW
+
+
+def test_small_ipv6_span_is_exact() -> None:
+    """IPv6 bounds spanning under 2**32 addresses: 16 bits below the slice bits
+    hold the whole offset, so a key equal in those bits is the bound itself;
+    membership still matches at every bound, beside it and between."""
+    base = V6 + (0x20010DB8 << 96)
+    intervals = tuple(merge([(base + i * 997, base + i * 997 + i % 7) for i in range(400)]))
+    keys = _keys(intervals) + list(range(intervals[0][0] - 3, intervals[-1][1] + 4, 13))
+    paths = _check_paths(intervals, keys)
+    assert "bucket, exact: equal" in paths
+    assert "bucket, inexact: second read" not in paths
+    tiny = tuple(merge([(base + 3 * i, base + 3 * i) for i in range(300)]))  # span < 2**16
+    paths = _check_paths(tiny, _keys(tiny))
+    assert "bucket, exact: equal" in paths
+
+
+def test_bucket_tables_are_traced() -> None:
+    """The bucket tables (1 MiB a family; a huge-page mapping where the kernel
+    offers one) and the maps count in tracemalloc, as the build's memory target
+    needs, and are released with the Matcher."""
+    intervals = merge([_interval(4, i << 20, 24) for i in range(300)]
+                      + [_interval(6, (0x2A00 << 112) | (i << 90), 64) for i in range(300)])
+    bounds = Matcher(intervals)._bounds
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        compiled = speedups.Matcher(bounds)
+        grown = tracemalloc.get_traced_memory()[0] - before
+        del compiled
+        left = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert 2 << 20 <= grown < 3 << 20
+    assert left < 1 << 16
 
 
 @pytest.mark.parametrize("text", [

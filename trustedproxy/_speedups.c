@@ -21,12 +21,16 @@
  *
  * Also here: Matcher, the trusted networks as packed sorted bounds, with the
  * same strict address parsing as addresses.parse_ip (libc inet_pton, as
- * Python's socket.inet_pton uses).
+ * Python's socket.inet_pton uses). A long list also gets, per family, a table
+ * of 16-byte buckets, one per slice of the family's span, that usually
+ * decides a lookup alone (one cache line read, not two), and a small map of
+ * the slices with no bound, which decides without the bucket.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <structmember.h>
 #include <arpa/inet.h>
+#include <sys/mman.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -118,9 +122,29 @@ parse_address(const char *text, Py_ssize_t n, Address *out)
 
 /* ------------------------------------------------------------------ Matcher */
 
-/* Lists longer than this get a slice table (addresses._INDEXED). */
+/* Lists longer than this get bucket tables (addresses._INDEXED). */
 #define INDEXED 256
 #define SLICES 65536
+/* Bounds a bucket describes by their 16 bits below the slice bits. */
+#define FEW 5
+
+/* A slice's 2 bits in a kinds map (see Matcher): it holds bounds, or none
+ * and lies wholly outside or inside a network. */
+enum { SLICE_BOUNDS = 0, SLICE_OUTSIDE = 1, SLICE_INSIDE = 3 };
+
+static inline int
+slice_kind(const uint8_t *kinds, size_t s)
+{
+    return kinds[s >> 2] >> ((s & 3) * 2) & 3;
+}
+
+/* One slice of a family's span (see Matcher). 16 bytes: four to a cache line.
+ * count is the number of the slice's bounds, FEW + 1 meaning more than FEW. */
+typedef struct {
+    uint32_t first;      /* index of the slice's first bound (of the next one if none) */
+    uint16_t count;
+    uint16_t low[FEW];   /* the 16 bits right below the slice bits of its first bounds */
+} Bucket;
 
 typedef struct {
     PyObject_HEAD
@@ -128,12 +152,25 @@ typedef struct {
     Py_ssize_t n4;
     u128 *v6;
     Py_ssize_t n6;
-    /* For long lists, per family, where each of SLICES equal slices of the
-     * family's span starts in its bounds (SLICES + 1 entries), so a lookup
-     * bisects only the few bounds of its slice, not the whole list. */
-    uint32_t *t4, *t6;
+    /* For long lists, per family, one Bucket for each of SLICES equal slices
+     * of the family's span (IPv4: the /16s). A lookup after a gc.collect()
+     * finds its caches cold; at 100,000 networks each memory read then costs
+     * about as much as the rest of the lookup. A slice holds a few bounds, so
+     * its bucket alone usually decides: the bounds <= key are the bucket's
+     * first plus those whose low bits are below the key's, and their parity
+     * says whether the key is inside a network. Only a slice with more than
+     * FEW bounds, or an IPv6 key whose low bits equal a bound's (16 bits of a
+     * 128-bit offset are not the whole of it), reads the bounds themselves.
+     * Many slices hold no bound at all (a third at 100,000 networks, most
+     * below that); 2 bits a slice (16 KiB a family, small enough to stay
+     * cached) say so and answer those lookups without the bucket. */
+    Bucket *b4, *b6;
+    uint8_t *k4, *k6;    /* kinds maps: SLICES / 4 bytes each */
+    void *tables;        /* the memory of b4 and b6 (see tables_alloc) */
+    size_t tables_size;  /* > 0: mapped (tables_free) */
     u128 base6;
-    int shift6;
+    int shift6;    /* IPv6 slice: (address - base6) >> shift6 */
+    int low6;      /* IPv6 low bits: (address - base6) >> low6, 16 bits kept */
 } Matcher;
 
 /* bisect_right(bounds, key) restricted to [lo, hi) (every bound before lo is
@@ -161,23 +198,62 @@ match_v6(const u128 *bounds, Py_ssize_t lo, Py_ssize_t hi, u128 key)
     MATCH_BODY
 }
 
+/* Of the bucket's bounds (count <= FEW), how many have low bits below low
+ * (*lt) and equal to it (*eq). Every bound before them is below the key,
+ * every one after above it. */
+static inline void
+bucket_rank(const Bucket *b, uint16_t low, Py_ssize_t *lt, Py_ssize_t *eq)
+{
+    int below = 0, equal = 0;
+    for (int j = 0; j < FEW; j++) {
+        int mine = j < b->count;
+        below += mine & (b->low[j] < low);
+        equal += mine & (b->low[j] == low);
+    }
+    *lt = below;
+    *eq = equal;
+}
+
 static int
 matcher_has(const Matcher *m, const Address *a)
 {
+    Py_ssize_t lt, eq;
     if (a->family == 4) {
-        if (m->t4 == NULL)
+        if (m->b4 == NULL)
             return match_v4(m->v4, 0, m->n4, a->v4);
         uint32_t s = a->v4 >> 16;
-        return match_v4(m->v4, m->t4[s], m->t4[s + 1], a->v4);
+        const Bucket *b = &m->b4[s];
+        __builtin_prefetch(b);  /* fetched while the map is read */
+        int kind = slice_kind(m->k4, s);
+        if (kind != SLICE_BOUNDS)
+            return kind == SLICE_INSIDE;
+        if (b->count > FEW)
+            return match_v4(m->v4, b->first, s + 1 < SLICES ? b[1].first : m->n4, a->v4);
+        bucket_rank(b, (uint16_t)a->v4, &lt, &eq);
+        /* the low bits are the whole of the offset: equal is the key itself */
+        return eq > 0 || ((b->first + lt) & 1);
     }
-    if (m->t6 == NULL)
+    if (m->b6 == NULL)
         return match_v6(m->v6, 0, m->n6, a->v6);
     if (a->v6 < m->base6)
         return 0;  /* below every bound */
-    u128 s = (a->v6 - m->base6) >> m->shift6;
+    u128 offset = a->v6 - m->base6;
+    u128 s = offset >> m->shift6;
     if (s >= SLICES)
-        return match_v6(m->v6, m->n6, m->n6, a->v6);  /* above every bound */
-    return match_v6(m->v6, m->t6[s], m->t6[s + 1], a->v6);
+        return 0;  /* above every bound */
+    const Bucket *b = &m->b6[s];
+    __builtin_prefetch(b);
+    int kind = slice_kind(m->k6, (size_t)s);
+    if (kind != SLICE_BOUNDS)
+        return kind == SLICE_INSIDE;
+    if (b->count > FEW)
+        return match_v6(m->v6, b->first, s + 1 < SLICES ? b[1].first : m->n6, a->v6);
+    bucket_rank(b, (uint16_t)(offset >> m->low6), &lt, &eq);
+    if (eq == 0)
+        return (b->first + lt) & 1;
+    if (m->low6 == 0)
+        return 1;  /* exact low bits (a small span): the key is a bound */
+    return match_v6(m->v6, b->first + lt, b->first + lt + eq, a->v6);
 }
 
 static int
@@ -191,16 +267,83 @@ bit_length(u128 value)
     return bits;
 }
 
-/* The slice table of n sorted bounds: slice of bound i is slice(i). */
-#define BUILD_TABLE(table, n, slice_of)                                     \
+/* tracemalloc domain of the mapped bucket tables (an arbitrary number). */
+#define TABLES_DOMAIN 0x7470
+#define HUGE_PAGE ((size_t)2 << 20)
+
+/* Zeroed memory for count bucket tables. A lookup's cold read of its bucket
+ * also misses the TLB, and with 4 KiB pages the page walk may read cold page
+ * tables too; so where transparent huge pages can be asked for, the two
+ * tables (2 MiB together) get an aligned mapping that the kernel may back
+ * with one huge page (a few ns a lookup here), and tracemalloc is told of it
+ * as of any other allocation. One table alone (1 MiB, half a huge page):
+ * PyMem_Calloc. */
+static int
+tables_alloc(Matcher *self, size_t count)
+{
+    size_t size = count * SLICES * sizeof(Bucket);
+#ifdef MADV_HUGEPAGE
+    size_t span = size;
+    char *raw = size % HUGE_PAGE ? MAP_FAILED
+                                 : mmap(NULL, span + HUGE_PAGE, PROT_READ | PROT_WRITE,
+                                        MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (raw != MAP_FAILED) {
+        /* keep the aligned span, give back the rest */
+        char *start = (char *)(((uintptr_t)raw + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1));
+        if (start > raw)
+            munmap(raw, (size_t)(start - raw));
+        if (raw + span + HUGE_PAGE > start + span)
+            munmap(start + span, (size_t)(raw + span + HUGE_PAGE - (start + span)));
+        madvise(start, span, MADV_HUGEPAGE);  /* a hint: failing is harmless */
+        self->tables = start;
+        self->tables_size = span;
+        PyTraceMalloc_Track(TABLES_DOMAIN, (uintptr_t)start, span);
+        return 0;
+    }
+#endif
+    self->tables = PyMem_Calloc(1, size);
+    if (self->tables == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    return 0;
+}
+
+static void
+tables_free(Matcher *self)
+{
+    if (self->tables_size) {
+        PyTraceMalloc_Untrack(TABLES_DOMAIN, (uintptr_t)self->tables);
+        munmap(self->tables, self->tables_size);
+    }
+    else
+        PyMem_Free(self->tables);
+}
+
+/* Fill a zeroed bucket table and its zeroed kinds map from n sorted bounds:
+ * bound i falls in slice slice_of and has low bits low_of. */
+#define BUILD_TABLE(table, kinds, n, slice_of, low_of)                      \
     do {                                                                    \
-        table = PyMem_Calloc(SLICES + 1, sizeof(uint32_t));                 \
-        if (table == NULL)                                                  \
-            goto nomemory;                                                  \
-        for (Py_ssize_t i = 0; i < n; i++)                                  \
-            table[(slice_of) + 1]++;                                        \
-        for (Py_ssize_t j = 1; j <= SLICES; j++)                            \
-            table[j] += table[j - 1];                                       \
+        for (Py_ssize_t i = 0; i < n; i++) {                                \
+            Bucket *b = &table[slice_of];                                   \
+            if (b->count == 0)                                              \
+                b->first = (uint32_t)i;                                     \
+            if (b->count < FEW)                                             \
+                b->low[b->count] = (uint16_t)(low_of);                      \
+            if (b->count <= FEW)                                            \
+                b->count++;                                                 \
+        }                                                                   \
+        /* an empty slice starts where the next non-empty one does, and     \
+         * lies inside a network when an odd number of bounds precede it */ \
+        uint32_t next = (uint32_t)n;                                        \
+        for (Py_ssize_t s = SLICES - 1; s >= 0; s--) {                      \
+            if (table[s].count == 0) {                                      \
+                table[s].first = next;                                      \
+                int kind = next & 1 ? SLICE_INSIDE : SLICE_OUTSIDE;         \
+                kinds[s >> 2] |= (uint8_t)(kind << ((s & 3) * 2));          \
+            }                                                               \
+            next = table[s].first;                                          \
+        }                                                                   \
     } while (0)
 
 /* Matcher(bounds): bounds is the flat sorted list of addresses.Matcher
@@ -217,14 +360,25 @@ matcher_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
     Matcher *self = (Matcher *)type->tp_alloc(type, 0);
     if (self == NULL)
         return NULL;
-    self->v4 = PyMem_Malloc(sizeof(uint32_t) * (size_t)(n ? n : 1));
-    self->v6 = PyMem_Malloc(sizeof(u128) * (size_t)(n ? n : 1));
-    if (self->v4 == NULL || self->v6 == NULL)
-        goto nomemory;
+    /* Count the IPv4 keys first, so that each family's array has only the
+     * room it needs (the build's peak memory is a target). */
+    Py_ssize_t count4 = 0;
     for (Py_ssize_t i = 0; i < n; i++) {
         PyObject *bound = PyList_GET_ITEM(bounds, i);
         if (!PyLong_CheckExact(bound))
             goto invalid;
+        int overflow;
+        long long small = PyLong_AsLongLongAndOverflow(bound, &overflow);
+        if (small == -1 && PyErr_Occurred())
+            goto error;
+        count4 += !overflow && small >= 0 && small <= 0xFFFFFFFFLL;
+    }
+    self->v4 = PyMem_Malloc(sizeof(uint32_t) * (size_t)(count4 ? count4 : 1));
+    self->v6 = PyMem_Malloc(sizeof(u128) * (size_t)(n - count4 ? n - count4 : 1));
+    if (self->v4 == NULL || self->v6 == NULL)
+        goto nomemory;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *bound = PyList_GET_ITEM(bounds, i);
         int overflow;
         long long small = PyLong_AsLongLongAndOverflow(bound, &overflow);
         if (small == -1 && PyErr_Occurred())
@@ -259,13 +413,30 @@ matcher_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
         if (self->v6[i] < self->v6[i - 1])
             goto invalid;
     }
-    if (self->n4 / 2 > INDEXED)
-        BUILD_TABLE(self->t4, self->n4, self->v4[i] >> 16);
+    size_t tables = (self->n4 / 2 > INDEXED) + (self->n6 / 2 > INDEXED);
+    if (tables && tables_alloc(self, tables) < 0)
+        goto error;
+    Bucket *next_table = self->tables;
+    if (self->n4 / 2 > INDEXED) {
+        self->b4 = next_table;
+        next_table += SLICES;
+        self->k4 = PyMem_Calloc(SLICES / 4, 1);
+        if (self->k4 == NULL)
+            goto nomemory;
+        BUILD_TABLE(self->b4, self->k4, self->n4, self->v4[i] >> 16, self->v4[i]);
+    }
     if (self->n6 / 2 > INDEXED) {
         self->base6 = self->v6[0];
         int bits = bit_length(self->v6[self->n6 - 1] - self->base6);
         self->shift6 = bits > 16 ? bits - 16 : 0;
-        BUILD_TABLE(self->t6, self->n6, (self->v6[i] - self->base6) >> self->shift6);
+        /* below a small span's slice bits, 16 bits hold the whole offset */
+        self->low6 = self->shift6 > 16 ? self->shift6 - 16 : 0;
+        self->b6 = next_table;
+        self->k6 = PyMem_Calloc(SLICES / 4, 1);
+        if (self->k6 == NULL)
+            goto nomemory;
+        BUILD_TABLE(self->b6, self->k6, self->n6, (self->v6[i] - self->base6) >> self->shift6,
+                    (self->v6[i] - self->base6) >> self->low6);
     }
     return (PyObject *)self;
 invalid:
@@ -284,8 +455,9 @@ matcher_dealloc(Matcher *self)
 {
     PyMem_Free(self->v4);
     PyMem_Free(self->v6);
-    PyMem_Free(self->t4);
-    PyMem_Free(self->t6);
+    tables_free(self);
+    PyMem_Free(self->k4);
+    PyMem_Free(self->k6);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
