@@ -31,6 +31,11 @@
 #include <structmember.h>
 #include <arpa/inet.h>
 #include <sys/mman.h>
+#if defined(__GNUC__) || defined(__clang__)
+#define PREFETCH(p) __builtin_prefetch(p)
+#else
+#define PREFETCH(p) ((void)(p))
+#endif
 #include <stdint.h>
 #include <string.h>
 
@@ -223,7 +228,7 @@ matcher_has(const Matcher *m, const Address *a)
             return match_v4(m->v4, 0, m->n4, a->v4);
         uint32_t s = a->v4 >> 16;
         const Bucket *b = &m->b4[s];
-        __builtin_prefetch(b);  /* fetched while the map is read */
+        PREFETCH(b);  /* fetched while the map is read */
         int kind = slice_kind(m->k4, s);
         if (kind != SLICE_BOUNDS)
             return kind == SLICE_INSIDE;
@@ -242,7 +247,7 @@ matcher_has(const Matcher *m, const Address *a)
     if (s >= SLICES)
         return 0;  /* above every bound */
     const Bucket *b = &m->b6[s];
-    __builtin_prefetch(b);
+    PREFETCH(b);
     int kind = slice_kind(m->k6, (size_t)s);
     if (kind != SLICE_BOUNDS)
         return kind == SLICE_INSIDE;
