@@ -351,6 +351,21 @@ tables_free(Matcher *self)
         }                                                                   \
     } while (0)
 
+/* Whether the int *key* is an IPv4 address key (0 .. 2**32 - 1), setting
+ * *out; -1 on error. */
+static int
+v4_key(PyObject *key, uint32_t *out)
+{
+    int overflow;
+    long long small = PyLong_AsLongLongAndOverflow(key, &overflow);
+    if (small == -1 && PyErr_Occurred())
+        return -1;
+    if (overflow || small < 0 || small > 0xFFFFFFFFLL)
+        return 0;
+    *out = (uint32_t)small;
+    return 1;
+}
+
 /* Matcher(bounds): bounds is the flat sorted list of addresses.Matcher
  * (first0, last0, first1, last1, ... as address keys: IPv4 keys first, then
  * IPv6 keys, which are 2**128 + the address). */
@@ -372,11 +387,11 @@ matcher_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
         PyObject *bound = PyList_GET_ITEM(bounds, i);
         if (!PyLong_CheckExact(bound))
             goto invalid;
-        int overflow;
-        long long small = PyLong_AsLongLongAndOverflow(bound, &overflow);
-        if (small == -1 && PyErr_Occurred())
+        uint32_t unused;
+        int is_v4 = v4_key(bound, &unused);
+        if (is_v4 < 0)
             goto error;
-        count4 += !overflow && small >= 0 && small <= 0xFFFFFFFFLL;
+        count4 += is_v4;
     }
     self->v4 = PyMem_Malloc(sizeof(uint32_t) * (size_t)(count4 ? count4 : 1));
     self->v6 = PyMem_Malloc(sizeof(u128) * (size_t)(n - count4 ? n - count4 : 1));
@@ -384,14 +399,14 @@ matcher_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
         goto nomemory;
     for (Py_ssize_t i = 0; i < n; i++) {
         PyObject *bound = PyList_GET_ITEM(bounds, i);
-        int overflow;
-        long long small = PyLong_AsLongLongAndOverflow(bound, &overflow);
-        if (small == -1 && PyErr_Occurred())
+        uint32_t value4;
+        int is_v4 = v4_key(bound, &value4);
+        if (is_v4 < 0)
             goto error;
-        if (!overflow && small >= 0 && small <= 0xFFFFFFFFLL) {
+        if (is_v4) {
             if (self->n6)
                 goto invalid;  /* IPv4 keys come first */
-            self->v4[self->n4++] = (uint32_t)small;
+            self->v4[self->n4++] = value4;
             continue;
         }
         PyObject *packed = PyObject_CallMethod(bound, "to_bytes", "is", 17, "big");
@@ -605,10 +620,25 @@ typedef struct {
     Element element_cache[ELEMENT_CACHE];
 } Core;
 
+/* self._call_python(*args), keywords included: the reference, for a request
+ * this module does not finish and for a call of any other shape, which it
+ * binds or refuses as a Python method does. */
+static PyObject *
+call_python(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    PyObject *method = PyObject_GetAttr(self, S_call_python);
+    if (method == NULL)
+        return NULL;
+    PyObject *result = PyObject_Vectorcall(method, args, nargsf, kwnames);
+    Py_DECREF(method);
+    return result;
+}
+
 static PyObject *
 fallback(PyObject *self, PyObject *environ, PyObject *start_response)
 {
-    return PyObject_CallMethodObjArgs(self, S_call_python, environ, start_response, NULL);
+    PyObject *args[2] = {environ, start_response};
+    return call_python(self, args, 2, NULL);
 }
 
 /* A new instance of a frozen dataclass (Hop, Decision) whose __dict__ is
@@ -1309,17 +1339,15 @@ out:
     return result;
 }
 
-/* Call the bound method *name* of *op*, looked up as Python looks up a
- * special method (on the type, not the instance), with the arguments as
- * given. */
+/* type(op).__call__, bound to op, called with the arguments as given: looked
+ * up as Python looks up a special method (on the type, not the instance). */
 static PyObject *
-call_bound(PyObject *op, PyObject *name, PyObject *const *args, size_t nargsf,
-           PyObject *kwnames)
+call_replaced(PyObject *op, PyObject *const *args, size_t nargsf, PyObject *kwnames)
 {
     PyTypeObject *type = Py_TYPE(op);
-    PyObject *function = _PyType_Lookup(type, name);  /* borrowed */
+    PyObject *function = _PyType_Lookup(type, S___call__);  /* borrowed */
     if (function == NULL) {
-        PyErr_Format(PyExc_TypeError, "'%.200s' object has no attribute %R", type->tp_name, name);
+        PyErr_Format(PyExc_TypeError, "'%.200s' object is not callable", type->tp_name);
         return NULL;
     }
     descrgetfunc get = Py_TYPE(function)->tp_descr_get;
@@ -1343,9 +1371,9 @@ core_vectorcall(PyObject *op, PyObject *const *args, size_t nargsf, PyObject *kw
 {
     Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
     if (Py_TYPE(op)->tp_call != core_call)
-        return call_bound(op, S___call__, args, (size_t)nargs, kwnames);
+        return call_replaced(op, args, (size_t)nargs, kwnames);
     if (nargs != 2 || (kwnames != NULL && PyTuple_GET_SIZE(kwnames) != 0))
-        return call_bound(op, S_call_python, args, (size_t)nargs, kwnames);
+        return call_python(op, args, (size_t)nargs, kwnames);
     return core_run(op, args[0], args[1]);
 }
 
