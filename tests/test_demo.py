@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
 import urllib.request
 from typing import Any
 
+from realservers import free_port
 from support import make_environ
 
 from trustedproxy.cli import DEMO_POLICY, demo_app, main
@@ -62,16 +62,9 @@ def test_demo_bad_config_is_a_clean_error(tmp_path: Any, capsys: Any) -> None:
     assert "Traceback" not in err
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 def test_demo_server_end_to_end() -> None:
     """`python -m trustedproxy demo` serves on loopback, prints curl lines, answers JSON."""
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "trustedproxy", "demo", "--port", str(port)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import ipaddress
 import os
+import random
 import shutil
 import signal
 import socket
@@ -59,13 +61,50 @@ def check_loopback(host: str) -> None:
         raise ValueError(f"{host!r} is not a loopback address (127.0.0.0/8)")
 
 
+#: Where Linux says which local ports outgoing connections take.
+_EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+#: Random draws before free_port falls back to a port the kernel picks.
+_PORT_TRIES = 200
+
+
+@functools.cache
+def _listening_ports() -> tuple[int, ...]:
+    """Ports from 20000 up that outgoing connections never take (read once)."""
+    ephemeral = _ephemeral_ports()
+    return tuple(port for port in range(20000, 65536) if port not in ephemeral)
+
+
+def _ephemeral_ports() -> range:
+    """The kernel's range for the local ports of outgoing connections."""
+    try:
+        low, high = (int(word) for word in _EPHEMERAL_RANGE.read_text().split())
+    except (OSError, ValueError):
+        return range(32768, 61000)  # Linux's default
+    return range(low, high + 1)
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port that was free on *host* a moment ago."""
+    """A TCP port that was free on *host* a moment ago.
+
+    Drawn outside the kernel's ephemeral range: a port the kernel hands out
+    (bind to port 0) can be taken, between this call and the server's bind,
+    as the local port of any outgoing connection (readiness probes, test
+    clients), and the server then fails with "Address already in use".
+    """
     check_loopback(host)
+    candidates = _listening_ports()
+    rng = random.Random()
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        for _ in range(_PORT_TRIES if candidates else 0):
+            port = rng.choice(candidates)
+            try:
+                sock.bind((host, port))
+            except OSError:
+                continue
+            return port
         sock.bind((host, 0))
-        port: int = sock.getsockname()[1]
-        return port
+        chosen: int = sock.getsockname()[1]
+        return chosen
 
 
 def make_server_dir(prefix: str) -> Path:
