@@ -716,6 +716,54 @@ def test_warm_usual_requests_stay_in_compiled_path() -> None:
     assert handed == []
 
 
+class Collider:
+    """An environ key with the hash of a known header's key, whose comparison
+    raises while ``armed`` (so that copying environs for the test works)."""
+
+    armed = False
+
+    def __init__(self, twin: str) -> None:
+        self.twin = twin
+
+    def __hash__(self) -> int:
+        return hash(self.twin)
+
+    def __eq__(self, other: object) -> bool:
+        if Collider.armed:
+            raise ValueError("not comparable")
+        return self is other
+
+
+@pytest.mark.parametrize("peer", ["203.0.113.9", "10.1.2.3"])
+def test_uncomparable_environ_key_raises_and_leaves_environ_as_it_was(peer: str) -> None:
+    """A key the environ cannot compare with a known header's key makes both
+    paths raise the same error, warm or cold, and leaves the environ as it was
+    (the compiled path takes an untrusted peer's headers out as it finds
+    them, and puts them back)."""
+    compiled = TrustedProxyMiddleware(App(), TrustPolicy(**POLICY))
+    reference = _PurePythonMiddleware(App(), TrustPolicy(**POLICY))
+    order = compiled._key_order
+    twin = max(order, key=order.__getitem__)  # looked up last: the others go first
+    forged = {"X-Forwarded-For": "10.0.0.1", "X-Forwarded-Proto": "https",
+              "X-Forwarded-Host": "evil.example"}
+    for _ in range(3):  # cold, then with the peer's trust cached
+        for middleware in (compiled, reference):
+            middleware(environ_for(peer, forged), start_response)  # warms the caches
+            environ = environ_for(peer, forged)
+            key = Collider(twin)
+            environ[key] = "x"
+            before = list(environ.items())
+            Collider.armed = True
+            try:
+                with pytest.raises(ValueError, match="not comparable"):
+                    middleware(environ, start_response)
+            finally:
+                Collider.armed = False
+            assert sorted(environ.items(), key=repr) == sorted(before, key=repr)
+            assert ORIG_KEY not in environ
+            assert DECISION_KEY not in environ
+
+
 def test_script_name_policy_and_strip_prefix() -> None:
     """A fixed script_name applies to every peer; strip_prefix_from_path
     removes a trusted prefix from PATH_INFO on a segment boundary."""

@@ -64,7 +64,7 @@ static PyObject *S_call_python, *S___call__, *S_REMOTE_ADDR, *S_HTTP_X_FORWARDED
     *S_on, *S_https, *S_empty, *S_ORIG, *S_DECISION, *S___dict__, *S_element, *S_verdict,
     *S_trusted_v, *S_client_v, *S_unvisited_v, *S_peer, *S_trusted, *S_strip_prefix,
     *S_chain, *S_client, *S_forwarded_for, *S_scheme, *S_host, *S_server, *S_port, *S_prefix,
-    *S_kept, *S_removed, *S_sources, *EMPTY_TUPLE;
+    *S_kept, *S_removed, *S_sources, *EMPTY_TUPLE, *MISSING;
 
 /* ------------------------------------------------------------------ addresses */
 
@@ -968,6 +968,41 @@ set_item_steal(PyObject *dict, PyObject *key, PyObject *value)
     return result;
 }
 
+/* Take key out of dict: 1 and *value (a new reference) if it was there, 0
+ * if not, -1 on error. */
+static int
+dict_pop(PyObject *dict, PyObject *key, PyObject **value)
+{
+#if PY_VERSION_HEX >= 0x030D0000
+    return PyDict_Pop(dict, key, value);
+#else
+    PyObject *got = _PyDict_Pop(dict, key, MISSING);
+    *value = NULL;
+    if (got == NULL)
+        return -1;
+    if (got == MISSING) {
+        Py_DECREF(got);
+        return 0;
+    }
+    *value = got;
+    return 1;
+#endif
+}
+
+/* Undo dict_pop of every found key, keeping the error being raised. */
+static void
+put_back(Core *self, PyObject *environ, PyObject **values, const Py_ssize_t *found,
+         Py_ssize_t nfound)
+{
+    PyObject *type, *value, *traceback;
+    PyErr_Fetch(&type, &value, &traceback);
+    for (Py_ssize_t j = 0; j < nfound; j++) {
+        if (PyDict_SetItem(environ, PyTuple_GET_ITEM(self->keys, found[j]), values[found[j]]) < 0)
+            PyErr_Clear();
+    }
+    PyErr_Restore(type, value, traceback);
+}
+
 /* Pop every found key in *idx* from environ into orig. */
 static int
 strip_found(Core *self, PyObject *environ, PyObject *orig, PyObject **values,
@@ -1060,31 +1095,16 @@ core_run(PyObject *op, PyObject *environ, PyObject *start_response)
     if (!self->ready || !self->enabled || self->app == NULL || !PyDict_CheckExact(environ))
         return fallback(op, environ, start_response);
 
-    /* Phase 1: read, change nothing. */
     PyObject *values[MAX_KEYS];  /* new references, for the found keys */
     Py_ssize_t found[MAX_KEYS], nfound = 0;
-    PyObject *result = NULL, *peer = NULL;
-    for (Py_ssize_t k = 0; k < self->nkeys; k++) {
-        PyObject *value = PyDict_GetItemWithError(environ, PyTuple_GET_ITEM(self->keys, k));
-        values[k] = NULL;
-        if (value != NULL) {
-            values[k] = Py_NewRef(value);
-            found[nfound++] = k;
-        }
-        else if (PyErr_Occurred()) {
-            goto out;
-        }
-    }
-    peer = PyDict_GetItemWithError(environ, S_REMOTE_ADDR);
+    PyObject *result = NULL, *peer = PyDict_GetItemWithError(environ, S_REMOTE_ADDR);
     if (peer == NULL) {
         if (PyErr_Occurred())
-            goto out;
-        goto python;
+            return NULL;
+        return fallback(op, environ, start_response);
     }
-    if (!PyUnicode_CheckExact(peer)) {
-        peer = NULL;
-        goto python;
-    }
+    if (!PyUnicode_CheckExact(peer))
+        return fallback(op, environ, start_response);
     Py_INCREF(peer);
     PyObject *prefix = self->fixed_prefix;  /* borrowed; None or a non-empty str */
     if (prefix != Py_None) {
@@ -1096,8 +1116,66 @@ core_run(PyObject *op, PyObject *environ, PyObject *start_response)
         if (!ok)
             goto python;
     }
+    PyObject *trusted = PyDict_GetItemWithError(self->trust, peer);
+    if (trusted == NULL && PyErr_Occurred())
+        goto out;
+
+    if (trusted == Py_False) {
+        /* An untrusted peer, known as such: every known header goes, so each
+         * is taken out as it is looked up (one lookup, not two). */
+        for (Py_ssize_t k = 0; k < self->nkeys; k++) {
+            int popped = dict_pop(environ, PyTuple_GET_ITEM(self->keys, k), &values[k]);
+            if (popped < 0) {  /* a key that cannot be compared: leave environ as it was */
+                put_back(self, environ, values, found, nfound);
+                goto out;
+            }
+            if (popped)
+                found[nfound++] = k;
+        }
+        if (nfound == 0)
+            goto plain;
+        unsigned long long mask = 0;
+        for (Py_ssize_t j = 0; j < nfound; j++)
+            mask |= 1ULL << found[j];
+        PyObject *orig = new_dict(nfound + 2);
+        if (orig == NULL || PyDict_SetItem(orig, S_REMOTE_ADDR, peer) < 0) {
+            Py_XDECREF(orig);
+            goto out;
+        }
+        for (Py_ssize_t j = 0; j < nfound; j++) {
+            if (PyDict_SetItem(orig, PyTuple_GET_ITEM(self->keys, found[j]), values[found[j]]) < 0) {
+                Py_DECREF(orig);
+                goto out;
+            }
+        }
+        if (prefix != Py_None && add_prefix(orig, environ, prefix) < 0) {
+            Py_DECREF(orig);
+            goto out;
+        }
+        PyObject *decision = untrusted_decision(self, peer, mask, found, nfound);
+        if (decision == NULL) {
+            Py_DECREF(orig);
+            goto out;
+        }
+        result = finish(self, environ, start_response, orig, decision);
+        goto out;
+    }
+
+    /* Phase 1: read, change nothing. */
+    for (Py_ssize_t k = 0; k < self->nkeys; k++) {
+        PyObject *value = PyDict_GetItemWithError(environ, PyTuple_GET_ITEM(self->keys, k));
+        values[k] = NULL;
+        if (value != NULL) {
+            values[k] = Py_NewRef(value);
+            found[nfound++] = k;
+        }
+        else if (PyErr_Occurred()) {
+            goto out;
+        }
+    }
 
     if (nfound == 0) {  /* the usual request */
+    plain:;
         PyObject *decision = PyDict_GetItemWithError(self->plain, peer);
         if (decision == NULL) {
             if (PyErr_Occurred())
@@ -1116,31 +1194,11 @@ core_run(PyObject *op, PyObject *environ, PyObject *start_response)
         goto out;
     }
 
-    PyObject *trusted = PyDict_GetItemWithError(self->trust, peer);
-    if (trusted == NULL) {
-        if (PyErr_Occurred())
-            goto out;
+    if (trusted != Py_True)  /* not yet known (the engine's cache is a bool per peer) */
         goto python;
-    }
     unsigned long long mask = 0;
     for (Py_ssize_t j = 0; j < nfound; j++)
         mask |= 1ULL << found[j];
-    if (trusted != Py_True) {  /* an untrusted peer: every forwarded header goes */
-        PyObject *orig = new_dict(nfound + 2);
-        if (orig == NULL || PyDict_SetItem(orig, S_REMOTE_ADDR, peer) < 0
-            || strip_found(self, environ, orig, values, found, nfound) < 0
-            || (prefix != Py_None && add_prefix(orig, environ, prefix) < 0)) {
-            Py_XDECREF(orig);
-            goto out;
-        }
-        PyObject *decision = untrusted_decision(self, peer, mask, found, nfound);
-        if (decision == NULL) {
-            Py_DECREF(orig);
-            goto out;
-        }
-        result = finish(self, environ, start_response, orig, decision);
-        goto out;
-    }
 
     /* A trusted peer: every trusted header present must be one this module
      * finishes (a valid value seen before, or a list it can walk). */
@@ -1650,7 +1708,8 @@ intern_all(void)
             return -1;
     }
     EMPTY_TUPLE = PyTuple_New(0);
-    return EMPTY_TUPLE == NULL ? -1 : 0;
+    MISSING = PyBaseObject_Type.tp_alloc(&PyBaseObject_Type, 0);  /* dict_pop's default */
+    return EMPTY_TUPLE == NULL || MISSING == NULL ? -1 : 0;
 }
 
 PyMODINIT_FUNC
