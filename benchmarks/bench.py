@@ -382,10 +382,17 @@ def build_cases(sizes: Sequence[int]) -> tuple[list[Case], dict[int, list[str]]]
         if size == ASGI_SIZE:
             from trustedproxy.asgi import TrustedProxyMiddleware as AsgiMiddleware
 
-            cases.append(Case(
-                f"trustedproxy ASGI, 3 hops, full set, {size:,} networks", "peer",
-                asgi_runner(quiet_middleware(asgi_app, policy, AsgiMiddleware), asgi_scope(),
-                            asgi_header_lists(full=True))))
+            asgi_mw = quiet_middleware(asgi_app, policy, AsgiMiddleware)
+            full_lists = asgi_header_lists(full=True)
+            plain_lists = [[pair for pair in pairs if not pair[0].startswith(b"x-forwarded-")]
+                           for pairs in asgi_header_lists()]
+            for scenario, scope, lists in (
+                    ("untrusted peer, forged headers",
+                     {**asgi_scope(), "client": (UNTRUSTED_PEER, 50000)}, full_lists),
+                    ("no forwarded headers", asgi_scope(), plain_lists),
+                    ("3 hops, full set", asgi_scope(), full_lists)):
+                cases.append(Case(f"trustedproxy ASGI, {scenario}, {size:,} networks", "peer",
+                                  asgi_runner(asgi_mw, scope, lists)))
         cases.append(Case(f"lookup, cached @ {size:,}", "lookup",
                           lookup_runner(engine.is_trusted, [PEER]), size, "cached"))
         cases.append(Case(f"lookup, uncached @ {size:,}", "lookup",

@@ -43,14 +43,15 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any
 from urllib.parse import quote
 
 from .engine import Decision
-from .headers import HEADERS
 from .policy import TrustPolicy, adapter_policy
 from .values import join_prefix
+from .wsgi import DECISION_KEY, SPEEDUPS
+from .wsgi import TrustedProxyMiddleware as _WsgiMiddleware
 
 __all__ = [
     "EXTENSION_KEY",
@@ -75,27 +76,189 @@ EXTENSION_KEY = "trustedproxy"
 
 logger = logging.getLogger("trustedproxy")
 
-# Header names as ASGI carries them (lower-case bytes) → the engine's names.
-_KNOWN = {spec.key.encode("latin-1"): spec.key for spec in HEADERS.values()}
-_NAME_BYTES = {name: raw for raw, name in _KNOWN.items()}
 _NONE: frozenset[bytes] = frozenset()
 _WS_SCHEMES = {"http": "ws", "https": "wss"}
 # Characters left as they are when the prefix is written into raw_path: the
 # path characters of RFC 3986 (pchar and "/"); everything else is %-encoded.
 _PATH_SAFE = "/:@!$&'()*+,;=-._~"
+_HOST = b"host"
+# Header names remembered per middleware, and prefixes percent-encoded: both
+# are bounded, since clients choose header names (and proxies prefixes).
+_NAMES_CACHE_SIZE = 512
+_QUOTED_CACHE_SIZE = 64
+_quoted: dict[str, bytes] = {}
 
 
-def _found_headers(headers: Iterable[Iterable[bytes]],
-                   known: Mapping[bytes, str] = _KNOWN) -> dict[str, str]:
-    """The known forwarded headers present, by engine name; repeated fields
-    are joined with ``", "`` in the order received (RFC 9110 §5.3)."""
+def _hand_back(environ: dict[str, Any], start_response: Any) -> dict[str, Any]:
+    """The "application" of the WSGI middleware used as the decision engine."""
+    return environ
+
+
+#: What _Names says of a header: (the key the found headers are filed under,
+#: "" for host; the engine's name for it; its name in lower case).
+_Entry = tuple[str, str, bytes]
+_UNSEEN: _Entry = ("", "", b"")  # _Names.seen's default (compared by identity)
+
+
+class _Names:
+    """What each header name received means: an :data:`_Entry` for a known
+    forwarded header or ``host``, ``None`` for any other header. Names are
+    remembered as received (most servers send them lower-case already), so a
+    name costs one dict lookup."""
+
+    __slots__ = ("by_lower", "seen")
+
+    def __init__(self, known: Iterable[tuple[str, str]]) -> None:
+        """*known*: (engine name, key to file it under) of each known header."""
+        self.by_lower: dict[object, _Entry | None] = {_HOST: ("", "host", _HOST)}
+        for name, key in known:
+            raw = name.encode("latin-1")
+            self.by_lower[raw] = (key, name, raw)
+        self.seen = self.by_lower.copy()
+
+    def learn(self, name: Any) -> _Entry | None:
+        """The meaning of *name*, not seen before (any case, any type)."""
+        entry = self.by_lower.get(name.lower()) if isinstance(name, bytes) else None
+        if len(self.seen) >= _NAMES_CACHE_SIZE:
+            self.seen = self.by_lower.copy()
+        self.seen[name] = entry
+        return entry
+
+
+def _scan(headers: Iterable[Iterable[bytes]], names: _Names
+          ) -> tuple[dict[str, str], list[tuple[int, _Entry]]]:
+    """One pass over *headers*: the known forwarded headers present (their
+    fields joined with ``", "`` in the order received, RFC 9110 §5.3), by the
+    key *names* files them under; and where each of them and ``host`` stands
+    (index, entry)."""
     found: dict[str, str] = {}
+    spots: list[tuple[int, _Entry]] = []
+    seen = names.seen
+    i = -1
     for name, value in headers:
-        key = known.get(name) or known.get(name.lower())
-        if key is not None:
+        i += 1
+        entry = seen.get(name, _UNSEEN)
+        if entry is _UNSEEN:
+            entry = names.learn(name)
+        if entry is None:
+            continue
+        spots.append((i, entry))
+        key = entry[0]
+        if key:
             text = value.decode("latin-1")
-            found[key] = f"{found[key]}, {text}" if key in found else text
-    return found
+            found[key] = found[key] + ", " + text if key in found else text
+    return found, spots
+
+
+def _quote_prefix(text: str) -> bytes:
+    """*text* percent-encoded for ``raw_path``, remembered (bounded)."""
+    quoted = _quoted.get(text)
+    if quoted is None:
+        quoted = quote(text, safe=_PATH_SAFE).encode("ascii")
+        if len(_quoted) >= _QUOTED_CACHE_SIZE:
+            _quoted.clear()
+        _quoted[text] = quoted
+    return quoted
+
+
+def _apply(decision: Decision, scope: Scope, spots: list[tuple[int, _Entry]]
+           ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """:func:`apply_decision`, given where the known headers and ``host``
+    stand in ``scope["headers"]`` (from :func:`_scan`)."""
+    get = scope.get
+    new: dict[str, Any] = dict(scope)
+    orig: dict[str, Any] = {"client": get("client")}
+
+    # Headers: drop the removed ones, replace the rewritten ones (one field
+    # each, where the first one stood; host is added when it was missing).
+    replace: dict[str, str] = {}
+    if decision.host is not None:
+        replace["host"] = decision.host
+    if decision.forwarded_for is not None:
+        replace["x-forwarded-for"] = decision.forwarded_for
+    if decision.forwarded is not None:
+        replace["forwarded"] = decision.forwarded
+    removed = decision.removed
+    if replace or (removed and spots):
+        headers = get("headers") or []
+        rewritten = list(headers)
+        gone: list[int] = []
+        done: set[str] = set()
+        changed = False
+        for i, (_, name, lower) in spots:
+            if name in removed:
+                gone.append(i)
+                continue
+            text = replace.get(name)
+            if text is None:  # a header kept as it came
+                continue
+            if name in done:
+                gone.append(i)  # a second field of a replaced header
+                continue
+            done.add(name)
+            old_name, old_value = rewritten[i]
+            encoded = text.encode("latin-1")
+            changed = changed or encoded != old_value or old_name != lower
+            rewritten[i] = (lower, encoded)
+        if len(done) < len(replace):  # host, when none came
+            for name, text in replace.items():
+                if name not in done:
+                    rewritten.append((name.encode("latin-1"), text.encode("latin-1")))
+            changed = True
+        if gone:
+            changed = True
+            for i in reversed(gone):
+                del rewritten[i]
+        if changed:
+            orig["headers"] = get("headers")
+            new["headers"] = rewritten
+
+    # The other fields; each is set (and its old value kept) only if it differs.
+    if decision.client is not None:
+        value: object = (decision.client, 0)
+        if orig["client"] != value:  # orig holds the client always
+            new["client"] = value
+    if decision.scheme is not None:
+        value = (_WS_SCHEMES[decision.scheme] if get("type") == "websocket"
+                 else decision.scheme)
+        old = get("scheme")
+        if old != value:
+            orig["scheme"], new["scheme"] = old, value
+    if decision.server is not None or decision.port is not None:
+        old = get("server")
+        if old is not None or decision.server is not None:
+            host, port = old if old is not None else (decision.server, None)
+            if decision.server is not None:
+                host = decision.server
+            if decision.port is not None:
+                port = int(decision.port)
+            if old != (host, port):
+                orig["server"], new["server"] = old, (host, port)
+    if decision.prefix:
+        old = get("root_path")
+        path = get("path") or ""
+        root = old or ""
+        # A server that leaves root_path out of path: all of path is the route.
+        inside = bool(root) and (path == root or path.startswith(root + "/"))
+        route = path[len(root):] if inside else path
+        root_path, route = join_prefix(decision.prefix, root, route, decision.strip_prefix)
+        if old != root_path:
+            orig["root_path"], new["root_path"] = old, root_path
+        new_path = root_path + route
+        if new_path != path:
+            old = get("path")
+            if old != new_path:
+                orig["path"], new["path"] = old, new_path
+            raw = get("raw_path")
+            if raw is not None:
+                if new_path.endswith(path):
+                    raw = _quote_prefix(new_path[:len(new_path) - len(path)]) + raw
+                else:
+                    raw = quote(new_path, safe=_PATH_SAFE).encode("ascii")
+                old = get("raw_path")
+                if old != raw:
+                    orig["raw_path"], new["raw_path"] = old, raw
+    return new, orig
 
 
 def apply_decision(decision: Decision, scope: Scope) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -107,87 +270,9 @@ def apply_decision(decision: Decision, scope: Scope) -> tuple[dict[str, Any], di
         key was absent). ``client`` is always in *orig*. *scope* itself is
         left as it was.
     """
-    new: dict[str, Any] = dict(scope)
-    orig: dict[str, Any] = {"client": scope.get("client")}
-    changes: list[tuple[str, object]] = []  # (scope key, new value), applied at the end
-
-    # Headers: drop the removed ones, replace the rewritten ones (one field
-    # each, where the first one stood; host is added when it was missing).
-    replace: dict[bytes, str] = {}
-    if decision.host is not None:
-        replace[b"host"] = decision.host
-    if decision.forwarded_for is not None:
-        replace[b"x-forwarded-for"] = decision.forwarded_for
-    if decision.forwarded is not None:
-        replace[b"forwarded"] = decision.forwarded
-    drop = {_NAME_BYTES[name] for name in decision.removed} if decision.removed else _NONE
-    if drop or replace:
-        headers = scope.get("headers") or []
-        rewritten: list[tuple[bytes, bytes]] = []
-        done: set[bytes] = set()
-        changed = False
-        for pair in headers:
-            name, value = pair
-            lower = name.lower()
-            if lower in drop:
-                changed = True
-            elif lower in replace:
-                if lower not in done:
-                    done.add(lower)
-                    encoded = replace[lower].encode("latin-1")
-                    changed = changed or encoded != value or name != lower
-                    rewritten.append((lower, encoded))
-                else:
-                    changed = True  # a second field of a replaced header
-            else:
-                rewritten.append(pair)
-        for lower in replace.keys() - done:
-            rewritten.append((lower, replace[lower].encode("latin-1")))
-            changed = True
-        if changed:
-            orig["headers"] = scope.get("headers")
-            new["headers"] = rewritten
-
-    if decision.client is not None:
-        changes.append(("client", (decision.client, 0)))
-    if decision.scheme is not None:
-        scheme = (_WS_SCHEMES[decision.scheme] if scope.get("type") == "websocket"
-                  else decision.scheme)
-        changes.append(("scheme", scheme))
-    if decision.server is not None or decision.port is not None:
-        old_server = scope.get("server")
-        if old_server is not None or decision.server is not None:
-            host, port = old_server if old_server is not None else (decision.server, None)
-            if decision.server is not None:
-                host = decision.server
-            if decision.port is not None:
-                port = int(decision.port)
-            changes.append(("server", (host, port)))
-    if decision.prefix:
-        root = scope.get("root_path") or ""
-        path = scope.get("path") or ""
-        # A server that leaves root_path out of path: all of path is the route.
-        inside = bool(root) and (path == root or path.startswith(root + "/"))
-        route = path[len(root):] if inside else path
-        root_path, route = join_prefix(decision.prefix, root, route, decision.strip_prefix)
-        new_path = root_path + route
-        changes.append(("root_path", root_path))
-        if new_path != path:
-            changes.append(("path", new_path))
-            raw = scope.get("raw_path")
-            if raw is not None:
-                if new_path.endswith(path):
-                    added = new_path[:len(new_path) - len(path)]
-                    raw = quote(added, safe=_PATH_SAFE).encode("ascii") + raw
-                else:
-                    raw = quote(new_path, safe=_PATH_SAFE).encode("ascii")
-                changes.append(("raw_path", raw))
-    for key, value in changes:
-        old = scope.get(key)
-        if old != value:
-            orig[key] = old
-            new[key] = value
-    return new, orig
+    names = (*decision.removed, "x-forwarded-for", "forwarded")
+    _, spots = _scan(scope.get("headers") or (), _Names((name, name) for name in names))
+    return _apply(decision, scope, spots)
 
 
 class TrustedProxyMiddleware:
@@ -216,32 +301,55 @@ class TrustedProxyMiddleware:
         app = TrustedProxyMiddleware(app, "trust.yaml")
     """
 
+    _compiled = True  # whether to use the compiled decision when SPEEDUPS
+
     def __init__(self, app: ASGIApp, policy: TrustPolicy | str | os.PathLike[str]) -> None:
         policy = adapter_policy(policy)
         self.app = app
         self.policy = policy
         self.engine = policy.compile()
-        # Every header the policy knows, custom ones included, by ASGI name.
-        self._known = {spec.key.encode("latin-1"): spec.key for spec in policy.headers.values()}
+        # The decision comes from the WSGI middleware's request path (compiled,
+        # when the speedups are built), run on a small environ of the peer and
+        # the forwarded headers found, with the same engine; else from the engine.
+        compiled = SPEEDUPS and self._compiled
+        self._decider: Callable[[dict[str, Any], Any], Any] | None = (
+            _WsgiMiddleware(_hand_back, policy) if compiled else None)  # type: ignore[arg-type]
+        self._names = _Names((spec.key, spec.environ_key if compiled else spec.key)
+                             for spec in policy.headers.values())
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Fix a copy of *scope* for this connection, then call the application."""
-        if scope.get("type") not in ("http", "websocket"):
+        kind = scope.get("type")
+        if kind != "http" and kind != "websocket":
             await self.app(scope, receive, send)
             return
         client = scope.get("client")
         peer = client[0] if client else ""
-        found = _found_headers(scope.get("headers") or (), self._known)
-        decision = self.engine.decide(peer or "", found)
-        if found or decision.prefix:
-            new, orig = apply_decision(decision, scope)
+        found, spots = _scan(scope.get("headers") or (), self._names)
+        any_found = bool(found)
+        decider = self._decider
+        if decider is not None:
+            found["REMOTE_ADDR"] = peer  # the header keys all start with HTTP_
+            decision = decider(found, None)[DECISION_KEY]
+        else:
+            decision = self.engine.decide(peer or "", found)
+            if decision.ignored and logger.isEnabledFor(logging.DEBUG):
+                for item in decision.ignored:
+                    logger.debug("peer %s: ignored %s: %r (%s)", decision.peer, item.header,
+                                 item.value, item.reason)
+        if any_found or decision.prefix:
+            new, orig = _apply(decision, scope, spots)
         else:
             new, orig = dict(scope), {"client": client}
-        if decision.ignored and logger.isEnabledFor(logging.DEBUG):
-            for item in decision.ignored:
-                logger.debug("peer %s: ignored %s: %r (%s)", decision.peer, item.header,
-                             item.value, item.reason)
-        extensions = dict(scope.get("extensions") or {})
+        extensions = scope.get("extensions")
+        extensions = dict(extensions) if extensions else {}
         extensions[EXTENSION_KEY] = {"orig": orig, "decision": decision}
         new["extensions"] = extensions
         await self.app(new, receive, send)
+
+
+class _PurePythonMiddleware(TrustedProxyMiddleware):
+    """:class:`TrustedProxyMiddleware` whose decisions always come from the
+    Python engine (the reference the compiled decision is tested against)."""
+
+    _compiled = False

@@ -1,0 +1,296 @@
+"""The ASGI adapter, property-tested on random policies and requests.
+
+Three invariants:
+
+* the compiled decision (the WSGI request path run on a small environ, when
+  the speedups are built) and the Python engine give the application the same
+  scope, the same originals and an equal Decision, cold or warm;
+* the header rewrite (one pass that notes where the known headers stand, then
+  edits only those) agrees with a plain model that lower-cases every name;
+* ASGI and WSGI agree on the same request: the scope the application sees is
+  the environ the WSGI application sees, field for field, as the table in
+  ``trustedproxy.asgi``'s docstring maps them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+from datetime import timedelta
+from typing import Any
+from urllib.parse import unquote_to_bytes
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from test_speedups import PEERS, decision_data, norm, policy_kwargs
+
+from trustedproxy import TrustPolicy
+from trustedproxy.asgi import EXTENSION_KEY, TrustedProxyMiddleware, _PurePythonMiddleware
+from trustedproxy.headers import HEADERS
+from trustedproxy.wsgi import DECISION_KEY, ORIG_KEY
+from trustedproxy.wsgi import _PurePythonMiddleware as WsgiReference
+
+SETTINGS = settings(max_examples=300, deadline=timedelta(seconds=2),
+                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+
+CUSTOM_NAMES = ["CF-Connecting-IP", "X-Original-Proto", "X-Original-Host", "X-Original-Server",
+                "X-Original-Port", "X-Original-Prefix"]
+NAMES = [spec.name for spec in HEADERS.values()] + CUSTOM_NAMES + ["Host", "User-Agent",
+                                                                   "X-Other", "Accept"]
+VALUES = ["203.0.113.9", "10.0.0.1", "203.0.113.9, 10.0.0.1", "198.51.100.7,10.1.2.3, 10.0.0.2",
+          "[2001:db8::1]:443", "2001:db9::1", "https", "HTTP", "wss", "on", "off", "example.com",
+          "example.com:8443", "[::1]:80", "443", "99999", "/app", "/a//b/", "/", "", "/..",
+          "for=203.0.113.9;proto=https;host=shop.example", "for=10.0.0.1, for=198.51.100.7",
+          "junk", "x" * 200, "caf\u00e9", "/pr\u00e9fixe", " 10.0.0.1 ", "1.2.3"]
+
+
+@st.composite
+def header_name(draw: st.DrawFn) -> bytes:
+    """A header name, lower-case as ASGI servers send them, now and then not."""
+    name = draw(st.sampled_from(NAMES))
+    case = draw(st.integers(0, 7))
+    name = name.upper() if case == 0 else name if case == 1 else name.lower()
+    return name.encode("latin-1")
+
+
+@st.composite
+def scopes(draw: st.DrawFn) -> dict[str, Any]:
+    """A random http or websocket scope, as an ASGI server builds it."""
+    kind = draw(st.sampled_from(["http", "http", "websocket"]))
+    peer = draw(st.sampled_from([*PEERS, None, "10.0.0.1", "10.1.2.3", "192.0.2.10"]))
+    root = draw(st.sampled_from(["", "", "/mnt", "/app"]))
+    route = draw(st.sampled_from(["", "/", "/x", "/app", "/app/x", "/apple", "/a/b"]))
+    headers = [(draw(header_name()), draw(st.sampled_from(VALUES)).encode("latin-1"))
+               for _ in range(draw(st.integers(0, 8)))]
+    scope: dict[str, Any] = {
+        "type": kind, "asgi": {"version": "3.0"}, "http_version": "1.1",
+        "client": (peer, 51000) if peer is not None else None,
+        "scheme": draw(st.sampled_from(["http", "https"])), "root_path": root,
+        "path": root + route, "query_string": b"", "headers": headers,
+    }
+    if kind == "websocket":
+        scope["scheme"] = {"http": "ws", "https": "wss"}[scope["scheme"]]
+    if draw(st.integers(0, 4)):
+        scope["server"] = ("backend", draw(st.sampled_from([80, 8000, 443])))
+    if draw(st.integers(0, 4)):
+        scope["raw_path"] = (root + route).encode("ascii")
+    if draw(st.booleans()):
+        scope["extensions"] = {"http.response.trailers": {}}
+    return scope
+
+
+@st.composite
+def asgi_cases(draw: st.DrawFn) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    kwargs = draw(policy_kwargs())
+    return kwargs, draw(st.lists(scopes(), min_size=1, max_size=3))
+
+
+class Recorder:
+    """An ASGI application that keeps each scope it is called with."""
+
+    def __init__(self) -> None:
+        self.scopes: list[dict[str, Any]] = []
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        self.scopes.append(scope)
+
+
+def call(middleware: Any, scope: dict[str, Any]) -> dict[str, Any]:
+    """The scope the application saw for *scope* (and *scope* left as it was)."""
+    before = copy.deepcopy(scope)
+    coro = middleware(scope, None, None)
+    try:
+        coro.send(None)
+    except StopIteration:
+        pass
+    else:  # pragma: no cover (nothing in the middleware waits)
+        raise AssertionError("the middleware awaited something")
+    assert scope == before, "the caller's scope was changed"
+    seen: dict[str, Any] = middleware.app.scopes.pop()
+    return seen
+
+
+def seen_data(seen: dict[str, Any]) -> Any:
+    """A seen scope as comparable data, the decision as data."""
+    extension = seen["extensions"][EXTENSION_KEY]
+    rest = {k: v for k, v in seen.items() if k != "extensions"}
+    others = {k: v for k, v in seen["extensions"].items() if k != EXTENSION_KEY}
+    return (norm(rest), norm(others), norm(extension["orig"]),
+            decision_data(extension["decision"]))
+
+
+@SETTINGS
+@given(asgi_cases())
+def test_compiled_decision_matches_python_engine(
+        case: tuple[dict[str, Any], list[dict[str, Any]]]) -> None:
+    """Invariant: the compiled decision and the Python engine's give the
+    application the same scope, originals and Decision (``removed`` as a set),
+    cold, warm, and with an engine warmed by the other."""
+    kwargs, requests = case
+    reference_policy = TrustPolicy(**kwargs)
+    reference = _PurePythonMiddleware(Recorder(), reference_policy)
+    compiled = [TrustedProxyMiddleware(Recorder(), TrustPolicy(**kwargs)),
+                TrustedProxyMiddleware(Recorder(), reference_policy)]
+    for _ in range(3):
+        for scope in requests:
+            expected = seen_data(call(reference, scope))
+            for middleware in compiled:
+                assert seen_data(call(middleware, scope)) == expected
+
+
+def model_headers(decision: Any, headers: list[tuple[bytes, bytes]]) -> list[Any]:
+    """The header rewrite, the plain way: every name lower-cased and looked at."""
+    drop = {name.encode("latin-1") for name in decision.removed}
+    replace = {b"host": decision.host, b"x-forwarded-for": decision.forwarded_for,
+               b"forwarded": decision.forwarded}
+    replace = {name: value for name, value in replace.items() if value is not None}
+    out: list[Any] = []
+    done: set[bytes] = set()
+    for pair in headers:
+        lower = pair[0].lower()
+        if lower in drop or lower in done:
+            continue
+        if lower in replace:
+            done.add(lower)
+            out.append((lower, replace[lower].encode("latin-1")))
+        else:
+            out.append(pair)
+    out += [(name, value.encode("latin-1")) for name, value in replace.items()
+            if name not in done]
+    return out
+
+
+@SETTINGS
+@given(asgi_cases())
+def test_header_rewrite_matches_plain_model(
+        case: tuple[dict[str, Any], list[dict[str, Any]]]) -> None:
+    """Invariant: the headers the application sees are the model's, and the
+    original list is in ``orig`` exactly when they differ from it."""
+    kwargs, requests = case
+    for middleware in (_PurePythonMiddleware(Recorder(), TrustPolicy(**kwargs)),
+                       TrustedProxyMiddleware(Recorder(), TrustPolicy(**kwargs))):
+        for _ in range(2):
+            for scope in requests:
+                seen = call(middleware, scope)
+                extension = seen["extensions"][EXTENSION_KEY]
+                want = model_headers(extension["decision"], scope["headers"])
+                assert seen["headers"] == want
+                changed = want != scope["headers"]
+                assert ("headers" in extension["orig"]) == changed
+                if changed:
+                    assert extension["orig"]["headers"] is scope["headers"]
+
+
+def as_environ(scope: dict[str, Any]) -> dict[str, Any]:
+    """The WSGI environ a server would build for the request of *scope*."""
+    environ: dict[str, Any] = {"REQUEST_METHOD": "GET", "wsgi.url_scheme":
+                               {"ws": "http", "wss": "https"}.get(scope["scheme"],
+                                                                  scope["scheme"]),
+                               "SCRIPT_NAME": scope["root_path"],
+                               "PATH_INFO": scope["path"][len(scope["root_path"]):]}
+    if scope["client"] is not None:
+        environ["REMOTE_ADDR"] = scope["client"][0]
+    if "server" in scope:
+        environ["SERVER_NAME"], port = scope["server"]
+        environ["SERVER_PORT"] = str(port)
+    for name, value in scope["headers"]:
+        key = "HTTP_" + name.decode("latin-1").upper().replace("-", "_")
+        text = value.decode("latin-1")
+        environ[key] = f"{environ[key]}, {text}" if key in environ else text
+    return environ
+
+
+def wsgi_app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+    return [b""]
+
+
+@SETTINGS
+@given(asgi_cases())
+def test_asgi_and_wsgi_agree_on_the_same_request(
+        case: tuple[dict[str, Any], list[dict[str, Any]]]) -> None:
+    """Invariant: behind the same policy, a request seen as an ASGI scope and
+    as a WSGI environ gets an equal Decision, and the two applications see the
+    same client, scheme, host, server, root path and path, and the same
+    forwarded headers with the same values."""
+    kwargs, requests = case
+    asgi = TrustedProxyMiddleware(Recorder(), TrustPolicy(**kwargs))
+    wsgi = WsgiReference(wsgi_app, TrustPolicy(**kwargs))
+    known = {spec.environ_key for spec in asgi.policy.headers.values()}
+    for scope in requests:
+        seen = call(asgi, scope)
+        environ = as_environ(scope)
+        wsgi(environ, None)
+        decision = seen["extensions"][EXTENSION_KEY]["decision"]
+        assert decision_data(decision) == decision_data(environ[DECISION_KEY])
+        client = seen["client"]
+        assert (client[0] if client else None) == environ.get("REMOTE_ADDR")
+        if decision.client is not None:
+            assert client == (decision.client, 0)
+        scheme = {"ws": "http", "wss": "https"}.get(seen["scheme"], seen["scheme"])
+        assert scheme == environ["wsgi.url_scheme"]
+        assert seen["type"] != "websocket" or seen["scheme"] in ("ws", "wss")
+        forwarded = as_environ(seen)
+        for key in known | {"HTTP_HOST"}:
+            assert forwarded.get(key) == environ.get(key), key
+        if "server" in scope:
+            assert seen["server"] == (environ["SERVER_NAME"], int(environ["SERVER_PORT"]))
+        assert seen["root_path"] == environ["SCRIPT_NAME"]
+        assert seen["path"] == environ["SCRIPT_NAME"] + environ["PATH_INFO"]
+        if "raw_path" in seen:  # the path, percent-encoded (the prefix as UTF-8)
+            assert unquote_to_bytes(seen["raw_path"]) == seen["path"].encode("utf-8")
+        assert environ[ORIG_KEY]["REMOTE_ADDR"] == (scope["client"] or (None,))[0]
+
+
+def test_uncached_policy_custom_header_from_untrusted_peer() -> None:
+    """A custom header sent by an untrusted peer is removed (it used to raise
+    KeyError in the ASGI adapter, a 500 for every such request)."""
+    policy = TrustPolicy(trusted_proxies=["10.0.0.0/8"], trusted_headers=["CF-Connecting-IP"],
+                         custom_headers={"CF-Connecting-IP": "client"})
+    for middleware in (TrustedProxyMiddleware(Recorder(), policy),
+                       _PurePythonMiddleware(Recorder(), policy)):
+        for _ in range(3):
+            scope = {"type": "http", "client": ("203.0.113.9", 1), "path": "/",
+                     "root_path": "", "headers": [(b"cf-connecting-ip", b"1.2.3.4"),
+                                                  (b"CF-Connecting-IP", b"5.6.7.8"),
+                                                  (b"accept", b"*/*")]}
+            seen = call(middleware, scope)
+            assert seen["headers"] == [(b"accept", b"*/*")]
+            assert seen["client"] == ("203.0.113.9", 1)
+            assert set(seen["extensions"][EXTENSION_KEY]["decision"].removed) == {
+                "cf-connecting-ip"}
+
+
+def test_asyncio_runs_the_middleware() -> None:
+    """The coroutine driving used above is what an event loop does too."""
+    middleware = TrustedProxyMiddleware(Recorder(), TrustPolicy(
+        trusted_proxies=["10.0.0.0/8"], trusted_headers=["X-Forwarded-For"]))
+    scope = {"type": "http", "client": ("10.0.0.1", 1), "path": "/", "root_path": "",
+             "headers": [(b"x-forwarded-for", b"203.0.113.9")]}
+    asyncio.run(middleware(scope, None, None))  # type: ignore[arg-type]
+    assert middleware.app.scopes[-1]["client"] == ("203.0.113.9", 0)  # type: ignore[attr-defined]
+
+
+def test_replaced_header_with_its_name_not_lower_case_counts_as_changed() -> None:
+    """A kept X-Forwarded-For (or host) field whose value stays but whose
+    name was not lower-case is written lower-case, and the list counts as
+    changed: the original goes to ``orig``."""
+    policy = TrustPolicy(trusted_proxies=["10.0.0.0/8"],
+                         trusted_headers=["X-Forwarded-For", "X-Forwarded-Host"])
+    for middleware in (TrustedProxyMiddleware(Recorder(), policy),
+                       _PurePythonMiddleware(Recorder(), policy)):
+        for headers, want in (
+                ([(b"X-Forwarded-For", b"203.0.113.9")], [(b"x-forwarded-for", b"203.0.113.9")]),
+                ([(b"Host", b"a.example"), (b"x-forwarded-host", b"a.example")],
+                 [(b"host", b"a.example"), (b"x-forwarded-host", b"a.example")])):
+            for _ in range(3):
+                scope = {"type": "http", "client": ("10.0.0.1", 1), "path": "/",
+                         "root_path": "", "headers": headers}
+                seen = call(middleware, scope)
+                assert seen["headers"] == want
+                assert seen["extensions"][EXTENSION_KEY]["orig"]["headers"] is headers
+        unchanged = [(b"x-forwarded-for", b"203.0.113.9"), (b"host", b"a.example")]
+        scope = {"type": "http", "client": ("10.0.0.1", 1), "path": "/", "root_path": "",
+                 "headers": unchanged}
+        seen = call(middleware, scope)
+        assert seen["headers"] is unchanged
+        assert "headers" not in seen["extensions"][EXTENSION_KEY]["orig"]
