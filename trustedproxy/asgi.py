@@ -76,7 +76,6 @@ EXTENSION_KEY = "trustedproxy"
 
 logger = logging.getLogger("trustedproxy")
 
-_NONE: frozenset[bytes] = frozenset()
 _WS_SCHEMES = {"http": "ws", "https": "wss"}
 # Characters left as they are when the prefix is written into raw_path: the
 # path characters of RFC 3986 (pchar and "/"); everything else is %-encoded.
