@@ -1003,14 +1003,27 @@ put_back(Core *self, PyObject *environ, PyObject **values, const Py_ssize_t *fou
     PyErr_Restore(type, value, traceback);
 }
 
+/* Remember in orig the value of every found key in *idx*. */
+static int
+record_found(Core *self, PyObject *orig, PyObject **values, const Py_ssize_t *idx,
+             Py_ssize_t count)
+{
+    for (Py_ssize_t j = 0; j < count; j++) {
+        if (PyDict_SetItem(orig, PyTuple_GET_ITEM(self->keys, idx[j]), values[idx[j]]) < 0)
+            return -1;
+    }
+    return 0;
+}
+
 /* Pop every found key in *idx* from environ into orig. */
 static int
 strip_found(Core *self, PyObject *environ, PyObject *orig, PyObject **values,
             const Py_ssize_t *idx, Py_ssize_t count)
 {
+    if (record_found(self, orig, values, idx, count) < 0)
+        return -1;
     for (Py_ssize_t j = 0; j < count; j++) {
-        PyObject *key = PyTuple_GET_ITEM(self->keys, idx[j]);
-        if (PyDict_SetItem(orig, key, values[idx[j]]) < 0 || PyDict_DelItem(environ, key) < 0)
+        if (PyDict_DelItem(environ, PyTuple_GET_ITEM(self->keys, idx[j])) < 0)
             return -1;
     }
     return 0;
@@ -1097,6 +1110,7 @@ core_run(PyObject *op, PyObject *environ, PyObject *start_response)
 
     PyObject *values[MAX_KEYS];  /* new references, for the found keys */
     Py_ssize_t found[MAX_KEYS], nfound = 0;
+    unsigned long long mask = 0;  /* the found keys, as bits */
     PyObject *result = NULL, *peer = PyDict_GetItemWithError(environ, S_REMOTE_ADDR);
     if (peer == NULL) {
         if (PyErr_Occurred())
@@ -1129,27 +1143,18 @@ core_run(PyObject *op, PyObject *environ, PyObject *start_response)
                 put_back(self, environ, values, found, nfound);
                 goto out;
             }
-            if (popped)
+            if (popped) {
                 found[nfound++] = k;
+                mask |= 1ULL << k;
+            }
         }
         if (nfound == 0)
             goto plain;
-        unsigned long long mask = 0;
-        for (Py_ssize_t j = 0; j < nfound; j++)
-            mask |= 1ULL << found[j];
         PyObject *orig = new_dict(nfound + 2);
-        if (orig == NULL || PyDict_SetItem(orig, S_REMOTE_ADDR, peer) < 0) {
+        if (orig == NULL || PyDict_SetItem(orig, S_REMOTE_ADDR, peer) < 0
+            || record_found(self, orig, values, found, nfound) < 0
+            || (prefix != Py_None && add_prefix(orig, environ, prefix) < 0)) {
             Py_XDECREF(orig);
-            goto out;
-        }
-        for (Py_ssize_t j = 0; j < nfound; j++) {
-            if (PyDict_SetItem(orig, PyTuple_GET_ITEM(self->keys, found[j]), values[found[j]]) < 0) {
-                Py_DECREF(orig);
-                goto out;
-            }
-        }
-        if (prefix != Py_None && add_prefix(orig, environ, prefix) < 0) {
-            Py_DECREF(orig);
             goto out;
         }
         PyObject *decision = untrusted_decision(self, peer, mask, found, nfound);
@@ -1168,6 +1173,7 @@ core_run(PyObject *op, PyObject *environ, PyObject *start_response)
         if (value != NULL) {
             values[k] = Py_NewRef(value);
             found[nfound++] = k;
+            mask |= 1ULL << k;
         }
         else if (PyErr_Occurred()) {
             goto out;
@@ -1196,9 +1202,6 @@ core_run(PyObject *op, PyObject *environ, PyObject *start_response)
 
     if (trusted != Py_True)  /* not yet known (the engine's cache is a bool per peer) */
         goto python;
-    unsigned long long mask = 0;
-    for (Py_ssize_t j = 0; j < nfound; j++)
-        mask |= 1ULL << found[j];
 
     /* A trusted peer: every trusted header present must be one this module
      * finishes (a valid value seen before, or a list it can walk). */
