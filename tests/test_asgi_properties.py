@@ -241,7 +241,7 @@ def test_asgi_and_wsgi_agree_on_the_same_request(
         assert environ[ORIG_KEY]["REMOTE_ADDR"] == (scope["client"] or (None,))[0]
 
 
-def test_uncached_policy_custom_header_from_untrusted_peer() -> None:
+def test_custom_header_from_untrusted_peer_is_removed() -> None:
     """A custom header sent by an untrusted peer is removed (it used to raise
     KeyError in the ASGI adapter, a 500 for every such request)."""
     policy = TrustPolicy(trusted_proxies=["10.0.0.0/8"], trusted_headers=["CF-Connecting-IP"],

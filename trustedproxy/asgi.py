@@ -41,7 +41,6 @@ any other type but ``http`` and ``websocket``) are passed on untouched.
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any
@@ -50,7 +49,7 @@ from urllib.parse import quote
 from .engine import Decision
 from .policy import TrustPolicy, adapter_policy
 from .values import join_prefix
-from .wsgi import DECISION_KEY, SPEEDUPS
+from .wsgi import DECISION_KEY, SPEEDUPS, log_ignored
 from .wsgi import TrustedProxyMiddleware as _WsgiMiddleware
 
 __all__ = [
@@ -73,8 +72,6 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 #: (``None``: the key was absent); ``client`` (the TCP peer) is always in it,
 #: and ``headers`` (the original list) whenever a header was changed or removed.
 EXTENSION_KEY = "trustedproxy"
-
-logger = logging.getLogger("trustedproxy")
 
 _WS_SCHEMES = {"http": "ws", "https": "wss"}
 # Characters left as they are when the prefix is written into raw_path: the
@@ -234,29 +231,25 @@ def _apply(decision: Decision, scope: Scope, spots: list[tuple[int, _Entry]]
             if old != (host, port):
                 orig["server"], new["server"] = old, (host, port)
     if decision.prefix:
-        old = get("root_path")
-        path = get("path") or ""
-        root = old or ""
+        old_root, old_path = get("root_path"), get("path")
+        root, path = old_root or "", old_path or ""
         # A server that leaves root_path out of path: all of path is the route.
         inside = bool(root) and (path == root or path.startswith(root + "/"))
         route = path[len(root):] if inside else path
         root_path, route = join_prefix(decision.prefix, root, route, decision.strip_prefix)
-        if old != root_path:
-            orig["root_path"], new["root_path"] = old, root_path
+        # The prefix is not empty, so root_path differs from the old one.
+        orig["root_path"], new["root_path"] = old_root, root_path
         new_path = root_path + route
-        if new_path != path:
-            old = get("path")
-            if old != new_path:
-                orig["path"], new["path"] = old, new_path
-            raw = get("raw_path")
-            if raw is not None:
+        if new_path != path:  # then it differs from old_path too ("" when absent)
+            orig["path"], new["path"] = old_path, new_path
+            old_raw = get("raw_path")
+            if old_raw is not None:
                 if new_path.endswith(path):
-                    raw = _quote_prefix(new_path[:len(new_path) - len(path)]) + raw
+                    raw = _quote_prefix(new_path[:len(new_path) - len(path)]) + old_raw
                 else:
                     raw = quote(new_path, safe=_PATH_SAFE).encode("ascii")
-                old = get("raw_path")
-                if old != raw:
-                    orig["raw_path"], new["raw_path"] = old, raw
+                if old_raw != raw:
+                    orig["raw_path"], new["raw_path"] = old_raw, raw
     return new, orig
 
 
@@ -332,10 +325,7 @@ class TrustedProxyMiddleware:
             decision = decider(found, None)[DECISION_KEY]
         else:
             decision = self.engine.decide(peer or "", found)
-            if decision.ignored and logger.isEnabledFor(logging.DEBUG):
-                for item in decision.ignored:
-                    logger.debug("peer %s: ignored %s: %r (%s)", decision.peer, item.header,
-                                 item.value, item.reason)
+            log_ignored(decision)
         if any_found or decision.prefix:
             new, orig = _apply(decision, scope, spots)
         else:

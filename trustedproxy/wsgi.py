@@ -49,6 +49,15 @@ _NAME_TO_ENV = {spec.key: spec.environ_key for spec in HEADERS.values()}
 _NO_HEADERS: dict[str, str] = {}
 
 
+def log_ignored(decision: Decision) -> None:
+    """Log each value *decision* ignored, at debug level (one line each, naming
+    the peer, the header, the value and why); the WSGI and ASGI adapters share it."""
+    if decision.ignored and logger.isEnabledFor(logging.DEBUG):
+        for item in decision.ignored:
+            logger.debug("peer %s: ignored %s: %r (%s)", decision.peer, item.header,
+                         item.value, item.reason)
+
+
 def apply_decision(decision: Decision, environ: WSGIEnvironment) -> dict[str, Any]:
     """Apply *decision* to *environ* in place; return the original values.
 
@@ -190,10 +199,7 @@ class TrustedProxyMiddleware(_Base):
                 environ[ORIG_KEY] = orig
             else:
                 environ[ORIG_KEY] = apply_decision(decision, environ)
-            if decision.ignored and logger.isEnabledFor(logging.DEBUG):
-                for item in decision.ignored:
-                    logger.debug("peer %s: ignored %s: %r (%s)", decision.peer, item.header,
-                                 item.value, item.reason)
+            log_ignored(decision)
         else:
             # No forwarded header, the usual request: the engine hands back one
             # shared decision per peer, which changes nothing but the prefix.
