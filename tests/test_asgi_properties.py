@@ -16,18 +16,21 @@ from __future__ import annotations
 
 import asyncio
 import copy
+from collections.abc import Iterator, Mapping
 from datetime import timedelta
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_speedups import PEERS, decision_data, norm, policy_kwargs
 
 from trustedproxy import TrustPolicy
+from trustedproxy import asgi as asgi_module
 from trustedproxy.asgi import EXTENSION_KEY, TrustedProxyMiddleware, _PurePythonMiddleware
 from trustedproxy.headers import HEADERS
-from trustedproxy.wsgi import DECISION_KEY, ORIG_KEY
+from trustedproxy.wsgi import DECISION_KEY, ORIG_KEY, SPEEDUPS
 from trustedproxy.wsgi import _PurePythonMiddleware as WsgiReference
 
 SETTINGS = settings(max_examples=300, deadline=timedelta(seconds=2),
@@ -79,10 +82,82 @@ def scopes(draw: st.DrawFn) -> dict[str, Any]:
     return scope
 
 
+class Pair(tuple):  # type: ignore[type-arg]
+    """A ``server`` pair that is not exactly a tuple."""
+
+
+class Extensions(Mapping[str, Any]):
+    """``scope["extensions"]`` as a mapping that is not a dict."""
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self.data = data
+
+    def __getitem__(self, key: str) -> Any:
+        return self.data[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.data)
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+
+ODD_SHAPES = ["headers tuple", "header lists", "bytearray value", "str name", "no headers",
+              "headers None", "no client", "client list", "client empty", "server list",
+              "server None", "server Pair", "extensions mapping", "dict subclass",
+              "many headers"]
+
+
+class ScopeDict(dict):  # type: ignore[type-arg]
+    """A scope that is not exactly a dict."""
+
+
 @st.composite
-def asgi_cases(draw: st.DrawFn) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def odd_scopes(draw: st.DrawFn) -> dict[str, Any]:
+    """A scope of a shape servers seldom build (the compiled path leaves most
+    of these to Python, before or after the decision)."""
+    scope = draw(scopes())
+    headers = scope["headers"]
+    shapes = draw(st.sets(st.sampled_from(ODD_SHAPES), min_size=1, max_size=3))
+    for shape in shapes:
+        if shape == "headers tuple":
+            scope["headers"] = tuple(headers)
+        elif shape == "header lists":
+            scope["headers"] = [[name, value] for name, value in headers]
+        elif shape == "bytearray value" and headers:
+            i = draw(st.integers(0, len(headers) - 1))
+            headers[i] = (headers[i][0], bytearray(headers[i][1]))
+        elif shape == "str name" and headers:
+            i = draw(st.integers(0, len(headers) - 1))
+            headers[i] = (headers[i][0].decode("latin-1"), headers[i][1])
+        elif shape == "no headers":
+            scope.pop("headers")
+        elif shape == "headers None":
+            scope["headers"] = None
+        elif shape == "no client":
+            scope.pop("client")
+        elif shape == "client list" and scope.get("client"):
+            scope["client"] = list(scope["client"])
+        elif shape == "client empty":
+            scope["client"] = ()
+        elif shape == "server list" and scope.get("server"):
+            scope["server"] = list(scope["server"])
+        elif shape == "server None":
+            scope["server"] = None
+        elif shape == "server Pair" and scope.get("server"):
+            scope["server"] = Pair(scope["server"])
+        elif shape == "extensions mapping":
+            scope["extensions"] = Extensions({"http.response.trailers": {}})
+        elif shape == "many headers":  # more than the compiled path notes down
+            headers += [(b"x-forwarded-for", b"10.0.0.1")] * 70
+    return ScopeDict(scope) if "dict subclass" in shapes else scope
+
+
+@st.composite
+def asgi_cases(draw: st.DrawFn, scope: st.SearchStrategy[dict[str, Any]] | None = None
+               ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     kwargs = draw(policy_kwargs())
-    return kwargs, draw(st.lists(scopes(), min_size=1, max_size=3))
+    return kwargs, draw(st.lists(scopes() if scope is None else scope, min_size=1, max_size=3))
 
 
 class Recorder:
@@ -120,12 +195,14 @@ def seen_data(seen: dict[str, Any]) -> Any:
 
 
 @SETTINGS
-@given(asgi_cases())
+@given(asgi_cases(st.one_of(scopes(), odd_scopes())))
 def test_compiled_decision_matches_python_engine(
         case: tuple[dict[str, Any], list[dict[str, Any]]]) -> None:
-    """Invariant: the compiled decision and the Python engine's give the
-    application the same scope, originals and Decision (``removed`` as a set),
-    cold, warm, and with an engine warmed by the other."""
+    """Invariant: the compiled path (decision and rewrite) and the Python one
+    give the application the same scope, originals and Decision (``removed``
+    as a set), cold, warm, and with an engine warmed by the other; for scopes
+    as servers build them and for odd shapes the compiled path leaves to
+    Python."""
     kwargs, requests = case
     reference_policy = TrustPolicy(**kwargs)
     reference = _PurePythonMiddleware(Recorder(), reference_policy)
@@ -294,3 +371,102 @@ def test_replaced_header_with_its_name_not_lower_case_counts_as_changed() -> Non
         seen = call(middleware, scope)
         assert seen["headers"] is unchanged
         assert "headers" not in seen["extensions"][EXTENSION_KEY]["orig"]
+
+
+compiled_only = pytest.mark.skipif(not SPEEDUPS, reason="the compiled path is not built")
+TRUSTING = TrustPolicy(trusted_proxies=["10.0.0.0/8"],
+                       trusted_headers=["X-Forwarded-For", "X-Forwarded-Proto",
+                                        "X-Forwarded-Host", "X-Forwarded-Port",
+                                        "X-Forwarded-Prefix"])
+FORWARDED = [(b"host", b"app.internal"), (b"x-forwarded-for", b"203.0.113.9, 10.0.0.2"),
+             (b"x-forwarded-proto", b"https"), (b"x-forwarded-host", b"shop.example"),
+             (b"x-forwarded-port", b"443"), (b"x-forwarded-prefix", b"/shop")]
+
+
+def server_scope(**fields: Any) -> dict[str, Any]:
+    """An http scope as a server builds it, with *fields* changed."""
+    scope: dict[str, Any] = {"type": "http", "client": ("10.0.0.1", 5000), "scheme": "http",
+                             "server": ("backend", 8000), "root_path": "", "path": "/x",
+                             "raw_path": b"/x", "headers": list(FORWARDED)}
+    scope.update(fields)
+    return scope
+
+
+def counted(monkeypatch: pytest.MonkeyPatch, owner: Any, name: str) -> list[int]:
+    """Count the calls of owner.name (a function or method), which still runs."""
+    calls: list[int] = []
+    original = getattr(owner, name)
+
+    def wrapper(*args: Any) -> Any:
+        calls.append(1)
+        return original(*args)
+
+    monkeypatch.setattr(owner, name, wrapper)
+    return calls
+
+
+def test_scopes_other_than_http_and_websocket_pass_through_as_they_are() -> None:
+    """A lifespan scope (or one with no type) reaches the application itself,
+    not a copy, from both paths."""
+    for middleware in (TrustedProxyMiddleware(Recorder(), TRUSTING),
+                       _PurePythonMiddleware(Recorder(), TRUSTING)):
+        for scope in ({"type": "lifespan", "asgi": {"version": "3.0"}}, {"asgi": {}},
+                      {"type": None}, {"type": "http.other", "headers": list(FORWARDED)}):
+            assert call(middleware, scope) is scope
+
+
+@compiled_only
+def test_compiled_path_takes_the_scopes_servers_build(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Scopes as servers build them (trusted or not, http or websocket, with
+    or without forwarded headers) never reach the Python path, and the
+    application sees what the Python path gives it."""
+    middleware = TrustedProxyMiddleware(Recorder(), TRUSTING)
+    reference = _PurePythonMiddleware(Recorder(), TRUSTING)
+    calls = counted(monkeypatch, middleware, "_prepare_python")
+    scopes = [server_scope(), server_scope(client=("203.0.113.7", 1)),
+              server_scope(headers=[(b"host", b"a"), (b"accept", b"*/*")]),
+              server_scope(type="websocket", scheme="ws"), server_scope(client=None),
+              server_scope(headers=tuple(FORWARDED)), server_scope(headers=[])]
+    for scope in scopes:
+        assert seen_data(call(middleware, scope)) == seen_data(call(reference, scope))
+    assert calls == []
+
+
+@compiled_only
+@pytest.mark.parametrize("shape", ["many headers", "bytearray value", "client list"])
+def test_shapes_left_to_python_before_the_decision(monkeypatch: pytest.MonkeyPatch,
+                                                    shape: str) -> None:
+    """A scope the compiled path does not read (more known headers than it
+    notes down, a value that is not bytes, a client that is not a tuple) goes
+    whole to the Python path, which decides once and gives what the reference
+    gives."""
+    headers: list[Any] = list(FORWARDED)
+    scope = server_scope(headers=headers)
+    if shape == "many headers":
+        headers += [(b"x-forwarded-for", b"10.0.0.3")] * 70
+    elif shape == "bytearray value":
+        headers[1] = (b"x-forwarded-for", bytearray(b"203.0.113.9"))
+    else:
+        scope["client"] = ["10.0.0.1", 5000]
+    middleware = TrustedProxyMiddleware(Recorder(), TRUSTING)
+    calls = counted(monkeypatch, middleware, "_prepare_python")
+    rescans = counted(monkeypatch, asgi_module, "_rescan_apply")
+    expected = seen_data(call(_PurePythonMiddleware(Recorder(), TRUSTING), scope))
+    assert seen_data(call(middleware, scope)) == expected
+    assert (calls, rescans) == ([1], [])
+
+
+@compiled_only
+def test_shape_left_to_python_after_the_decision(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A ``server`` that is a pair but not exactly a tuple or list is only met
+    once the decision is taken: the rewrite is left to Python then (the
+    decision is not taken twice), with the reference's result."""
+    scope = server_scope(server=Pair(("backend", 8000)))
+    middleware = TrustedProxyMiddleware(Recorder(), TRUSTING)
+    calls = counted(monkeypatch, middleware, "_prepare_python")
+    rescans = counted(monkeypatch, asgi_module, "_rescan_apply")
+    expected = seen_data(call(_PurePythonMiddleware(Recorder(), TRUSTING), scope))
+    seen = call(middleware, scope)
+    assert seen_data(seen) == expected
+    assert seen["server"] == ("backend", 443)  # X-Forwarded-Port; the name stays
+    assert (calls, rescans) == ([], [1])

@@ -64,7 +64,10 @@ static PyObject *S_call_python, *S___call__, *S_REMOTE_ADDR, *S_HTTP_X_FORWARDED
     *S_on, *S_https, *S_empty, *S_ORIG, *S_DECISION, *S___dict__, *S_element, *S_verdict,
     *S_trusted_v, *S_client_v, *S_unvisited_v, *S_peer, *S_trusted, *S_strip_prefix,
     *S_chain, *S_client, *S_forwarded_for, *S_scheme, *S_host, *S_server, *S_port, *S_prefix,
-    *S_kept, *S_removed, *S_sources, *EMPTY_TUPLE, *MISSING;
+    *S_kept, *S_removed, *S_sources, *S_seen, *S_learn, *S_comma, *S_x_forwarded_for,
+    *S_forwarded, *S_headers, *S_http, *S_ws, *S_wss, *S_websocket, *S_type, *S_extensions,
+    *S_orig, *S_decision, *S_trustedproxy, *B_host, *B_x_forwarded_for, *B_forwarded, *ZERO,
+    *EMPTY_TUPLE, *MISSING;
 
 /* ------------------------------------------------------------------ addresses */
 
@@ -1678,11 +1681,476 @@ static PyTypeObject CoreType = {
     .tp_dealloc = (destructor)core_dealloc,
 };
 
+/* ------------------------------------------------------------------ ASGI */
+
+/* The ASGI adapter's request (asgi.TrustedProxyMiddleware._prepare_python,
+ * asgi._scan and asgi._apply) for the scopes servers build: a dict scope
+ * whose headers are a list or tuple of (bytes, bytes) pairs, tuples or lists,
+ * and whose client is a tuple or None. Any other shape goes to Python. */
+
+/* Most known headers (and host) one scope may hold here; more go to Python. */
+#define MAX_SPOTS 64
+
+/* Where a known forwarded header or host stands in scope["headers"]. */
+typedef struct {
+    Py_ssize_t index;
+    PyObject *entry;  /* asgi._Entry (key, engine name, lower-case name): a new reference */
+} Spot;
+
+static void
+spots_clear(Spot *spots, Py_ssize_t count)
+{
+    for (Py_ssize_t j = 0; j < count; j++)
+        Py_DECREF(spots[j].entry);
+}
+
+/* A header pair as the fast path takes it: a tuple or list of two. */
+static int
+is_pair(PyObject *item)
+{
+    return (PyTuple_CheckExact(item) || PyList_CheckExact(item)) && Py_SIZE(item) == 2;
+}
+
+/* asgi._scan of *headers* (a list or tuple): the known forwarded headers
+ * present go in *found*, by key, their fields joined with ", "; each known
+ * header and host gets a spot. Only bytes names and values are read here, so
+ * no Python code but names.learn runs. 1: done; 0: a shape left to Python;
+ * -1: an error. */
+static int
+scan_headers(PyObject *headers, PyObject *names, PyObject *found, Spot *spots,
+             Py_ssize_t *nspots)
+{
+    PyObject *seen = PyObject_GetAttr(names, S_seen);
+    if (seen == NULL)
+        return -1;
+    int result = 1;
+    for (Py_ssize_t i = 0; i < Py_SIZE(headers); i++) {
+        PyObject *item = PySequence_Fast_GET_ITEM(headers, i);
+        if (!is_pair(item) || !PyBytes_CheckExact(PySequence_Fast_GET_ITEM(item, 0))) {
+            result = 0;
+            break;
+        }
+        PyObject *name = PySequence_Fast_GET_ITEM(item, 0);
+        PyObject *entry = PyDict_GetItemWithError(seen, name);
+        if (entry != NULL) {
+            Py_INCREF(entry);
+        }
+        else {
+            if (PyErr_Occurred()
+                || (entry = PyObject_CallMethodOneArg(names, S_learn, name)) == NULL) {
+                result = -1;
+                break;
+            }
+            Py_SETREF(seen, PyObject_GetAttr(names, S_seen));  /* learn may start afresh */
+            if (seen == NULL) {
+                Py_DECREF(entry);
+                result = -1;
+                break;
+            }
+        }
+        if (entry == Py_None) {
+            Py_DECREF(entry);
+            continue;
+        }
+        if (!PyTuple_CheckExact(entry) || PyTuple_GET_SIZE(entry) != 3
+            || !PyUnicode_CheckExact(PyTuple_GET_ITEM(entry, 0)) || *nspots == MAX_SPOTS) {
+            Py_DECREF(entry);
+            result = 0;
+            break;
+        }
+        spots[*nspots].index = i;
+        spots[(*nspots)++].entry = entry;
+        PyObject *key = PyTuple_GET_ITEM(entry, 0);
+        if (PyUnicode_GET_LENGTH(key) == 0)  /* host */
+            continue;
+        PyObject *value = PySequence_Fast_GET_ITEM(item, 1);
+        if (!PyBytes_CheckExact(value)) {
+            result = 0;
+            break;
+        }
+        PyObject *text = PyUnicode_DecodeLatin1(PyBytes_AS_STRING(value), PyBytes_GET_SIZE(value),
+                                                NULL);
+        PyObject *before = text ? PyDict_GetItemWithError(found, key) : NULL;
+        if (before != NULL) {  /* a repeated header: its fields in the order received */
+            PyObject *head = PyUnicode_Concat(before, S_comma);
+            Py_SETREF(text, head ? PyUnicode_Concat(head, text) : NULL);
+            Py_XDECREF(head);
+        }
+        if (text == NULL || PyErr_Occurred() || PyDict_SetItem(found, key, text) < 0) {
+            Py_XDECREF(text);
+            result = -1;
+            break;
+        }
+        Py_DECREF(text);
+    }
+    Py_XDECREF(seen);
+    return result;
+}
+
+/* dict[key] = value (value may be NULL: None). */
+static int
+set_or_none(PyObject *dict, PyObject *key, PyObject *value)
+{
+    return PyDict_SetItem(dict, key, value ? value : Py_None);
+}
+
+/* The decision's attribute *name* (a new reference). */
+#define FIELD(name) PyObject_GetAttr(decision, name)
+
+/* Rewrite the header list as asgi._apply does: drop removed headers; put each
+ * replaced one (host, x-forwarded-for, forwarded) where its first field
+ * stood, lower-case, and drop its other fields; append host when none came.
+ * 1: done, 0: a shape left to Python, -1: an error. */
+static int
+rewrite_headers(PyObject *decision, PyObject *headers, const Spot *spots, Py_ssize_t nspots,
+                PyObject *new, PyObject *orig)
+{
+    PyObject *names[3] = {S_host, S_x_forwarded_for, S_forwarded};
+    PyObject *raw_names[3] = {B_host, B_x_forwarded_for, B_forwarded};
+    PyObject *texts[3] = {FIELD(S_host), NULL, NULL};
+    texts[1] = texts[0] ? FIELD(S_forwarded_for) : NULL;
+    texts[2] = texts[1] ? FIELD(S_forwarded) : NULL;
+    PyObject *removed = texts[2] ? FIELD(S_removed) : NULL;
+    PyObject *rewritten = NULL;
+    int result = -1, nreplace = 0, done = 0, changed = 0;
+    int any_removed = removed ? PyObject_IsTrue(removed) : -1;
+    if (any_removed < 0)
+        goto out;
+    for (int r = 0; r < 3; r++)
+        nreplace += texts[r] != Py_None;
+    if (!nreplace && !(any_removed && nspots)) {
+        result = 1;
+        goto out;
+    }
+    rewritten = headers ? PySequence_List(headers) : PyList_New(0);
+    if (rewritten == NULL)
+        goto out;
+    Py_ssize_t gone[MAX_SPOTS], ngone = 0;
+    for (Py_ssize_t j = 0; j < nspots; j++) {
+        PyObject *name = PyTuple_GET_ITEM(spots[j].entry, 1);
+        PyObject *lower = PyTuple_GET_ITEM(spots[j].entry, 2);
+        Py_ssize_t i = spots[j].index;
+        int is_removed = PySequence_Contains(removed, name);
+        if (is_removed < 0)
+            goto out;
+        if (is_removed) {
+            gone[ngone++] = i;
+            continue;
+        }
+        int r = 0;
+        for (; r < 3; r++) {
+            if (texts[r] == Py_None)
+                continue;
+            int equal = PyObject_RichCompareBool(name, names[r], Py_EQ);
+            if (equal < 0)
+                goto out;
+            if (equal)
+                break;
+        }
+        if (r == 3)  /* a header kept as it came */
+            continue;
+        if (done & 1 << r) {  /* a second field of a replaced header */
+            gone[ngone++] = i;
+            continue;
+        }
+        done |= 1 << r;
+        if (i >= PyList_GET_SIZE(rewritten) || !is_pair(PyList_GET_ITEM(rewritten, i))) {
+            result = 0;  /* the list changed under us (a logging handler?) */
+            goto out;
+        }
+        PyObject *item = PyList_GET_ITEM(rewritten, i);
+        PyObject *encoded = PyUnicode_AsLatin1String(texts[r]);
+        if (encoded == NULL)
+            goto out;
+        if (!changed) {
+            changed = PyObject_RichCompareBool(encoded, PySequence_Fast_GET_ITEM(item, 1), Py_NE);
+            if (changed == 0)
+                changed = PyObject_RichCompareBool(PySequence_Fast_GET_ITEM(item, 0), lower,
+                                                   Py_NE);
+            if (changed < 0) {
+                Py_DECREF(encoded);
+                goto out;
+            }
+        }
+        PyObject *pair = PyTuple_Pack(2, lower, encoded);
+        Py_DECREF(encoded);
+        if (pair == NULL || PyList_SetItem(rewritten, i, pair) < 0)
+            goto out;
+    }
+    for (int r = 0; r < 3; r++) {  /* host, when none came */
+        if (texts[r] == Py_None || done & 1 << r)
+            continue;
+        PyObject *encoded = PyUnicode_AsLatin1String(texts[r]);
+        PyObject *pair = encoded ? PyTuple_Pack(2, raw_names[r], encoded) : NULL;
+        Py_XDECREF(encoded);
+        if (pair == NULL || PyList_Append(rewritten, pair) < 0) {
+            Py_XDECREF(pair);
+            goto out;
+        }
+        Py_DECREF(pair);
+        changed = 1;
+    }
+    for (Py_ssize_t j = ngone; j-- > 0;) {
+        if (PyList_SetSlice(rewritten, gone[j], gone[j] + 1, NULL) < 0)
+            goto out;
+        changed = 1;
+    }
+    result = 1;
+    if (changed && (set_or_none(orig, S_headers, headers) < 0
+                    || PyDict_SetItem(new, S_headers, rewritten) < 0))
+        result = -1;
+out:
+    for (int r = 0; r < 3; r++)
+        Py_XDECREF(texts[r]);
+    Py_XDECREF(removed);
+    Py_XDECREF(rewritten);
+    return result;
+}
+
+/* new[key] = value and orig[key] = old (NULL: None), when old != value. */
+static int
+change(PyObject *new, PyObject *orig, PyObject *key, PyObject *old, PyObject *value)
+{
+    int differs = PyObject_RichCompareBool(old ? old : Py_None, value, Py_NE);
+    if (differs <= 0)
+        return differs;
+    return set_or_none(orig, key, old) < 0 || PyDict_SetItem(new, key, value) < 0 ? -1 : 0;
+}
+
+/* The fields asgi._apply sets after the headers: client, scheme and server.
+ * 1: done, 0: a shape left to Python, -1: an error. */
+static int
+rewrite_fields(PyObject *decision, PyObject *scope, int websocket, PyObject *new,
+               PyObject *orig, PyObject *old_client)
+{
+    int result = -1;
+    PyObject *value = NULL, *server = NULL, *port = NULL, *number = NULL;
+    PyObject *client = FIELD(S_client);
+    if (client == NULL)
+        return -1;
+    if (client != Py_None) {
+        value = PyTuple_Pack(2, client, ZERO);
+        int differs = value ? PyObject_RichCompareBool(old_client ? old_client : Py_None, value,
+                                                       Py_NE) : -1;
+        if (differs < 0 || (differs && PyDict_SetItem(new, S_client, value) < 0))
+            goto out;
+        Py_CLEAR(value);
+    }
+    PyObject *scheme = FIELD(S_scheme);
+    if (scheme == NULL)
+        goto out;
+    if (scheme != Py_None) {
+        value = Py_NewRef(scheme);
+        if (websocket) {
+            int is_http = PyObject_RichCompareBool(scheme, S_http, Py_EQ);
+            int is_https = is_http == 0 ? PyObject_RichCompareBool(scheme, S_https, Py_EQ) : 0;
+            if (is_http < 0 || is_https < 0) {
+                Py_DECREF(scheme);
+                goto out;
+            }
+            if (!is_http && !is_https) {  /* not a scheme the engine gives */
+                Py_DECREF(scheme);
+                result = 0;
+                goto out;
+            }
+            Py_SETREF(value, Py_NewRef(is_http ? S_ws : S_wss));
+        }
+        PyObject *old = PyDict_GetItemWithError(scope, S_scheme);
+        if ((old == NULL && PyErr_Occurred()) || change(new, orig, S_scheme, old, value) < 0) {
+            Py_DECREF(scheme);
+            goto out;
+        }
+        Py_CLEAR(value);
+    }
+    Py_DECREF(scheme);
+    server = FIELD(S_server);
+    port = server ? FIELD(S_port) : NULL;
+    if (port == NULL)
+        goto out;
+    if (server != Py_None || port != Py_None) {
+        PyObject *old = PyDict_GetItemWithError(scope, S_server);
+        if (old == NULL && PyErr_Occurred())
+            goto out;
+        if (old == Py_None)
+            old = NULL;
+        if (old != NULL || server != Py_None) {
+            if (old != NULL && !is_pair(old)) {
+                result = 0;
+                goto out;
+            }
+            PyObject *host = server != Py_None ? server
+                : PySequence_Fast_GET_ITEM(old, 0);
+            if (port != Py_None)
+                number = PyLong_FromUnicodeObject(port, 10);
+            else
+                number = Py_NewRef(old != NULL ? PySequence_Fast_GET_ITEM(old, 1) : Py_None);
+            value = number ? PyTuple_Pack(2, host, number) : NULL;
+            if (value == NULL || change(new, orig, S_server, old, value) < 0)
+                goto out;
+        }
+    }
+    result = 1;
+out:
+    Py_DECREF(client);
+    Py_XDECREF(value);
+    Py_XDECREF(server);
+    Py_XDECREF(port);
+    Py_XDECREF(number);
+    return result;
+}
+
+/* _speedups.asgi_prepare(decider, names, scope, apply_prefix, rescan_apply):
+ * the scope the application gets (asgi.TrustedProxyMiddleware._prepare_python),
+ * or None when the scope has a shape left to Python (nothing decided yet).
+ * decider: the WSGI middleware whose request path decides; names: the
+ * adapter's asgi._Names; apply_prefix(decision, scope, new, orig): the prefix
+ * part of asgi._apply; rescan_apply(decision, scope, names): all of it, for a
+ * shape this path leaves to Python once the decision is taken. */
+static PyObject *
+asgi_prepare(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 5) {
+        PyErr_SetString(PyExc_TypeError, "asgi_prepare takes 5 arguments");
+        return NULL;
+    }
+    PyObject *decider = args[0], *names = args[1], *scope = args[2];
+    if (!PyDict_CheckExact(scope))
+        Py_RETURN_NONE;
+    PyObject *kind = PyDict_GetItemWithError(scope, S_type);
+    if (kind == NULL && PyErr_Occurred())
+        return NULL;
+    if (kind == NULL || kind == Py_None)
+        return Py_NewRef(scope);  /* not http nor websocket: untouched */
+    if (!PyUnicode_CheckExact(kind))
+        Py_RETURN_NONE;
+    int websocket = 0;
+    if (!PyUnicode_Compare(kind, S_websocket))
+        websocket = 1;
+    else if (PyUnicode_Compare(kind, S_http))
+        return PyErr_Occurred() ? NULL : Py_NewRef(scope);
+
+    PyObject *client = PyDict_GetItemWithError(scope, S_client);
+    if (client == NULL && PyErr_Occurred())
+        return NULL;
+    PyObject *headers = PyDict_GetItemWithError(scope, S_headers);
+    if (headers == NULL && PyErr_Occurred())
+        return NULL;
+    if (client == Py_None)
+        client = NULL;
+    if (headers == Py_None)
+        headers = NULL;
+    if ((client != NULL && !PyTuple_CheckExact(client))
+        || (headers != NULL && !PyList_CheckExact(headers) && !PyTuple_CheckExact(headers)))
+        Py_RETURN_NONE;
+    PyObject *peer = client != NULL && PyTuple_GET_SIZE(client) ? PyTuple_GET_ITEM(client, 0)
+        : S_empty;
+    Py_INCREF(peer);  /* the scan runs names.learn: hold what is used after it */
+    Py_XINCREF(client);
+    Py_XINCREF(headers);
+
+    Spot spots[MAX_SPOTS];
+    Py_ssize_t nspots = 0;
+    PyObject *result = NULL, *decision = NULL, *new = NULL, *orig = NULL, *extensions = NULL;
+    PyObject *found = PyDict_New();
+    int scanned = found == NULL ? -1 : headers == NULL ? 1
+        : scan_headers(headers, names, found, spots, &nspots);
+    if (scanned <= 0) {
+        if (scanned == 0)
+            result = Py_NewRef(Py_None);
+        goto out;
+    }
+    int any_found = PyDict_GET_SIZE(found) > 0;
+    if (PyDict_SetItem(found, S_REMOTE_ADDR, peer) < 0)
+        goto out;
+    PyObject *call[2] = {found, Py_None};
+    PyObject *environ = PyObject_Vectorcall(decider, call, 2, NULL);
+    if (environ == NULL)
+        goto out;
+    decision = PyObject_GetItem(environ, S_DECISION);
+    Py_DECREF(environ);
+    PyObject *prefix = decision ? FIELD(S_prefix) : NULL;
+    int has_prefix = prefix ? PyObject_IsTrue(prefix) : -1;
+    Py_XDECREF(prefix);
+    if (has_prefix < 0)
+        goto out;
+
+    new = PyDict_Copy(scope);
+    orig = PyDict_New();
+    if (new == NULL || orig == NULL || set_or_none(orig, S_client, client) < 0)
+        goto out;
+    if (any_found || has_prefix) {
+        int done = rewrite_headers(decision, headers, spots, nspots, new, orig);
+        if (done > 0)
+            done = rewrite_fields(decision, scope, websocket, new, orig, client);
+        if (done < 0)
+            goto out;
+        if (done == 0) {  /* a shape left to Python, now that the decision is taken */
+            PyObject *both = PyObject_CallFunctionObjArgs(args[4], decision, scope, names, NULL);
+            if (both == NULL)
+                goto out;
+            if (!PyTuple_CheckExact(both) || PyTuple_GET_SIZE(both) != 2) {
+                Py_DECREF(both);
+                PyErr_SetString(PyExc_TypeError, "rescan_apply must return (new, orig)");
+                goto out;
+            }
+            Py_SETREF(new, Py_NewRef(PyTuple_GET_ITEM(both, 0)));
+            Py_SETREF(orig, Py_NewRef(PyTuple_GET_ITEM(both, 1)));
+            Py_DECREF(both);
+        }
+        else if (has_prefix) {
+            PyObject *none = PyObject_CallFunctionObjArgs(args[3], decision, scope, new, orig,
+                                                          NULL);
+            if (none == NULL)
+                goto out;
+            Py_DECREF(none);
+        }
+    }
+
+    PyObject *given = PyDict_GetItemWithError(scope, S_extensions);
+    if (given == NULL && PyErr_Occurred())
+        goto out;
+    int any = given ? PyObject_IsTrue(given) : 0;
+    if (any < 0)
+        goto out;
+    extensions = !any ? PyDict_New() : PyDict_CheckExact(given) ? PyDict_Copy(given)
+        : PyObject_CallOneArg((PyObject *)&PyDict_Type, given);
+    PyObject *ours = extensions ? new_dict(2) : NULL;
+    if (ours == NULL || PyDict_SetItem(ours, S_orig, orig) < 0
+        || PyDict_SetItem(ours, S_decision, decision) < 0) {
+        Py_XDECREF(ours);
+        goto out;
+    }
+    if (set_item_steal(extensions, S_trustedproxy, ours) < 0
+        || PyDict_SetItem(new, S_extensions, extensions) < 0)
+        goto out;
+    result = Py_NewRef(new);
+out:
+    spots_clear(spots, nspots);
+    Py_XDECREF(found);
+    Py_XDECREF(decision);
+    Py_XDECREF(new);
+    Py_XDECREF(orig);
+    Py_XDECREF(extensions);
+    Py_DECREF(peer);
+    Py_XDECREF(client);
+    Py_XDECREF(headers);
+    return result;
+}
+
+#undef FIELD
+
+static PyMethodDef speedups_methods[] = {
+    {"asgi_prepare", (PyCFunction)(void (*)(void))asgi_prepare, METH_FASTCALL,
+     "The scope the ASGI application gets, or None for a shape left to Python."},
+    {NULL, NULL, 0, NULL},
+};
+
 /* ------------------------------------------------------------------ module */
 
 static struct PyModuleDef speedups_module = {
     PyModuleDef_HEAD_INIT, "trustedproxy._speedups",
-    "The compiled fast path of trustedproxy's WSGI middleware and network matcher.", -1, NULL,
+    "The compiled fast path of trustedproxy's WSGI and ASGI middleware and network matcher.", -1,
+    speedups_methods,
 };
 
 static int
@@ -1703,13 +2171,23 @@ intern_all(void)
         {&S_client, "client"}, {&S_forwarded_for, "forwarded_for"}, {&S_scheme, "scheme"},
         {&S_host, "host"}, {&S_server, "server"}, {&S_port, "port"}, {&S_prefix, "prefix"},
         {&S_kept, "kept"}, {&S_removed, "removed"},
-        {&S_sources, "sources"},
+        {&S_sources, "sources"}, {&S_seen, "seen"}, {&S_learn, "learn"}, {&S_comma, ", "},
+        {&S_x_forwarded_for, "x-forwarded-for"}, {&S_forwarded, "forwarded"},
+        {&S_headers, "headers"}, {&S_http, "http"}, {&S_ws, "ws"}, {&S_wss, "wss"},
+        {&S_websocket, "websocket"}, {&S_type, "type"}, {&S_extensions, "extensions"},
+        {&S_orig, "orig"}, {&S_decision, "decision"}, {&S_trustedproxy, "trustedproxy"},
     };
     for (size_t i = 0; i < sizeof table / sizeof table[0]; i++) {
         *table[i].slot = PyUnicode_InternFromString(table[i].text);
         if (*table[i].slot == NULL)
             return -1;
     }
+    B_host = PyBytes_FromString("host");
+    B_x_forwarded_for = PyBytes_FromString("x-forwarded-for");
+    B_forwarded = PyBytes_FromString("forwarded");
+    ZERO = PyLong_FromLong(0);
+    if (B_host == NULL || B_x_forwarded_for == NULL || B_forwarded == NULL || ZERO == NULL)
+        return -1;
     EMPTY_TUPLE = PyTuple_New(0);
     MISSING = PyBaseObject_Type.tp_alloc(&PyBaseObject_Type, 0);  /* dict_pop's default */
     return EMPTY_TUPLE == NULL || MISSING == NULL ? -1 : 0;

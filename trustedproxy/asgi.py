@@ -46,6 +46,7 @@ from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any
 from urllib.parse import quote
 
+from ._compiled import speedups
 from .engine import Decision
 from .policy import TrustPolicy, adapter_policy
 from .values import join_prefix
@@ -157,6 +158,33 @@ def _quote_prefix(text: str) -> bytes:
     return quoted
 
 
+def _apply_prefix(decision: Decision, scope: Scope, new: dict[str, Any],
+                  orig: dict[str, Any]) -> None:
+    """The prefix part of :func:`_apply`: ``root_path``, ``path`` and
+    ``raw_path`` of *new* (originals in *orig*) for a non-empty
+    ``decision.prefix``. The compiled path calls it too."""
+    get = scope.get
+    old_root, old_path = get("root_path"), get("path")
+    root, path = old_root or "", old_path or ""
+    # A server that leaves root_path out of path: all of path is the route.
+    inside = bool(root) and (path == root or path.startswith(root + "/"))
+    route = path[len(root):] if inside else path
+    root_path, route = join_prefix(decision.prefix or "", root, route, decision.strip_prefix)
+    # The prefix is not empty, so root_path differs from the old one.
+    orig["root_path"], new["root_path"] = old_root, root_path
+    new_path = root_path + route
+    if new_path != path:  # then it differs from old_path too ("" when absent)
+        orig["path"], new["path"] = old_path, new_path
+        old_raw = get("raw_path")
+        if old_raw is not None:
+            if new_path.endswith(path):
+                raw = _quote_prefix(new_path[:len(new_path) - len(path)]) + old_raw
+            else:
+                raw = quote(new_path, safe=_PATH_SAFE).encode("ascii")
+            if old_raw != raw:
+                orig["raw_path"], new["raw_path"] = old_raw, raw
+
+
 def _apply(decision: Decision, scope: Scope, spots: list[tuple[int, _Entry]]
            ) -> tuple[dict[str, Any], dict[str, Any]]:
     """:func:`apply_decision`, given where the known headers and ``host``
@@ -231,26 +259,16 @@ def _apply(decision: Decision, scope: Scope, spots: list[tuple[int, _Entry]]
             if old != (host, port):
                 orig["server"], new["server"] = old, (host, port)
     if decision.prefix:
-        old_root, old_path = get("root_path"), get("path")
-        root, path = old_root or "", old_path or ""
-        # A server that leaves root_path out of path: all of path is the route.
-        inside = bool(root) and (path == root or path.startswith(root + "/"))
-        route = path[len(root):] if inside else path
-        root_path, route = join_prefix(decision.prefix, root, route, decision.strip_prefix)
-        # The prefix is not empty, so root_path differs from the old one.
-        orig["root_path"], new["root_path"] = old_root, root_path
-        new_path = root_path + route
-        if new_path != path:  # then it differs from old_path too ("" when absent)
-            orig["path"], new["path"] = old_path, new_path
-            old_raw = get("raw_path")
-            if old_raw is not None:
-                if new_path.endswith(path):
-                    raw = _quote_prefix(new_path[:len(new_path) - len(path)]) + old_raw
-                else:
-                    raw = quote(new_path, safe=_PATH_SAFE).encode("ascii")
-                if old_raw != raw:
-                    orig["raw_path"], new["raw_path"] = old_raw, raw
+        _apply_prefix(decision, scope, new, orig)
     return new, orig
+
+
+def _rescan_apply(decision: Decision, scope: Scope, names: _Names
+                  ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """:func:`_apply` with the spots found again: for the compiled path, when
+    the scope has a shape it leaves to Python once the decision is taken."""
+    _, spots = _scan(scope.get("headers") or (), names)
+    return _apply(decision, scope, spots)
 
 
 def apply_decision(decision: Decision, scope: Scope) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -308,13 +326,27 @@ class TrustedProxyMiddleware:
             _WsgiMiddleware(_hand_back, policy) if compiled else None)  # type: ignore[arg-type]
         self._names = _Names((spec.key, spec.environ_key if compiled else spec.key)
                              for spec in policy.headers.values())
+        # And the rest of the request too, for the scopes servers build.
+        self._prepare: Callable[..., Scope | None] | None = (
+            speedups.asgi_prepare if compiled and speedups is not None else None)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Fix a copy of *scope* for this connection, then call the application."""
+        prepare = self._prepare
+        new = (None if prepare is None
+               else prepare(self._decider, self._names, scope, _apply_prefix, _rescan_apply))
+        if new is None:
+            new = self._prepare_python(scope)
+        await self.app(new, receive, send)
+
+    def _prepare_python(self, scope: Scope) -> Scope:
+        """The scope the application gets for *scope*: a fixed copy of an
+        ``http`` or ``websocket`` scope, any other scope itself. The reference
+        for the compiled ``_speedups.asgi_prepare``, and the path of scopes of
+        a shape it leaves to Python."""
         kind = scope.get("type")
         if kind != "http" and kind != "websocket":
-            await self.app(scope, receive, send)
-            return
+            return scope
         client = scope.get("client")
         peer = client[0] if client else ""
         found, spots = _scan(scope.get("headers") or (), self._names)
@@ -334,7 +366,7 @@ class TrustedProxyMiddleware:
         extensions = dict(extensions) if extensions else {}
         extensions[EXTENSION_KEY] = {"orig": orig, "decision": decision}
         new["extensions"] = extensions
-        await self.app(new, receive, send)
+        return new
 
 
 class _PurePythonMiddleware(TrustedProxyMiddleware):
