@@ -390,6 +390,8 @@ def build_cases(sizes: Sequence[int]) -> tuple[list[Case], dict[int, list[str]]]
                     ("untrusted peer, forged headers",
                      {**asgi_scope(), "client": (UNTRUSTED_PEER, 50000)}, full_lists),
                     ("no forwarded headers", asgi_scope(), plain_lists),
+                    ("3 hops, X-Forwarded-For and -Proto (as uvicorn's row)", asgi_scope(),
+                     asgi_header_lists()),
                     ("3 hops, full set", asgi_scope(), full_lists)):
                 cases.append(Case(f"trustedproxy ASGI, {scenario}, {size:,} networks", "peer",
                                   asgi_runner(asgi_mw, scope, lists)))

@@ -105,7 +105,7 @@ class Extensions(Mapping[str, Any]):
 ODD_SHAPES = ["headers tuple", "header lists", "bytearray value", "str name", "no headers",
               "headers None", "no client", "client list", "client empty", "server list",
               "server None", "server Pair", "extensions mapping", "dict subclass",
-              "many headers"]
+              "many headers", "path without root_path"]
 
 
 class ScopeDict(dict):  # type: ignore[type-arg]
@@ -148,6 +148,10 @@ def odd_scopes(draw: st.DrawFn) -> dict[str, Any]:
             scope["server"] = Pair(scope["server"])
         elif shape == "extensions mapping":
             scope["extensions"] = Extensions({"http.response.trailers": {}})
+        elif shape == "path without root_path":  # as servers before uvicorn 0.26 built it
+            scope["path"] = scope["path"][len(scope["root_path"]):]
+            if "raw_path" in scope:
+                scope["raw_path"] = scope["path"].encode("ascii")
         elif shape == "many headers":  # more than the compiled path notes down
             headers += [(b"x-forwarded-for", b"10.0.0.1")] * 70
     return ScopeDict(scope) if "dict subclass" in shapes else scope
@@ -448,9 +452,9 @@ def test_shapes_left_to_python_before_the_decision(monkeypatch: pytest.MonkeyPat
         headers[1] = (b"x-forwarded-for", bytearray(b"203.0.113.9"))
     else:
         scope["client"] = ["10.0.0.1", 5000]
+    rescans = counted(monkeypatch, asgi_module, "_rescan_apply")  # before the middleware
     middleware = TrustedProxyMiddleware(Recorder(), TRUSTING)
     calls = counted(monkeypatch, middleware, "_prepare_python")
-    rescans = counted(monkeypatch, asgi_module, "_rescan_apply")
     expected = seen_data(call(_PurePythonMiddleware(Recorder(), TRUSTING), scope))
     assert seen_data(call(middleware, scope)) == expected
     assert (calls, rescans) == ([1], [])
@@ -462,11 +466,27 @@ def test_shape_left_to_python_after_the_decision(monkeypatch: pytest.MonkeyPatch
     once the decision is taken: the rewrite is left to Python then (the
     decision is not taken twice), with the reference's result."""
     scope = server_scope(server=Pair(("backend", 8000)))
+    rescans = counted(monkeypatch, asgi_module, "_rescan_apply")  # before the middleware
     middleware = TrustedProxyMiddleware(Recorder(), TRUSTING)
     calls = counted(monkeypatch, middleware, "_prepare_python")
-    rescans = counted(monkeypatch, asgi_module, "_rescan_apply")
     expected = seen_data(call(_PurePythonMiddleware(Recorder(), TRUSTING), scope))
     seen = call(middleware, scope)
     assert seen_data(seen) == expected
     assert seen["server"] == ("backend", 443)  # X-Forwarded-Port; the name stays
     assert (calls, rescans) == ([], [1])
+
+
+@pytest.mark.parametrize(("root_path", "path", "new_path"), [
+    ("/mnt", "/mnt/x", "/shop/mnt/x"), ("/mnt", "/mnt", "/shop/mnt"),
+    ("/mnt", "/x", "/shop/mnt/x"), ("/mnt", "/mntx", "/shop/mnt/mntx"), ("", "/x", "/shop/x")])
+def test_prefix_goes_in_front_of_root_path_whether_or_not_path_holds_it(
+        root_path: str, path: str, new_path: str) -> None:
+    """``path`` after ``root_path`` (on a segment boundary) is the route; a
+    ``path`` that does not start with ``root_path`` is all route (servers that
+    leave ``root_path`` out of ``path``). Both paths, same result."""
+    scope = server_scope(root_path=root_path, path=path, raw_path=path.encode("ascii"))
+    for middleware in (TrustedProxyMiddleware(Recorder(), TRUSTING),
+                       _PurePythonMiddleware(Recorder(), TRUSTING)):
+        seen = call(middleware, scope)
+        assert (seen["root_path"], seen["path"], seen["raw_path"]) == (
+            "/shop" + root_path, new_path, new_path.encode("ascii"))

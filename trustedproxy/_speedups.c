@@ -66,7 +66,7 @@ static PyObject *S_call_python, *S___call__, *S_REMOTE_ADDR, *S_HTTP_X_FORWARDED
     *S_chain, *S_client, *S_forwarded_for, *S_scheme, *S_host, *S_server, *S_port, *S_prefix,
     *S_kept, *S_removed, *S_sources, *S_seen, *S_learn, *S_comma, *S_x_forwarded_for,
     *S_forwarded, *S_headers, *S_http, *S_ws, *S_wss, *S_websocket, *S_type, *S_extensions,
-    *S_orig, *S_decision, *S_trustedproxy, *B_host, *B_x_forwarded_for, *B_forwarded, *ZERO,
+    *S_orig, *S_decision, *S_trustedproxy, *S_root_path, *S_path, *S_raw_path, *B_host, *B_x_forwarded_for, *B_forwarded, *ZERO,
     *EMPTY_TUPLE, *MISSING;
 
 /* ------------------------------------------------------------------ addresses */
@@ -1794,16 +1794,30 @@ set_or_none(PyObject *dict, PyObject *key, PyObject *value)
     return PyDict_SetItem(dict, key, value ? value : Py_None);
 }
 
-/* The decision's attribute *name* (a new reference). */
-#define FIELD(name) PyObject_GetAttr(decision, name)
+/* decision.name (a new reference): from the decision's __dict__ (*fields*,
+ * may be NULL) when it is there, else as an attribute (a class default). */
+static PyObject *
+field(PyObject *decision, PyObject *fields, PyObject *name)
+{
+    if (fields != NULL) {
+        PyObject *value = PyDict_GetItemWithError(fields, name);
+        if (value != NULL)
+            return Py_NewRef(value);
+        if (PyErr_Occurred())
+            return NULL;
+    }
+    return PyObject_GetAttr(decision, name);
+}
+
+#define FIELD(name) field(decision, fields, name)
 
 /* Rewrite the header list as asgi._apply does: drop removed headers; put each
  * replaced one (host, x-forwarded-for, forwarded) where its first field
  * stood, lower-case, and drop its other fields; append host when none came.
  * 1: done, 0: a shape left to Python, -1: an error. */
 static int
-rewrite_headers(PyObject *decision, PyObject *headers, const Spot *spots, Py_ssize_t nspots,
-                PyObject *new, PyObject *orig)
+rewrite_headers(PyObject *decision, PyObject *fields, PyObject *headers, const Spot *spots,
+                Py_ssize_t nspots, PyObject *new, PyObject *orig)
 {
     PyObject *names[3] = {S_host, S_x_forwarded_for, S_forwarded};
     PyObject *raw_names[3] = {B_host, B_x_forwarded_for, B_forwarded};
@@ -1920,8 +1934,8 @@ change(PyObject *new, PyObject *orig, PyObject *key, PyObject *old, PyObject *va
 /* The fields asgi._apply sets after the headers: client, scheme and server.
  * 1: done, 0: a shape left to Python, -1: an error. */
 static int
-rewrite_fields(PyObject *decision, PyObject *scope, int websocket, PyObject *new,
-               PyObject *orig, PyObject *old_client)
+rewrite_fields(PyObject *decision, PyObject *fields, PyObject *scope, int websocket,
+               PyObject *new, PyObject *orig, PyObject *old_client)
 {
     int result = -1;
     PyObject *value = NULL, *server = NULL, *port = NULL, *number = NULL;
@@ -1999,21 +2013,117 @@ out:
     return result;
 }
 
-/* _speedups.asgi_prepare(decider, names, scope, apply_prefix, rescan_apply):
- * the scope the application gets (asgi.TrustedProxyMiddleware._prepare_python),
- * or None when the scope has a shape left to Python (nothing decided yet).
- * decider: the WSGI middleware whose request path decides; names: the
- * adapter's asgi._Names; apply_prefix(decision, scope, new, orig): the prefix
- * part of asgi._apply; rescan_apply(decision, scope, names): all of it, for a
- * shape this path leaves to Python once the decision is taken. */
+/* Whether *text* starts with *head* followed by its end or a "/". */
+static int
+starts_segment(PyObject *text, PyObject *head)
+{
+    Py_ssize_t n = PyUnicode_GET_LENGTH(head);
+    if (PyUnicode_GET_LENGTH(text) < n)
+        return 0;
+    int match = PyUnicode_Tailmatch(text, head, 0, n, -1);
+    if (match <= 0)
+        return match;
+    return PyUnicode_GET_LENGTH(text) == n || PyUnicode_READ_CHAR(text, n) == '/';
+}
+
+/* A str field of the scope ("" when absent or None) in *text*, and its value
+ * (NULL when absent) in *old*, both borrowed. 0: not a str, left to Python. */
+static int
+str_field(PyObject *scope, PyObject *key, PyObject **old, PyObject **text)
+{
+    *old = PyDict_GetItemWithError(scope, key);
+    if (*old == NULL && PyErr_Occurred())
+        return -1;
+    *text = *old == NULL || *old == Py_None ? S_empty : *old;
+    return PyUnicode_CheckExact(*text);
+}
+
+/* asgi._apply_prefix for a non-empty *prefix*: root_path, path and raw_path.
+ * 1: done, 0: left to Python (a root_path or path that is not a str, or a new
+ * path that does not end with the old one), -1: an error. Python redoes all
+ * of it from the scope, so it may take over at any point. */
+static int
+rewrite_prefix(PyObject *prefix, int strip, PyObject *scope, PyObject *new, PyObject *orig,
+               PyObject *quote_prefix)
+{
+    PyObject *old_root, *root, *old_path, *path;
+    int ok = str_field(scope, S_root_path, &old_root, &root);
+    if (ok > 0)
+        ok = str_field(scope, S_path, &old_path, &path);
+    if (ok <= 0 || !PyUnicode_CheckExact(prefix))
+        return ok < 0 ? -1 : 0;
+    int result = -1;
+    PyObject *route = NULL, *root_path = NULL, *new_path = NULL, *head = NULL, *raw = NULL;
+    /* A server that leaves root_path out of path: all of path is the route. */
+    int inside = PyUnicode_GET_LENGTH(root) > 0 ? starts_segment(path, root) : 0;
+    if (inside < 0)
+        return -1;
+    route = inside ? PyUnicode_Substring(path, PyUnicode_GET_LENGTH(root), PY_SSIZE_T_MAX)
+        : Py_NewRef(path);
+    int cut = route && strip ? starts_segment(route, prefix) : 0;
+    if (cut < 0)
+        goto out;
+    if (cut)
+        Py_SETREF(route, PyUnicode_Substring(route, PyUnicode_GET_LENGTH(prefix), PY_SSIZE_T_MAX));
+    root_path = route ? PyUnicode_Concat(prefix, root) : NULL;
+    new_path = root_path ? PyUnicode_Concat(root_path, route) : NULL;
+    if (new_path == NULL || set_or_none(orig, S_root_path, old_root) < 0
+        || PyDict_SetItem(new, S_root_path, root_path) < 0)
+        goto out;
+    int same = PyUnicode_Compare(new_path, path);
+    if (same == -1 && PyErr_Occurred())
+        goto out;
+    result = 1;
+    if (same == 0)
+        goto out;
+    result = -1;
+    if (set_or_none(orig, S_path, old_path) < 0 || PyDict_SetItem(new, S_path, new_path) < 0)
+        goto out;
+    PyObject *old_raw = PyDict_GetItemWithError(scope, S_raw_path);
+    if (old_raw == NULL && PyErr_Occurred())
+        goto out;
+    result = 1;
+    if (old_raw == NULL || old_raw == Py_None)
+        goto out;
+    Py_ssize_t added = PyUnicode_GET_LENGTH(new_path) - PyUnicode_GET_LENGTH(path);
+    int ends = added >= 0 ? PyUnicode_Tailmatch(new_path, path, 0, PY_SSIZE_T_MAX, 1) : 0;
+    result = ends < 0 ? -1 : 0;
+    if (ends <= 0)  /* the whole path quoted anew: left to Python */
+        goto out;
+    result = -1;
+    head = PyUnicode_Substring(new_path, 0, added);
+    PyObject *quoted = head ? PyObject_CallOneArg(quote_prefix, head) : NULL;
+    raw = quoted ? PyNumber_Add(quoted, old_raw) : NULL;
+    Py_XDECREF(quoted);
+    if (raw == NULL || change(new, orig, S_raw_path, old_raw, raw) < 0)
+        goto out;
+    result = 1;
+out:
+    Py_XDECREF(route);
+    Py_XDECREF(root_path);
+    Py_XDECREF(new_path);
+    Py_XDECREF(head);
+    Py_XDECREF(raw);
+    return result;
+}
+
+/* _speedups.asgi_prepare(config, scope): the scope the application gets
+ * (asgi.TrustedProxyMiddleware._prepare_python), or None when the scope has a
+ * shape left to Python (nothing decided yet). config is the tuple
+ * (decider, names, apply_prefix, rescan_apply, quote_prefix): the WSGI
+ * middleware whose request path decides; the adapter's asgi._Names;
+ * asgi._apply_prefix(decision, scope, new, orig); asgi._rescan_apply(decision,
+ * scope, names), the whole rewrite, for a shape this path leaves to Python
+ * once the decision is taken; asgi._quote_prefix(text). */
 static PyObject *
 asgi_prepare(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 5) {
-        PyErr_SetString(PyExc_TypeError, "asgi_prepare takes 5 arguments");
+    if (nargs != 2 || !PyTuple_CheckExact(args[0]) || PyTuple_GET_SIZE(args[0]) != 5) {
+        PyErr_SetString(PyExc_TypeError, "asgi_prepare(config, scope): config is a 5-tuple");
         return NULL;
     }
-    PyObject *decider = args[0], *names = args[1], *scope = args[2];
+    PyObject *config = args[0], *scope = args[1];
+    PyObject *decider = PyTuple_GET_ITEM(config, 0), *names = PyTuple_GET_ITEM(config, 1);
     if (!PyDict_CheckExact(scope))
         Py_RETURN_NONE;
     PyObject *kind = PyDict_GetItemWithError(scope, S_type);
@@ -2050,7 +2160,8 @@ asgi_prepare(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 
     Spot spots[MAX_SPOTS];
     Py_ssize_t nspots = 0;
-    PyObject *result = NULL, *decision = NULL, *new = NULL, *orig = NULL, *extensions = NULL;
+    PyObject *result = NULL, *decision = NULL, *new = NULL, *orig = NULL, *extensions = NULL,
+        *fields = NULL, *prefix = NULL;
     PyObject *found = PyDict_New();
     int scanned = found == NULL ? -1 : headers == NULL ? 1
         : scan_headers(headers, names, found, spots, &nspots);
@@ -2068,9 +2179,14 @@ asgi_prepare(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         goto out;
     decision = PyObject_GetItem(environ, S_DECISION);
     Py_DECREF(environ);
-    PyObject *prefix = decision ? FIELD(S_prefix) : NULL;
+    if (decision == NULL)
+        goto out;
+    fields = PyObject_GenericGetDict(decision, NULL);
+    if (fields != NULL && !PyDict_Check(fields))
+        Py_CLEAR(fields);
+    PyErr_Clear();  /* no __dict__: the fields are read as attributes */
+    prefix = FIELD(S_prefix);
     int has_prefix = prefix ? PyObject_IsTrue(prefix) : -1;
-    Py_XDECREF(prefix);
     if (has_prefix < 0)
         goto out;
 
@@ -2079,13 +2195,27 @@ asgi_prepare(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     if (new == NULL || orig == NULL || set_or_none(orig, S_client, client) < 0)
         goto out;
     if (any_found || has_prefix) {
-        int done = rewrite_headers(decision, headers, spots, nspots, new, orig);
+        int done = rewrite_headers(decision, fields, headers, spots, nspots, new, orig);
         if (done > 0)
-            done = rewrite_fields(decision, scope, websocket, new, orig, client);
+            done = rewrite_fields(decision, fields, scope, websocket, new, orig, client);
+        if (done > 0 && has_prefix) {
+            PyObject *strip = FIELD(S_strip_prefix);
+            int cut = strip ? PyObject_IsTrue(strip) : -1;
+            Py_XDECREF(strip);
+            done = cut < 0 ? -1
+                : rewrite_prefix(prefix, cut, scope, new, orig, PyTuple_GET_ITEM(config, 4));
+            if (done == 0) {  /* the prefix part, all of it, by Python */
+                PyObject *none = PyObject_CallFunctionObjArgs(PyTuple_GET_ITEM(config, 2),
+                                                              decision, scope, new, orig, NULL);
+                Py_XDECREF(none);
+                done = none == NULL ? -1 : 1;
+            }
+        }
         if (done < 0)
             goto out;
         if (done == 0) {  /* a shape left to Python, now that the decision is taken */
-            PyObject *both = PyObject_CallFunctionObjArgs(args[4], decision, scope, names, NULL);
+            PyObject *both = PyObject_CallFunctionObjArgs(PyTuple_GET_ITEM(config, 3), decision,
+                                                          scope, names, NULL);
             if (both == NULL)
                 goto out;
             if (!PyTuple_CheckExact(both) || PyTuple_GET_SIZE(both) != 2) {
@@ -2096,13 +2226,6 @@ asgi_prepare(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
             Py_SETREF(new, Py_NewRef(PyTuple_GET_ITEM(both, 0)));
             Py_SETREF(orig, Py_NewRef(PyTuple_GET_ITEM(both, 1)));
             Py_DECREF(both);
-        }
-        else if (has_prefix) {
-            PyObject *none = PyObject_CallFunctionObjArgs(args[3], decision, scope, new, orig,
-                                                          NULL);
-            if (none == NULL)
-                goto out;
-            Py_DECREF(none);
         }
     }
 
@@ -2128,6 +2251,8 @@ out:
     spots_clear(spots, nspots);
     Py_XDECREF(found);
     Py_XDECREF(decision);
+    Py_XDECREF(fields);
+    Py_XDECREF(prefix);
     Py_XDECREF(new);
     Py_XDECREF(orig);
     Py_XDECREF(extensions);
@@ -2176,6 +2301,7 @@ intern_all(void)
         {&S_headers, "headers"}, {&S_http, "http"}, {&S_ws, "ws"}, {&S_wss, "wss"},
         {&S_websocket, "websocket"}, {&S_type, "type"}, {&S_extensions, "extensions"},
         {&S_orig, "orig"}, {&S_decision, "decision"}, {&S_trustedproxy, "trustedproxy"},
+        {&S_root_path, "root_path"}, {&S_path, "path"}, {&S_raw_path, "raw_path"},
     };
     for (size_t i = 0; i < sizeof table / sizeof table[0]; i++) {
         *table[i].slot = PyUnicode_InternFromString(table[i].text);

@@ -327,14 +327,16 @@ class TrustedProxyMiddleware:
         self._names = _Names((spec.key, spec.environ_key if compiled else spec.key)
                              for spec in policy.headers.values())
         # And the rest of the request too, for the scopes servers build.
-        self._prepare: Callable[..., Scope | None] | None = (
-            speedups.asgi_prepare if compiled and speedups is not None else None)
+        self._prepare: Callable[..., Scope | None] | None = None
+        if compiled and speedups is not None:
+            self._prepare = speedups.asgi_prepare
+            self._config = (self._decider, self._names, _apply_prefix, _rescan_apply,
+                            _quote_prefix)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Fix a copy of *scope* for this connection, then call the application."""
         prepare = self._prepare
-        new = (None if prepare is None
-               else prepare(self._decider, self._names, scope, _apply_prefix, _rescan_apply))
+        new = None if prepare is None else prepare(self._config, scope)
         if new is None:
             new = self._prepare_python(scope)
         await self.app(new, receive, send)
