@@ -319,6 +319,7 @@ def request(data: bytes) -> None:
 
 _ASGI: dict[TrustPolicy, Any] = {}
 _ASGI_SEEN: list[dict[str, Any]] = []
+_ASGI_REFERENCE: dict[TrustPolicy, Any] = {}  # the Python path, compared with the compiled one
 
 
 async def _asgi_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -343,21 +344,8 @@ def build_scope(peer: str | None, headers: Iterable[tuple[str, str]], base: dict
     }
 
 
-def check_asgi(policy: TrustPolicy, scope: dict[str, Any]) -> dict[str, Any]:
-    """Run *scope* through the ASGI middleware under *policy*; assert the invariants.
-
-    Invariants: no exception; the caller's scope is not changed; the
-    application gets a new scope whose ``client`` is ``(valid IP, 0)`` or
-    unchanged, whose ``scheme`` fits the scope type, whose server port is
-    1-65535 or unchanged, whose headers are ``(bytes, bytes)`` pairs holding
-    no forwarded header the policy does not trust (none at all from an
-    untrusted peer); and the recorded originals rebuild the caller's scope.
-    """
-    asgi = importlib.import_module("trustedproxy.asgi")
-    middleware = _ASGI.get(policy)
-    if middleware is None:
-        middleware = _ASGI[policy] = asgi.TrustedProxyMiddleware(_asgi_app, policy)
-    before = copy.deepcopy(scope)
+def _run_asgi(middleware: Any, scope: dict[str, Any]) -> dict[str, Any]:
+    """The scope the application gets from *middleware* for *scope*."""
     _ASGI_SEEN.clear()
     coroutine = middleware(scope, None, None)
     try:
@@ -367,10 +355,44 @@ def check_asgi(policy: TrustPolicy, scope: dict[str, Any]) -> dict[str, Any]:
     else:  # pragma: no cover - the app never awaits
         coroutine.close()
         raise AssertionError("the middleware awaited something")
-    assert scope == before, "the caller's scope was changed"
     assert len(_ASGI_SEEN) == 1
-    new = _ASGI_SEEN.pop()
+    return _ASGI_SEEN.pop()
+
+
+def _asgi_result(new: dict[str, Any]) -> Any:
+    """What the application got, as comparable data (``removed`` as a set)."""
+    extensions = dict(new["extensions"])
+    info = extensions.pop("trustedproxy")
+    decision = dataclasses.asdict(info["decision"])
+    decision["removed"] = frozenset(decision["removed"])
+    return ({k: v for k, v in new.items() if k != "extensions"}, extensions, info["orig"],
+            decision)
+
+
+def check_asgi(policy: TrustPolicy, scope: dict[str, Any]) -> dict[str, Any]:
+    """Run *scope* through the ASGI middleware under *policy*; assert the invariants.
+
+    Invariants: no exception; the caller's scope is not changed; the
+    application gets what the Python path (``_PurePythonMiddleware``) gives
+    it, with an equal Decision; and a new scope whose ``client`` is ``(valid IP, 0)`` or
+    unchanged, whose ``scheme`` fits the scope type, whose server port is
+    1-65535 or unchanged, whose headers are ``(bytes, bytes)`` pairs holding
+    no forwarded header the policy does not trust (none at all from an
+    untrusted peer); and the recorded originals rebuild the caller's scope.
+    """
+    asgi = importlib.import_module("trustedproxy.asgi")
+    middleware = _ASGI.get(policy)
+    if middleware is None:
+        middleware = _ASGI[policy] = asgi.TrustedProxyMiddleware(_asgi_app, policy)
+    reference = _ASGI_REFERENCE.get(policy)
+    if reference is None:
+        reference = _ASGI_REFERENCE[policy] = asgi._PurePythonMiddleware(_asgi_app, policy)
+    before = copy.deepcopy(scope)
+    new = _run_asgi(middleware, scope)
+    assert scope == before, "the caller's scope was changed"
     assert new is not scope
+    expected = _run_asgi(reference, copy.deepcopy(scope))
+    assert _asgi_result(new) == _asgi_result(expected), "compiled and Python paths differ"
     info = new["extensions"][asgi.EXTENSION_KEY]
     orig, decision = info["orig"], info["decision"]
 
