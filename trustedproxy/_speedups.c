@@ -66,8 +66,8 @@ static PyObject *S_call_python, *S___call__, *S_REMOTE_ADDR, *S_HTTP_X_FORWARDED
     *S_chain, *S_client, *S_forwarded_for, *S_scheme, *S_host, *S_server, *S_port, *S_prefix,
     *S_kept, *S_removed, *S_sources, *S_seen, *S_learn, *S_comma, *S_x_forwarded_for,
     *S_forwarded, *S_headers, *S_http, *S_ws, *S_wss, *S_websocket, *S_type, *S_extensions,
-    *S_orig, *S_decision, *S_trustedproxy, *S_root_path, *S_path, *S_raw_path, *B_host, *B_x_forwarded_for, *B_forwarded, *ZERO,
-    *EMPTY_TUPLE, *MISSING;
+    *S_orig, *S_decision, *S_trustedproxy, *S_root_path, *S_path, *S_raw_path, *B_host,
+    *B_x_forwarded_for, *B_forwarded, *ZERO, *EMPTY_TUPLE, *MISSING;
 
 /* ------------------------------------------------------------------ addresses */
 
@@ -901,7 +901,7 @@ done:
     return status;
 }
 
-/* orig.setdefault(key, old), old being environ.get(key) (NULL: None). */
+/* orig.setdefault(key, old), old being the value before (NULL: None). */
 static int
 remember(PyObject *orig, PyObject *key, PyObject *old)
 {
@@ -1787,13 +1787,6 @@ scan_headers(PyObject *headers, PyObject *names, PyObject *found, Spot *spots,
     return result;
 }
 
-/* dict[key] = value (value may be NULL: None). */
-static int
-set_or_none(PyObject *dict, PyObject *key, PyObject *value)
-{
-    return PyDict_SetItem(dict, key, value ? value : Py_None);
-}
-
 /* decision.name (a new reference): from the decision's __dict__ (*fields*,
  * may be NULL) when it is there, else as an attribute (a class default). */
 static PyObject *
@@ -1910,7 +1903,7 @@ rewrite_headers(PyObject *decision, PyObject *fields, PyObject *headers, const S
         changed = 1;
     }
     result = 1;
-    if (changed && (set_or_none(orig, S_headers, headers) < 0
+    if (changed && (remember(orig, S_headers, headers) < 0
                     || PyDict_SetItem(new, S_headers, rewritten) < 0))
         result = -1;
 out:
@@ -1921,14 +1914,15 @@ out:
     return result;
 }
 
-/* new[key] = value and orig[key] = old (NULL: None), when old != value. */
+/* new[key] = value and orig[key] = old (NULL: None; orig holds each key once),
+ * when old != value. */
 static int
 change(PyObject *new, PyObject *orig, PyObject *key, PyObject *old, PyObject *value)
 {
     int differs = PyObject_RichCompareBool(old ? old : Py_None, value, Py_NE);
     if (differs <= 0)
         return differs;
-    return set_or_none(orig, key, old) < 0 || PyDict_SetItem(new, key, value) < 0 ? -1 : 0;
+    return remember(orig, key, old) < 0 || PyDict_SetItem(new, key, value) < 0 ? -1 : 0;
 }
 
 /* The fields asgi._apply sets after the headers: client, scheme and server.
@@ -2067,7 +2061,7 @@ rewrite_prefix(PyObject *prefix, int strip, PyObject *scope, PyObject *new, PyOb
         Py_SETREF(route, PyUnicode_Substring(route, PyUnicode_GET_LENGTH(prefix), PY_SSIZE_T_MAX));
     root_path = route ? PyUnicode_Concat(prefix, root) : NULL;
     new_path = root_path ? PyUnicode_Concat(root_path, route) : NULL;
-    if (new_path == NULL || set_or_none(orig, S_root_path, old_root) < 0
+    if (new_path == NULL || remember(orig, S_root_path, old_root) < 0
         || PyDict_SetItem(new, S_root_path, root_path) < 0)
         goto out;
     int same = PyUnicode_Compare(new_path, path);
@@ -2077,7 +2071,7 @@ rewrite_prefix(PyObject *prefix, int strip, PyObject *scope, PyObject *new, PyOb
     if (same == 0)
         goto out;
     result = -1;
-    if (set_or_none(orig, S_path, old_path) < 0 || PyDict_SetItem(new, S_path, new_path) < 0)
+    if (remember(orig, S_path, old_path) < 0 || PyDict_SetItem(new, S_path, new_path) < 0)
         goto out;
     PyObject *old_raw = PyDict_GetItemWithError(scope, S_raw_path);
     if (old_raw == NULL && PyErr_Occurred())
@@ -2192,7 +2186,7 @@ asgi_prepare(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 
     new = PyDict_Copy(scope);
     orig = PyDict_New();
-    if (new == NULL || orig == NULL || set_or_none(orig, S_client, client) < 0)
+    if (new == NULL || orig == NULL || remember(orig, S_client, client) < 0)
         goto out;
     if (any_found || has_prefix) {
         int done = rewrite_headers(decision, fields, headers, spots, nspots, new, orig);
