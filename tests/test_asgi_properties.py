@@ -409,6 +409,20 @@ def counted(monkeypatch: pytest.MonkeyPatch, owner: Any, name: str) -> list[int]
     return calls
 
 
+def compare_counting(monkeypatch: pytest.MonkeyPatch, scope: dict[str, Any]
+                     ) -> tuple[dict[str, Any], list[int], list[int]]:
+    """The scope a fresh compiled middleware gives the application for
+    *scope*, checked equal to the Python path's, and the calls it made of
+    ``_prepare_python`` and ``_rescan_apply``."""
+    rescans = counted(monkeypatch, asgi_module, "_rescan_apply")  # before the middleware
+    middleware = TrustedProxyMiddleware(Recorder(), TRUSTING)
+    calls = counted(monkeypatch, middleware, "_prepare_python")
+    expected = seen_data(call(_PurePythonMiddleware(Recorder(), TRUSTING), scope))
+    seen = call(middleware, scope)
+    assert seen_data(seen) == expected
+    return seen, calls, rescans
+
+
 def test_scopes_other_than_http_and_websocket_pass_through_as_they_are() -> None:
     """A lifespan scope (or one with no type) reaches the application itself,
     not a copy, from both paths."""
@@ -452,11 +466,7 @@ def test_shapes_left_to_python_before_the_decision(monkeypatch: pytest.MonkeyPat
         headers[1] = (b"x-forwarded-for", bytearray(b"203.0.113.9"))
     else:
         scope["client"] = ["10.0.0.1", 5000]
-    rescans = counted(monkeypatch, asgi_module, "_rescan_apply")  # before the middleware
-    middleware = TrustedProxyMiddleware(Recorder(), TRUSTING)
-    calls = counted(monkeypatch, middleware, "_prepare_python")
-    expected = seen_data(call(_PurePythonMiddleware(Recorder(), TRUSTING), scope))
-    assert seen_data(call(middleware, scope)) == expected
+    _, calls, rescans = compare_counting(monkeypatch, scope)
     assert (calls, rescans) == ([1], [])
 
 
@@ -466,12 +476,7 @@ def test_shape_left_to_python_after_the_decision(monkeypatch: pytest.MonkeyPatch
     once the decision is taken: the rewrite is left to Python then (the
     decision is not taken twice), with the reference's result."""
     scope = server_scope(server=Pair(("backend", 8000)))
-    rescans = counted(monkeypatch, asgi_module, "_rescan_apply")  # before the middleware
-    middleware = TrustedProxyMiddleware(Recorder(), TRUSTING)
-    calls = counted(monkeypatch, middleware, "_prepare_python")
-    expected = seen_data(call(_PurePythonMiddleware(Recorder(), TRUSTING), scope))
-    seen = call(middleware, scope)
-    assert seen_data(seen) == expected
+    seen, calls, rescans = compare_counting(monkeypatch, scope)
     assert seen["server"] == ("backend", 443)  # X-Forwarded-Port; the name stays
     assert (calls, rescans) == ([], [1])
 
