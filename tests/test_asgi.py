@@ -268,14 +268,48 @@ def test_prefix_old_style_server() -> None:
                                                                    b"/app/r/x")
 
 
+def utf8_header(text: str) -> str:
+    """*text*'s UTF-8 bytes as make_scope sends a header value (latin-1)."""
+    return text.encode("utf-8").decode("latin-1")
+
+
 def test_prefix_is_percent_encoded_in_raw_path() -> None:
-    """raw_path gets the prefix percent-encoded (UTF-8); root_path and path get it as text."""
+    """root_path and path get the prefix header's UTF-8 bytes as text; raw_path gets the
+    same bytes percent-encoded (a % in the header is a character, as in SCRIPT_NAME)."""
     seen = run(policy(["X-Forwarded-Prefix"]),
-               make_scope(headers={"X-Forwarded-Prefix": "/caf\u00e9%25"}, path="/x y",
-                          raw_path=b"/x%20y"))
+               make_scope(headers={"X-Forwarded-Prefix": utf8_header("/caf\u00e9%25")},
+                          path="/x y", raw_path=b"/x%20y"))
     assert seen["root_path"] == "/caf\u00e9%25"
     assert seen["path"] == "/caf\u00e9%25/x y"
     assert seen["raw_path"] == b"/caf%C3%A9%2525/x%20y"
+
+
+def test_prefix_bytes_not_utf8_become_replacement_characters() -> None:
+    """A prefix header whose bytes are not UTF-8 (here a latin-1 \xe9) is decoded as an
+    ASGI server decodes such a path: each bad byte becomes U+FFFD, in raw_path too."""
+    seen = run(policy(["X-Forwarded-Prefix"]),
+               make_scope(headers={"X-Forwarded-Prefix": "/caf\u00e9"}, path="/x"))
+    assert (seen["root_path"], seen["path"]) == ("/caf\ufffd", "/caf\ufffd/x")
+    assert seen["raw_path"] == b"/caf%EF%BF%BD/x"
+    decision = seen["extensions"][EXTENSION_KEY]["decision"]
+    assert decision.prefix == "/caf\u00e9"  # the bytes, as latin-1
+
+
+@pytest.mark.parametrize("strip", [False, True])
+def test_non_ascii_script_name_and_header_agree(strip: bool) -> None:
+    """A fixed non-ASCII script_name (text) gives the scope that a trusted prefix header
+    carrying its UTF-8 bytes gives, and strip_prefix_from_path finds it in path."""
+    route = "/\u00e9t\u00e9/x" if strip else "/x"
+    raw = "/%C3%A9t%C3%A9/x" if strip else "/x"
+    fixed = run(policy(["X-Forwarded-For"], script_name="/\u00e9t\u00e9",
+                       strip_prefix_from_path=strip),
+                make_scope(path=route, raw_path=raw.encode()))
+    sent = run(policy(["X-Forwarded-Prefix"], strip_prefix_from_path=strip),
+               make_scope(headers={"X-Forwarded-Prefix": utf8_header("/\u00e9t\u00e9")},
+                          path=route, raw_path=raw.encode()))
+    for seen in (fixed, sent):
+        assert (seen["root_path"], seen["path"], seen["raw_path"]) == (
+            "/\u00e9t\u00e9", "/\u00e9t\u00e9/x", b"/%C3%A9t%C3%A9/x")
 
 
 def test_fixed_script_name_applies_to_every_peer() -> None:

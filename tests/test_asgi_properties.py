@@ -19,7 +19,7 @@ import copy
 from collections.abc import Iterator, Mapping
 from datetime import timedelta
 from typing import Any
-from urllib.parse import unquote_to_bytes
+from urllib.parse import quote, unquote_to_bytes
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -30,6 +30,7 @@ from trustedproxy import TrustPolicy
 from trustedproxy import asgi as asgi_module
 from trustedproxy.asgi import EXTENSION_KEY, TrustedProxyMiddleware, _PurePythonMiddleware
 from trustedproxy.headers import HEADERS
+from trustedproxy.values import text_from_wsgi, wsgi_from_text
 from trustedproxy.wsgi import DECISION_KEY, ORIG_KEY, SPEEDUPS
 from trustedproxy.wsgi import _PurePythonMiddleware as WsgiReference
 
@@ -44,7 +45,8 @@ VALUES = ["203.0.113.9", "10.0.0.1", "203.0.113.9, 10.0.0.1", "198.51.100.7,10.1
           "[2001:db8::1]:443", "2001:db9::1", "https", "HTTP", "wss", "on", "off", "example.com",
           "example.com:8443", "[::1]:80", "443", "99999", "/app", "/a//b/", "/", "", "/..",
           "for=203.0.113.9;proto=https;host=shop.example", "for=10.0.0.1, for=198.51.100.7",
-          "junk", "x" * 200, "caf\u00e9", "/pr\u00e9fixe", " 10.0.0.1 ", "1.2.3"]
+          "junk", "x" * 200, "caf\u00e9", "/pr\u00e9fixe", " 10.0.0.1 ", "1.2.3",
+          "/\u00e9t\u00e9".encode().decode("latin-1")]  # UTF-8 bytes (the others are not)
 
 
 @st.composite
@@ -62,7 +64,8 @@ def scopes(draw: st.DrawFn) -> dict[str, Any]:
     kind = draw(st.sampled_from(["http", "http", "websocket"]))
     peer = draw(st.sampled_from([*PEERS, None, "10.0.0.1", "10.1.2.3", "192.0.2.10"]))
     root = draw(st.sampled_from(["", "", "/mnt", "/app"]))
-    route = draw(st.sampled_from(["", "/", "/x", "/app", "/app/x", "/apple", "/a/b"]))
+    route = draw(st.sampled_from(["", "/", "/x", "/app", "/app/x", "/apple", "/a/b",
+                                  "/\u00e9t\u00e9/x"]))
     headers = [(draw(header_name()), draw(st.sampled_from(VALUES)).encode("latin-1"))
                for _ in range(draw(st.integers(0, 8)))]
     scope: dict[str, Any] = {
@@ -76,7 +79,7 @@ def scopes(draw: st.DrawFn) -> dict[str, Any]:
     if draw(st.integers(0, 4)):
         scope["server"] = ("backend", draw(st.sampled_from([80, 8000, 443])))
     if draw(st.integers(0, 4)):
-        scope["raw_path"] = (root + route).encode("ascii")
+        scope["raw_path"] = quote(root + route).encode("ascii")
     if draw(st.booleans()):
         scope["extensions"] = {"http.response.trailers": {}}
     return scope
@@ -151,7 +154,7 @@ def odd_scopes(draw: st.DrawFn) -> dict[str, Any]:
         elif shape == "path without root_path":  # as servers before uvicorn 0.26 built it
             scope["path"] = scope["path"][len(scope["root_path"]):]
             if "raw_path" in scope:
-                scope["raw_path"] = scope["path"].encode("ascii")
+                scope["raw_path"] = quote(scope["path"]).encode("ascii")
         elif shape == "many headers":  # more than the compiled path notes down
             headers += [(b"x-forwarded-for", b"10.0.0.1")] * 70
     return ScopeDict(scope) if "dict subclass" in shapes else scope
@@ -267,8 +270,8 @@ def as_environ(scope: dict[str, Any]) -> dict[str, Any]:
     environ: dict[str, Any] = {"REQUEST_METHOD": "GET", "wsgi.url_scheme":
                                {"ws": "http", "wss": "https"}.get(scope["scheme"],
                                                                   scope["scheme"]),
-                               "SCRIPT_NAME": scope["root_path"],
-                               "PATH_INFO": scope["path"][len(scope["root_path"]):]}
+                               "SCRIPT_NAME": wsgi_from_text(scope["root_path"]),
+                               "PATH_INFO": wsgi_from_text(scope["path"][len(scope["root_path"]):])}
     if scope["client"] is not None:
         environ["REMOTE_ADDR"] = scope["client"][0]
     if "server" in scope:
@@ -315,8 +318,9 @@ def test_asgi_and_wsgi_agree_on_the_same_request(
             assert forwarded.get(key) == environ.get(key), key
         if "server" in scope:
             assert seen["server"] == (environ["SERVER_NAME"], int(environ["SERVER_PORT"]))
-        assert seen["root_path"] == environ["SCRIPT_NAME"]
-        assert seen["path"] == environ["SCRIPT_NAME"] + environ["PATH_INFO"]
+        # root_path and path are text; SCRIPT_NAME and PATH_INFO hold bytes as latin-1.
+        assert seen["root_path"] == text_from_wsgi(environ["SCRIPT_NAME"])
+        assert seen["path"] == text_from_wsgi(environ["SCRIPT_NAME"] + environ["PATH_INFO"])
         if "raw_path" in seen:  # the path, percent-encoded (the prefix as UTF-8)
             assert unquote_to_bytes(seen["raw_path"]) == seen["path"].encode("utf-8")
         assert environ[ORIG_KEY]["REMOTE_ADDR"] == (scope["client"] or (None,))[0]

@@ -388,7 +388,7 @@ def policy_kwargs(draw: st.DrawFn) -> dict[str, Any]:
     kwargs: dict[str, Any] = {
         "trusted_proxies": proxies, "trusted_headers": draw(st.permutations(headers)),
         "custom_headers": custom, "trust_unix_socket": unix,
-        "script_name": draw(st.sampled_from(["", "", "/app", "/a/b/", "/mnt"])),
+        "script_name": draw(st.sampled_from(["", "", "/app", "/a/b/", "/mnt", "/\u00e9t\u00e9"])),
         "strip_prefix_from_path": draw(st.integers(0, 3)) == 0,  # then prefixes go to Python
         "max_hops": draw(st.sampled_from([1, 2, 3, 5, 32, 32, 32])),
     }

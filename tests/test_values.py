@@ -14,6 +14,8 @@ from trustedproxy.values import (
     parse_scheme_bool,
     parse_scheme_word,
     parse_server,
+    text_from_wsgi,
+    wsgi_from_text,
 )
 
 LIST = "a list of values"
@@ -157,3 +159,27 @@ def test_parsers_never_raise_and_results_are_well_formed(raw: str) -> None:
     prefix = parse_prefix(raw)[0]
     assert prefix is None or prefix == "" or (prefix.startswith("/") and not prefix.endswith("/")
                                               and "//" not in prefix)
+
+
+TEXT = st.text(st.characters(exclude_categories=["Cs"]), max_size=20)  # no lone surrogates
+
+
+@given(TEXT)
+def test_wsgi_form_holds_the_utf8_bytes_and_reads_back(text: str) -> None:
+    """Invariant: the WSGI form of any text is its UTF-8 bytes as latin-1 (ASCII unchanged),
+    and reading those bytes as UTF-8 gives the text back."""
+    native = wsgi_from_text(text)
+    assert native.encode("latin-1") == text.encode("utf-8")
+    assert text_from_wsgi(native) == text
+
+
+@given(st.binary(max_size=20))
+def test_text_from_any_bytes_is_their_lenient_utf8_reading(raw: bytes) -> None:
+    """Invariant: any header bytes (a WSGI string's latin-1) read as UTF-8, each byte that
+    is not UTF-8 as U+FFFD, never raising."""
+    assert text_from_wsgi(raw.decode("latin-1")) == raw.decode("utf-8", "replace")
+
+
+def test_text_from_a_str_that_holds_no_bytes_is_left_alone() -> None:
+    """A str beyond latin-1 is not a WSGI string of bytes: it comes back as it is."""
+    assert text_from_wsgi("/\u20ac") == "/\u20ac"

@@ -101,6 +101,26 @@ class TestTrustedPeer:
                                         PATH_INFO="/myapplication"))
         assert (seen["SCRIPT_NAME"], seen["PATH_INFO"]) == ("/myapp", "/myapplication")
 
+    @pytest.mark.parametrize("peer", ["127.0.0.1", "8.8.8.8"])
+    @pytest.mark.parametrize("strip", [False, True])
+    def test_non_ascii_script_name_as_a_header_would_give_it(self, peer: str,
+                                                               strip: bool) -> None:
+        """A fixed non-ASCII script_name goes into SCRIPT_NAME as WSGI strings hold bytes:
+        its UTF-8 bytes as latin-1, the form a trusted X-Forwarded-Prefix carrying those
+        bytes gives; strip_prefix_from_path finds it in PATH_INFO, which has that form."""
+        native = "/\u00e9t\u00e9".encode().decode("latin-1")  # '/Ã©tÃ©'
+        path_info = native + "/x" if strip else "/x"
+        fixed = TrustPolicy(trusted_proxies=["127.0.0.1"], trusted_headers=["X-Forwarded-For"],
+                            script_name="/\u00e9t\u00e9", strip_prefix_from_path=strip)
+        seen = run(fixed, make_environ(peer, PATH_INFO=path_info))
+        assert (seen["SCRIPT_NAME"], seen["PATH_INFO"]) == (native, "/x")
+        assert seen["trustedproxy.decision"].prefix == native
+        sent = TrustPolicy(trusted_proxies=["127.0.0.1"], trusted_headers=["X-Forwarded-Prefix"],
+                           strip_prefix_from_path=strip)
+        seen = run(sent, make_environ("127.0.0.1", {"X-Forwarded-Prefix": native},
+                                      PATH_INFO=path_info))
+        assert (seen["SCRIPT_NAME"], seen["PATH_INFO"]) == (native, "/x")
+
     def test_prefix_prepended_to_server_script_name(self) -> None:
         """The prefix goes in front of the server's own mount point (mod_wsgi replaces it)."""
         seen = run(POLICY, make_environ("127.0.0.1", {"X-Forwarded-Prefix": "/public"},

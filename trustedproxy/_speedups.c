@@ -2033,9 +2033,10 @@ str_field(PyObject *scope, PyObject *key, PyObject **old, PyObject **text)
 }
 
 /* asgi._apply_prefix for a non-empty *prefix*: root_path, path and raw_path.
- * 1: done, 0: left to Python (a root_path or path that is not a str, or a new
- * path that does not end with the old one), -1: an error. Python redoes all
- * of it from the scope, so it may take over at any point. */
+ * 1: done, 0: left to Python (a root_path or path that is not a str, a
+ * non-ASCII prefix, whose latin-1 text Python reads as UTF-8 for these text
+ * fields, or a new path that does not end with the old one), -1: an error.
+ * Python redoes all of it from the scope, so it may take over at any point. */
 static int
 rewrite_prefix(PyObject *prefix, int strip, PyObject *scope, PyObject *new, PyObject *orig,
                PyObject *quote_prefix)
@@ -2044,7 +2045,7 @@ rewrite_prefix(PyObject *prefix, int strip, PyObject *scope, PyObject *new, PyOb
     int ok = str_field(scope, S_root_path, &old_root, &root);
     if (ok > 0)
         ok = str_field(scope, S_path, &old_path, &path);
-    if (ok <= 0 || !PyUnicode_CheckExact(prefix))
+    if (ok <= 0 || !PyUnicode_CheckExact(prefix) || !PyUnicode_IS_ASCII(prefix))
         return ok < 0 ? -1 : 0;
     int result = -1;
     PyObject *route = NULL, *root_path = NULL, *new_path = NULL, *head = NULL, *raw = NULL;

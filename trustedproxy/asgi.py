@@ -49,7 +49,7 @@ from urllib.parse import quote
 from ._compiled import speedups
 from .engine import Decision
 from .policy import TrustPolicy, adapter_policy
-from .values import join_prefix
+from .values import join_prefix, text_from_wsgi
 from .wsgi import DECISION_KEY, SPEEDUPS, log_ignored
 from .wsgi import TrustedProxyMiddleware as _WsgiMiddleware
 
@@ -169,7 +169,10 @@ def _apply_prefix(decision: Decision, scope: Scope, new: dict[str, Any],
     # A server that leaves root_path out of path: all of path is the route.
     inside = bool(root) and (path == root or path.startswith(root + "/"))
     route = path[len(root):] if inside else path
-    root_path, route = join_prefix(decision.prefix or "", root, route, decision.strip_prefix)
+    # root_path and path are text: the prefix's bytes (latin-1 in the
+    # decision, as in WSGI) read as UTF-8.
+    prefix = text_from_wsgi(decision.prefix or "")
+    root_path, route = join_prefix(prefix, root, route, decision.strip_prefix)
     # The prefix is not empty, so root_path differs from the old one.
     orig["root_path"], new["root_path"] = old_root, root_path
     new_path = root_path + route

@@ -22,6 +22,7 @@ from .values import (
     parse_scheme_bool,
     parse_scheme_word,
     parse_server,
+    wsgi_from_text,
 )
 
 if TYPE_CHECKING:
@@ -129,7 +130,9 @@ class Decision:
         host: the value for ``HTTP_HOST``.
         server: the value for ``SERVER_NAME``.
         port: the value for ``SERVER_PORT``.
-        prefix: the path prefix to put in front of ``SCRIPT_NAME``.
+        prefix: the path prefix to put in front of ``SCRIPT_NAME``, as a WSGI
+            native string (bytes as latin-1, like the header values; a
+            non-ASCII ``script_name`` is held as its UTF-8 bytes).
         strip_prefix: whether to remove *prefix* from the front of ``PATH_INFO``.
         kept: lower-case names of the forwarded headers left in place.
         removed: lower-case names of the forwarded headers to remove.
@@ -230,7 +233,8 @@ class TrustEngine:
         self._fast = None if speedups is None else speedups.Matcher(self._matcher._bounds)
         self._unix = policy.trust_unix_socket
         self._strip = policy.strip_prefix_from_path
-        self._fixed_prefix = policy.script_name or None
+        # As SCRIPT_NAME holds it: the UTF-8 bytes of the text, as latin-1.
+        self._fixed_prefix = wsgi_from_text(policy.script_name) or None
         self._max_hops = policy.max_hops
         self._aligned = policy.hop_aligned
         self._cache: dict[str, bool] = {}

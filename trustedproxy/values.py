@@ -19,6 +19,8 @@ __all__ = [
     "parse_scheme_bool",
     "parse_scheme_word",
     "parse_server",
+    "text_from_wsgi",
+    "wsgi_from_text",
 ]
 
 Result = tuple[str | None, str]
@@ -124,6 +126,33 @@ def parse_prefix(raw: str) -> Result:
     if ".." in segments:
         return None, "a prefix may not hold a '..' segment"
     return "".join("/" + s for s in segments), ""
+
+
+def wsgi_from_text(text: str) -> str:
+    """*text* as a WSGI native string (PEP 3333): its UTF-8 bytes, read as latin-1.
+
+    An operator's ``script_name`` is text (``/café``); ``SCRIPT_NAME``, like
+    every environ value a server decodes from the request, holds bytes as
+    latin-1 (``/cafÃ©``). ASCII is the same in both.
+    """
+    return text if text.isascii() else text.encode("utf-8").decode("latin-1")
+
+
+def text_from_wsgi(native: str) -> str:
+    """The text a WSGI native string's bytes stand for, read as UTF-8.
+
+    The inverse of :func:`wsgi_from_text`, for ASGI's ``root_path`` and
+    ``path``, which are text. Bytes that are not UTF-8 become U+FFFD, as ASGI
+    servers decode a path; a str that is not latin-1 (never a header value)
+    is returned as it is.
+    """
+    if native.isascii():
+        return native
+    try:
+        raw = native.encode("latin-1")
+    except UnicodeEncodeError:
+        return native
+    return raw.decode("utf-8", "replace")
 
 
 def join_prefix(prefix: str, script_name: str, path_info: str,

@@ -168,7 +168,7 @@ class TrustedProxyMiddleware(_Base):
         self._setup(keys=keys, names=tuple(spec.key for spec in specs),
                     rows=rows, trust=engine._cache, plain=engine._plain, matcher=engine._fast,
                     max_hops=policy.max_hops, strip_prefix=bool(policy.strip_prefix_from_path),
-                    fixed_prefix=policy.script_name or None,
+                    fixed_prefix=engine._fixed_prefix,
                     # hop_aligned and two headers of one environ key: Python only.
                     enabled=not policy.hop_aligned and len(set(keys)) == len(keys),
                     decision_type=Decision, hop_type=Hop)
