@@ -335,6 +335,10 @@ def quote_value(value: str) -> str:
 def format_element(params: Mapping[str, str] | Iterable[tuple[str, str]]) -> str:
     """Write one element: ``name=value`` pairs joined with ``;``, values quoted as needed.
 
+    An element with no parameters is written as ``;``, which
+    :func:`parse_forwarded` reads back as one empty element (an empty string
+    would read back as no element at all).
+
     Raises:
         ValueError: if a name is not a token or a value cannot be carried.
     """
@@ -345,7 +349,7 @@ def format_element(params: Mapping[str, str] | Iterable[tuple[str, str]]) -> str
             msg = f"invalid parameter name {_show(name)}: expected a token"
             raise ValueError(msg)
         parts.append(f"{name}={quote_value(value)}")
-    return ";".join(parts)
+    return ";".join(parts) or ";"
 
 
 def format_forwarded(elements: Iterable[Mapping[str, str]]) -> str:
