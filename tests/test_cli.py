@@ -8,7 +8,8 @@ import pathlib
 import pytest
 
 from trustedproxy import TrustPolicy
-from trustedproxy.cli import detect_format, explain, main
+from trustedproxy.cli import explain, main
+from trustedproxy.loaders.files import detect_format
 
 YAML = ("trusted_proxies: [10.0.0.0/8, 127.0.0.1]\n"
         "trusted_headers: [X-Forwarded-For, X-Forwarded-Proto, X-Forwarded-Port, "
@@ -74,7 +75,7 @@ class TestCheck:
     def test_missing_file(self, files: pathlib.Path, capsys: pytest.CaptureFixture[str]) -> None:
         """A missing file is an error line, not a traceback."""
         assert main(["check", "nothing.yaml"]) == 2
-        assert capsys.readouterr().out == ("nothing.yaml: error: cannot read file: No such "
+        assert capsys.readouterr().out == ("nothing.yaml: error: cannot read policy file: No such "
                                            "file or directory\n")
 
     def test_not_utf8(self, files: pathlib.Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -95,7 +96,8 @@ class TestCheck:
         assert main(["check", "--block", "/b", "two.conf"]) == 0
         assert main(["check", "--block", "/b", "trust.yaml"]) == 2
         assert capsys.readouterr().out.endswith(
-            "trust.yaml: error: --block applies to directive files only\n")
+            "trust.yaml: error: block '/b': a block applies to directive files only (this file "
+            "is read as yaml)\n")
 
     def test_format_option(self, files: pathlib.Path) -> None:
         """--format overrides detection."""
@@ -113,6 +115,10 @@ class TestCheck:
     pytest.param("policy", "mod_wsgi-express start-server --trust-proxy 1.2.3.4", "express",
                  id="express"),
     pytest.param("policy", "trusted_proxies: []\n", "yaml", id="yaml content"),
+    pytest.param("policy", "# as mod_wsgi-express --trust-proxy 10.0.0.1 would\n"
+                 "trusted_proxies: [10.0.0.1]\n", "yaml", id="express option in a comment"),
+    pytest.param("policy", "  --trust-proxy 1.2.3.4 # and a comment\n", "express",
+                 id="express option before a comment"),
 ])
 def test_detect_format(name: str, text: str, fmt: str) -> None:
     """The form comes from the extension, else from the content."""

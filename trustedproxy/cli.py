@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import pathlib
 import re
 import shlex
 import sys
@@ -20,7 +19,7 @@ import netaddr
 from .addresses import parse_element
 from .engine import Decision
 from .errors import ConfigError, Problem, TrustedProxyError
-from .loaders import read_text
+from .loaders.files import FORMATS, load_file
 from .policy import TrustPolicy
 from .wsgi import DECISION_KEY, ORIG_KEY, TrustedProxyMiddleware, apply_decision
 
@@ -74,7 +73,7 @@ def demo_app(policy: TrustPolicy = DEMO_POLICY) -> WSGIApplication:
 def _demo(args: argparse.Namespace) -> int:
     from wsgiref.simple_server import WSGIRequestHandler, make_server
 
-    policy = TrustPolicy.from_yaml(args.config) if args.config else DEMO_POLICY
+    policy = TrustPolicy.from_file(args.config) if args.config else DEMO_POLICY
     for warning in policy.warnings():
         print(f"warning: {warning}", file=sys.stderr)
 
@@ -110,45 +109,13 @@ def _demo(args: argparse.Namespace) -> int:
 
 # --------------------------------------------------------------------------- loading
 
-FORMATS = ("yaml", "directives", "express")
-_EXTENSIONS = {".yaml": "yaml", ".yml": "yaml", ".conf": "directives", ".htaccess": "directives",
-               ".args": "express", ".sh": "express", ".express": "express"}
-_DIRECTIVE_LINE = re.compile(r"^[ \t]*(?:wsgitrustedprox|#[ \t]*trustedproxy:)",
-                             re.IGNORECASE | re.MULTILINE)
-
-
-def detect_format(path: str, text: str) -> str:
-    """Say which form a policy file is in: from its extension (``.yaml``/``.yml``,
-    ``.conf``, ``.args``/``.sh``), else from its content."""
-    by_extension = _EXTENSIONS.get(pathlib.PurePath(path).suffix.lower())
-    if by_extension:
-        return by_extension
-    if _DIRECTIVE_LINE.search(text) or re.search(r"^\s*<(VirtualHost|Location|Directory)",
-                                                  text, re.IGNORECASE | re.MULTILINE):
-        return "directives"
-    if "--trust-proxy" in text:
-        return "express"
-    return "yaml"
-
-
 def load_policy(path: str, fmt: str | None = None, block: str | None = None) -> TrustPolicy:
-    """Load a policy file in any of the three forms.
+    """Load a policy file in any of the three forms (:func:`~trustedproxy.loaders.files.load_file`).
 
     Raises:
         ConfigError: for an unreadable file or an invalid policy.
     """
-    text = read_text(path, "file")
-    fmt = fmt or detect_format(path, text)
-    if block is not None and fmt != "directives":
-        msg = "--block applies to directive files only"
-        raise ConfigError(msg, source=path)
-    if fmt == "yaml":
-        from .loaders.yaml import load_yaml
-
-        return load_yaml(pathlib.Path(path), name=path)
-    if fmt == "directives":
-        return TrustPolicy.from_directives(text, source=path, block=block)
-    return TrustPolicy.from_express_args(text, source=path)
+    return load_file(path, format=fmt, block=block)
 
 
 def _add_load_options(parser: argparse.ArgumentParser) -> None:
@@ -441,7 +408,8 @@ def _parser() -> argparse.ArgumentParser:
                     "the middleware, the original values and the decision.",
         epilog="example: trustedproxy demo --port 8000",
     )
-    demo.add_argument("--config", metavar="FILE", help="a YAML policy file "
+    demo.add_argument("--config", metavar="FILE", help="a policy file: YAML, mod_wsgi "
+                      "directives or mod_wsgi-express arguments, told from its name or content "
                       "(default: trust loopback; X-Forwarded-For, -Proto, -Host, -Port, -Prefix)")
     demo.add_argument("--host", default="127.0.0.1",
                       help="address to listen on (default %(default)s)")

@@ -424,6 +424,27 @@ class TrustPolicy:
         return load_yaml(source)
 
     @classmethod
+    def from_file(cls, path: str | os.PathLike[str], *, format: str | None = None,
+                  block: str | None = None) -> TrustPolicy:
+        """Load a policy file in any of the three forms: YAML, mod_wsgi directives or
+        mod_wsgi-express arguments.
+
+        The form comes from the extension (``.yaml``/``.yml``, ``.conf``/``.htaccess``,
+        ``.args``/``.sh``/``.express``), else from the content (a ``WSGITrustedProxies``
+        line or an Apache block means directives, ``--trust-proxy`` express
+        arguments), else YAML; *format* (``"yaml"``, ``"directives"``,
+        ``"express"``) says it instead. *block* is as for :meth:`from_directives`.
+
+        Raises:
+            ValueError: for an unknown *format*.
+            ConfigError: for a file that cannot be read or holds an invalid policy,
+                naming the file and line (or argument) of every problem.
+        """
+        from .loaders.files import load_file
+
+        return load_file(path, format=format, block=block)
+
+    @classmethod
     def from_directives(cls, text: str | os.PathLike[str], *, source: str | None = None,
                         block: str | None = None) -> TrustPolicy:
         """Load a policy from mod_wsgi ``WSGITrustedProxies`` /
@@ -557,17 +578,18 @@ def _custom_table(custom: object, source: str, errors: list[Problem]
 
 def adapter_policy(policy: TrustPolicy | str | os.PathLike[str]) -> TrustPolicy:
     """The policy an adapter was given: *policy* itself, or the policy of the
-    YAML file it names; its warnings are logged once, at WARNING.
+    file it names (YAML, directives or express arguments, as
+    :meth:`TrustPolicy.from_file` tells them); its warnings are logged once, at
+    WARNING.
 
     Raises:
         TypeError: for anything else.
         ConfigError: for a file that does not hold a valid policy.
     """
     import logging
-    import pathlib
 
     if isinstance(policy, (str, os.PathLike)):
-        policy = TrustPolicy.from_yaml(pathlib.Path(policy))
+        policy = TrustPolicy.from_file(policy)
     elif not isinstance(policy, TrustPolicy):
         msg = f"policy must be a TrustPolicy or a path, not {type(policy).__name__}"
         raise TypeError(msg)

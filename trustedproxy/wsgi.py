@@ -129,7 +129,9 @@ class TrustedProxyMiddleware(_Base):
 
     Args:
         app: the WSGI application to call.
-        policy: a :class:`TrustPolicy`, or the path of a YAML policy file.
+        policy: a :class:`TrustPolicy`, or the path of a policy file in any form
+            (YAML, mod_wsgi directives, mod_wsgi-express arguments; see
+            :meth:`TrustPolicy.from_file`).
 
     Raises:
         ConfigError: if *policy* is a file that does not hold a valid policy.
