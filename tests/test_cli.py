@@ -329,6 +329,27 @@ def test_explain_custom_and_forwarded_headers() -> None:
     assert result["chain"][-1]["verdict"] == "client"
 
 
+def test_explain_non_ascii_text_in_and_out() -> None:
+    """explain puts the path and header values in the environ as a server would (UTF-8
+    bytes, as latin-1), so a non-ASCII script_name is stripped from the path, and shows
+    every value as text again."""
+    policy = TrustPolicy(trusted_proxies=["10.0.0.0/8"],
+                         trusted_headers=["X-Forwarded-For", "X-Forwarded-Host"],
+                         script_name="/\u00e9t\u00e9", strip_prefix_from_path=True)
+    result = explain(policy, "10.0.0.5", ["X-Forwarded-For: \u00fcn\u00ef",
+                                          "X-Real-IP: caf\u00e9"], "/\u00e9t\u00e9/x?q=\u00e0")
+    after = result["environ"]["after"]
+    assert (after["SCRIPT_NAME"], after["PATH_INFO"]) == ("/\u00e9t\u00e9", "/x")
+    assert after["QUERY_STRING"] == "q=\u00e0"
+    assert result["environ"]["before"]["HTTP_X_FORWARDED_FOR"] == "\u00fcn\u00ef"
+    assert result["chain"] == [{"element": "\u00fcn\u00ef", "verdict": "invalid",
+                                "network": None}]
+    assert result["ignored"][0]["value"] == "\u00fcn\u00ef"
+    assert "'\u00fcn\u00ef' is not an IP address" in result["ignored"][0]["reason"]
+    assert {"header": "X-Real-IP", "value": "caf\u00e9",
+            "reason": "not a trusted header"} in result["removed"]
+
+
 @pytest.mark.parametrize(("server", "warned"), [
     ("uwsgi", "uWSGI keeps header names with '_'"),
     ("other", "check that your server drops header names with '_'"),

@@ -21,6 +21,7 @@ from .engine import Decision
 from .errors import ConfigError, Problem, TrustedProxyError
 from .loaders.files import FORMATS, load_file
 from .policy import TrustPolicy
+from .values import text_from_wsgi, wsgi_from_text
 from .wsgi import DECISION_KEY, ORIG_KEY, TrustedProxyMiddleware, apply_decision
 
 if TYPE_CHECKING:
@@ -213,8 +214,8 @@ def _network(policy: TrustPolicy, address: str) -> str | None:
 def _request_environ(peer: str, headers: Sequence[str], path: str) -> dict[str, Any]:
     path, _, query = path.partition("?")
     environ: dict[str, Any] = {
-        "REQUEST_METHOD": "GET", "SCRIPT_NAME": "", "PATH_INFO": path or "/",
-        "QUERY_STRING": query, "SERVER_NAME": "localhost", "SERVER_PORT": "80",
+        "REQUEST_METHOD": "GET", "SCRIPT_NAME": "", "PATH_INFO": wsgi_from_text(path or "/"),
+        "QUERY_STRING": wsgi_from_text(query), "SERVER_NAME": "localhost", "SERVER_PORT": "80",
         "SERVER_PROTOCOL": "HTTP/1.1", "HTTP_HOST": "localhost", "wsgi.url_scheme": "http",
         "REMOTE_ADDR": peer,
     }
@@ -225,6 +226,7 @@ def _request_environ(peer: str, headers: Sequence[str], path: str) -> dict[str, 
             msg = f"-H {line!r}: expected 'Name: value', e.g. -H 'X-Forwarded-For: 203.0.113.7'"
             raise ConfigError(msg, source="command line", value=line)
         name, value = match.groups()
+        value = wsgi_from_text(value)  # as a server gives it: the bytes, as latin-1
         key = "HTTP_" + name.upper().replace("-", "_")
         if key in seen:
             environ[key] += ", " + value  # repeated lines merge, as servers do
@@ -235,7 +237,8 @@ def _request_environ(peer: str, headers: Sequence[str], path: str) -> dict[str, 
 
 
 def _shown(environ: dict[str, Any]) -> dict[str, str]:
-    return {k: environ[k] for k in sorted(environ)
+    """The environ's keys worth showing, values as text (WSGI strings' bytes read as UTF-8)."""
+    return {k: text_from_wsgi(environ[k]) for k in sorted(environ)
             if isinstance(environ[k], str) and (k in _SHOWN or k.startswith(("HTTP_", "REQUEST_",
                                                                               "QUERY_")))}
 
@@ -249,6 +252,9 @@ def explain(policy: TrustPolicy, peer: str, headers: Sequence[str] = (),
         peer: the TCP peer address.
         headers: request header lines, ``"Name: value"``.
         path: the request path (with an optional query string).
+
+    The path and header values are text, put into the environ as a server
+    would (their UTF-8 bytes, as latin-1); values are shown as text again.
 
     Raises:
         ConfigError: for a header line that is not ``Name: value``.
@@ -266,7 +272,8 @@ def explain(policy: TrustPolicy, peer: str, headers: Sequence[str] = (),
         parsed = parse_element(hop.element)
         network = _network(policy, parsed[1]) if parsed and hop.verdict in (
             "trusted", "client") else None
-        chain.append({"element": hop.element, "verdict": hop.verdict, "network": network})
+        chain.append({"element": text_from_wsgi(hop.element), "verdict": hop.verdict,
+                      "network": network})
     set_ = []
     for field, header in decision.sources:
         for key in _FIELD_KEYS[field]:
@@ -291,15 +298,16 @@ def explain(policy: TrustPolicy, peer: str, headers: Sequence[str] = (),
             reason = "not used"
         else:
             reason = "not a trusted header"
-        removed.append({"header": spec.name, "value": found[name], "reason": reason})
+        removed.append({"header": spec.name, "value": text_from_wsgi(found[name]),
+                        "reason": reason})
     return {
         "peer": peer,
         "trusted": decision.trusted,
         "network": _network(policy, peer) if decision.trusted else None,
         "chain": chain,
         "set": set_,
-        "ignored": [{"header": i.header, "value": i.value, "reason": i.reason}
-                    for i in decision.ignored],
+        "ignored": [{"header": i.header, "value": text_from_wsgi(i.value),
+                     "reason": text_from_wsgi(i.reason)} for i in decision.ignored],
         "kept": [table[n].name for n in decision.kept],
         "removed": removed,
         "environ": {"before": before, "after": after},
