@@ -369,3 +369,24 @@ def test_check_server_underscore_warning(tmp_path: pathlib.Path, capsys: pytest.
     else:
         assert code == 1
         assert f"warning: --server {server}: {warned}" in out
+
+
+@pytest.mark.parametrize(("built", "pure_env", "says"), [
+    (True, "", "request path: compiled (trustedproxy._speedups)"),
+    (False, "1", "request path: pure Python (TRUSTEDPROXY_PURE_PYTHON is set)"),
+    (False, "", "request path: pure Python: the C speedups are not built (reinstall with a C "
+                "compiler"),
+])
+def test_version_says_which_request_path(monkeypatch: pytest.MonkeyPatch,
+                                         capsys: pytest.CaptureFixture[str], built: bool,
+                                         pure_env: str, says: str) -> None:
+    """--version prints the version and whether the compiled request path is in use, and
+    why not (pip hides a failed compile's warning), on its own lines; exit status 0."""
+    from trustedproxy import __version__, _compiled
+
+    monkeypatch.setattr(_compiled, "speedups", object() if built else None)
+    monkeypatch.setenv("TRUSTEDPROXY_PURE_PYTHON", pure_env)
+    assert main(["--version"]) == 0
+    first, second = capsys.readouterr().out.splitlines()
+    assert first.startswith(f"trustedproxy {__version__} on ")
+    assert second.startswith(says)

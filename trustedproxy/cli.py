@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import shlex
 import sys
@@ -404,11 +405,36 @@ class _Formatter(argparse.HelpFormatter):
         return super()._fill_text(text, width, indent)
 
 
+def version_text() -> str:
+    """``trustedproxy --version``: the version, and which request path is in use.
+
+    pip shows the warning of a failed compile only with ``-v``, so this is where
+    a user finds out that the C speedups were not built.
+    """
+    import platform
+
+    from . import __version__, _compiled
+
+    if _compiled.speedups is not None:
+        path = "compiled (trustedproxy._speedups)"
+    elif os.environ.get("TRUSTEDPROXY_PURE_PYTHON"):
+        path = "pure Python (TRUSTEDPROXY_PURE_PYTHON is set)"
+    else:
+        path = ("pure Python: the C speedups are not built (reinstall with a C compiler "
+                "and Python headers; TRUSTEDPROXY_REQUIRE_SPEEDUPS=1 makes a failed "
+                "compile an error)")
+    return (f"trustedproxy {__version__} on {platform.python_implementation()} "
+            f"{platform.python_version()}\nrequest path: {path}")
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="trustedproxy",
         description="Believe forwarded headers only from the proxies you trust.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,  # --version keeps its lines
     )
+    parser.add_argument("--version", action="version", version=version_text(),
+                        help="show the version and whether the C speedups are in use")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     demo = commands.add_parser(
         "demo", help="serve a small app that shows what the middleware does",
