@@ -12,7 +12,7 @@ import shlex
 import pytest
 
 from trustedproxy import TrustPolicy
-from trustedproxy.cli import load_policy, main
+from trustedproxy.cli import main
 
 EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "config-examples"
 YAMLS = sorted(EXAMPLES.glob("*.yaml"))
@@ -51,7 +51,7 @@ def test_loads_cleanly(path: pathlib.Path, capsys: pytest.CaptureFixture[str]) -
 @pytest.mark.parametrize("twin", TWINS, ids=_ids(TWINS))
 def test_twin_is_equal(twin: pathlib.Path) -> None:
     """A directive or express twin gives a policy equal to its YAML file's."""
-    assert load_policy(str(twin)) == load_policy(str(twin.with_suffix(".yaml")))
+    assert TrustPolicy.from_file(str(twin)) == TrustPolicy.from_file(str(twin.with_suffix(".yaml")))
 
 
 @pytest.mark.parametrize("path", [p for p in YAMLS if p.name not in WITHOUT_TWIN],
@@ -78,12 +78,12 @@ def test_explain(path: pathlib.Path, capsys: pytest.CaptureFixture[str]) -> None
 
 def test_directive_twin_of_fixed_script_name_keeps_it() -> None:
     """The option mod_wsgi cannot express travels in the directive twin's comment line."""
-    assert load_policy(str(EXAMPLES / "fixed-script-name.conf")).script_name == "/app"
+    assert TrustPolicy.from_file(str(EXAMPLES / "fixed-script-name.conf")).script_name == "/app"
 
 
 def test_ranges_file_is_used() -> None:
     """The CDN example takes its edge ranges from the ranges file next to it."""
-    policy = load_policy(str(EXAMPLES / "cdn-load-balancer.yaml"))
+    policy = TrustPolicy.from_file(str(EXAMPLES / "cdn-load-balancer.yaml"))
     assert "2001:db8:c0de::/48" in policy.trusted_proxies
 
 

@@ -111,14 +111,6 @@ def _demo(args: argparse.Namespace) -> int:
 
 # --------------------------------------------------------------------------- loading
 
-def load_policy(path: str, fmt: str | None = None, block: str | None = None) -> TrustPolicy:
-    """Load a policy file in any of the three forms (:func:`~trustedproxy.loaders.files.load_file`).
-
-    Raises:
-        ConfigError: for an unreadable file or an invalid policy.
-    """
-    return load_file(path, format=fmt, block=block)
-
 
 def _add_load_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", choices=FORMATS,
@@ -158,7 +150,7 @@ def _check(args: argparse.Namespace) -> int:
     server_note = SERVERS.get(args.server) if args.server else None
     for path in args.files:
         try:
-            policy = load_policy(path, args.format, args.block)
+            policy = load_file(path, format=args.format, block=args.block)
         except ConfigError as exc:
             for problem in exc.problems:
                 print(f"{_located(problem, path)}: error: {problem.message}")
@@ -371,7 +363,7 @@ def _text(value: object, absent: str = "(absent)") -> str:
 
 
 def _explain(args: argparse.Namespace) -> int:
-    policy = load_policy(args.file, args.format, args.block)
+    policy = load_file(args.file, format=args.format, block=args.block)
     result = explain(policy, args.peer, args.header, args.path)
     if args.json:
         result = {"policy": args.file, **result,
@@ -386,7 +378,7 @@ def _explain(args: argparse.Namespace) -> int:
 
 
 def _convert(args: argparse.Namespace) -> int:
-    policy = load_policy(args.file, args.format, args.block)
+    policy = load_file(args.file, format=args.format, block=args.block)
     if args.to == "yaml":
         print(policy.to_yaml(), end="")
     elif args.to == "directives":

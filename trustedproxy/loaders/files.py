@@ -68,10 +68,10 @@ def load_file(path: str | os.PathLike[str], *, format: str | None = None,
         msg = (f"block {block!r}: a block applies to directive files only "
                f"(this file is read as {fmt})")
         raise ConfigError(msg, source=name, value=block)
-    if fmt == "yaml":
-        from .yaml import load_yaml
+    if fmt == "yaml":  # the text read above, not the file again
+        from .yaml import parse_yaml
 
-        return load_yaml(pathlib.Path(name), name=name)
+        return parse_yaml(text, name, os.path.dirname(name))
     if fmt == "directives":
         return TrustPolicy.from_directives(text, source=name, block=block)
     return TrustPolicy.from_express_args(text, source=name)

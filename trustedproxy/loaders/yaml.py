@@ -27,7 +27,7 @@ from ..errors import ConfigError, Problem
 from ..policy import Located, TrustPolicy
 from . import read_text
 
-__all__ = ["KEYS", "load_yaml", "read_ranges_file"]
+__all__ = ["KEYS", "load_yaml", "parse_yaml", "read_ranges_file"]
 
 #: The keys a YAML policy may hold.
 KEYS = ("trusted_proxies", "trusted_headers", "script_name", "strip_prefix_from_path",
@@ -189,13 +189,17 @@ def load_yaml(source: str | os.PathLike[str], *, name: str | None = None) -> Tru
     """
     if _is_path(source):
         path = os.fspath(source)
-        text = read_text(path, "policy file")
-        name = name or path
-        base = os.path.dirname(path)
-    else:
-        text = str(source)
-        name = name or "<yaml>"
-        base = "."
+        return parse_yaml(read_text(path, "policy file"), name or path, os.path.dirname(path))
+    return parse_yaml(str(source), name or "<yaml>", ".")
+
+
+def parse_yaml(text: str, name: str, base: str) -> TrustPolicy:
+    """:func:`load_yaml` of *text* already read: *name* for messages, *base* the
+    directory that ``trusted_proxies_files`` paths are relative to.
+
+    Raises:
+        ConfigError: naming the file and line of every problem.
+    """
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:
