@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import pathlib
+import subprocess
+import sys
 
 import pytest
 
-from trustedproxy import TrustPolicy
+from trustedproxy import TrustPolicy, _compiled
 from trustedproxy.cli import explain, main
 from trustedproxy.loaders.files import detect_format
 
@@ -371,22 +374,35 @@ def test_check_server_underscore_warning(tmp_path: pathlib.Path, capsys: pytest.
         assert f"warning: --server {server}: {warned}" in out
 
 
-@pytest.mark.parametrize(("built", "pure_env", "says"), [
+@pytest.mark.parametrize(("built", "not_used", "says"), [
     (True, "", "request path: compiled (trustedproxy._speedups)"),
-    (False, "1", "request path: pure Python (TRUSTEDPROXY_PURE_PYTHON is set)"),
+    (False, "TRUSTEDPROXY_PURE_PYTHON is set",
+     "request path: pure Python (TRUSTEDPROXY_PURE_PYTHON is set)"),
+    (False, _compiled.LAX_PLATFORM,
+     "request path: pure Python (this platform's inet_pton accepts address forms"),
     (False, "", "request path: pure Python: the C speedups are not built (reinstall with a C "
                 "compiler"),
 ])
 def test_version_says_which_request_path(monkeypatch: pytest.MonkeyPatch,
                                          capsys: pytest.CaptureFixture[str], built: bool,
-                                         pure_env: str, says: str) -> None:
+                                         not_used: str, says: str) -> None:
     """--version prints the version and whether the compiled request path is in use, and
     why not (pip hides a failed compile's warning), on its own lines; exit status 0."""
-    from trustedproxy import __version__, _compiled
+    from trustedproxy import __version__
 
     monkeypatch.setattr(_compiled, "speedups", object() if built else None)
-    monkeypatch.setenv("TRUSTEDPROXY_PURE_PYTHON", pure_env)
+    monkeypatch.setattr(_compiled, "NOT_USED", not_used)
     assert main(["--version"]) == 0
     first, second = capsys.readouterr().out.splitlines()
     assert first.startswith(f"trustedproxy {__version__} on ")
     assert second.startswith(says)
+
+
+def test_version_with_pure_python_set_in_the_environment() -> None:
+    """TRUSTEDPROXY_PURE_PYTHON, set before trustedproxy is imported, leaves the
+    compiled path unused, and --version says so."""
+    env = {**os.environ, "TRUSTEDPROXY_PURE_PYTHON": "1"}
+    result = subprocess.run([sys.executable, "-m", "trustedproxy", "--version"], env=env,
+                            capture_output=True, text=True, timeout=60, check=True)
+    assert result.stdout.splitlines()[1] == (
+        "request path: pure Python (TRUSTEDPROXY_PURE_PYTHON is set)")

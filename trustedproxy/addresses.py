@@ -25,7 +25,7 @@ import re
 import socket
 from array import array
 from bisect import bisect_right
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 __all__ = [
@@ -48,7 +48,104 @@ _V6_MAX = (1 << 128) - 1
 _LONGEST = len("ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255")  # longest valid address text
 _AF_INET = socket.AF_INET
 _AF_INET6 = socket.AF_INET6
-_pton = socket.inet_pton
+#: The signature of ``socket.inet_pton``.
+_Pton = Callable[[int, str], bytes]
+
+
+# --------------------------------------------------------------------------- inet_pton
+# Every address a client sends is parsed by the C library's inet_pton, which
+# is fast and, in glibc, musl and the BSDs, exactly as strict as promised
+# above. A C library is free to accept more (leading zeros, short or hex IPv4
+# forms, white space, zone ids), so the one found at import is tried on a
+# probe of those forms; if it accepts any of them, every address is first
+# matched against the grammar of RFC 3986, section 3.2.2, and the compiled
+# speedups (which call inet_pton directly) are not used.
+
+#: Texts a strict inet_pton accepts, with the family to parse them as.
+PROBE_VALID: tuple[tuple[int, str], ...] = (
+    *((_AF_INET, text) for text in (
+        "0.0.0.0", "1.2.3.4", "10.0.0.1", "100.64.0.0", "255.255.255.255")),
+    *((_AF_INET6, text) for text in (
+        "::", "::1", "1::", "1:2:3:4:5:6:7:8", "1:2:3:4:5:6::8", "1:2:3:4:5:6:7::",
+        "::2:3:4:5:6:7:8", "::0001", "ABCD::ef01", "::ffff:1.2.3.4", "::1.2.3.4",
+        "1:2:3:4:5:6:1.2.3.4", "fe80::1")),
+)
+#: Texts a strict inet_pton rejects: the forms some C libraries take.
+PROBE_INVALID: tuple[tuple[int, str], ...] = (
+    *((_AF_INET, text) for text in (
+        "01.2.3.4", "1.2.3.04", "00.0.0.0", "1.2.3.010", "1.2.3", "1.2", "1", "16909060",
+        "0x1.2.3.4", "0x01020304", "1.2.3.0x4", "1.2.3.4.", ".1.2.3.4", "1..3.4",
+        " 1.2.3.4", "1.2.3.4 ", "1.2.3.4\t", "1.2.3.4\n", "1.2.3.4 x", "+1.2.3.4",
+        "1.2.3.-4", "1.2.3.256", "256.0.0.0", "1.2.3.4/8", "1.2.3.4:80", "localhost",
+        "\u0661.\u0662.\u0663.\u0664", "\uff11.2.3.4", "")),
+    *((_AF_INET6, text) for text in (
+        "::ffff:01.2.3.4", "::ffff:1.2.3.04", "::1.2.3", "::1.2.3.4.5", "::0x1.2.3.4",
+        "1:2:3:4:5:6:7:1.2.3.4", "1.2.3.4::", "1::2::3", ":1::2", "1::2:", ":::",
+        "::00001", "12345::", "1:2:3:4:5:6:7", "1:2:3:4:5:6:7:8:9", "1:2:3:4:5:6:7:8::",
+        "::1:2:3:4:5:6:7:8", " ::1", "::1 ", "::1\n", "::1%eth0", "fe80::1%1", "[::1]",
+        "[::1]:80", "::g", "::\uff11", "")),
+)
+
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9][0-9]|[0-9])"
+_H16 = r"[0-9A-Fa-f]{1,4}"
+
+
+def _grammar() -> dict[int, re.Pattern[str]]:
+    """RFC 3986's ``IPv4address`` and ``IPv6address`` as patterns, per family.
+
+    IPv6: eight 16-bit pieces, the last two of which may be a dotted quad, and
+    at most one ``::`` standing for one or more zero pieces.
+    """
+    quad = rf"{_OCTET}(?:\.{_OCTET}){{3}}"
+    ls32 = rf"(?:{_H16}:{_H16}|{quad})"
+    forms = [rf"(?:{_H16}:){{6}}{ls32}"]  # no "::"
+    for before in range(8):  # at most `before` pieces in front of "::" ...
+        after = 7 - before  # ... and exactly `after` behind it, ls32 counting two
+        head = "" if before == 0 else rf"(?:(?:{_H16}:){{0,{before - 1}}}{_H16})?"
+        tail = (_H16 if after == 1 else "" if after == 0
+                else rf"(?:{_H16}:){{{after - 2}}}{ls32}")
+        forms.append(rf"{head}::{tail}")
+    return {_AF_INET: re.compile(quad, re.ASCII),
+            _AF_INET6: re.compile("|".join(f"(?:{form})" for form in forms), re.ASCII)}
+
+
+def _accepts(pton: _Pton, family: int, text: str) -> bool:
+    try:
+        pton(family, text)
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+def is_strict(pton: _Pton) -> bool:
+    """Whether *pton* (``socket.inet_pton`` or alike) passes the probe: it
+    accepts every text of :data:`PROBE_VALID` and none of :data:`PROBE_INVALID`."""
+    return (all(_accepts(pton, family, text) for family, text in PROBE_VALID)
+            and not any(_accepts(pton, family, text) for family, text in PROBE_INVALID))
+
+
+def strict_pton(pton: _Pton) -> _Pton:
+    """*pton* as is when it passes the probe (:func:`is_strict`), else *pton*
+    behind a check of each text against RFC 3986's address grammar."""
+    if is_strict(pton):
+        return pton
+    grammar = _grammar()
+
+    def checked(family: int, text: str) -> bytes:
+        pattern = grammar.get(family)
+        if pattern is None or not pattern.fullmatch(text):
+            msg = "illegal IP address string passed to inet_pton"
+            raise OSError(msg)
+        return pton(family, text)
+
+    return checked
+
+
+#: Whether this platform's ``socket.inet_pton`` passed the probe; when not,
+#: addresses are checked against the grammar first, and the compiled speedups
+#: are left unused (``trustedproxy --version`` says so).
+PLATFORM_STRICT = is_strict(socket.inet_pton)
+_pton = socket.inet_pton if PLATFORM_STRICT else strict_pton(socket.inet_pton)
 
 
 # --------------------------------------------------------------------------- request time

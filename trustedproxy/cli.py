@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import shlex
 import sys
@@ -409,8 +408,8 @@ def version_text() -> str:
 
     if _compiled.speedups is not None:
         path = "compiled (trustedproxy._speedups)"
-    elif os.environ.get("TRUSTEDPROXY_PURE_PYTHON"):
-        path = "pure Python (TRUSTEDPROXY_PURE_PYTHON is set)"
+    elif _compiled.NOT_USED:
+        path = f"pure Python ({_compiled.NOT_USED})"
     else:
         path = ("pure Python: the C speedups are not built (reinstall with a C compiler "
                 "and Python headers; TRUSTEDPROXY_REQUIRE_SPEEDUPS=1 makes a failed "
