@@ -47,6 +47,23 @@ def test_demo_app_shows_environ_originals_and_decision() -> None:
     assert shown["decision"]["chain"] == [["203.0.113.7", "client"]]
 
 
+def test_demo_app_shows_values_as_text() -> None:
+    """Header values reach WSGI as their bytes read as latin-1; the demo shows them
+    as text (UTF-8), in the environ, the originals and the ignored values, as
+    ``explain`` does."""
+    def wsgi(text: str) -> str:
+        return text.encode().decode("latin-1")
+
+    shown = call(make_environ("127.0.0.1", {"X-Forwarded-Prefix": wsgi("/café"),
+                                            "X-Forwarded-Host": wsgi("bad hôst"),
+                                            "X-Client-IP": wsgi("ünknown")}))
+    assert shown["environ"]["SCRIPT_NAME"] == "/café"
+    assert shown["environ"]["HTTP_X_FORWARDED_PREFIX"] == "/café"
+    assert shown["original"]["HTTP_X_FORWARDED_HOST"] == "bad hôst"
+    assert shown["original"]["HTTP_X_CLIENT_IP"] == "ünknown"
+    assert [i["value"] for i in shown["decision"]["ignored"]] == ["bad hôst"]
+
+
 def test_demo_help() -> None:
     """`demo --help` exits 0 and shows an example."""
     assert main(["demo", "--help"]) == 0

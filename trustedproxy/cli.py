@@ -41,19 +41,20 @@ _SHOWN = ("REMOTE_ADDR", "wsgi.url_scheme", "HTTPS", "HTTP_HOST", "SERVER_NAME",
 
 
 def _environ_view(environ: WSGIEnvironment) -> dict[str, Any]:
+    """What the demo app answers: values as text, as ``explain`` shows them."""
     decision = environ.get(DECISION_KEY)
     return {
-        "environ": {k: environ[k] for k in sorted(environ)
-                    if isinstance(environ[k], str) and (k in _SHOWN or k.startswith("HTTP_"))},
-        "original": environ.get(ORIG_KEY, {}),
+        "environ": _shown(environ),
+        "original": {k: text_from_wsgi(v) if isinstance(v, str) else v
+                     for k, v in environ.get(ORIG_KEY, {}).items()},
         "decision": None if decision is None else {
             "peer": decision.peer,
             "trusted": decision.trusted,
             "kept": list(decision.kept),
             "removed": list(decision.removed),
-            "ignored": [{"header": i.header, "value": i.value, "reason": i.reason}
-                        for i in decision.ignored],
-            "chain": [[h.element, h.verdict] for h in decision.chain],
+            "ignored": [{"header": i.header, "value": text_from_wsgi(i.value),
+                         "reason": text_from_wsgi(i.reason)} for i in decision.ignored],
+            "chain": [[text_from_wsgi(h.element), h.verdict] for h in decision.chain],
         },
     }
 
