@@ -32,8 +32,12 @@
 #include <structmember.h>
 #ifdef _WIN32
 /* inet_pton and inet_ntop (ws2_32, linked by setup.py); after Python.h, as
- * CPython's own socket module includes them. No mmap: the bucket tables come
- * from PyMem_Calloc (see tables_alloc). */
+ * CPython's own socket module includes them, and without the rest of
+ * windows.h, whose macros (small, interface, ...) take ordinary names. No
+ * mmap: the bucket tables come from PyMem_Calloc (see tables_alloc). */
+#ifndef WIN32_LEAN_AND_MEAN
+#define WIN32_LEAN_AND_MEAN
+#endif
 #include <winsock2.h>
 #include <ws2tcpip.h>
 #else
@@ -50,6 +54,11 @@
 #endif
 #include <stdint.h>
 #include <string.h>
+/* Windows' C runtime makes environ (the process environment) a macro; here
+ * the name always means a WSGI environ. */
+#ifdef environ
+#undef environ
+#endif
 
 /* A dict with room for n items without resizing. */
 #if PY_VERSION_HEX < 0x030D0000
@@ -504,12 +513,12 @@ static int
 v4_key(PyObject *key, uint32_t *out)
 {
     int overflow;
-    long long small = PyLong_AsLongLongAndOverflow(key, &overflow);
-    if (small == -1 && PyErr_Occurred())
+    long long number = PyLong_AsLongLongAndOverflow(key, &overflow);
+    if (number == -1 && PyErr_Occurred())
         return -1;
-    if (overflow || small < 0 || small > 0xFFFFFFFFLL)
+    if (overflow || number < 0 || number > 0xFFFFFFFFLL)
         return 0;
-    *out = (uint32_t)small;
+    *out = (uint32_t)number;
     return 1;
 }
 
