@@ -1,7 +1,9 @@
 """Build the optional C speedups, trustedproxy._speedups.
 
 Everything else about the package is declared in pyproject.toml; this file only
-adds the extension module, which pyproject.toml cannot describe.
+adds the extension module, which pyproject.toml cannot describe. Its C source is
+written for gcc or clang on POSIX and for MSVC on Windows, where the module
+links Winsock (``ws2_32``) for ``inet_pton`` and ``inet_ntop``.
 
 The extension is optional: trustedproxy/wsgi.py falls back to the pure-Python
 request path (the reference implementation) when it is not importable. So when
@@ -24,6 +26,8 @@ from setuptools.errors import CCompilerError, ExecError, PlatformError
 UNIX_FLAGS = ["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter", "-Wno-missing-field-initializers"]
 #: Flags for MSVC.
 MSVC_FLAGS = ["/O2", "/W3"]
+#: Libraries to link on Windows: Winsock, for inet_pton and inet_ntop.
+WINDOWS_LIBRARIES = ["ws2_32"]
 
 #: What a missing compiler or a failed compile raises, from setuptools' distutils.
 BUILD_ERRORS = (CCompilerError, ExecError, PlatformError, OSError)
@@ -90,6 +94,7 @@ setup(
         Extension(
             "trustedproxy._speedups",
             ["trustedproxy/_speedups.c"],
+            libraries=WINDOWS_LIBRARIES if sys.platform == "win32" else [],
             optional=not speedups_required(),
         )
     ],

@@ -161,6 +161,69 @@ def test_bucket_tables_match_the_reference(seed: int) -> None:
         assert (key in compiled) == (key in reference), hex(key)
 
 
+def _spread_v6(rng: random.Random, base: int, span_bits: int) -> list[tuple[int, int]]:
+    """300 IPv6 intervals, none adjacent, in ``[base, base + 2**span_bits)``: one
+    in each of 300 of the span's 512 cells, some cells crowded with tiny ones."""
+    cell = 1 << (span_bits - 9)
+    raw = []
+    for index in rng.sample(range(512), 300):
+        start = V6 + base + index * cell
+        if rng.random() < 0.1:  # a few crowded cells: single addresses close together
+            spot = rng.randrange(cell // 2)
+            raw += [(start + spot + 2 * i, start + spot + 2 * i) for i in range(rng.randint(6, 9))]
+            continue
+        first = rng.randrange(cell - 2)
+        raw.append((start + first, start + rng.randint(first, cell - 2)))
+    return raw
+
+
+@st.composite
+def _v6_layouts(draw: st.DrawFn) -> tuple[int, int]:
+    """A span of 2**17 to 2**128 addresses and where it starts: anywhere, or
+    across a boundary of the low 64 bits (so that offsets from the first bound
+    borrow from the high half)."""
+    span_bits = draw(st.one_of(st.integers(17, 128), st.integers(60, 84)))
+    room = (1 << 128) - (1 << span_bits)
+    if span_bits < 128 and draw(st.booleans()):
+        high = draw(st.integers(1, (room >> 64) or 1))
+        base = (high << 64) - draw(st.integers(1, min(1 << (span_bits - 1), high << 64)))
+    else:
+        base = draw(st.integers(0, room))
+    return base, span_bits
+
+
+@settings(max_examples=60, deadline=None)
+@given(_v6_layouts(), st.integers(0, 2**64))
+def test_tables_at_every_ipv6_span_match_the_reference(layout: tuple[int, int],
+                                                       seed: int) -> None:
+    """Invariant: with bucket tables in both families (over 256 networks each),
+    the compiled Matcher holds exactly the keys addresses.Matcher holds, for
+    IPv6 networks spread over any span (so the slice and low bits of an offset
+    lie anywhere in its 128 bits, either side of its two 64-bit halves), at
+    every bound and beside it, at keys differing from a bound below its low
+    bits or by a power of two above it, and anywhere."""
+    base, span_bits = layout
+    rng = random.Random(seed)
+    raw = _spread_v6(rng, base, span_bits)
+    raw += [_interval(4, rng.getrandbits(32), rng.randint(16, 32)) for _ in range(400)]
+    intervals = tuple(merge(raw))
+    assert sum(1 for _, last in intervals if last < V6) > 256
+    assert sum(1 for first, _ in intervals if first >= V6) > 256
+    reference = Matcher(intervals)
+    compiled = speedups.Matcher(reference._bounds)
+    keys = _keys(intervals)
+    for first, last in rng.sample(intervals, 40):
+        for bound in (first, last):
+            keys += [bound ^ rng.getrandbits(max(1, span_bits - 32)), bound ^ (1 << 63),
+                     bound ^ (1 << 64)]
+            keys += [bound + (1 << bit) for bit in range(span_bits, 128)]
+    keys += [V6 + base + rng.getrandbits(span_bits) for _ in range(500)]
+    keys += [rng.getrandbits(32) for _ in range(500)]
+    for key in keys:
+        if 0 <= key <= V6 + V6_MAX:
+            assert (key in compiled) == (key in reference), hex(key)
+
+
 def _check_paths(intervals: tuple[tuple[int, int], ...], keys: list[int]) -> set[str]:
     reference = Matcher(intervals)
     compiled = speedups.Matcher(reference._bounds)

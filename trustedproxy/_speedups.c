@@ -20,26 +20,45 @@
  * and an equal Decision.
  *
  * Also here: Matcher, the trusted networks as packed sorted bounds, with the
- * same strict address parsing as addresses.parse_ip (libc inet_pton, as
- * Python's socket.inet_pton uses). A long list also gets, per family, a table
- * of 16-byte buckets, one per slice of the family's span, that usually
- * decides a lookup alone (one cache line read, not two), and a small map of
- * the slices with no bound, which decides without the bucket.
+ * same strict address parsing as addresses.parse_ip (the platform's
+ * inet_pton, libc's or Winsock's, as Python's socket.inet_pton uses). A long
+ * list also gets, per family, a table of 16-byte buckets, one per slice of
+ * the family's span, that usually decides a lookup alone (one cache line
+ * read, not two), and a small map of the slices with no bound, which decides
+ * without the bucket.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <structmember.h>
+#ifdef _WIN32
+/* inet_pton and inet_ntop (ws2_32, linked by setup.py); after Python.h, as
+ * CPython's own socket module includes them, and without the rest of
+ * windows.h, whose macros (small, interface, ...) take ordinary names. No
+ * mmap: the bucket tables come from PyMem_Calloc (see tables_alloc). */
+#ifndef WIN32_LEAN_AND_MEAN
+#define WIN32_LEAN_AND_MEAN
+#endif
+#include <winsock2.h>
+#include <ws2tcpip.h>
+#else
 #include <arpa/inet.h>
 #include <sys/mman.h>
+#endif
 #if defined(__GNUC__) || defined(__clang__)
 #define PREFETCH(p) __builtin_prefetch(p)
+#elif defined(_MSC_VER) && (defined(_M_X64) || defined(_M_IX86))
+#include <xmmintrin.h>
+#define PREFETCH(p) _mm_prefetch((const char *)(p), _MM_HINT_T0)
 #else
 #define PREFETCH(p) ((void)(p))
 #endif
 #include <stdint.h>
 #include <string.h>
-
-typedef unsigned __int128 u128;
+/* Windows' C runtime makes environ (the process environment) a macro; here
+ * the name always means a WSGI environ. */
+#ifdef environ
+#undef environ
+#endif
 
 /* A dict with room for n items without resizing. */
 #if PY_VERSION_HEX < 0x030D0000
@@ -77,7 +96,18 @@ be32(const unsigned char *b)
     return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
 }
 
-static u128
+/* IPv6 values are u128s, used only through the helpers below: be128 (16
+ * big-endian bytes), u128_lt, u128_eq, u128_sub (modulo 2**128), u128_shr
+ * (by 0 to 127 bits), u128_low64, u128_below (less than a 64-bit limit) and
+ * bit_length. gcc and clang have a native 128-bit integer, and the helpers
+ * are its operators; MSVC has none, so there (or with
+ * TRUSTEDPROXY_PORTABLE_U128, which tests/CI use to test it here) a u128 is
+ * two 64-bit halves. */
+#if defined(__SIZEOF_INT128__) && !defined(TRUSTEDPROXY_PORTABLE_U128)
+
+typedef unsigned __int128 u128;
+
+static inline u128
 be128(const unsigned char *b)
 {
     u128 value = 0;
@@ -85,6 +115,134 @@ be128(const unsigned char *b)
         value = value << 8 | b[i];
     return value;
 }
+
+static inline int
+u128_lt(u128 a, u128 b)
+{
+    return a < b;
+}
+
+static inline int
+u128_eq(u128 a, u128 b)
+{
+    return a == b;
+}
+
+static inline u128
+u128_sub(u128 a, u128 b)
+{
+    return a - b;
+}
+
+static inline u128
+u128_shr(u128 a, int n)
+{
+    return a >> n;
+}
+
+static inline uint64_t
+u128_low64(u128 a)
+{
+    return (uint64_t)a;
+}
+
+static inline int
+u128_below(u128 a, uint64_t limit)
+{
+    return a < limit;
+}
+
+static int
+bit_length(u128 value)
+{
+    int bits = 0;
+    while (value) {
+        bits++;
+        value >>= 1;
+    }
+    return bits;
+}
+
+#else
+
+typedef struct {
+    uint64_t hi, lo;
+} u128;
+
+static inline uint64_t
+be64(const unsigned char *b)
+{
+    uint64_t value = 0;
+    for (int i = 0; i < 8; i++)
+        value = value << 8 | b[i];
+    return value;
+}
+
+static inline u128
+be128(const unsigned char *b)
+{
+    u128 value = {be64(b), be64(b + 8)};
+    return value;
+}
+
+static inline int
+u128_lt(u128 a, u128 b)
+{
+    return a.hi < b.hi || (a.hi == b.hi && a.lo < b.lo);
+}
+
+static inline int
+u128_eq(u128 a, u128 b)
+{
+    return a.hi == b.hi && a.lo == b.lo;
+}
+
+static inline u128
+u128_sub(u128 a, u128 b)
+{
+    u128 r = {a.hi - b.hi - (a.lo < b.lo), a.lo - b.lo};  /* borrow from the low half */
+    return r;
+}
+
+static inline u128
+u128_shr(u128 a, int n)
+{
+    u128 r;
+    if (n == 0)
+        return a;  /* a.hi << 64 below would be undefined */
+    if (n >= 64) {
+        r.hi = 0;
+        r.lo = a.hi >> (n - 64);
+    }
+    else {
+        r.hi = a.hi >> n;
+        r.lo = a.lo >> n | a.hi << (64 - n);
+    }
+    return r;
+}
+
+static inline uint64_t
+u128_low64(u128 a)
+{
+    return a.lo;
+}
+
+static inline int
+u128_below(u128 a, uint64_t limit)
+{
+    return a.hi == 0 && a.lo < limit;
+}
+
+static int
+bit_length(u128 value)
+{
+    int bits = value.hi ? 64 : 0;
+    for (uint64_t word = value.hi ? value.hi : value.lo; word; word >>= 1)
+        bits++;
+    return bits;
+}
+
+#endif
 
 /* An address parsed from text: family 4 or 6 (0: not an address). An
  * IPv4-mapped IPv6 address is folded to IPv4 (family 4), as in addresses.py. */
@@ -184,26 +342,29 @@ typedef struct {
 /* bisect_right(bounds, key) restricted to [lo, hi) (every bound before lo is
  * <= key, every bound from hi on is > key), then: in a network when an odd
  * number of bounds lie at or below key, or a last bound equals it. */
-#define MATCH_BODY                                                  \
+#define MATCH_BODY(less, equal)                                     \
     while (lo < hi) {                                               \
         Py_ssize_t mid = (lo + hi) >> 1;                            \
-        if (key < bounds[mid])                                      \
+        if (less(key, bounds[mid]))                                 \
             hi = mid;                                               \
         else                                                        \
             lo = mid + 1;                                           \
     }                                                               \
-    return (lo & 1) || (lo > 0 && bounds[lo - 1] == key);
+    return (lo & 1) || (lo > 0 && equal(bounds[lo - 1], key));
+
+#define U32_LT(a, b) ((a) < (b))
+#define U32_EQ(a, b) ((a) == (b))
 
 static int
 match_v4(const uint32_t *bounds, Py_ssize_t lo, Py_ssize_t hi, uint32_t key)
 {
-    MATCH_BODY
+    MATCH_BODY(U32_LT, U32_EQ)
 }
 
 static int
 match_v6(const u128 *bounds, Py_ssize_t lo, Py_ssize_t hi, u128 key)
 {
-    MATCH_BODY
+    MATCH_BODY(u128_lt, u128_eq)
 }
 
 /* Of the bucket's bounds (count <= FEW), how many have low bits below low
@@ -243,36 +404,26 @@ matcher_has(const Matcher *m, const Address *a)
     }
     if (m->b6 == NULL)
         return match_v6(m->v6, 0, m->n6, a->v6);
-    if (a->v6 < m->base6)
+    if (u128_lt(a->v6, m->base6))
         return 0;  /* below every bound */
-    u128 offset = a->v6 - m->base6;
-    u128 s = offset >> m->shift6;
-    if (s >= SLICES)
+    u128 offset = u128_sub(a->v6, m->base6);
+    u128 high = u128_shr(offset, m->shift6);
+    if (!u128_below(high, SLICES))
         return 0;  /* above every bound */
+    size_t s = (size_t)u128_low64(high);
     const Bucket *b = &m->b6[s];
     PREFETCH(b);
-    int kind = slice_kind(m->k6, (size_t)s);
+    int kind = slice_kind(m->k6, s);
     if (kind != SLICE_BOUNDS)
         return kind == SLICE_INSIDE;
     if (b->count > FEW)
         return match_v6(m->v6, b->first, s + 1 < SLICES ? b[1].first : m->n6, a->v6);
-    bucket_rank(b, (uint16_t)(offset >> m->low6), &lt, &eq);
+    bucket_rank(b, (uint16_t)u128_low64(u128_shr(offset, m->low6)), &lt, &eq);
     if (eq == 0)
         return (b->first + lt) & 1;
     if (m->low6 == 0)
         return 1;  /* exact low bits (a small span): the key is a bound */
     return match_v6(m->v6, b->first + lt, b->first + lt + eq, a->v6);
-}
-
-static int
-bit_length(u128 value)
-{
-    int bits = 0;
-    while (value) {
-        bits++;
-        value >>= 1;
-    }
-    return bits;
 }
 
 /* tracemalloc domain of the mapped bucket tables (an arbitrary number). */
@@ -320,12 +471,14 @@ tables_alloc(Matcher *self, size_t count)
 static void
 tables_free(Matcher *self)
 {
+#ifdef MADV_HUGEPAGE
     if (self->tables_size) {
         PyTraceMalloc_Untrack(TABLES_DOMAIN, (uintptr_t)self->tables);
         munmap(self->tables, self->tables_size);
+        return;
     }
-    else
-        PyMem_Free(self->tables);
+#endif
+    PyMem_Free(self->tables);  /* tables_alloc maps nothing without MADV_HUGEPAGE */
 }
 
 /* Fill a zeroed bucket table and its zeroed kinds map from n sorted bounds:
@@ -360,12 +513,12 @@ static int
 v4_key(PyObject *key, uint32_t *out)
 {
     int overflow;
-    long long small = PyLong_AsLongLongAndOverflow(key, &overflow);
-    if (small == -1 && PyErr_Occurred())
+    long long number = PyLong_AsLongLongAndOverflow(key, &overflow);
+    if (number == -1 && PyErr_Occurred())
         return -1;
-    if (overflow || small < 0 || small > 0xFFFFFFFFLL)
+    if (overflow || number < 0 || number > 0xFFFFFFFFLL)
         return 0;
-    *out = (uint32_t)small;
+    *out = (uint32_t)number;
     return 1;
 }
 
@@ -433,7 +586,7 @@ matcher_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
             goto invalid;
     }
     for (Py_ssize_t i = 1; i < self->n6; i++) {
-        if (self->v6[i] < self->v6[i - 1])
+        if (u128_lt(self->v6[i], self->v6[i - 1]))
             goto invalid;
     }
     size_t tables = (self->n4 / 2 > INDEXED) + (self->n6 / 2 > INDEXED);
@@ -450,7 +603,7 @@ matcher_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
     }
     if (self->n6 / 2 > INDEXED) {
         self->base6 = self->v6[0];
-        int bits = bit_length(self->v6[self->n6 - 1] - self->base6);
+        int bits = bit_length(u128_sub(self->v6[self->n6 - 1], self->base6));
         self->shift6 = bits > 16 ? bits - 16 : 0;
         /* below a small span's slice bits, 16 bits hold the whole offset */
         self->low6 = self->shift6 > 16 ? self->shift6 - 16 : 0;
@@ -458,8 +611,9 @@ matcher_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
         self->k6 = PyMem_Calloc(SLICES / 4, 1);
         if (self->k6 == NULL)
             goto nomemory;
-        BUILD_TABLE(self->b6, self->k6, self->n6, (self->v6[i] - self->base6) >> self->shift6,
-                    (self->v6[i] - self->base6) >> self->low6);
+        BUILD_TABLE(self->b6, self->k6, self->n6,
+                    u128_low64(u128_shr(u128_sub(self->v6[i], self->base6), self->shift6)),
+                    u128_low64(u128_shr(u128_sub(self->v6[i], self->base6), self->low6)));
     }
     return (PyObject *)self;
 invalid:
