@@ -144,8 +144,8 @@ def strict_pton(pton: _Pton) -> _Pton:
 #: Whether this platform's ``socket.inet_pton`` passed the probe; when not,
 #: addresses are checked against the grammar first, and the compiled speedups
 #: are left unused (``trustedproxy --version`` says so).
-PLATFORM_STRICT = is_strict(socket.inet_pton)
-_pton = socket.inet_pton if PLATFORM_STRICT else strict_pton(socket.inet_pton)
+_pton = strict_pton(socket.inet_pton)
+PLATFORM_STRICT = _pton is socket.inet_pton
 
 
 # --------------------------------------------------------------------------- request time

@@ -52,8 +52,7 @@ def _environ_view(environ: WSGIEnvironment) -> dict[str, Any]:
             "trusted": decision.trusted,
             "kept": list(decision.kept),
             "removed": list(decision.removed),
-            "ignored": [{"header": i.header, "value": text_from_wsgi(i.value),
-                         "reason": text_from_wsgi(i.reason)} for i in decision.ignored],
+            "ignored": _ignored_view(decision),
             "chain": [[text_from_wsgi(h.element), h.verdict] for h in decision.chain],
         },
     }
@@ -236,6 +235,12 @@ def _shown(environ: dict[str, Any]) -> dict[str, str]:
                                                                               "QUERY_")))}
 
 
+def _ignored_view(decision: Decision) -> list[dict[str, str]]:
+    """The decision's ignored values, as text, for ``demo`` and ``explain``."""
+    return [{"header": i.header, "value": text_from_wsgi(i.value),
+             "reason": text_from_wsgi(i.reason)} for i in decision.ignored]
+
+
 def explain(policy: TrustPolicy, peer: str, headers: Sequence[str] = (),
             path: str = "/") -> dict[str, Any]:
     """Work out what a request would get from *policy*, as a JSON-ready dict.
@@ -299,8 +304,7 @@ def explain(policy: TrustPolicy, peer: str, headers: Sequence[str] = (),
         "network": _network(policy, peer) if decision.trusted else None,
         "chain": chain,
         "set": set_,
-        "ignored": [{"header": i.header, "value": text_from_wsgi(i.value),
-                     "reason": text_from_wsgi(i.reason)} for i in decision.ignored],
+        "ignored": _ignored_view(decision),
         "kept": [table[n].name for n in decision.kept],
         "removed": removed,
         "environ": {"before": before, "after": after},
