@@ -474,6 +474,45 @@ def test_compiled_path_matches_python_reference(
     assert_same(kwargs, requests)
 
 
+def decided(middleware: TrustedProxyMiddleware, environ: dict[str, Any]) -> Any:
+    """``middleware._decide(environ)`` as comparable data (or the exception),
+    checking that it called no application."""
+    app = middleware.app
+    assert isinstance(app, App)
+    app.calls.clear()
+    try:
+        result: Any = ("decided", decision_data(middleware._decide(environ)))
+    except Exception as exc:
+        result = ("raised", type(exc).__qualname__, str(exc))
+    assert app.calls == [], "_decide called the application"
+    return result
+
+
+@settings(max_examples=300, deadline=timedelta(seconds=2),
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(cases())
+def test_deciding_only_gives_the_decision_of_a_full_call(
+        case: tuple[dict[str, Any], list[dict[str, Any]]]) -> None:
+    """Invariant: ``_decide(environ)`` (the compiled request path deciding
+    only, which the ASGI adapter uses) returns a Decision equal to the one the
+    Python reference stores in the environ for the same request, or raises the
+    same exception, and never calls the application, whether the caches are
+    cold or warm (three sendings, interleaved with full calls)."""
+    kwargs, requests = case
+    reference, compiled = middlewares(kwargs)
+    for round_ in range(3):
+        for i, environ in enumerate(requests):
+            result, _, _, after = outcome(reference, clone(environ))
+            expected = (("decided", after[DECISION_KEY]) if result[0] == "returned"
+                        else result)
+            for which, middleware in zip(("own engine", "shared engine"), compiled,
+                                         strict=True):
+                assert decided(middleware, clone(environ)) == expected, (
+                    f"round {round_ + 1}, request {i} ({which}): _decide differs\n"
+                    f"policy: {kwargs!r}\nenviron: {environ!r}")
+                outcome(middleware, clone(environ))  # and warm what a full call warms
+
+
 # --------------------------------------------------------------------------- the paths, by hand
 
 FULL = ["X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host", "X-Forwarded-Port",
@@ -1077,17 +1116,21 @@ def mixed_requests() -> list[dict[str, Any]]:
     return requests
 
 
-def test_no_memory_growth_and_stable_refcounts() -> None:
+@pytest.mark.parametrize("deciding", [False, True], ids=["call", "decide only"])
+def test_no_memory_growth_and_stable_refcounts(deciding: bool) -> None:
     """After warm-up, 50,000 mixed requests through the compiled middleware
-    allocate nothing that stays, and the objects it holds (policy, engine,
-    application) and the request values it reads keep their reference counts."""
+    (full calls, or ``_decide``) allocate nothing that stays, and the objects
+    it holds (policy, engine, application) and the request values it reads
+    keep their reference counts."""
     app = App(record=False)
     middleware = TrustedProxyMiddleware(app, TrustPolicy(**LEAK_POLICY))
     templates = mixed_requests()
     result = app.result
+    send: Callable[[dict[str, Any]], Any] = (
+        middleware._decide if deciding else lambda env: middleware(env, start_response))
     for _ in range(5):
         for template in templates:
-            middleware(dict(template), start_response)
+            send(dict(template))
     watched = [middleware, middleware.policy, middleware.engine, app, start_response,
                result]
     watched += [value for t in templates for value in t.values()
@@ -1101,7 +1144,7 @@ def test_no_memory_growth_and_stable_refcounts() -> None:
         first = tracemalloc.take_snapshot()
         count = len(templates)
         for i in range(50_000):
-            middleware(dict(templates[i % count]), start_response)
+            send(dict(templates[i % count]))
         gc.collect()
         second = tracemalloc.take_snapshot()
     finally:

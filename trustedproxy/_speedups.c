@@ -78,7 +78,7 @@
 
 /* ------------------------------------------------------------------ strings */
 
-static PyObject *S_call_python, *S___call__, *S_REMOTE_ADDR, *S_HTTP_X_FORWARDED_FOR, *S_url_scheme,
+static PyObject *S_call_python, *S_fix_python, *S_decide, *S___call__, *S_REMOTE_ADDR, *S_HTTP_X_FORWARDED_FOR, *S_url_scheme,
     *S_HTTP_HOST, *S_SERVER_NAME, *S_SERVER_PORT, *S_HTTPS, *S_REQUEST_SCHEME, *S_SCRIPT_NAME,
     *S_on, *S_https, *S_empty, *S_ORIG, *S_DECISION, *S___dict__, *S_element, *S_verdict,
     *S_trusted_v, *S_client_v, *S_unvisited_v, *S_peer, *S_trusted, *S_strip_prefix,
@@ -791,9 +791,19 @@ call_python(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *kwna
     return result;
 }
 
+/* The reference for a request this module does not finish: the whole call;
+ * or, deciding only (start_response NULL), self._fix_python(environ) and the
+ * decision it stored in environ. */
 static PyObject *
 fallback(PyObject *self, PyObject *environ, PyObject *start_response)
 {
+    if (start_response == NULL) {
+        PyObject *none = PyObject_CallMethodOneArg(self, S_fix_python, environ);
+        if (none == NULL)
+            return NULL;
+        Py_DECREF(none);
+        return PyObject_GetItem(environ, S_DECISION);
+    }
     PyObject *args[2] = {environ, start_response};
     return call_python(self, args, 2, NULL);
 }
@@ -1199,10 +1209,60 @@ names_tuple(Core *self, const Py_ssize_t *idx, Py_ssize_t count)
     return tuple;
 }
 
+/* Phase 2's rewrite of a trusted peer's environ, as apply_decision does:
+ * the removed keys out, each value in *set* (and client_value, trimmed) in,
+ * and the prefix. The new orig, or NULL on an error. */
+static PyObject *
+apply_trusted(Core *self, PyObject *environ, PyObject *peer, PyObject **values,
+              const Py_ssize_t *removed, Py_ssize_t nremoved, PyObject *client_value,
+              PyObject *trimmed, PyObject *const *set, PyObject *prefix)
+{
+    PyObject *scheme = set[T_SCHEME];
+    PyObject *orig = new_dict(nremoved + 8);
+    if (orig == NULL || PyDict_SetItem(orig, S_REMOTE_ADDR, peer) < 0
+        || strip_found(self, environ, orig, values, removed, nremoved) < 0
+        || (client_value != NULL && replace_peer(environ, peer, client_value) < 0)
+        || rewrite(orig, environ, S_HTTP_X_FORWARDED_FOR, trimmed) < 0
+        || rewrite(orig, environ, S_url_scheme, scheme) < 0
+        || rewrite(orig, environ, S_HTTP_HOST, set[T_HOST]) < 0
+        || rewrite(orig, environ, S_SERVER_NAME, set[T_SERVER]) < 0
+        || rewrite(orig, environ, S_SERVER_PORT, set[T_PORT]) < 0)
+        goto fail;
+    if (scheme != NULL) {
+        if (PyUnicode_Compare(scheme, S_https) == 0) {
+            if (rewrite(orig, environ, S_HTTPS, S_on) < 0)
+                goto fail;
+        }
+        else {
+            PyObject *old = PyDict_GetItemWithError(environ, S_HTTPS);
+            Py_XINCREF(old);
+            int failed = old == NULL ? PyErr_Occurred() != NULL
+                : remember(orig, S_HTTPS, old) < 0 || PyDict_DelItem(environ, S_HTTPS) < 0;
+            Py_XDECREF(old);
+            if (failed)
+                goto fail;
+        }
+        PyObject *old = PyDict_GetItemWithError(environ, S_REQUEST_SCHEME);
+        if ((old == NULL && PyErr_Occurred())
+            || (old != NULL && rewrite(orig, environ, S_REQUEST_SCHEME, scheme) < 0))
+            goto fail;
+    }
+    if (prefix != Py_None && add_prefix(orig, environ, prefix) < 0)
+        goto fail;
+    return orig;
+fail:
+    Py_XDECREF(orig);
+    return NULL;
+}
+
+/* Store orig and decision in environ and call the application; or, deciding
+ * only (start_response NULL, orig NULL), return the decision. */
 static PyObject *
 finish(Core *self, PyObject *environ, PyObject *start_response, PyObject *orig,
        PyObject *decision)
 {
+    if (start_response == NULL)
+        return decision;
     if (orig == NULL || decision == NULL || PyDict_SetItem(environ, S_ORIG, orig) < 0
         || PyDict_SetItem(environ, S_DECISION, decision) < 0) {
         Py_XDECREF(orig);
@@ -1258,10 +1318,15 @@ untrusted_decision(Core *self, PyObject *peer, unsigned long long mask, const Py
     return decision;
 }
 
+/* A request: fix environ and call the application (what __call__ returns);
+ * or, with start_response NULL, only decide (the Decision, a new reference),
+ * leaving environ as scratch: the known keys of an untrusted peer are taken
+ * out, and a request left to Python is fixed by self._fix_python. */
 static PyObject *
 core_run(PyObject *op, PyObject *environ, PyObject *start_response)
 {
     Core *self = (Core *)op;
+    int deciding = start_response == NULL;
     if (!self->ready || !self->enabled || self->app == NULL || !PyDict_CheckExact(environ))
         return fallback(op, environ, start_response);
 
@@ -1307,16 +1372,17 @@ core_run(PyObject *op, PyObject *environ, PyObject *start_response)
         }
         if (nfound == 0)
             goto plain;
-        PyObject *orig = new_dict(nfound + 2);
-        if (orig == NULL || PyDict_SetItem(orig, S_REMOTE_ADDR, peer) < 0
-            || record_found(self, orig, values, found, nfound) < 0
-            || (prefix != Py_None && add_prefix(orig, environ, prefix) < 0)) {
+        PyObject *orig = NULL;
+        if (!deciding && ((orig = new_dict(nfound + 2)) == NULL
+                          || PyDict_SetItem(orig, S_REMOTE_ADDR, peer) < 0
+                          || record_found(self, orig, values, found, nfound) < 0
+                          || (prefix != Py_None && add_prefix(orig, environ, prefix) < 0))) {
             Py_XDECREF(orig);
             goto out;
         }
         PyObject *decision = untrusted_decision(self, peer, mask, found, nfound);
         if (decision == NULL) {
-            Py_DECREF(orig);
+            Py_XDECREF(orig);
             goto out;
         }
         result = finish(self, environ, start_response, orig, decision);
@@ -1346,9 +1412,10 @@ core_run(PyObject *op, PyObject *environ, PyObject *start_response)
             goto python;
         }
         Py_INCREF(decision);
-        PyObject *orig = PyDict_New();
-        if (orig == NULL || PyDict_SetItem(orig, S_REMOTE_ADDR, peer) < 0
-            || (prefix != Py_None && add_prefix(orig, environ, prefix) < 0)) {
+        PyObject *orig = NULL;
+        if (!deciding && ((orig = PyDict_New()) == NULL
+                          || PyDict_SetItem(orig, S_REMOTE_ADDR, peer) < 0
+                          || (prefix != Py_None && add_prefix(orig, environ, prefix) < 0))) {
             Py_XDECREF(orig);
             Py_DECREF(decision);
             goto out;
@@ -1421,52 +1488,14 @@ core_run(PyObject *op, PyObject *environ, PyObject *start_response)
             removed[nremoved++] = found[j];
     }
 
-    /* Phase 2: the request is ours; apply it as apply_decision does. */
+    /* Phase 2: the request is ours; apply it as apply_decision does (unless
+     * only deciding), then build its decision. */
     {
         PyObject *client_value = walked ? client : set[T_CLIENT];
-        PyObject *scheme = set[T_SCHEME];
-        PyObject *orig = new_dict(nremoved + 8);
-        if (orig == NULL || PyDict_SetItem(orig, S_REMOTE_ADDR, peer) < 0
-            || strip_found(self, environ, orig, values, removed, nremoved) < 0
-            || (client_value != NULL && replace_peer(environ, peer, client_value) < 0)
-            || rewrite(orig, environ, S_HTTP_X_FORWARDED_FOR, trimmed) < 0
-            || rewrite(orig, environ, S_url_scheme, scheme) < 0
-            || rewrite(orig, environ, S_HTTP_HOST, set[T_HOST]) < 0
-            || rewrite(orig, environ, S_SERVER_NAME, set[T_SERVER]) < 0
-            || rewrite(orig, environ, S_SERVER_PORT, set[T_PORT]) < 0) {
-            Py_XDECREF(orig);
+        PyObject *orig = NULL;
+        if (!deciding && (orig = apply_trusted(self, environ, peer, values, removed, nremoved,
+                                               client_value, trimmed, set, prefix)) == NULL)
             goto trusted_out;
-        }
-        if (scheme != NULL) {
-            int https = PyUnicode_Compare(scheme, S_https) == 0;
-            if (https) {
-                if (rewrite(orig, environ, S_HTTPS, S_on) < 0) {
-                    Py_DECREF(orig);
-                    goto trusted_out;
-                }
-            }
-            else {
-                PyObject *old = PyDict_GetItemWithError(environ, S_HTTPS);
-                Py_XINCREF(old);
-                int failed = old == NULL ? PyErr_Occurred() != NULL
-                    : remember(orig, S_HTTPS, old) < 0 || PyDict_DelItem(environ, S_HTTPS) < 0;
-                Py_XDECREF(old);
-                if (failed) {
-                    Py_DECREF(orig);
-                    goto trusted_out;
-                }
-            }
-            PyObject *old = PyDict_GetItemWithError(environ, S_REQUEST_SCHEME);
-            if ((old == NULL && PyErr_Occurred())
-                || (old != NULL && rewrite(orig, environ, S_REQUEST_SCHEME, scheme) < 0)) {
-                Py_DECREF(orig);
-                goto trusted_out;
-            }
-        }
-        if (prefix != Py_None && add_prefix(orig, environ, prefix) < 0) {
-            Py_DECREF(orig);
-            goto trusted_out;
-        }
         /* The decision, with the fields engine.decide gives it. */
         PyObject *fields = new_dict(16);
         if (self->last_kept == NULL || self->last_mask != mask) {
@@ -1478,7 +1507,7 @@ core_run(PyObject *op, PyObject *environ, PyObject *start_response)
                 Py_XDECREF(kept_names);
                 Py_XDECREF(removed_names);
                 Py_XDECREF(fields);
-                Py_DECREF(orig);
+                Py_XDECREF(orig);
                 goto trusted_out;
             }
             for (Py_ssize_t q = 0; q < nkept; q++) {
@@ -1521,7 +1550,7 @@ core_run(PyObject *op, PyObject *environ, PyObject *start_response)
         Py_DECREF(removed_names);
         if (failed) {
             Py_XDECREF(fields);
-            Py_DECREF(orig);
+            Py_XDECREF(orig);
             goto trusted_out;
         }
         result = finish(self, environ, start_response, orig,
@@ -1804,12 +1833,22 @@ core_init_subclass(PyObject *cls, PyObject *args, PyObject *kwargs)
     Py_RETURN_NONE;
 }
 
+/* self._decide(environ): core_run deciding only, for the ASGI adapter. */
+static PyObject *
+core_decide(PyObject *op, PyObject *environ)
+{
+    return core_run(op, environ, NULL);
+}
+
 static PyMethodDef core_methods[] = {
     {"__init_subclass__", (PyCFunction)(void (*)(void))core_init_subclass,
      METH_VARARGS | METH_KEYWORDS | METH_CLASS,
      "Mark a subclass that keeps the compiled __call__ for vectorcall."},
     {"_setup", (PyCFunction)(void (*)(void))core_setup, METH_VARARGS | METH_KEYWORDS,
      "Hand the compiled policy's tables to the fast path (called by __init__)."},
+    {"_decide", (PyCFunction)core_decide, METH_O,
+     "The Decision for an environ of REMOTE_ADDR and known header keys, which is left as "
+     "scratch; nothing is rewritten and no application is called (for the ASGI adapter)."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -2260,7 +2299,7 @@ out:
  * (asgi.TrustedProxyMiddleware._prepare_python), or None when the scope has a
  * shape left to Python (nothing decided yet). config is the tuple
  * (decider, names, apply_prefix, rescan_apply, quote_prefix): the WSGI
- * middleware whose request path decides; the adapter's asgi._Names;
+ * middleware whose request path decides (its _decide); the adapter's asgi._Names;
  * asgi._apply_prefix(decision, scope, new, orig); asgi._rescan_apply(decision,
  * scope, names), the whole rewrite, for a shape this path leaves to Python
  * once the decision is taken; asgi._quote_prefix(text). */
@@ -2322,12 +2361,9 @@ asgi_prepare(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     int any_found = PyDict_GET_SIZE(found) > 0;
     if (PyDict_SetItem(found, S_REMOTE_ADDR, peer) < 0)
         goto out;
-    PyObject *call[2] = {found, Py_None};
-    PyObject *environ = PyObject_Vectorcall(decider, call, 2, NULL);
-    if (environ == NULL)
-        goto out;
-    decision = PyObject_GetItem(environ, S_DECISION);
-    Py_DECREF(environ);
+    /* Decided only: found is scratch, nothing in it is read again. */
+    decision = PyObject_TypeCheck(decider, &CoreType) ? core_run(decider, found, NULL)
+        : PyObject_CallMethodOneArg(decider, S_decide, found);
     if (decision == NULL)
         goto out;
     fields = PyObject_GenericGetDict(decision, NULL);
@@ -2431,7 +2467,8 @@ static int
 intern_all(void)
 {
     struct { PyObject **slot; const char *text; } table[] = {
-        {&S_call_python, "_call_python"}, {&S___call__, "__call__"},
+        {&S_call_python, "_call_python"}, {&S_fix_python, "_fix_python"}, {&S_decide, "_decide"},
+        {&S___call__, "__call__"},
         {&S_REMOTE_ADDR, "REMOTE_ADDR"},
         {&S_HTTP_X_FORWARDED_FOR, "HTTP_X_FORWARDED_FOR"}, {&S_url_scheme, "wsgi.url_scheme"},
         {&S_HTTP_HOST, "HTTP_HOST"}, {&S_SERVER_NAME, "SERVER_NAME"},

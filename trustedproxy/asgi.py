@@ -50,7 +50,7 @@ from ._compiled import speedups
 from .engine import Decision
 from .policy import TrustPolicy, adapter_policy
 from .values import join_prefix, text_from_wsgi
-from .wsgi import DECISION_KEY, SPEEDUPS, log_ignored
+from .wsgi import SPEEDUPS, log_ignored
 from .wsgi import TrustedProxyMiddleware as _WsgiMiddleware
 
 __all__ = [
@@ -87,7 +87,8 @@ _quoted: dict[str, bytes] = {}
 
 
 def _hand_back(environ: dict[str, Any], start_response: Any) -> dict[str, Any]:
-    """The "application" of the WSGI middleware used as the decision engine."""
+    """The "application" of the WSGI middleware used as the decision engine;
+    never called, since only its ``_decide`` is used."""
     return environ
 
 
@@ -324,10 +325,11 @@ class TrustedProxyMiddleware:
         self.policy = policy
         self.engine = policy.compile()
         # The decision comes from the WSGI middleware's request path (compiled,
-        # when the speedups are built), run on a small environ of the peer and
-        # the forwarded headers found, with the same engine; else from the engine.
+        # when the speedups are built), deciding only (_decide) on a small
+        # environ of the peer and the forwarded headers found, with the same
+        # engine; else from the engine.
         compiled = SPEEDUPS and self._compiled
-        self._decider: Callable[[dict[str, Any], Any], Any] | None = (
+        self._decider: _WsgiMiddleware | None = (
             _WsgiMiddleware(_hand_back, policy) if compiled else None)  # type: ignore[arg-type]
         self._names = _Names((spec.key, spec.environ_key if compiled else spec.key)
                              for spec in policy.headers.values())
@@ -361,7 +363,7 @@ class TrustedProxyMiddleware:
         decider = self._decider
         if decider is not None:
             found["REMOTE_ADDR"] = peer  # the header keys all start with HTTP_
-            decision = decider(found, None)[DECISION_KEY]
+            decision = decider._decide(found)
         else:
             decision = self.engine.decide(peer or "", found)
             log_ignored(decision)

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
         def __call__(self, environ: WSGIEnvironment,
                      start_response: StartResponse) -> Iterable[bytes]: ...
         def _setup(self, **config: Any) -> None: ...
+        def _decide(self, environ: WSGIEnvironment) -> Decision: ...
 else:
     _Base = object if speedups is None else speedups.Core
 
@@ -183,6 +184,13 @@ class TrustedProxyMiddleware(_Base):
         calls go to the compiled ``_speedups.Core.__call__``, which handles the
         usual requests itself and hands every other one to this method whole.
         """
+        self._fix_python(environ)
+        return self.app(environ, start_response)
+
+    def _fix_python(self, environ: WSGIEnvironment) -> None:
+        """Fix *environ* for this request (the reference): decide, apply the
+        decision, and store the originals and the decision in the environ.
+        Also what the compiled ``_decide`` falls back on."""
         # Iterates over the known keys, not over the environ (often larger).
         found = environ.keys() & self._env_keys
         peer = environ.get("REMOTE_ADDR")
@@ -209,7 +217,6 @@ class TrustedProxyMiddleware(_Base):
             environ[ORIG_KEY] = (apply_decision(decision, environ) if decision.prefix
                                  else {"REMOTE_ADDR": peer})
         environ[DECISION_KEY] = decision
-        return self.app(environ, start_response)
 
 
 if not SPEEDUPS:
