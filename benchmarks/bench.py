@@ -18,14 +18,20 @@ What is measured, all in one process:
   -Prefix, in four situations (untrusted peer with forged headers; trusted
   peer with no forwarded header; 1 hop; 3 hops with the full header set), each
   with 1, 10, 1,000, 10,000 and 100,000 trusted networks (IPv4 and IPv6 mixed).
-  Each call gets a fresh copy of a gunicorn-like environ of 30 keys, as a
-  server makes one per request; one key varies from call to call (the
+  Each call gets a new gunicorn-like environ of 30 keys, as a server makes one
+  per request: its ``HTTP_*`` names and values are new str objects, whose
+  hashes are not yet computed (shared literals would have them cached, and
+  flatter code that looks values up). One key varies from call to call (the
   X-Forwarded-For client, or ``REMOTE_PORT``), cycling through 16,384 values,
   more than any cache in the code under test holds, so no per-client cache can
-  flatter the result. The copy and the variation cost the same in every case,
-  ``bare`` and ``noop`` included; the "added" column subtracts ``bare``.
+  flatter the result. The environs are built 32 at a time, just before they
+  are timed, so they are as fresh in the CPU caches as a server's; the timed
+  call copies its environ (the stand-in for the server building it). The copy
+  costs the same in every case, ``bare`` and ``noop`` included; the "added"
+  column subtracts ``bare``.
 * **ASGI** cases are driven without an event loop: each call copies a pre-built
-  HTTP scope, creates the middleware's coroutine and runs it to completion with
+  HTTP scope, gives it a header list of new bytes objects (built as above),
+  creates the middleware's coroutine and runs it to completion with
   ``coro.send(None)`` (nothing in it waits for I/O; the app awaits a ``send``
   coroutine twice, for the response start and body).
 * **Lookups**: one ``TrustEngine.is_trusted`` call at each allowlist size, cached
@@ -75,6 +81,9 @@ PEER = "10.0.0.3"  # the trusted proxy that connects
 HOPS = "10.0.0.1, 10.0.0.2"  # two more trusted proxies in front of it
 UNTRUSTED_PEER = "198.51.100.7"
 UVICORN_HOSTS = ["10.0.0.0/24", "172.16.0.0/12", "192.168.0.0/16", "fd00::/8"]
+#: Requests built at a time, just before they are timed: few enough that the
+#: new environs or header lists are still in the CPU caches when they are used.
+CHUNK = 32
 ASGI_SIZE = 10_000  # trustedproxy's ASGI adapter is measured at this size (and --quick's largest)
 
 
@@ -238,21 +247,43 @@ class Case:
         return statistics.median(self.samples)
 
 
+def fresh_text(text: str) -> str:
+    """A new str equal to *text* whose hash is not yet computed, as a server
+    makes each request's header names and values anew (a shared literal would
+    have its hash cached, and flatter any code that looks values up)."""
+    return text.encode("latin-1").decode("latin-1")
+
+
+def fresh_environ(environ: dict[str, Any], key: str, value: str) -> dict[str, Any]:
+    """*environ* with *key* set to *value*, built as a server builds one: every
+    ``HTTP_*`` name and value and the varied value are new str objects."""
+    env = {(fresh_text(k) if k.startswith("HTTP_") else k):
+           (fresh_text(v) if k.startswith("HTTP_") else v) for k, v in environ.items()}
+    env[fresh_text(key) if key.startswith("HTTP_") else key] = fresh_text(value)
+    return env
+
+
 def wsgi_runner(app: Callable[..., Any], environ: dict[str, Any], key: str,
                 values: Sequence[str]) -> Callable[[int], int]:
-    """Time *n* calls of *app*, each on a fresh copy of *environ* with *key* varied."""
+    """Time *n* calls of *app*, each on a copy of a new *environ* with *key* varied.
+
+    The environs are built (:func:`fresh_environ`) :data:`CHUNK` at a time, each
+    chunk just before the clock runs over it, so that they are as fresh in the
+    CPU caches as a server's environ is when it calls the application; each
+    call copies its own, the stand-in for the server building it."""
     mask = len(values) - 1
     offset = [0]
 
     def run(n: int) -> int:
-        sr, base, vals, start = start_response, environ, values, offset[0]
+        start, sr, elapsed = offset[0], start_response, 0
         clock = time.perf_counter_ns
-        t0 = clock()
-        for i in range(start, start + n):
-            env = base.copy()
-            env[key] = vals[i & mask]
-            app(env, sr)
-        elapsed = clock() - t0
+        for first in range(start, start + n, CHUNK):
+            chunk = [fresh_environ(environ, key, values[i & mask])
+                     for i in range(first, min(first + CHUNK, start + n))]
+            t0 = clock()
+            for env in chunk:
+                app(env.copy(), sr)
+            elapsed += clock() - t0
         offset[0] = start + n
         return elapsed
 
@@ -261,24 +292,31 @@ def wsgi_runner(app: Callable[..., Any], environ: dict[str, Any], key: str,
 
 def asgi_runner(app: Any, scope: dict[str, Any],
                 header_lists: Sequence[list[tuple[bytes, bytes]]]) -> Callable[[int], int]:
-    """Time *n* ASGI calls, each on a fresh copy of *scope* with its headers varied."""
+    """Time *n* ASGI calls, each on a fresh copy of *scope* with its headers varied
+    (a header list of new bytes objects per call, built :data:`CHUNK` calls at
+    a time, just before the clock runs over them)."""
     mask = len(header_lists) - 1
     offset = [0]
 
     def run(n: int) -> int:
-        base, lists, start = scope, header_lists, offset[0]
+        base, start, elapsed = scope, offset[0], 0
         receive, send = asgi_receive, asgi_send
         clock = time.perf_counter_ns
-        t0 = clock()
-        for i in range(start, start + n):
-            sc = base.copy()
-            sc["headers"] = lists[i & mask]
-            coro = app(sc, receive, send)
-            try:  # noqa: SIM105 (contextlib.suppress costs more than the call it times)
-                coro.send(None)
-            except StopIteration:
-                pass
-        elapsed = clock() - t0
+        for first in range(start, start + n, CHUNK):
+            # New bytes objects for each call, as a server parses them per request.
+            chunk = [[(bytes(bytearray(name)), bytes(bytearray(value)))
+                      for name, value in header_lists[i & mask]]
+                     for i in range(first, min(first + CHUNK, start + n))]
+            t0 = clock()
+            for headers in chunk:
+                sc = base.copy()
+                sc["headers"] = headers
+                coro = app(sc, receive, send)
+                try:  # noqa: SIM105 (contextlib.suppress costs more than the call it times)
+                    coro.send(None)
+                except StopIteration:
+                    pass
+            elapsed += clock() - t0
         offset[0] = start + n
         return elapsed
 

@@ -809,15 +809,27 @@ fallback(PyObject *self, PyObject *environ, PyObject *start_response)
 }
 
 /* A new instance of a frozen dataclass (Hop, Decision) whose __dict__ is
- * *fields* (a new reference, taken over), as engine._hop/_decision build them. */
+ * *fields* (a new reference, taken over), as engine._hop/_decision build them.
+ * Before CPython 3.13 it is allocated by tp_alloc, not object.__new__, which
+ * would set up an empty store of inline attributes that setting __dict__ then
+ * turns into a dict, only to throw it away (7% of a 3-hop request). From 3.13,
+ * where inline attributes are set up by tp_alloc itself and a managed dict
+ * must be installed through __dict__'s setter, the plain way. */
 static PyObject *
 with_dict(PyObject *type, PyObject *fields)
 {
     if (fields == NULL)
         return NULL;
-    PyObject *obj = PyBaseObject_Type.tp_new((PyTypeObject *)type, EMPTY_TUPLE, NULL);
+    PyTypeObject *tp = (PyTypeObject *)type;
+#if PY_VERSION_HEX < 0x030D0000
+    PyObject *obj = tp->tp_alloc(tp, 0);
+    if (obj != NULL && PyObject_GenericSetDict(obj, fields, NULL) < 0)
+        Py_CLEAR(obj);
+#else
+    PyObject *obj = PyBaseObject_Type.tp_new(tp, EMPTY_TUPLE, NULL);
     if (obj != NULL && PyObject_GenericSetAttr(obj, S___dict__, fields) < 0)
         Py_CLEAR(obj);
+#endif
     Py_DECREF(fields);
     return obj;
 }
