@@ -97,6 +97,15 @@ be32(const unsigned char *b)
     return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
 }
 
+static inline uint64_t
+be64(const unsigned char *b)
+{
+    uint64_t value = 0;
+    for (int i = 0; i < 8; i++)
+        value = value << 8 | b[i];
+    return value;
+}
+
 /* IPv6 values are u128s, used only through the helpers below: be128 (16
  * big-endian bytes), u128_lt, u128_eq, u128_sub (modulo 2**128), u128_shr
  * (by 0 to 127 bits), u128_low64, u128_below (less than a 64-bit limit) and
@@ -111,10 +120,7 @@ typedef unsigned __int128 u128;
 static inline u128
 be128(const unsigned char *b)
 {
-    u128 value = 0;
-    for (int i = 0; i < 16; i++)
-        value = value << 8 | b[i];
-    return value;
+    return (u128)be64(b) << 64 | be64(b + 8);
 }
 
 static inline int
@@ -169,15 +175,6 @@ bit_length(u128 value)
 typedef struct {
     uint64_t hi, lo;
 } u128;
-
-static inline uint64_t
-be64(const unsigned char *b)
-{
-    uint64_t value = 0;
-    for (int i = 0; i < 8; i++)
-        value = value << 8 | b[i];
-    return value;
-}
 
 static inline u128
 be128(const unsigned char *b)
@@ -1086,8 +1083,22 @@ remember(PyObject *orig, PyObject *key, PyObject *old)
     return PyDict_SetDefault(orig, key, old ? old : Py_None) == NULL ? -1 : 0;
 }
 
-/* The value rewrite of apply_decision: if environ.get(key) != value, remember
- * the old value (orig.setdefault) and set the new one. */
+/* new[key] = value and orig[key] = old (NULL: absent, kept as None; orig
+ * holds each key once), when old is absent or old != value (value is never
+ * None, so an absent old always differs). */
+static inline int
+change(PyObject *new, PyObject *orig, PyObject *key, PyObject *old, PyObject *value)
+{
+    if (old == value)
+        return 0;
+    int differs = old == NULL ? 1 : PyObject_RichCompareBool(old, value, Py_NE);
+    if (differs <= 0)
+        return differs;
+    return remember(orig, key, old) < 0 || PyDict_SetItem(new, key, value) < 0 ? -1 : 0;
+}
+
+/* The value rewrite of apply_decision (value NULL: none): if
+ * environ.get(key) != value, remember the old value and set the new one. */
 static int
 rewrite(PyObject *orig, PyObject *environ, PyObject *key, PyObject *value)
 {
@@ -1096,12 +1107,8 @@ rewrite(PyObject *orig, PyObject *environ, PyObject *key, PyObject *value)
     PyObject *old = PyDict_GetItemWithError(environ, key);
     if (old == NULL && PyErr_Occurred())
         return -1;
-    if (old == value)
-        return 0;
-    Py_XINCREF(old);
-    int result = old == NULL ? 1 : PyObject_RichCompareBool(old, value, Py_NE);
-    if (result > 0)
-        result = remember(orig, key, old) < 0 || PyDict_SetItem(environ, key, value) < 0 ? -1 : 0;
+    Py_XINCREF(old);  /* the comparison may run code that changes environ */
+    int result = change(environ, orig, key, old, value);
     Py_XDECREF(old);
     return result;
 }
@@ -2119,17 +2126,6 @@ out:
     Py_XDECREF(removed);
     Py_XDECREF(rewritten);
     return result;
-}
-
-/* new[key] = value and orig[key] = old (NULL: None; orig holds each key once),
- * when old != value. */
-static int
-change(PyObject *new, PyObject *orig, PyObject *key, PyObject *old, PyObject *value)
-{
-    int differs = PyObject_RichCompareBool(old ? old : Py_None, value, Py_NE);
-    if (differs <= 0)
-        return differs;
-    return remember(orig, key, old) < 0 || PyDict_SetItem(new, key, value) < 0 ? -1 : 0;
 }
 
 /* The fields asgi._apply sets after the headers: client, scheme and server.
