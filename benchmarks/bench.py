@@ -19,9 +19,9 @@ What is measured, all in one process:
   peer with no forwarded header; 1 hop; 3 hops with the full header set), each
   with 1, 10, 1,000, 10,000 and 100,000 trusted networks (IPv4 and IPv6 mixed).
   Each call gets a new gunicorn-like environ of 30 keys, as a server makes one
-  per request: its ``HTTP_*`` names and values are new str objects, whose
-  hashes are not yet computed (shared literals would have them cached, and
-  flatter code that looks values up). One key varies from call to call (the
+  per request: its ``HTTP_*`` names and values and its ``REMOTE_ADDR`` are new
+  str objects, whose hashes are not yet computed (shared literals would have
+  them cached, and flatter code that looks values up). One key varies from call to call (the
   X-Forwarded-For client, or ``REMOTE_PORT``), cycling through 16,384 values,
   more than any cache in the code under test holds, so no per-client cache can
   flatter the result. The environs are built 32 at a time, just before they
@@ -30,12 +30,13 @@ What is measured, all in one process:
   costs the same in every case, ``bare`` and ``noop`` included; the "added"
   column subtracts ``bare``.
 * **ASGI** cases are driven without an event loop: each call copies a pre-built
-  HTTP scope, gives it a header list of new bytes objects (built as above),
-  creates the middleware's coroutine and runs it to completion with
-  ``coro.send(None)`` (nothing in it waits for I/O; the app awaits a ``send``
-  coroutine twice, for the response start and body).
+  HTTP scope, gives it a new client host str and a header list of new bytes
+  objects (built as above), creates the middleware's coroutine and runs it to
+  completion with ``coro.send(None)`` (nothing in it waits for I/O; the app
+  awaits a ``send`` coroutine twice, for the response start and body).
 * **Lookups**: one ``TrustEngine.is_trusted`` call at each allowlist size, cached
-  (the same peer every time) and uncached (every call a different address).
+  (the same peer every time) and uncached (every call a different address),
+  each call on a new str, built as above.
 * **Build**: ``TrustPolicy(...)`` plus ``compile()`` at 100,000 networks, its time
   and its memory (tracemalloc: the peak while building, and what the compiled
   policy keeps); **import**: ``import trustedproxy`` in a fresh interpreter
@@ -62,7 +63,7 @@ import subprocess
 import sys
 import time
 import tracemalloc
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -256,11 +257,20 @@ def fresh_text(text: str) -> str:
 
 def fresh_environ(environ: dict[str, Any], key: str, value: str) -> dict[str, Any]:
     """*environ* with *key* set to *value*, built as a server builds one: every
-    ``HTTP_*`` name and value and the varied value are new str objects."""
+    ``HTTP_*`` name and value, ``REMOTE_ADDR`` and the varied value are new str
+    objects."""
     env = {(fresh_text(k) if k.startswith("HTTP_") else k):
-           (fresh_text(v) if k.startswith("HTTP_") else v) for k, v in environ.items()}
+           (fresh_text(v) if k.startswith("HTTP_") or k == "REMOTE_ADDR" else v)
+           for k, v in environ.items()}
     env[fresh_text(key) if key.startswith("HTTP_") else key] = fresh_text(value)
     return env
+
+
+def chunks(make: Callable[[int], Any], start: int, n: int) -> Iterator[list[Any]]:
+    """The inputs of calls *start* to *start* + *n*, ``make(i)`` each, in lists of
+    :data:`CHUNK`: a runner builds each list just before the clock runs over it."""
+    for first in range(start, start + n, CHUNK):
+        yield [make(i) for i in range(first, min(first + CHUNK, start + n))]
 
 
 def wsgi_runner(app: Callable[..., Any], environ: dict[str, Any], key: str,
@@ -274,17 +284,17 @@ def wsgi_runner(app: Callable[..., Any], environ: dict[str, Any], key: str,
     mask = len(values) - 1
     offset = [0]
 
+    def make(i: int) -> dict[str, Any]:
+        return fresh_environ(environ, key, values[i & mask])
+
     def run(n: int) -> int:
-        start, sr, elapsed = offset[0], start_response, 0
-        clock = time.perf_counter_ns
-        for first in range(start, start + n, CHUNK):
-            chunk = [fresh_environ(environ, key, values[i & mask])
-                     for i in range(first, min(first + CHUNK, start + n))]
+        sr, elapsed, clock = start_response, 0, time.perf_counter_ns
+        for chunk in chunks(make, offset[0], n):
             t0 = clock()
             for env in chunk:
                 app(env.copy(), sr)
             elapsed += clock() - t0
-        offset[0] = start + n
+        offset[0] += n
         return elapsed
 
     return run
@@ -293,23 +303,26 @@ def wsgi_runner(app: Callable[..., Any], environ: dict[str, Any], key: str,
 def asgi_runner(app: Any, scope: dict[str, Any],
                 header_lists: Sequence[list[tuple[bytes, bytes]]]) -> Callable[[int], int]:
     """Time *n* ASGI calls, each on a fresh copy of *scope* with its headers varied
-    (a header list of new bytes objects per call, built :data:`CHUNK` calls at
-    a time, just before the clock runs over them)."""
+    (a header list of new bytes objects and a new client host str per call,
+    built :data:`CHUNK` calls at a time, just before the clock runs over them)."""
     mask = len(header_lists) - 1
     offset = [0]
+    host, port = scope["client"]
+
+    def make(i: int) -> tuple[tuple[str, int], list[tuple[bytes, bytes]]]:
+        # New objects for each call, as a server makes them per request.
+        return ((fresh_text(host), port),
+                [(bytes(bytearray(name)), bytes(bytearray(value)))
+                 for name, value in header_lists[i & mask]])
 
     def run(n: int) -> int:
-        base, start, elapsed = scope, offset[0], 0
+        base, elapsed, clock = scope, 0, time.perf_counter_ns
         receive, send = asgi_receive, asgi_send
-        clock = time.perf_counter_ns
-        for first in range(start, start + n, CHUNK):
-            # New bytes objects for each call, as a server parses them per request.
-            chunk = [[(bytes(bytearray(name)), bytes(bytearray(value)))
-                      for name, value in header_lists[i & mask]]
-                     for i in range(first, min(first + CHUNK, start + n))]
+        for chunk in chunks(make, offset[0], n):
             t0 = clock()
-            for headers in chunk:
+            for peer, headers in chunk:
                 sc = base.copy()
+                sc["client"] = peer
                 sc["headers"] = headers
                 coro = app(sc, receive, send)
                 try:  # noqa: SIM105 (contextlib.suppress costs more than the call it times)
@@ -317,24 +330,31 @@ def asgi_runner(app: Any, scope: dict[str, Any],
                 except StopIteration:
                     pass
             elapsed += clock() - t0
-        offset[0] = start + n
+        offset[0] += n
         return elapsed
 
     return run
 
 
 def lookup_runner(is_trusted: Callable[[str], bool], peers: Sequence[str]) -> Callable[[int], int]:
+    """Time *n* calls of *is_trusted*, each on a new str equal to the next of
+    *peers* (a server makes the peer's address anew for each connection),
+    built :data:`CHUNK` at a time, just before the clock runs over them."""
     mask = len(peers) - 1
+
+    def make(i: int) -> str:
+        return fresh_text(peers[i & mask])
+
     offset = [0]
 
     def run(n: int) -> int:
-        f, ps, start = is_trusted, peers, offset[0]
-        clock = time.perf_counter_ns
-        t0 = clock()
-        for i in range(start, start + n):
-            f(ps[i & mask])
-        elapsed = clock() - t0
-        offset[0] = start + n
+        f, elapsed, clock = is_trusted, 0, time.perf_counter_ns
+        for chunk in chunks(make, offset[0], n):
+            t0 = clock()
+            for peer in chunk:
+                f(peer)
+            elapsed += clock() - t0
+        offset[0] += n
         return elapsed
 
     return run
@@ -392,11 +412,8 @@ def build_cases(sizes: Sequence[int]) -> tuple[list[Case], dict[int, list[str]]]
              asgi_runner(ProxyHeadersMiddleware(asgi_app, trusted_hosts=UVICORN_HOSTS),
                          asgi_scope(), asgi_header_lists())),
     ]
-    # One list of peers for the uncached lookups at every size, made before any
-    # policy: built after each size's policy, the strings of the larger sizes
-    # lay scattered through the heap, and each lookup there also paid a cold
-    # read of its peer string (about 75 ns at 100,000 networks), which is not
-    # a cost of the allowlist.
+    # One list of peers for the uncached lookups at every size; each call gets
+    # a new str equal to its entry, made just before it is timed.
     peers = lookup_addresses()
     all_networks = networks(max(sizes))
     nets_by_size = {}
