@@ -803,6 +803,94 @@ def test_uncomparable_environ_key_raises_and_leaves_environ_as_it_was(peer: str)
             assert DECISION_KEY not in environ
 
 
+def test_value_cache_keeps_each_header_apart() -> None:
+    """The same text in two headers that read it differently: X-Forwarded-Host
+    takes ``name:port``, X-Forwarded-Server refuses it. Sent for many sites
+    (more than the compiled path's cache of values holds, so texts of the two
+    headers meet in its slots), each answer stays the reference's."""
+    policy = {"trusted_proxies": ["10.0.0.0/8"],
+              "trusted_headers": ["X-Forwarded-Host", "X-Forwarded-Server"]}
+    requests = []
+    for i in range(300):
+        text = f"site{i}.example:{8000 + i}"
+        requests.append(environ_for("10.1.2.3", {"X-Forwarded-Host": text,
+                                                  "X-Forwarded-Server": text}))
+        requests.append(environ_for("10.1.2.3", {"X-Forwarded-Server": text}))
+    answers = assert_same(policy, requests, rounds=2)
+    fields = seen_environ(answers[0])[DECISION_KEY][1][2]
+    assert fields[("str", "host")] == ("str", "site0.example:8000")
+    assert fields[("str", "server")] == ("NoneType", None)
+    assert seen_environ(answers[0])["HTTP_HOST"] == "site0.example:8000"
+    assert seen_environ(answers[0])["SERVER_NAME"] == "backend"  # the server header was refused
+
+
+class Meddler:
+    """An environ key with the hash of a known header's key: comparing it once
+    runs *hook* (as any Python code in a comparison may let another thread's
+    request run in between)."""
+
+    hook: Callable[[], None] | None = None
+
+    def __init__(self, twin: str) -> None:
+        self.twin = twin
+
+    def __hash__(self) -> int:
+        return hash(self.twin)
+
+    def __eq__(self, other: object) -> bool:
+        hook, Meddler.hook = Meddler.hook, None
+        if hook is not None:
+            hook()
+        return isinstance(other, Meddler) and other.twin == self.twin
+
+    def __repr__(self) -> str:
+        return f"Meddler({self.twin!r})"
+
+
+@pytest.mark.parametrize("untrusted", [False, True])
+def test_peer_cache_entry_taken_by_another_request_midway(untrusted: bool) -> None:
+    """A request whose peer the compiled path remembers, during which other
+    requests (from 300 other peers, sent the same headers) take every slot
+    of its cache of peers: the request still gets its own peer's decision,
+    not the one the slot holds by then."""
+    policy = POLICY
+    compiled = TrustedProxyMiddleware(App(), TrustPolicy(**policy))
+    reference = _PurePythonMiddleware(App(), TrustPolicy(**policy))
+    forged = {"X-Forwarded-For": "10.0.0.1", "X-Forwarded-Proto": "https"} if untrusted else {}
+    peer = "198.51.100.7" if untrusted else "10.1.2.3"
+    others = [f"198.51.{100 + i // 200}.{i % 200 + 10}" if untrusted else f"10.9.{i // 200}.{i}"
+              for i in range(300)]
+
+    def others_run() -> None:
+        app = compiled.app  # the outer request's App records only its own call
+        compiled.app = lambda environ, start_response: []
+        try:
+            for _ in range(2):  # once to fill the engine's caches, once to be remembered
+                for other in others:
+                    compiled(environ_for(other, forged), start_response)
+        finally:
+            compiled.app = app
+
+    twin = max(compiled._key_order, key=compiled._key_order.__getitem__)
+    for middleware in (compiled, reference):
+        for _ in range(2):  # warm: the peer is remembered
+            middleware(environ_for(peer, forged), start_response)
+        environ = environ_for(peer, forged)
+        environ[Meddler(twin)] = "x"
+        if middleware is compiled:
+            Meddler.hook = others_run
+        answer = outcome(middleware, environ)
+        assert Meddler.hook is None, "the hook did not run: nothing was tested"
+        if middleware is compiled:
+            got = answer
+        else:
+            expected = answer
+    assert got == expected
+    seen = seen_environ(got)
+    assert seen[DECISION_KEY][1][2][("str", "peer")] == ("str", peer)
+    assert seen["REMOTE_ADDR"] == peer
+
+
 def test_script_name_policy_and_strip_prefix() -> None:
     """A fixed script_name applies to every peer; strip_prefix_from_path
     removes a trusted prefix from PATH_INFO on a segment boundary."""

@@ -738,6 +738,25 @@ typedef struct {
     int trusted;
 } Element;
 
+/* A single-valued header's value seen before, in front of its row's dict
+ * (where Python's hash of every new value str would be computed). */
+#define VALUE_CACHE 64
+typedef struct {
+    PyObject *text;   /* the raw value, an ASCII str */
+    PyObject *value;  /* what the row's cache gives for it */
+    Py_ssize_t row;
+} Value;
+
+/* A TCP peer seen before, in front of the engine's dicts keyed by peer. */
+#define PEER_CACHE 64
+typedef struct {
+    PyObject *text;      /* the peer, an ASCII str */
+    int trusted;
+    PyObject *plain;     /* its decision with no forwarded header, or NULL */
+    PyObject *untrusted; /* an untrusted peer's last decision, or NULL */
+    unsigned long long untrusted_mask; /* the headers it was for */
+} Peer;
+
 typedef struct {
     Py_ssize_t key;   /* index in keys */
     int role;
@@ -773,7 +792,29 @@ typedef struct {
     PyObject *last_kept, *last_removed, *last_sources;
     /* Valid X-Forwarded-For elements seen, by their text. */
     Element element_cache[ELEMENT_CACHE];
+    Value value_cache[VALUE_CACHE];
+    Peer peer_cache[PEER_CACHE];
 } Core;
+
+/* Forget every element, value and peer remembered. */
+static void
+clear_caches(Core *self)
+{
+    for (int e = 0; e < ELEMENT_CACHE; e++) {
+        Py_CLEAR(self->element_cache[e].text);
+        Py_CLEAR(self->element_cache[e].canonical);
+        Py_CLEAR(self->element_cache[e].hop);
+    }
+    for (int v = 0; v < VALUE_CACHE; v++) {
+        Py_CLEAR(self->value_cache[v].text);
+        Py_CLEAR(self->value_cache[v].value);
+    }
+    for (int p = 0; p < PEER_CACHE; p++) {
+        Py_CLEAR(self->peer_cache[p].text);
+        Py_CLEAR(self->peer_cache[p].plain);
+        Py_CLEAR(self->peer_cache[p].untrusted);
+    }
+}
 
 /* self._call_python(*args), keywords included: the reference, for a request
  * this module does not finish and for a call of any other shape, which it
@@ -863,12 +904,13 @@ typedef struct {
     int trusted;
 } Reached;
 
-static Py_ssize_t
-element_slot(const char *text, Py_ssize_t n)
+/* A hash of text[0:n] for the direct-mapped caches (not Python's hash: no
+ * str is hashed). Eight bytes at a time: a byte-wise hash was a visible part
+ * of a request's cost. A collision only evicts (clients choose the text). */
+static uint64_t
+text_hash(const char *text, Py_ssize_t n, uint64_t seed)
 {
-    /* Eight bytes at a time: a byte-wise hash was a visible part of a
-     * request's cost. A collision only evicts (clients choose the text). */
-    uint64_t h = (uint64_t)n * 0x9E3779B97F4A7C15u;
+    uint64_t h = ((uint64_t)n + seed) * 0x9E3779B97F4A7C15u;
     for (; n >= 8; n -= 8, text += 8) {
         uint64_t w;
         memcpy(&w, text, 8);
@@ -882,7 +924,15 @@ element_slot(const char *text, Py_ssize_t n)
     }
     h ^= h >> 32;
     h *= 0x94D049BB133111EBu;
-    return (Py_ssize_t)(h >> 40 & (ELEMENT_CACHE - 1));
+    return h >> 40;
+}
+
+/* Whether the str cached equals text[0:n] (cached: an ASCII str, or NULL). */
+static inline int
+same_text(PyObject *cached, const char *text, Py_ssize_t n)
+{
+    return cached != NULL && PyUnicode_GET_LENGTH(cached) == n
+        && memcmp(PyUnicode_DATA(cached), text, (size_t)n) == 0;
 }
 
 /* Parse the element s[start:end] (stripped, 1..LONGEST characters) into *r,
@@ -896,9 +946,8 @@ element(Core *self, PyObject *raw, Py_ssize_t start, Py_ssize_t end, Reached *r)
     r->start = start;
     r->end = end;
     r->text = r->canonical = r->hop = NULL;
-    Element *e = &self->element_cache[element_slot(text, len)];
-    if (e->text != NULL && PyUnicode_GET_LENGTH(e->text) == len
-        && memcmp(PyUnicode_DATA(e->text), text, (size_t)len) == 0) {
+    Element *e = &self->element_cache[text_hash(text, len, 0) & (ELEMENT_CACHE - 1)];
+    if (same_text(e->text, text, len)) {
         r->text = Py_NewRef(e->text);
         r->canonical = Py_NewRef(e->canonical);
         r->hop = Py_NewRef(e->hop);
@@ -1339,6 +1388,73 @@ untrusted_decision(Core *self, PyObject *peer, unsigned long long mask, const Py
     return decision;
 }
 
+/* The peer cache's entry for peer (an exact str), or NULL when it holds no
+ * entry for it (or peer is not ASCII). */
+static inline Peer *
+known_peer(Core *self, PyObject *peer)
+{
+    if (!PyUnicode_IS_ASCII(peer))
+        return NULL;
+    const char *text = (const char *)PyUnicode_DATA(peer);
+    Py_ssize_t len = PyUnicode_GET_LENGTH(peer);
+    Peer *slot = &self->peer_cache[text_hash(text, len, 0) & (PEER_CACHE - 1)];
+    return same_text(slot->text, text, len) ? slot : NULL;
+}
+
+/* Put peer (an exact str) in the peer cache, with the engine's verdict on it,
+ * in place of what its slot held: its entry, or NULL when peer is not ASCII. */
+static Peer *
+remember_peer(Core *self, PyObject *peer, int trusted)
+{
+    if (!PyUnicode_IS_ASCII(peer))
+        return NULL;
+    Peer *slot = &self->peer_cache[text_hash((const char *)PyUnicode_DATA(peer),
+                                             PyUnicode_GET_LENGTH(peer), 0) & (PEER_CACHE - 1)];
+    /* The whole entry changes before any old object is released. */
+    PyObject *text = slot->text, *plain = slot->plain, *untrusted = slot->untrusted;
+    slot->text = Py_NewRef(peer);
+    slot->plain = slot->untrusted = NULL;
+    slot->trusted = trusted;
+    Py_XDECREF(text);
+    Py_XDECREF(plain);
+    Py_XDECREF(untrusted);
+    return slot;
+}
+
+/* What row r's cache gives for raw, a valid value seen before (a new
+ * reference); NULL (and no error) when Python must read it: not a str, not
+ * seen yet, or invalid (Python says why). The row's dict is looked up only
+ * when the value cache does not hold raw. */
+static PyObject *
+single_value(Core *self, Py_ssize_t r, PyObject *raw)
+{
+    if (!PyUnicode_CheckExact(raw))
+        return NULL;
+    Value *slot = NULL;
+    if (PyUnicode_IS_ASCII(raw)) {
+        const char *text = (const char *)PyUnicode_DATA(raw);
+        Py_ssize_t len = PyUnicode_GET_LENGTH(raw);
+        slot = &self->value_cache[text_hash(text, len, (uint64_t)r) & (VALUE_CACHE - 1)];
+        if (slot->row == r && same_text(slot->text, text, len))
+            return Py_NewRef(slot->value);
+    }
+    PyObject *parsed = PyDict_GetItemWithError(self->rows[r].cache, raw);
+    if (parsed == NULL || !PyTuple_CheckExact(parsed) || PyTuple_GET_SIZE(parsed) != 2
+        || PyTuple_GET_ITEM(parsed, 0) == Py_None)
+        return NULL;
+    PyObject *value = PyTuple_GET_ITEM(parsed, 0);
+    Py_INCREF(value);
+    if (slot != NULL) {  /* the whole entry changes before any old object is released */
+        PyObject *text = slot->text, *old = slot->value;
+        slot->text = Py_NewRef(raw);
+        slot->value = Py_NewRef(value);
+        slot->row = r;
+        Py_XDECREF(text);
+        Py_XDECREF(old);
+    }
+    return value;
+}
+
 /* A request: fix environ and call the application (what __call__ returns);
  * or, with start_response NULL, only decide (the Decision, a new reference),
  * leaving environ as scratch: the known keys of an untrusted peer are taken
@@ -1354,6 +1470,7 @@ core_run(PyObject *op, PyObject *environ, PyObject *start_response)
     PyObject *values[MAX_KEYS];  /* new references, for the found keys */
     Py_ssize_t found[MAX_KEYS], nfound = 0;
     unsigned long long mask = 0;  /* the found keys, as bits */
+    PyObject *held = NULL;  /* the peer cache entry's text (see HOLDS) */
     PyObject *result = NULL, *peer = PyDict_GetItemWithError(environ, S_REMOTE_ADDR);
     if (peer == NULL) {
         if (PyErr_Occurred())
@@ -1373,9 +1490,19 @@ core_run(PyObject *op, PyObject *environ, PyObject *start_response)
         if (!ok)
             goto python;
     }
-    PyObject *trusted = PyDict_GetItemWithError(self->trust, peer);
+    /* The peer's entry in the peer cache. A comparison below may run Python
+     * code, and with it another thread's request, which may give the slot to
+     * another peer: so the entry's text is held, and the entry is used only
+     * while the slot still holds that object (HOLDS). */
+    Peer *known = known_peer(self, peer);
+    PyObject *trusted = known ? (known->trusted ? Py_True : Py_False)
+        : PyDict_GetItemWithError(self->trust, peer);
     if (trusted == NULL && PyErr_Occurred())
         goto out;
+    if (known == NULL && (trusted == Py_True || trusted == Py_False))
+        known = remember_peer(self, peer, trusted == Py_True);
+    held = known ? Py_NewRef(known->text) : NULL;
+#define HOLDS(entry) ((entry) != NULL && (entry)->text == held)
 
     if (trusted == Py_False) {
         /* An untrusted peer, known as such: every known header goes, so each
@@ -1401,10 +1528,15 @@ core_run(PyObject *op, PyObject *environ, PyObject *start_response)
             Py_XDECREF(orig);
             goto out;
         }
-        PyObject *decision = untrusted_decision(self, peer, mask, found, nfound);
+        PyObject *decision = HOLDS(known) && known->untrusted && known->untrusted_mask == mask
+            ? Py_NewRef(known->untrusted) : untrusted_decision(self, peer, mask, found, nfound);
         if (decision == NULL) {
             Py_XDECREF(orig);
             goto out;
+        }
+        if (HOLDS(known) && known->untrusted != decision) {
+            known->untrusted_mask = mask;
+            Py_XSETREF(known->untrusted, Py_NewRef(decision));
         }
         result = finish(self, environ, start_response, orig, decision);
         goto out;
@@ -1426,13 +1558,16 @@ core_run(PyObject *op, PyObject *environ, PyObject *start_response)
 
     if (nfound == 0) {  /* the usual request */
     plain:;
-        PyObject *decision = PyDict_GetItemWithError(self->plain, peer);
+        PyObject *decision = HOLDS(known) && known->plain ? known->plain
+            : PyDict_GetItemWithError(self->plain, peer);
         if (decision == NULL) {
             if (PyErr_Occurred())
                 goto out;
             goto python;
         }
         Py_INCREF(decision);
+        if (HOLDS(known) && known->plain == NULL)
+            known->plain = Py_NewRef(decision);
         PyObject *orig = NULL;
         if (!deciding && ((orig = PyDict_New()) == NULL
                           || PyDict_SetItem(orig, S_REMOTE_ADDR, peer) < 0
@@ -1470,18 +1605,13 @@ core_run(PyObject *op, PyObject *environ, PyObject *start_response)
             walked = 1;
         }
         else if (row->role == ROLE_SINGLE) {
-            if (!PyUnicode_CheckExact(raw))
-                goto trusted_python;
-            PyObject *parsed = PyDict_GetItemWithError(row->cache, raw);
-            if (parsed == NULL) {
+            PyObject *value = single_value(self, r, raw);
+            if (value == NULL) {
                 if (PyErr_Occurred())
                     goto trusted_out;
                 goto trusted_python;
             }
-            if (!PyTuple_CheckExact(parsed) || PyTuple_GET_SIZE(parsed) != 2
-                || PyTuple_GET_ITEM(parsed, 0) == Py_None)
-                goto trusted_python;  /* invalid: Python says why */
-            Py_XSETREF(set[row->target], Py_NewRef(PyTuple_GET_ITEM(parsed, 0)));
+            Py_XSETREF(set[row->target], value);
         }
         else {
             goto trusted_python;
@@ -1599,12 +1729,15 @@ python:
         Py_CLEAR(values[found[j]]);
     nfound = 0;
     Py_XDECREF(peer);
+    Py_XDECREF(held);
     return fallback(op, environ, start_response);
 out:
     for (Py_ssize_t j = 0; j < nfound; j++)
         Py_DECREF(values[found[j]]);
     Py_XDECREF(peer);
+    Py_XDECREF(held);
     return result;
+#undef HOLDS
 }
 
 /* type(op).__call__, bound to op, called with the arguments as given: looked
@@ -1755,6 +1888,7 @@ core_setup(PyObject *op, PyObject *args, PyObject *kwargs)
     Py_CLEAR(self->last_kept);
     Py_CLEAR(self->last_removed);
     Py_CLEAR(self->last_sources);
+    clear_caches(self);  /* remembered under the previous tables, if any */
     self->nkeys = nkeys < MAX_KEYS ? nkeys : MAX_KEYS;
     self->max_hops = max_hops;
     self->strip = strip_obj == Py_True;
@@ -1778,6 +1912,15 @@ core_traverse(Core *self, visitproc visit, void *arg)
         Py_VISIT(self->element_cache[e].text);
         Py_VISIT(self->element_cache[e].canonical);
         Py_VISIT(self->element_cache[e].hop);
+    }
+    for (int v = 0; v < VALUE_CACHE; v++) {
+        Py_VISIT(self->value_cache[v].text);
+        Py_VISIT(self->value_cache[v].value);
+    }
+    for (int p = 0; p < PEER_CACHE; p++) {
+        Py_VISIT(self->peer_cache[p].text);
+        Py_VISIT(self->peer_cache[p].plain);
+        Py_VISIT(self->peer_cache[p].untrusted);
     }
     Py_VISIT(self->matcher);
     Py_VISIT(self->strip_obj);
@@ -1805,11 +1948,7 @@ core_clear(Core *self)
     Py_CLEAR(self->names);
     Py_CLEAR(self->trust);
     Py_CLEAR(self->plain);
-    for (int e = 0; e < ELEMENT_CACHE; e++) {
-        Py_CLEAR(self->element_cache[e].text);
-        Py_CLEAR(self->element_cache[e].canonical);
-        Py_CLEAR(self->element_cache[e].hop);
-    }
+    clear_caches(self);
     Py_CLEAR(self->matcher);
     Py_CLEAR(self->strip_obj);
     Py_CLEAR(self->fixed_prefix);
