@@ -1388,28 +1388,22 @@ untrusted_decision(Core *self, PyObject *peer, unsigned long long mask, const Py
     return decision;
 }
 
-/* The peer cache's entry for peer (an exact str), or NULL when it holds no
- * entry for it (or peer is not ASCII). */
+/* The peer cache's slot for peer (an exact str), or NULL when peer is not
+ * ASCII (never remembered). */
 static inline Peer *
-known_peer(Core *self, PyObject *peer)
+peer_slot(Core *self, PyObject *peer)
 {
     if (!PyUnicode_IS_ASCII(peer))
         return NULL;
-    const char *text = (const char *)PyUnicode_DATA(peer);
-    Py_ssize_t len = PyUnicode_GET_LENGTH(peer);
-    Peer *slot = &self->peer_cache[text_hash(text, len, 0) & (PEER_CACHE - 1)];
-    return same_text(slot->text, text, len) ? slot : NULL;
+    return &self->peer_cache[text_hash((const char *)PyUnicode_DATA(peer),
+                                       PyUnicode_GET_LENGTH(peer), 0) & (PEER_CACHE - 1)];
 }
 
-/* Put peer (an exact str) in the peer cache, with the engine's verdict on it,
- * in place of what its slot held: its entry, or NULL when peer is not ASCII. */
+/* Put peer (an exact str) in its slot, with the engine's verdict on it, in
+ * place of what the slot held; the slot. */
 static Peer *
-remember_peer(Core *self, PyObject *peer, int trusted)
+remember_peer(Peer *slot, PyObject *peer, int trusted)
 {
-    if (!PyUnicode_IS_ASCII(peer))
-        return NULL;
-    Peer *slot = &self->peer_cache[text_hash((const char *)PyUnicode_DATA(peer),
-                                             PyUnicode_GET_LENGTH(peer), 0) & (PEER_CACHE - 1)];
     /* The whole entry changes before any old object is released. */
     PyObject *text = slot->text, *plain = slot->plain, *untrusted = slot->untrusted;
     slot->text = Py_NewRef(peer);
@@ -1494,13 +1488,16 @@ core_run(PyObject *op, PyObject *environ, PyObject *start_response)
      * code, and with it another thread's request, which may give the slot to
      * another peer: so the entry's text is held, and the entry is used only
      * while the slot still holds that object (HOLDS). */
-    Peer *known = known_peer(self, peer);
+    Peer *slot = peer_slot(self, peer), *known = NULL;
+    if (slot != NULL && same_text(slot->text, (const char *)PyUnicode_DATA(peer),
+                                  PyUnicode_GET_LENGTH(peer)))
+        known = slot;
     PyObject *trusted = known ? (known->trusted ? Py_True : Py_False)
         : PyDict_GetItemWithError(self->trust, peer);
     if (trusted == NULL && PyErr_Occurred())
         goto out;
-    if (known == NULL && (trusted == Py_True || trusted == Py_False))
-        known = remember_peer(self, peer, trusted == Py_True);
+    if (known == NULL && slot != NULL && (trusted == Py_True || trusted == Py_False))
+        known = remember_peer(slot, peer, trusted == Py_True);
     held = known ? Py_NewRef(known->text) : NULL;
 #define HOLDS(entry) ((entry) != NULL && (entry)->text == held)
 
