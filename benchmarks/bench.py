@@ -21,10 +21,10 @@ What is measured, all in one process:
   Each call gets a new gunicorn-like environ of 30 keys, as a server makes one
   per request: its ``HTTP_*`` names and values and its ``REMOTE_ADDR`` are new
   str objects, whose hashes are not yet computed (shared literals would have
-  them cached, and flatter code that looks values up). One key varies from call to call (the
-  X-Forwarded-For client, or ``REMOTE_PORT``), cycling through 16,384 values,
-  more than any cache in the code under test holds, so no per-client cache can
-  flatter the result. The environs are built 32 at a time, just before they
+  them cached, and flatter code that looks values up). One key varies from call
+  to call (the X-Forwarded-For client, or ``REMOTE_PORT``), cycling through
+  16,384 values, more than any cache in the code under test holds, so no
+  per-client cache can flatter the result. The environs are built 32 at a time, just before they
   are timed, so they are as fresh in the CPU caches as a server's; the timed
   call copies its environ (the stand-in for the server building it). The copy
   costs the same in every case, ``bare`` and ``noop`` included; the "added"
@@ -341,11 +341,10 @@ def lookup_runner(is_trusted: Callable[[str], bool], peers: Sequence[str]) -> Ca
     *peers* (a server makes the peer's address anew for each connection),
     built :data:`CHUNK` at a time, just before the clock runs over them."""
     mask = len(peers) - 1
+    offset = [0]
 
     def make(i: int) -> str:
         return fresh_text(peers[i & mask])
-
-    offset = [0]
 
     def run(n: int) -> int:
         f, elapsed, clock = is_trusted, 0, time.perf_counter_ns

@@ -824,18 +824,14 @@ def test_value_cache_keeps_each_header_apart() -> None:
     assert seen_environ(answers[0])["SERVER_NAME"] == "backend"  # the server header was refused
 
 
-class Meddler:
-    """An environ key with the hash of a known header's key: comparing it once
-    runs *hook* (as any Python code in a comparison may let another thread's
+class Meddler(Collider):
+    """A :class:`Collider` whose comparison, once, runs *hook* instead of
+    raising (as any Python code in a comparison may let another thread's
     request run in between)."""
 
     hook: Callable[[], None] | None = None
 
-    def __init__(self, twin: str) -> None:
-        self.twin = twin
-
-    def __hash__(self) -> int:
-        return hash(self.twin)
+    __hash__ = Collider.__hash__
 
     def __eq__(self, other: object) -> bool:
         hook, Meddler.hook = Meddler.hook, None
@@ -853,9 +849,8 @@ def test_peer_cache_entry_taken_by_another_request_midway(untrusted: bool) -> No
     requests (from 300 other peers, sent the same headers) take every slot
     of its cache of peers: the request still gets its own peer's decision,
     not the one the slot holds by then."""
-    policy = POLICY
-    compiled = TrustedProxyMiddleware(App(), TrustPolicy(**policy))
-    reference = _PurePythonMiddleware(App(), TrustPolicy(**policy))
+    compiled = TrustedProxyMiddleware(App(), TrustPolicy(**POLICY))
+    reference = _PurePythonMiddleware(App(), TrustPolicy(**POLICY))
     forged = {"X-Forwarded-For": "10.0.0.1", "X-Forwarded-Proto": "https"} if untrusted else {}
     peer = "198.51.100.7" if untrusted else "10.1.2.3"
     others = [f"198.51.{100 + i // 200}.{i % 200 + 10}" if untrusted else f"10.9.{i // 200}.{i}"
@@ -872,19 +867,16 @@ def test_peer_cache_entry_taken_by_another_request_midway(untrusted: bool) -> No
             compiled.app = app
 
     twin = max(compiled._key_order, key=compiled._key_order.__getitem__)
+    answers = []
     for middleware in (compiled, reference):
         for _ in range(2):  # warm: the peer is remembered
             middleware(environ_for(peer, forged), start_response)
         environ = environ_for(peer, forged)
         environ[Meddler(twin)] = "x"
-        if middleware is compiled:
-            Meddler.hook = others_run
-        answer = outcome(middleware, environ)
+        Meddler.hook = others_run if middleware is compiled else None
+        answers.append(outcome(middleware, environ))
         assert Meddler.hook is None, "the hook did not run: nothing was tested"
-        if middleware is compiled:
-            got = answer
-        else:
-            expected = answer
+    got, expected = answers
     assert got == expected
     seen = seen_environ(got)
     assert seen[DECISION_KEY][1][2][("str", "peer")] == ("str", peer)
