@@ -24,11 +24,11 @@ What is measured, all in one process:
   them cached, and flatter code that looks values up). One key varies from call
   to call (the X-Forwarded-For client, or ``REMOTE_PORT``), cycling through
   16,384 values, more than any cache in the code under test holds, so no
-  per-client cache can flatter the result. The environs are built 32 at a time, just before they
-  are timed, so they are as fresh in the CPU caches as a server's; the timed
-  call copies its environ (the stand-in for the server building it). The copy
-  costs the same in every case, ``bare`` and ``noop`` included; the "added"
-  column subtracts ``bare``.
+  per-client cache can flatter the result. The environs are built 32 at a
+  time, just before they are timed, so they are as fresh in the CPU caches as
+  a server's; the timed call copies its environ (the stand-in for the server
+  building it). The copy costs the same in every case, ``bare`` and ``noop``
+  included; the "added" column subtracts ``bare``.
 * **ASGI** cases are driven without an event loop: each call copies a pre-built
   HTTP scope, gives it a new client host str and a header list of new bytes
   objects (built as above), creates the middleware's coroutine and runs it to
