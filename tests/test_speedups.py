@@ -19,6 +19,7 @@ import random
 import sys
 import threading
 import tracemalloc
+import weakref
 from collections.abc import Callable, Iterable
 from datetime import timedelta
 from pathlib import Path
@@ -881,6 +882,84 @@ def test_peer_cache_entry_taken_by_another_request_midway(untrusted: bool) -> No
     seen = seen_environ(got)
     assert seen[DECISION_KEY][1][2][("str", "peer")] == ("str", peer)
     assert seen["REMOTE_ADDR"] == peer
+
+
+def test_peer_cache_slot_given_away_while_its_old_entry_is_released() -> None:
+    """Remembering a peer releases the decisions its slot held for the peer
+    before, which may run Python code (here a weakref callback; in a server,
+    another thread's request) that gives the slot to yet another peer. The
+    request still gets its own peer's decision, not that peer's."""
+    compiled = TrustedProxyMiddleware(lambda environ, start_response: [], TrustPolicy(**POLICY))
+
+    def decision(peer: str) -> Any:
+        environ = environ_for(peer)
+        compiled(environ, start_response)
+        return environ[DECISION_KEY]
+
+    for _ in range(2):  # cold, then remembered with its no-header decision
+        first = decision("10.1.2.3")
+    compiled.engine._plain.clear()  # now only the peer's slot holds that decision
+    others = [f"10.9.{i // 200}.{i % 200 + 1}" for i in range(600)]
+    ran = []
+
+    def others_run(_: object) -> None:  # the slot's old decision is being released
+        ran.append(True)
+        for _ in range(2):  # once to fill the engine's caches, once to be remembered
+            for other in others:
+                decision(other)
+
+    watch = weakref.ref(first, others_run)
+    del first
+    for i in range(2000):  # untrusted peers, until one takes the first peer's slot
+        peer = f"198.51.{100 + i // 200}.{i % 200 + 10}"
+        got = [decision(peer) for _ in range(2)]  # cold, then remembered
+        if ran:
+            break
+    assert watch() is None, "no peer took the first one's slot: nothing was tested"
+    assert [(d.peer, d.trusted) for d in got] == [(peer, False)] * 2
+    assert [(decision(p).peer, decision(p).trusted) for p in (peer, others[0])] == [
+        (peer, False), (others[0], True)]
+
+
+def test_element_cache_slot_rewritten_whole_before_the_evicted_hop_goes() -> None:
+    """Evicting an element from the compiled path's cache of X-Forwarded-For
+    elements releases its Hop, which may run Python code (here a weakref
+    callback; in a server, another thread's request). A request run then,
+    through the element taking the slot, is walked as the reference walks it:
+    the slot never pairs the new element with the old one's verdict."""
+    policy = TrustPolicy(trusted_proxies=["10.0.0.0/8"], trusted_headers=["X-Forwarded-For"])
+    seen: list[dict[str, Any]] = []
+    compiled = TrustedProxyMiddleware(
+        lambda environ, start_response: seen.append(environ) or [], policy)
+    reference = _PurePythonMiddleware(lambda environ, start_response: [], policy)
+
+    def through(middleware: Any, xff: str) -> str:
+        environ = {"REMOTE_ADDR": "10.1.2.3", "HTTP_X_FORWARDED_FOR": xff}
+        middleware(environ, start_response)
+        return str(environ["REMOTE_ADDR"])
+
+    for _ in range(2):  # cold, then walked by the compiled path, which remembers it
+        through(compiled, "198.51.100.7")  # an untrusted element: its verdict is "client"
+    hop = seen[-1][DECISION_KEY].chain[-1]
+    assert hop.element == "198.51.100.7"
+    taking = [""]  # the element being remembered
+    nested: list[tuple[str, str]] = []
+
+    def walk_through_it(_: object) -> None:  # the evicted Hop is being released
+        xff = f"203.0.113.9, {taking[0]}"  # taking[0] is a trusted proxy
+        nested.append((through(compiled, xff), through(reference, xff)))
+
+    watch = weakref.ref(hop, walk_through_it)
+    del hop
+    seen.clear()
+    for i in range(4000):  # trusted elements, until one takes the untrusted one's slot
+        taking[0] = f"10.2.{i // 250}.{i % 250 + 1}"
+        through(compiled, taking[0])
+        seen.clear()
+        if nested:
+            break
+    assert watch() is None, "no element took the slot: nothing was tested"
+    assert nested == [("203.0.113.9", "203.0.113.9")]
 
 
 def test_script_name_policy_and_strip_prefix() -> None:

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import random
 import tracemalloc
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from trustedproxy import TrustPolicy
 from trustedproxy._compiled import speedups
 from trustedproxy.addresses import V6, Matcher, merge, parse_ip
+from trustedproxy.engine import TrustEngine
 
 pytestmark = pytest.mark.skipif(speedups is None, reason="the C extension is not built "
                                 "(or TRUSTEDPROXY_PURE_PYTHON is set)")
@@ -292,6 +295,9 @@ def test_bucket_tables_are_traced() -> None:
     "::ffff:10.0.0.1", "::ffff:192.0.2.1", "", "010.0.0.1", "10.0.0", "1.2.3.4 ", " 1.2.3.4",
     "1.2.3.4:80", "[2001:db8::1]", "unix:/run/app.sock", "10.0.0.1\x00", "\uff11\uff10.0.0.1", "::",
     "a" * 100, "2001:db8::1" + "0" * 40, "%", "%10.0.0.1",
+    # the zone id is ignored whatever it holds: not ASCII, not latin-1, another %
+    "fe80::1%w\u00e4n0", "10.0.0.1%\u00e9", "2001:db8::1%\u263a", "10.0.0.1%%",
+    "192.0.2.1%\U0001f600", "\u00e9%10.0.0.1", "10.0.0.\u0661%eth0", "1.2.3.4%",
 ])
 def test_peer_text_matches_parse_ip(text: str) -> None:
     """``Matcher.peer`` parses a TCP peer as ``parse_ip(text.partition('%')[0])``:
@@ -301,6 +307,52 @@ def test_peer_text_matches_parse_ip(text: str) -> None:
     compiled = speedups.Matcher(reference._bounds)
     key = parse_ip(text.partition("%")[0])
     assert compiled.peer(text) == (None if key is None else key in reference)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.sampled_from(["10.0.0.1", "192.0.2.1", "2001:db8::1", "fe80::1", "::ffff:10.0.0.1",
+                        "10.0.0.01", "", "unix:", "2001:db8::g"]),
+       st.one_of(st.just(""), st.text(max_size=12).map(lambda zone: "%" + zone)),
+       st.text(max_size=3))
+def test_peer_with_any_zone_matches_parse_ip(address: str, zone: str, junk: str) -> None:
+    """Whatever follows the first ``%`` (any characters), and whatever the
+    address part is, ``Matcher.peer`` agrees with ``parse_ip`` on the part
+    before the ``%``."""
+    intervals = merge([_interval(4, 10 << 24, 8), _interval(6, 0xFE80 << 112, 10)])
+    reference = Matcher(intervals)
+    compiled = speedups.Matcher(reference._bounds)
+    for text in (address + zone, junk + address + zone, address + junk + zone):
+        key = parse_ip(text.partition("%")[0])
+        assert compiled.peer(text) == (None if key is None else key in reference), text
+
+
+@pytest.mark.parametrize("trust_unix_socket", [False, True])
+def test_engine_decides_zoned_peers_as_without_the_speedups(trust_unix_socket: bool) -> None:
+    """A peer with a zone id of any characters is an address to the engine
+    on both paths: never taken for a Unix socket (trusted with
+    ``trust_unix_socket``), never refused for its zone."""
+    policy = TrustPolicy(trusted_proxies=["fe80::/10", "10.0.0.0/8"],
+                         trust_unix_socket=trust_unix_socket)
+    compiled, python = TrustEngine(policy), TrustEngine(policy)
+    python._fast = None
+    peers = ["fe80::1%eth0", "fe80::1%w\u00e4n0", "fe80::1%\u263a", "10.0.0.1%\u00e9",
+             "2001:db8::1%w\u00e4n0", "/run/app.sock", "\u00e9"]
+    assert [compiled.is_trusted(p) for p in peers] == [python.is_trusted(p) for p in peers] == [
+        True, True, True, True, False, trust_unix_socket, trust_unix_socket]
+
+
+class Wide(int):
+    """An int subclass whose ``to_bytes`` gives something else."""
+
+    def to_bytes(self, *args: Any, **kwargs: Any) -> bytes:  # type: ignore[override]
+        return b"x"
+
+
+def test_int_subclass_keys_are_read_as_their_value() -> None:
+    reference = Matcher(merge([_interval(4, 10 << 24, 8), _interval(6, 0x20010DB8 << 96, 32)]))
+    compiled = speedups.Matcher(reference._bounds)
+    for key in (10 << 24, (10 << 24) - 1, V6 + (0x20010DB8 << 96), 1 << 200, -1):
+        assert (Wide(key) in compiled) == (key in compiled) == (key in reference)
 
 
 def test_bad_bounds_are_refused() -> None:

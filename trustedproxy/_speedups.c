@@ -645,12 +645,22 @@ matcher_contains(Matcher *self, PyObject *key)
         PyErr_SetString(PyExc_TypeError, "Matcher: a key is an int");
         return -1;
     }
-    PyObject *packed = PyObject_CallMethod(key, "to_bytes", "is", 17, "big");
+    /* An exact int, so that to_bytes is int's own (a subclass may override it). */
+    PyObject *number = PyNumber_Index(key);
+    if (number == NULL)
+        return -1;
+    PyObject *packed = PyObject_CallMethod(number, "to_bytes", "is", 17, "big");
+    Py_DECREF(number);
     if (packed == NULL) {
         if (!PyErr_ExceptionMatches(PyExc_OverflowError))
             return -1;
         PyErr_Clear();  /* negative, or too large: not an address key */
         return 0;
+    }
+    if (!PyBytes_CheckExact(packed) || PyBytes_GET_SIZE(packed) != 17) {
+        Py_DECREF(packed);
+        PyErr_SetString(PyExc_SystemError, "Matcher: int.to_bytes gave no 17 bytes");
+        return -1;
     }
     unsigned char b[17];
     memcpy(b, PyBytes_AS_STRING(packed), 17);
@@ -681,13 +691,25 @@ matcher_peer(Matcher *self, PyObject *text)
         PyErr_SetString(PyExc_TypeError, "Matcher.peer: a peer is a str");
         return NULL;
     }
-    if (!PyUnicode_IS_ASCII(text))
-        Py_RETURN_NONE;  /* inet_pton accepts ASCII only */
-    const char *s = (const char *)PyUnicode_DATA(text);
+    /* The address is what comes before the first '%', whatever the zone id
+     * after it holds; inet_pton takes ASCII only. */
     Py_ssize_t n = PyUnicode_GET_LENGTH(text);
-    const char *zone = memchr(s, '%', (size_t)n);
-    if (zone != NULL)
-        n = zone - s;
+    Py_ssize_t zone = PyUnicode_FindChar(text, '%', 0, n, 1);
+    if (zone == -2)
+        return NULL;
+    if (zone >= 0)
+        n = zone;
+    char s[LONGEST + 1];
+    if (n > LONGEST)
+        Py_RETURN_NONE;
+    int kind = PyUnicode_KIND(text);
+    const void *data = PyUnicode_DATA(text);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_UCS4 c = PyUnicode_READ(kind, data, i);
+        if (c >= 0x80)
+            Py_RETURN_NONE;
+        s[i] = (char)c;
+    }
     Address a;
     if (!parse_address(s, n, &a))
         Py_RETURN_NONE;
@@ -982,11 +1004,17 @@ element(Core *self, PyObject *raw, Py_ssize_t start, Py_ssize_t end, Reached *r)
     r->hop = new_hop(self, r->text, r->trusted ? S_trusted_v : S_client_v);
     if (r->hop == NULL)
         return -1;
-    /* Remember it (a bounded, direct-mapped cache: a new element evicts). */
-    Py_XSETREF(e->text, Py_NewRef(r->text));
-    Py_XSETREF(e->canonical, Py_NewRef(r->canonical));
-    Py_XSETREF(e->hop, Py_NewRef(r->hop));
+    /* Remember it (a bounded, direct-mapped cache: a new element evicts).
+     * The whole entry changes before any old object is released: a release
+     * may run Python code, and with it a request that reads this slot. */
+    PyObject *old_text = e->text, *old_canonical = e->canonical, *old_hop = e->hop;
+    e->text = Py_NewRef(r->text);
+    e->canonical = Py_NewRef(r->canonical);
+    e->hop = Py_NewRef(r->hop);
     e->trusted = r->trusted;
+    Py_XDECREF(old_text);
+    Py_XDECREF(old_canonical);
+    Py_XDECREF(old_hop);
     return 1;
 }
 
@@ -1226,7 +1254,11 @@ dict_pop(PyObject *dict, PyObject *key, PyObject **value)
 #endif
 }
 
-/* Undo dict_pop of every found key, keeping the error being raised. */
+/* Undo dict_pop of every found key, keeping the error being raised. Only an
+ * environ key whose comparison raises gets here. The keys go back as the
+ * policy's own str objects, at the end of environ; one that cannot be put
+ * back (its comparison raises again) stays out: an untrusted peer's header,
+ * which this request, failing with the error, never passes on. */
 static void
 put_back(Core *self, PyObject *environ, PyObject **values, const Py_ssize_t *found,
          Py_ssize_t nfound)
@@ -1496,9 +1528,16 @@ core_run(PyObject *op, PyObject *environ, PyObject *start_response)
         : PyDict_GetItemWithError(self->trust, peer);
     if (trusted == NULL && PyErr_Occurred())
         goto out;
-    if (known == NULL && slot != NULL && (trusted == Py_True || trusted == Py_False))
+    if (known != NULL) {
+        held = Py_NewRef(known->text);
+    }
+    else if (slot != NULL && (trusted == Py_True || trusted == Py_False)) {
+        /* Held is peer, the text remember_peer puts in the slot, not what
+         * the slot holds after it: releasing the slot's old entry may run
+         * code that gives the slot to yet another peer. */
         known = remember_peer(slot, peer, trusted == Py_True);
-    held = known ? Py_NewRef(known->text) : NULL;
+        held = Py_NewRef(peer);
+    }
 #define HOLDS(entry) ((entry) != NULL && (entry)->text == held)
 
     if (trusted == Py_False) {
