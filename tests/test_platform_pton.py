@@ -222,8 +222,10 @@ LAX_PLATFORM = "import socket\nREAL_PTON = socket.inet_pton\n" + inspect.getsour
         out = app(environ, None)
         seen.append([out.get("REMOTE_ADDR"), out.get("HTTP_X_FORWARDED_FOR"),
                      out["trustedproxy.decision"].client])
+    from trustedproxy.loaders.directives import mod_wsgi_proxy_problem
+    hints = [mod_wsgi_proxy_problem(word) for word in json.loads(sys.argv[3])]
     print(json.dumps({"strict": addresses.PLATFORM_STRICT, "speedups": wsgi.SPEEDUPS,
-                      "version": cli.version_text(), "seen": seen}))
+                      "version": cli.version_text(), "seen": seen, "hints": hints}))
 ''')
 
 REQUESTS = [
@@ -240,12 +242,19 @@ REQUESTS = [
 ]
 
 
+#: Trusted-proxy words of mod_wsgi directives, for the hints on what mod_wsgi
+#: refuses (some in forms only a lax inet_pton takes).
+PROXY_WORDS = ["::ffff:127.0.0.1", "::ffff:1.2.3.04", "::ffff:01.2.3.4/128", "::1.2.3.4",
+               "::01.2.3.4", "fe80::1%eth0", " ::1", "2001:db8::/32", "10.0.0.0/8"]
+
+
 def run_platform(mode: str) -> dict[str, Any]:
     """The LAX_PLATFORM script's findings, run with the real or a lax inet_pton
     (and the compiled path allowed, whatever this run's TRUSTEDPROXY_PURE_PYTHON)."""
     env = {k: v for k, v in os.environ.items() if k != "TRUSTEDPROXY_PURE_PYTHON"}
     result = subprocess.run(
-        [sys.executable, "-c", LAX_PLATFORM, mode, json.dumps(REQUESTS)], env=env,
+        [sys.executable, "-c", LAX_PLATFORM, mode, json.dumps(REQUESTS),
+         json.dumps(PROXY_WORDS)], env=env,
         capture_output=True, text=True, timeout=120, check=True)
     found: dict[str, Any] = json.loads(result.stdout)
     return found
@@ -264,6 +273,13 @@ def test_a_lax_platform_decides_as_a_strict_one() -> None:
     assert lax["speedups"] is False
     assert "inet_pton accepts address forms the strict parser rejects" in str(lax["version"])
     assert lax["seen"] == strict["seen"]
+    # The directives loader's hints parse as strictly: no hint about a mapped
+    # or dotted address for a text no strict parser takes as one.
+    assert lax["hints"] == strict["hints"]
+    assert [hint and hint.split(":")[0] for hint in strict["hints"]] == [
+        "mod_wsgi rejects IPv4-mapped IPv6 addresses", None, None,
+        "mod_wsgi rejects an IPv6 address with a dotted IPv4 part", None, None, None, None,
+        None]
     clients = [client for _, _, client in strict["seen"]]
     assert clients[0] == "203.0.113.7"
     assert not {"0x7f.1", "127.1", "010.0.0.2", "1.2.3.4 x", "fe80::1%eth0"} & set(clients)

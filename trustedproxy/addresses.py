@@ -34,6 +34,7 @@ __all__ = [
     "Network",
     "NetworkError",
     "format_interval",
+    "ipv6_value",
     "key_to_text",
     "merge",
     "parse_element",
@@ -167,6 +168,18 @@ def parse_ip(text: str) -> int | None:
             return value | V6
         return int.from_bytes(_pton(_AF_INET, text), "big")
     except (OSError, ValueError):  # ValueError: an embedded NUL
+        return None
+
+
+def ipv6_value(text: str) -> int | None:
+    """The 128-bit value of IPv6 *text*, parsed as strictly as by
+    :func:`parse_ip` (on any C library), but an IPv4-mapped address is not
+    folded; ``None`` if *text* is not an IPv6 address."""
+    if len(text) > _LONGEST or ":" not in text:
+        return None
+    try:
+        return int.from_bytes(_pton(_AF_INET6, text), "big")
+    except (OSError, ValueError):
         return None
 
 

@@ -45,6 +45,7 @@ import socket
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
+from ..addresses import ipv6_value
 from ..errors import ConfigError, Problem
 from ..policy import Located, TrustPolicy
 from ..ranges import NAMED_RANGES
@@ -177,9 +178,8 @@ def mod_wsgi_proxy_problem(word: str) -> str | None:
         if not set(word) <= _V6_CHARS and set(word) <= _V6_CHARS | set("ABCDEF"):
             return (f"mod_wsgi rejects upper-case IPv6: write {word.lower()!r}")
         address = word.partition("/")[0]
-        try:
-            value = int.from_bytes(socket.inet_pton(socket.AF_INET6, address), "big")
-        except (OSError, ValueError):
+        value = ipv6_value(address)  # strict, whatever the C library's inet_pton takes
+        if value is None:
             return None
         if value >> 32 == 0xFFFF:
             return ("mod_wsgi rejects IPv4-mapped IPv6 addresses: write the IPv4 address "
