@@ -46,7 +46,6 @@ import importlib
 import importlib.util
 import ipaddress
 import logging
-import os
 import pickle
 import socket
 import string
@@ -490,39 +489,41 @@ def _ref_trusted(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool
 
 _Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
-#: Whether empty list elements (``a,,,b``) count toward ``max_hops``. SPEC.md
-#: section 4 drops empty elements, so they should not; the engine of e6cf22f
-#: counts comma-separated parts (see tests/test_fuzz_regressions.py). Make it
-#: True only if that becomes the documented behaviour; the environment
-#: variable ``TRUSTEDPROXY_FUZZ_CAP_COUNTS_PARTS=1`` does so for one run.
-CAP_COUNTS_EMPTY_PARTS = os.environ.get("TRUSTEDPROXY_FUZZ_CAP_COUNTS_PARTS") == "1"
+from trustedproxy.forwarded import MAX_GAP  # noqa: E402
 
-
-from trustedproxy.engine import EMPTY_PARTS_READ  # noqa: E402
+#: Commas, spaces and tabs: what separates the elements of a list.
+_REF_SEPARATORS = ", \t"
 
 
 def reference_walk(value: str, max_hops: int) -> tuple[_Address, str] | None:
     """The client address and trimmed header SPEC.md section 4 promises, or ``None``.
 
-    Only the rightmost ``max_hops + 1`` elements are read (empty elements are
-    not elements: they are dropped before counting, and at most
-    ``EMPTY_PARTS_READ`` of them are read past); a part longer than 256
-    characters is invalid; when all elements read are trusted proxies, the
-    leftmost of them is the client.
+    Only the rightmost ``max_hops + 1`` elements are read. Empty elements are
+    not elements: they are dropped and never counted, but at most ``MAX_GAP``
+    separator characters in all (commas, spaces, tabs) are read past; a part
+    longer than 256 characters is invalid (the read stops there); when all
+    elements read are trusted proxies, the leftmost of them is the client.
     """
-    # The engine's documented bounds: at most max_hops + 1 + EMPTY_PARTS_READ
-    # comma-separated parts are read from the right, and a part longer than
-    # 256 characters is invalid (the read stops there).
-    read: list[str] = []
-    for part in reversed(value.split(",")[-(max_hops + 1 + EMPTY_PARTS_READ):]):
-        if len(part) > 256:
-            read.append("(overlong element)")
+    # Read character by character from the right, as the bounds are written.
+    elements: list[str] = []  # right to left
+    end, gaps = len(value), MAX_GAP
+    while True:
+        start = end
+        while start > 0 and value[start - 1] in _REF_SEPARATORS:
+            start -= 1
+        if end - start > gaps:
             break
-        read.append(part)
-    parts = [e.strip(" \t") for e in reversed(read)]
-    if CAP_COUNTS_EMPTY_PARTS:
-        parts = parts[-(max_hops + 1):]
-    elements = [e for e in parts if e][-(max_hops + 1):]
+        gaps -= end - start
+        end = start
+        if end == 0 or len(elements) == max_hops + 1:
+            break
+        comma = value.rfind(",", 0, end)
+        if end - (comma + 1) > 256:
+            elements.append("(overlong element)")
+            break
+        elements.append(value[comma + 1:end].strip(_REF_SEPARATORS))
+        end = max(comma, 0)
+    elements.reverse()
     if not elements:
         return None
     parsed = [_ref_parse(e) for e in elements]

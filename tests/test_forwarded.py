@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from trustedproxy.addresses import parse_element, parse_ip
@@ -25,6 +25,7 @@ from trustedproxy.forwarded import (
     parse_forwarded,
     parse_node,
     quote_value,
+    skip_separators,
 )
 
 Expected = list[dict[str, str] | str]  # a dict per valid element, a reason fragment per Invalid
@@ -302,16 +303,49 @@ def test_element_length_limit() -> None:
 
 
 def test_gap_limit() -> None:
-    """Up to MAX_GAP commas and spaces between two elements are skipped; more stop the
-    reading there."""
+    """Up to MAX_GAP commas and spaces between the elements, in all, are skipped;
+    more stop the reading there."""
     assert parse_forwarded("for=_a" + "," * MAX_GAP + "for=_b") == (
         MappingProxyType({"for": "_a"}), MappingProxyType({"for": "_b"}))
     parsed = parse_forwarded("for=_a" + ", " * MAX_GAP + "for=_b")
     assert parsed[1:] == (MappingProxyType({"for": "_b"}),)
     assert isinstance(parsed[0], Invalid)
-    assert parsed[0].reason == f"more than {MAX_GAP} commas and spaces between two elements"
+    assert parsed[0].reason == f"more than {MAX_GAP} commas and spaces between the elements"
     assert parse_forwarded(", " * 20 + "for=_b" + " ," * 20) == (
         MappingProxyType({"for": "_b"}),)
+
+
+def test_gap_limit_counts_every_gap() -> None:
+    """The MAX_GAP budget is shared by all the gaps read: many gaps that are
+    each short stop the reading once together they pass it."""
+    half = "," * (MAX_GAP // 2)
+    assert parse_forwarded("for=_a" + half + "for=_b" + half + "for=_c") == (
+        MappingProxyType({"for": "_a"}), MappingProxyType({"for": "_b"}),
+        MappingProxyType({"for": "_c"}))
+    parsed = parse_forwarded("for=_a" + half + ",for=_b" + half + "for=_c")
+    assert parsed[1:] == (MappingProxyType({"for": "_b"}), MappingProxyType({"for": "_c"}))
+    assert isinstance(parsed[0], Invalid)
+
+
+@settings(max_examples=500)
+@given(st.text(alphabet=", \tab", max_size=80), st.data())
+def test_skip_separators_finds_the_run(value: str, data: st.DataObject) -> None:
+    """skip_separators(value, end, limit) is where the run of separators ending
+    at *end* starts, or -1 exactly when that run is longer than *limit*."""
+    end = data.draw(st.integers(0, len(value)))
+    limit = data.draw(st.integers(0, 90))
+    start = end
+    while start > 0 and value[start - 1] in ", \t":
+        start -= 1
+    expected = start if end - start <= limit else -1
+    assert skip_separators(value, end, limit) == expected
+
+
+def test_skip_separators_reads_long_runs_in_slices() -> None:
+    assert skip_separators("for=_a" + ", " * 100_000, 200_006, 200_000) == 6
+    assert skip_separators("for=_a" + ", " * 100_000, 200_006, 199_999) == -1
+    assert skip_separators("," * 100_000, 100_000, 100_000) == 0
+    assert skip_separators("x", 1, 0) == 1
 
 
 HUGE = [

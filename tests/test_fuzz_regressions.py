@@ -12,6 +12,8 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from trustedproxy import TrustPolicy
 
@@ -65,6 +67,80 @@ def test_empty_elements_do_not_count_toward_max_hops() -> None:
                                                                        + "," * 5})
     assert decision.client == "203.0.113.9"
     assert decision.forwarded_for == "203.0.113.9, 10.0.0.1"
+
+
+@pytest.mark.parametrize("empties", [1, 16, 17, 60, 1000, 2040])
+@pytest.mark.parametrize("header", ["x-forwarded-for", "forwarded"])
+def test_many_empty_elements_right_of_the_client_are_skipped(header: str, empties: int) -> None:
+    """Empty elements are dropped, never counted (SPEC.md section 4), however
+    many a proxy writes right of the client, up to MAX_GAP separator
+    characters: once more than 16 (max_hops + 1 + 16 parts read) made a
+    trusted proxy the client."""
+    from trustedproxy.forwarded import MAX_GAP
+
+    policy = TrustPolicy(trusted_proxies=["10.0.0.0/8"], trusted_headers=[header])
+    gap = ", " * empties
+    assert len(gap) <= MAX_GAP
+    value = (f"203.0.113.9{gap}, 10.0.0.2" if header == "x-forwarded-for"
+             else f"for=203.0.113.9{gap}, for=10.0.0.2")
+    for engine in (policy.compile(), _without_speedups(policy)):
+        decision = engine.decide("10.0.0.1", {header: value})
+        assert decision.client == "203.0.113.9"
+        assert [hop.verdict for hop in decision.chain] == ["client", "trusted"]
+
+
+def _without_speedups(policy: TrustPolicy) -> object:
+    """A new engine for *policy* that takes none of the compiled paths."""
+    from trustedproxy.engine import TrustEngine
+
+    engine = TrustEngine(policy)
+    engine._fast = None
+    return engine
+
+
+def test_a_run_of_empty_elements_longer_than_max_gap_ends_the_read() -> None:
+    """Past MAX_GAP separator characters the header is not read further (its
+    cost stays bounded): what stands left of them is unexamined, and the
+    leftmost element read is taken, as when max_hops trusted proxies are
+    passed."""
+    from trustedproxy.forwarded import MAX_GAP
+
+    policy = TrustPolicy(trusted_proxies=["10.0.0.0/8"], trusted_headers=["X-Forwarded-For"])
+    # The comma that ends the part read is not an empty part's: MAX_GAP + 1
+    # commas are MAX_GAP characters of empty parts, read; one more is not.
+    policy_text = "203.0.113.9" + "," * (MAX_GAP + 1) + "10.0.0.2"
+    assert policy.compile().decide("10.0.0.1", {"x-forwarded-for": policy_text}).client == (
+        "203.0.113.9")
+    value = "203.0.113.9" + "," * (MAX_GAP + 2) + "10.0.0.2"
+    decision = policy.compile().decide("10.0.0.1", {"x-forwarded-for": value})
+    assert decision.client == "10.0.0.2"
+    assert [hop.verdict for hop in decision.chain] == ["unexamined", "client"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["203.0.113.9", "10.0.0.5", "192.0.2.10", "x", "",
+                                           "2001:db8::1", "[10.0.0.7]:80", " 10.0.0.6 "]),
+                          st.sampled_from([",", ", ", ",,", " , ,\t,", ",,,,,,,,,,,,,,,,,",
+                                           "," * 300, ", " * 1500])),
+                max_size=12),
+       st.integers(1, 6), st.booleans())
+def test_xff_walk_with_empty_runs_matches_the_reference(
+        parts: list[tuple[str, str]], max_hops: int, compiled: bool) -> None:
+    """For lists with runs of empty elements of any length, the walk gives the
+    fuzz target's reference walk (written from SPEC.md section 4 and the
+    documented read bounds): same client, same trimmed header."""
+    sys.path.insert(0, str(FUZZ_DIR))
+    try:
+        import targets
+    finally:
+        sys.path.remove(str(FUZZ_DIR))
+    value = "".join(element + gap for element, gap in parts)
+    policy = TrustPolicy(trusted_proxies=targets.XFF_POLICY.trusted_proxies,
+                         trusted_headers=["X-Forwarded-For"], max_hops=max_hops)
+    engine = policy.compile() if compiled else _without_speedups(policy)
+    targets.check_xff("10.0.0.1", value, policy)
+    decision = engine.decide("10.0.0.1", {"x-forwarded-for": value})  # type: ignore[attr-defined]
+    assert decision == policy.compile().decide("10.0.0.1", {"x-forwarded-for": value})
 
 
 def test_forwarded_writer_quotes_a_comma() -> None:

@@ -13,7 +13,16 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from ._compiled import speedups
 from .addresses import Matcher, key_to_text, parse_element, parse_ip
-from .forwarded import Invalid, Node, NodeKind, element_node, format_element, parse_forwarded
+from .forwarded import (
+    MAX_GAP,
+    Invalid,
+    Node,
+    NodeKind,
+    element_node,
+    format_element,
+    parse_forwarded,
+    skip_separators,
+)
 from .headers import Kind
 from .values import (
     parse_host,
@@ -54,37 +63,38 @@ MAX_VALUE_LENGTH = 2048
 _REACH = 256
 #: What stands in the walk for such an overlong part: an invalid element.
 _OVERLONG = "(overlong element)"
-#: Empty parts (``a,,b``) are dropped before counting elements (SPEC.md §4);
-#: this many of them, at most, are read past besides the elements.
-EMPTY_PARTS_READ = 16
-
-
+#: What separates the parts of a list: commas, and the white space around them.
+_SEPARATORS = ", \t"
 def _tail(raw: str, count: int) -> tuple[str, bool]:
     """The last *count* non-empty comma-separated parts of *raw*, joined with
     ``,``, and whether anything left of them was not read.
 
-    Bounded whatever *raw* is: at most ``count + EMPTY_PARTS_READ`` parts are
-    read from the right (empty ones are dropped, SPEC.md §4), the rest of the
-    header is never split or copied, and a part longer than :data:`_REACH`
-    ends the read as an invalid :data:`_OVERLONG` marker.
+    Bounded whatever *raw* is: at most *count* parts are read from the right,
+    and the rest of the header is never split or copied. Empty parts (``a,,b``,
+    dropped by SPEC.md §4) are not counted: they are skipped by string scans,
+    at most :data:`~trustedproxy.forwarded.MAX_GAP` characters of them in all.
+    A part longer than :data:`_REACH` ends the read as an invalid
+    :data:`_OVERLONG` marker.
     """
-    end = len(raw)
-    region, cut, overlong = raw, False, False
-    for _ in range(count + EMPTY_PARTS_READ):
-        start = raw.rfind(",", max(0, end - _REACH - 1), end)
-        if start < 0:
-            if end > _REACH:  # the leftmost part read is longer than any element
-                region, cut, overlong = raw[end:], True, True
+    parts: list[str] = []  # right to left
+    end, gaps = len(raw), MAX_GAP
+    while True:
+        if end and raw[end - 1] in _SEPARATORS:  # empty parts, or blanks before a comma
+            stop = skip_separators(raw, end, gaps)
+            if stop < 0:  # more empty parts than any proxy writes: not read further
+                break
+            gaps -= end - stop
+            end = stop
+        if end == 0 or len(parts) == count:
             break
-        end = start
-    else:
-        region, cut = raw[end + 1:], True
-    parts = [part for part in region.split(",") if part.strip(" \t")]
-    if len(parts) > count:
-        cut = True
-    if overlong:
-        parts.insert(0, _OVERLONG)
-    return ",".join(parts[-count:]), cut
+        start = raw.rfind(",", max(0, end - _REACH - 1), end)
+        if start < 0 and end > _REACH:  # the part is longer than any element
+            parts.append(_OVERLONG)
+            break
+        parts.append(raw[start + 1:end])
+        end = max(start, 0)
+    parts.reverse()
+    return ",".join(parts), end > 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,7 +33,7 @@ read from the right), reading stops and everything left of that point is one
 Cost: bounded by the elements read, not by the length of the input. At most
 :data:`MAX_ELEMENTS` elements (the caller may ask for fewer) of at most
 :data:`MAX_ELEMENT_LENGTH` characters are read, with at most :data:`MAX_GAP`
-separators between two; the scans are ``str.rfind`` calls and regular
+separators between them in all; the scans are ``str.rfind`` calls and regular
 expressions that are possessive or free of nested repetition. A megabyte of
 input costs about what a few normal elements cost.
 
@@ -77,6 +77,7 @@ __all__ = [
     "parse_forwarded",
     "parse_node",
     "quote_value",
+    "skip_separators",
 ]
 
 #: At most this many elements of one ``Forwarded`` value are read, the
@@ -89,8 +90,10 @@ MAX_ELEMENTS = 64
 #: there: a real element (a node, a host, a scheme) is far shorter.
 MAX_ELEMENT_LENGTH = 1024
 
-#: More commas and spaces than this between two elements stop the reading.
-MAX_GAP = 64
+#: Commas and spaces (the empty elements of a list) skipped, at most, between
+#: the elements read, all gaps together: more stop the reading. Far more than
+#: proxies write, and skipped by string scans, not character by character.
+MAX_GAP = 4096
 
 _SHOWN_REST = 200
 
@@ -135,7 +138,7 @@ def parse_forwarded(value: str, *, max_elements: int = MAX_ELEMENTS
     that nothing a client writes to the left can change how a trusted proxy's
     element reads. Reading stops at :data:`MAX_ELEMENTS` (or *max_elements*)
     elements, at an element longer than :data:`MAX_ELEMENT_LENGTH`, at more
-    than :data:`MAX_GAP` commas and spaces between two elements, and where the
+    than :data:`MAX_GAP` commas and spaces between the elements, and where the
     quoting is broken (a quoted string that is not closed): whatever stands
     left of that point is one :class:`Invalid` item, first in the result.
     The cost therefore depends on the elements read, not on the length of
@@ -155,17 +158,16 @@ def parse_forwarded(value: str, *, max_elements: int = MAX_ELEMENTS
         unquoted value) or an :class:`Invalid`. Never raises for any string.
     """
     found: list[Element | Invalid] = []  # right to left
-    end = len(value)
+    end, gaps = len(value), MAX_GAP
     while True:
         # Skip the separators (commas and OWS) before the next element.
-        gap = 0
-        while end > 0 and value[end - 1] in _SEPARATORS:
-            end -= 1
-            gap += 1
-            if gap > MAX_GAP:
-                found.append(_rest(value, end, f"more than {MAX_GAP} commas and spaces "
-                                                "between two elements"))
-                return tuple(reversed(found))
+        stop = skip_separators(value, end, gaps)
+        if stop < 0:
+            found.append(_rest(value, end - gaps, f"more than {MAX_GAP} commas and spaces "
+                                                  "between the elements"))
+            return tuple(reversed(found))
+        gaps -= end - stop
+        end = stop
         if end == 0:
             return tuple(reversed(found))
         if len(found) >= max_elements:
@@ -178,6 +180,28 @@ def parse_forwarded(value: str, *, max_elements: int = MAX_ELEMENTS
             return tuple(reversed(found))
         found.append(_parse_element(value[start:end].lstrip(_OWS)))
         end = start
+
+
+def skip_separators(value: str, end: int, limit: int) -> int:
+    """Where the run of commas, spaces and tabs that ends at *end* in *value*
+    starts (0 at the start of *value*), or -1 when it is longer than *limit*.
+
+    Reads at most about twice the run, in slices that ``str.rstrip`` scans,
+    so a long run of empty list elements costs little and never more than
+    *limit* allows.
+    """
+    floor = max(0, end - limit)
+    size = 32
+    while end > floor:
+        start = max(floor, end - size)
+        kept = len(value[start:end].rstrip(_SEPARATORS))
+        if kept:
+            return start + kept
+        end = start
+        size *= 2
+    if end > 0 and value[end - 1] in _SEPARATORS:
+        return -1
+    return end
 
 
 def _rest(value: str, end: int, reason: str) -> Invalid:
