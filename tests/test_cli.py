@@ -11,7 +11,8 @@ import sys
 import pytest
 
 from trustedproxy import TrustPolicy, _compiled
-from trustedproxy.cli import explain, main
+from trustedproxy.cli import _walk_lines, explain, main
+from trustedproxy.errors import ConfigError
 from trustedproxy.loaders.files import detect_format
 
 YAML = ("trusted_proxies: [10.0.0.0/8, 127.0.0.1]\n"
@@ -351,6 +352,157 @@ def test_explain_non_ascii_text_in_and_out() -> None:
     assert "'\u00fcn\u00ef' is not an IP address" in result["ignored"][0]["reason"]
     assert {"header": "X-Real-IP", "value": "caf\u00e9",
             "reason": "not a trusted header"} in result["removed"]
+
+
+class TestBytesNotUtf8:
+    """A command-line argument's bytes that are not UTF-8 reach main() as lone
+    surrogates U+DC80-U+DCFF (PEP 383): explain puts the bytes themselves in the
+    environ, as a server would, and shows each as \\xNN, never a traceback."""
+
+    def test_path_and_header_bytes_reach_the_environ(
+            self, files: pathlib.Path, capsys: pytest.CaptureFixture[str]) -> None:
+        """The byte 0xE9 in -H X-Forwarded-Prefix and in --path is the same byte:
+        strip_prefix_from_path strips it; the text report shows it as \\xe9."""
+        (files / "strip.yaml").write_text("trusted_proxies: [10.0.0.0/8]\n"
+                                          "trusted_headers: [X-Forwarded-Prefix]\n"
+                                          "strip_prefix_from_path: true\n")
+        argv = ["explain", "strip.yaml", "--peer", "10.0.0.5", "-H",
+                "X-Forwarded-Prefix: /caf\udce9", "--path", "/caf\udce9/x\udcff?q=\udcff"]
+        assert main(argv) == 0
+        out = capsys.readouterr().out.splitlines()
+        assert "  SCRIPT_NAME  /caf\\xe9  from X-Forwarded-Prefix" in out
+        assert "  HTTP_X_FORWARDED_PREFIX  /caf\\xe9" in out
+        assert "  PATH_INFO                /caf\\xe9/x\\xff -> /x\\xff" in out
+        assert "  QUERY_STRING             q=\\xff" in out
+        assert main([*argv, "--json"]) == 0
+        after = json.loads(capsys.readouterr().out)["environ"]["after"]
+        assert (after["SCRIPT_NAME"], after["PATH_INFO"]) == ("/caf\\xe9", "/x\\xff")
+
+    def test_header_bytes_in_the_walk(self, files: pathlib.Path,
+                                      capsys: pytest.CaptureFixture[str]) -> None:
+        """A byte in X-Forwarded-For is junk for the walk, shown as \\xNN in every part."""
+        assert main(["explain", "trust.yaml", "--peer", "10.0.0.5", "-H",
+                     "X-Forwarded-For: 1.2.3.4\udcff, 10.0.0.7"]) == 0
+        out = capsys.readouterr().out.splitlines()
+        assert "   1. 1.2.3.4\\xff  not an address: the walk stops here" in out
+        assert "   2. 10.0.0.7     client: the last trusted hop before an invalid element " \
+               "(in 10.0.0.0/8)" in out
+        assert "  HTTP_X_FORWARDED_FOR  1.2.3.4\\xff, 10.0.0.7 -> 10.0.0.7" in out
+
+    def test_peer_and_file_name(self, files: pathlib.Path,
+                                capsys: pytest.CaptureFixture[str]) -> None:
+        """A byte in --peer or in the policy file's name is shown as \\xNN too."""
+        (files / "caf\udcff.yaml").write_text(YAML)
+        assert main(["explain", "caf\udcff.yaml", "--peer", "10.0.0.5\udcff"]) == 0
+        out = capsys.readouterr().out.splitlines()
+        assert out[:2] == [
+            "policy:  caf\\xff.yaml: 2 trusted network(s); headers: X-Forwarded-For, "
+            "X-Forwarded-Proto, X-Forwarded-Port, X-Forwarded-Prefix",
+            "peer:    10.0.0.5\\xff is NOT a trusted proxy: every forwarded header is removed"]
+        assert "  REMOTE_ADDR      10.0.0.5\\xff" in out
+        assert main(["check", "caf\udcff.yaml"]) == 0
+        assert capsys.readouterr().out.startswith("caf\\xff.yaml: ok: 2 trusted networks")
+        assert main(["explain", "caf\udcff.yaml", "--peer", "10.0.0.5", "--json"]) == 0
+        assert json.loads(capsys.readouterr().out)["policy"] == "caf\\xff.yaml"
+        assert main(["check", "gone\udcff.yaml"]) == 2
+        assert capsys.readouterr().out == ("gone\\xff.yaml: error: cannot read policy file: "
+                                           "No such file or directory\n")
+        assert main(["explain", "gone\udcff.yaml", "--peer", "10.0.0.5"]) == 2
+        assert capsys.readouterr().err == ("trustedproxy: error: gone\\xff.yaml: cannot read "
+                                           "policy file: No such file or directory\n")
+
+    @pytest.mark.parametrize("argv", [
+        pytest.param(["--path", "/\ud800"], id="path"),
+        pytest.param(["-H", "X-Forwarded-Prefix: /\ud800"], id="header"),
+    ])
+    def test_a_surrogate_that_is_no_byte(self, files: pathlib.Path,
+                                         capsys: pytest.CaptureFixture[str],
+                                         argv: list[str]) -> None:
+        """A lone surrogate outside U+DC80-U+DCFF (never from sys.argv) stands for no
+        byte: one error line, exit 2."""
+        assert main(["explain", "trust.yaml", "--peer", "10.0.0.5", *argv]) == 2
+        option, value = argv[0], argv[1].partition(": ")[2] or argv[1]
+        assert capsys.readouterr().err == (
+            f"trustedproxy: error: command line: {option} {value!r}: '\\ud800' at position "
+            "1 is a lone surrogate, neither text nor a byte\n")
+        with pytest.raises(ConfigError, match=r"^command line: --path '/\\ud800': "):
+            explain(POLICY, "10.0.0.5", path="/\ud800")
+
+
+class TestWalkText:
+    """The walk's lines: the header walked, each hop's network, and why a trusted
+    hop became the client."""
+
+    def test_forwarded(self, tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]) -> None:
+        """A Forwarded walk is titled so, and its trusted hops show their network."""
+        policy = tmp_path / "fwd.yaml"
+        policy.write_text("trusted_proxies: [10.0.0.0/8, '2001:db8::/32']\n"
+                          "trusted_headers: [Forwarded]\n")
+        assert main(["explain", str(policy), "--peer", "10.0.0.5", "-H",
+                     'Forwarded: for=203.0.113.7;proto=https, for="[2001:db8::1]:4711", '
+                     "for=10.0.0.7"]) == 0
+        out = capsys.readouterr().out.splitlines()
+        assert out[3:7] == [
+            "Forwarded, walked from the right:",
+            "   3. for=10.0.0.7                 trusted proxy (in 10.0.0.0/8)",
+            '   2. for="[2001:db8::1]:4711"     trusted proxy (in 2001:db8::/32)',
+            "   1. for=203.0.113.7;proto=https  client: the walk stops here"]
+        assert main(["explain", str(policy), "--peer", "10.0.0.5", "--json", "-H",
+                     "Forwarded: for=10.0.0.9, for=10.0.0.7"]) == 0
+        result = json.loads(capsys.readouterr().out)
+        assert result["walked"] == "Forwarded"
+        assert result["chain"] == [
+            {"element": "for=10.0.0.9", "verdict": "client", "network": "10.0.0.0/8"},
+            {"element": "for=10.0.0.7", "verdict": "trusted", "network": "10.0.0.0/8"}]
+
+    @pytest.mark.parametrize(("header", "lines"), [
+        pytest.param("X-Forwarded-For: 198.51.100.1, 10.0.0.8, 10.0.0.7, 10.0.0.6", [
+            "X-Forwarded-For, walked from the right:",
+            "   4. 10.0.0.6              trusted proxy (in 10.0.0.0/8)",
+            "   3. 10.0.0.7              trusted proxy (in 10.0.0.0/8)",
+            "   2. 10.0.0.8              client: the walk stops after max_hops (2) trusted "
+            "proxies, so the leftmost element read (in 10.0.0.0/8)",
+            "   1. (13 more characters)  not read: beyond max_hops (2)"], id="X-Forwarded-For"),
+        pytest.param("Forwarded: for=198.51.100.1, for=10.0.0.8, for=10.0.0.7, for=10.0.0.6", [
+            "Forwarded, walked from the right:",
+            "   4. for=10.0.0.6      trusted proxy (in 10.0.0.0/8)",
+            "   3. for=10.0.0.7      trusted proxy (in 10.0.0.0/8)",
+            "   2. for=10.0.0.8      client: the walk stops after max_hops (2) trusted "
+            "proxies, so the leftmost element read (in 10.0.0.0/8)",
+            "   1. for=198.51.100.1  not read: beyond max_hops (2)"], id="Forwarded"),
+        pytest.param("Forwarded: for=198.51.100.1, for=10.0.0.8, for=203.0.113.7, for=10.0.0.6",
+                     ["Forwarded, walked from the right:",
+                      "   4. for=10.0.0.6      trusted proxy (in 10.0.0.0/8)",
+                      "   3. for=203.0.113.7   client: the walk stops here",
+                      "   2. for=10.0.0.8      not looked at",
+                      "   1. for=198.51.100.1  not read: beyond max_hops (2)"],
+                     id="Forwarded, client before the cut"),
+    ])
+    def test_max_hops_cut(self, tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str],
+                          header: str, lines: list[str]) -> None:
+        """When max_hops cuts the header, the client is the leftmost element read, and
+        the explanation says so (not "every element is a trusted proxy")."""
+        name = header.partition(":")[0]
+        policy = tmp_path / "hops.yaml"
+        policy.write_text(f"trusted_proxies: [10.0.0.0/8]\ntrusted_headers: [{name}]\n"
+                          "max_hops: 2\n")
+        assert main(["explain", str(policy), "--peer", "10.0.0.5", "-H", header]) == 0
+        out = capsys.readouterr().out.splitlines()
+        assert out[3:3 + len(lines)] == lines
+        assert main(["explain", str(policy), "--peer", "10.0.0.5", "-H", header, "--json"]) == 0
+        result = json.loads(capsys.readouterr().out)
+        assert result["walked"] == name
+        assert result["chain"][0]["verdict"] == "unexamined"
+
+    def test_cut_short_of_max_hops(self) -> None:
+        """A cut with fewer trusted hops than max_hops (the engine also stops reading
+        after a run of empty parts) does not claim max_hops were walked."""
+        chain = [{"element": "(40 more characters)", "verdict": "unexamined", "network": None},
+                 {"element": "10.0.0.7", "verdict": "client", "network": "10.0.0.0/8"}]
+        assert _walk_lines(chain, 3) == [
+            "   2. 10.0.0.7              client: the rest of the header was not read, so the "
+            "leftmost element read (in 10.0.0.0/8)",
+            "   1. (40 more characters)  not read: beyond max_hops (3)"]
 
 
 @pytest.mark.parametrize(("server", "warned"), [

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import shlex
 import sys
@@ -19,9 +20,10 @@ import netaddr
 from .addresses import parse_element
 from .engine import Decision
 from .errors import ConfigError, Problem, TrustedProxyError
+from .forwarded import Invalid, element_node, parse_forwarded
+from .headers import Kind
 from .loaders.files import FORMATS, load_file
 from .policy import TrustPolicy
-from .values import text_from_wsgi, wsgi_from_text
 from .wsgi import DECISION_KEY, ORIG_KEY, TrustedProxyMiddleware, apply_decision
 
 if TYPE_CHECKING:
@@ -40,12 +42,37 @@ _SHOWN = ("REMOTE_ADDR", "wsgi.url_scheme", "HTTPS", "HTTP_HOST", "SERVER_NAME",
           "SERVER_PORT", "SCRIPT_NAME", "PATH_INFO")
 
 
+def _as_text(native: str) -> str:
+    """A WSGI string shown as text: its bytes read as UTF-8, and each byte that
+    is not UTF-8 shown as ``\\xNN`` (so ``/caf\\xff`` for the bytes
+    ``/caf``, 0xFF). A string that is not latin-1 (never one a server makes) is
+    shown with its lone surrogates escaped."""
+    if native.isascii():
+        return native
+    try:
+        raw = native.encode("latin-1")
+    except UnicodeEncodeError:
+        return _printable(native)
+    return raw.decode("utf-8", "backslashreplace")
+
+
+def _printable(text: str) -> str:
+    """*text* safe to print whatever the terminal's error handler: a byte that
+    a command-line argument could not decode (a lone surrogate, PEP 383) is
+    shown as ``\\xNN``, any other lone surrogate as ``\\udNNN``."""
+    try:
+        raw = text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return raw.decode("utf-8", "backslashreplace")
+
+
 def _environ_view(environ: WSGIEnvironment) -> dict[str, Any]:
     """What the demo app answers: values as text, as ``explain`` shows them."""
     decision = environ.get(DECISION_KEY)
     return {
         "environ": _shown(environ),
-        "original": {k: text_from_wsgi(v) if isinstance(v, str) else v
+        "original": {k: _as_text(v) if isinstance(v, str) else v
                      for k, v in environ.get(ORIG_KEY, {}).items()},
         "decision": None if decision is None else {
             "peer": decision.peer,
@@ -53,7 +80,7 @@ def _environ_view(environ: WSGIEnvironment) -> dict[str, Any]:
             "kept": list(decision.kept),
             "removed": list(decision.removed),
             "ignored": _ignored_view(decision),
-            "chain": [[text_from_wsgi(h.element), h.verdict] for h in decision.chain],
+            "chain": [[_as_text(h.element), h.verdict] for h in decision.chain],
         },
     }
 
@@ -152,7 +179,7 @@ def _check(args: argparse.Namespace) -> int:
             policy = load_file(path, format=args.format, block=args.block)
         except ConfigError as exc:
             for problem in exc.problems:
-                print(f"{_located(problem, path)}: error: {problem.message}")
+                print(_printable(f"{_located(problem, path)}: error: {problem.message}"))
             worst = 2
             continue
         warnings = [f"{_located(w, path)}: warning: {w.message}" for w in policy.warnings()]
@@ -163,12 +190,12 @@ def _check(args: argparse.Namespace) -> int:
             warnings.append(f"{path}: warning: no trusted proxies and no trusted headers: this "
                             "policy trusts no peer and removes every forwarded header")
         for line in warnings:
-            print(line)
+            print(_printable(line))
         if warnings and args.strict:
             worst = max(worst, 1)
         proxies = len(policy.trusted_proxies)
         headers = ", ".join(policy.trusted_headers) or "none"
-        print(f"{path}: ok: {proxies} trusted network{'s' * (proxies != 1)}; "
+        print(f"{_printable(path)}: ok: {proxies} trusted network{'s' * (proxies != 1)}; "
               f"headers: {headers}" + (f"; {len(warnings)} warning{'s' * (len(warnings) != 1)}"
                                        if warnings else ""))
     return worst
@@ -203,11 +230,32 @@ def _network(policy: TrustPolicy, address: str) -> str | None:
     return None
 
 
+def _native(text: str, what: str) -> str:
+    """*text* as a server puts request bytes in the environ (PEP 3333): its
+    UTF-8 bytes, read as latin-1.
+
+    A lone surrogate U+DC80-U+DCFF stands for a byte that is not UTF-8, as
+    Python decodes a command-line argument (PEP 383): it becomes that byte
+    again, so ``--path $'/caf\\xff'`` gives the path the bytes ``/caf``, 0xFF.
+
+    Raises:
+        ConfigError: for any other lone surrogate, which stands for no byte.
+    """
+    if text.isascii():
+        return text
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("latin-1")
+    except UnicodeEncodeError as exc:
+        msg = (f"{what} {text!r}: {text[exc.start]!r} at position {exc.start} is a lone "
+               "surrogate, neither text nor a byte")
+        raise ConfigError(msg, source="command line", value=text) from None
+
+
 def _request_environ(peer: str, headers: Sequence[str], path: str) -> dict[str, Any]:
-    path, _, query = path.partition("?")
+    path, _, query = _native(path, "--path").partition("?")
     environ: dict[str, Any] = {
-        "REQUEST_METHOD": "GET", "SCRIPT_NAME": "", "PATH_INFO": wsgi_from_text(path or "/"),
-        "QUERY_STRING": wsgi_from_text(query), "SERVER_NAME": "localhost", "SERVER_PORT": "80",
+        "REQUEST_METHOD": "GET", "SCRIPT_NAME": "", "PATH_INFO": path or "/",
+        "QUERY_STRING": query, "SERVER_NAME": "localhost", "SERVER_PORT": "80",
         "SERVER_PROTOCOL": "HTTP/1.1", "HTTP_HOST": "localhost", "wsgi.url_scheme": "http",
         "REMOTE_ADDR": peer,
     }
@@ -218,7 +266,7 @@ def _request_environ(peer: str, headers: Sequence[str], path: str) -> dict[str, 
             msg = f"-H {line!r}: expected 'Name: value', e.g. -H 'X-Forwarded-For: 203.0.113.7'"
             raise ConfigError(msg, source="command line", value=line)
         name, value = match.groups()
-        value = wsgi_from_text(value)  # as a server gives it: the bytes, as latin-1
+        value = _native(value, "-H")  # as a server gives it: the bytes, as latin-1
         key = "HTTP_" + name.upper().replace("-", "_")
         if key in seen:
             environ[key] += ", " + value  # repeated lines merge, as servers do
@@ -228,17 +276,38 @@ def _request_environ(peer: str, headers: Sequence[str], path: str) -> dict[str, 
     return environ
 
 
+def _forwarded_for(element: str) -> str:
+    """The address in a Forwarded element's ``for=`` (its text as the walk
+    shows it), or ``""``."""
+    parsed = parse_forwarded(element, max_elements=1)
+    node = element_node(parsed[-1]) if parsed else None
+    return node.address if node else ""
+
+
+def _forwarded_cut(raw: str, max_hops: int) -> bool:
+    """Whether the walk of the Forwarded header *raw* left elements unread.
+
+    The engine reads at most ``max_hops + 1`` elements and the rest comes as
+    one :class:`Invalid` first in the chain (which stops the walk as junk
+    does); this reads the header the same way to tell that item from junk.
+    """
+    limit = max_hops + 1
+    first = parse_forwarded(raw, max_elements=limit)[:1]
+    return bool(first) and isinstance(first[0], Invalid) and first[0].reason.startswith(
+        f"more than {limit} elements")
+
+
 def _shown(environ: dict[str, Any]) -> dict[str, str]:
     """The environ's keys worth showing, values as text (WSGI strings' bytes read as UTF-8)."""
-    return {k: text_from_wsgi(environ[k]) for k in sorted(environ)
+    return {k: _as_text(environ[k]) for k in sorted(environ)
             if isinstance(environ[k], str) and (k in _SHOWN or k.startswith(("HTTP_", "REQUEST_",
                                                                               "QUERY_")))}
 
 
 def _ignored_view(decision: Decision) -> list[dict[str, str]]:
     """The decision's ignored values, as text, for ``demo`` and ``explain``."""
-    return [{"header": i.header, "value": text_from_wsgi(i.value),
-             "reason": text_from_wsgi(i.reason)} for i in decision.ignored]
+    return [{"header": i.header, "value": _as_text(i.value),
+             "reason": _as_text(i.reason)} for i in decision.ignored]
 
 
 def explain(policy: TrustPolicy, peer: str, headers: Sequence[str] = (),
@@ -251,12 +320,21 @@ def explain(policy: TrustPolicy, peer: str, headers: Sequence[str] = (),
         headers: request header lines, ``"Name: value"``.
         path: the request path (with an optional query string).
 
-    The path and header values are text, put into the environ as a server
-    would (their UTF-8 bytes, as latin-1); values are shown as text again.
+    The peer, path and header values are text, put into the environ as a
+    server would (their UTF-8 bytes, as latin-1; a lone surrogate
+    U+DC80-U+DCFF, as Python decodes a command-line argument, as the byte it
+    stands for); values are shown as text again, a byte that is not UTF-8 as
+    ``\\xNN``.
+
+    ``walked`` names the header whose walk ``chain`` shows (``X-Forwarded-For``
+    or ``Forwarded``). An element the walk did not read because of the policy's
+    ``max_hops`` has the verdict ``unexamined``, in either header.
 
     Raises:
-        ConfigError: for a header line that is not ``Name: value``.
+        ConfigError: for a header line that is not ``Name: value``, or a lone
+            surrogate that stands for no byte.
     """
+    peer = _native(peer, "--peer")
     environ = _request_environ(peer, headers, path)
     before = _shown(environ)
     table = policy.headers  # the built-in headers and the policy's custom ones
@@ -265,13 +343,20 @@ def explain(policy: TrustPolicy, peer: str, headers: Sequence[str] = (),
     decision: Decision = policy.compile().decide(peer, found)
     apply_decision(decision, environ)
     after = _shown(environ)
+    trusted_names = {h.lower() for h in policy.trusted_headers}
+    walked = next((table[n].name for n in found if n in trusted_names and
+                   table[n].kind in (Kind.FOR_LIST, Kind.FORWARDED)), None)
     chain = []
     for hop in decision.chain:
-        parsed = parse_element(hop.element)
-        network = _network(policy, parsed[1]) if parsed and hop.verdict in (
-            "trusted", "client") else None
-        chain.append({"element": text_from_wsgi(hop.element), "verdict": hop.verdict,
+        network = None
+        if hop.verdict in ("trusted", "client"):
+            address = (_forwarded_for(hop.element) if walked == "Forwarded" else
+                       (parse_element(hop.element) or (0, ""))[1])
+            network = _network(policy, address) if address else None
+        chain.append({"element": _as_text(hop.element), "verdict": hop.verdict,
                       "network": network})
+    if chain and walked == "Forwarded" and _forwarded_cut(found["forwarded"], policy.max_hops):
+        chain[0]["verdict"] = "unexamined"  # as X-Forwarded-For says it (see _forwarded_cut)
     set_ = []
     for field, header in decision.sources:
         for key in _FIELD_KEYS[field]:
@@ -284,7 +369,6 @@ def explain(policy: TrustPolicy, peer: str, headers: Sequence[str] = (),
         set_.append({"key": "SCRIPT_NAME", "value": after.get("SCRIPT_NAME"),
                      "header": "script_name (the policy's fixed prefix)"})
     ignored_names = {i.header.lower() for i in decision.ignored}
-    trusted_names = {h.lower() for h in policy.trusted_headers}
     removed = []
     for name in decision.removed:
         spec = table[name]
@@ -296,12 +380,13 @@ def explain(policy: TrustPolicy, peer: str, headers: Sequence[str] = (),
             reason = "not used"
         else:
             reason = "not a trusted header"
-        removed.append({"header": spec.name, "value": text_from_wsgi(found[name]),
+        removed.append({"header": spec.name, "value": _as_text(found[name]),
                         "reason": reason})
     return {
-        "peer": peer,
+        "peer": _as_text(peer),
         "trusted": decision.trusted,
         "network": _network(policy, peer) if decision.trusted else None,
+        "walked": walked if chain else None,
         "chain": chain,
         "set": set_,
         "ignored": _ignored_view(decision),
@@ -312,8 +397,8 @@ def explain(policy: TrustPolicy, peer: str, headers: Sequence[str] = (),
 
 
 def _explain_text(result: dict[str, Any], policy: TrustPolicy, path: str) -> list[str]:
-    out = [f"policy:  {path}: {len(policy.trusted_proxies)} trusted network(s); headers: "
-           f"{', '.join(policy.trusted_headers) or 'none'}"]
+    out = [f"policy:  {_printable(path)}: {len(policy.trusted_proxies)} trusted network(s); "
+           f"headers: {', '.join(policy.trusted_headers) or 'none'}"]
     peer = result["peer"] or "(empty)"
     if result["trusted"]:
         where = f"in {result['network']}" if result["network"] else "trust_unix_socket"
@@ -321,18 +406,8 @@ def _explain_text(result: dict[str, Any], policy: TrustPolicy, path: str) -> lis
     else:
         out.append(f"peer:    {peer} is NOT a trusted proxy: every forwarded header is removed")
     if result["chain"]:
-        out += ["", "X-Forwarded-For, walked from the right:"]
-        width = max(len(h["element"]) for h in result["chain"])
-        for i, hop in reversed(list(enumerate(result["chain"], 1))):
-            verdict = {"trusted": "trusted proxy", "client": "client: the walk stops here",
-                       "invalid": "not an address: the walk stops here",
-                       "unvisited": "not looked at"}.get(hop["verdict"], hop["verdict"])
-            note = f" (in {hop['network']})" if hop["network"] else ""
-            if hop["verdict"] == "client" and hop["network"]:
-                verdict = ("client: the last trusted hop before an invalid element"
-                           if any(h["verdict"] == "invalid" for h in result["chain"]) else
-                           "client: every element is a trusted proxy, so the leftmost")
-            out.append(f"  {i:>2}. {hop['element']:<{width}}  {verdict}{note}")
+        out += ["", f"{result['walked']}, walked from the right:"]
+        out += _walk_lines(result["chain"], policy.max_hops)
     key_width = max((len(s["key"]) for s in result["set"]), default=0)
     value_width = max((len(_text(s["value"])) for s in result["set"]), default=0)
     sections: list[tuple[str, list[str]]] = [
@@ -360,18 +435,58 @@ def _explain_text(result: dict[str, Any], policy: TrustPolicy, path: str) -> lis
     return out
 
 
+def _walk_lines(chain: list[dict[str, Any]], max_hops: int) -> list[str]:
+    """The walk, one line per element, rightmost first, each with its verdict."""
+    verdicts = [hop["verdict"] for hop in chain]
+    if "invalid" in verdicts:  # a trusted client is the hop that reported the junk
+        trusted_client = "client: the last trusted hop before an invalid element"
+    elif "unexamined" in verdicts:
+        trusted_client = (f"client: the walk stops after max_hops ({max_hops}) trusted "
+                          "proxies, so the leftmost element read"
+                          if verdicts.count("trusted") >= max_hops else
+                          "client: the rest of the header was not read, so the leftmost "
+                          "element read")
+    else:
+        trusted_client = "client: every element is a trusted proxy, so the leftmost"
+    labels = {"trusted": "trusted proxy", "client": "client: the walk stops here",
+              "invalid": "not an address: the walk stops here",
+              "unvisited": "not looked at",
+              "unexamined": f"not read: beyond max_hops ({max_hops})"}
+    width = max(len(hop["element"]) for hop in chain)
+    lines = []
+    for i, hop in reversed(list(enumerate(chain, 1))):
+        verdict = labels.get(hop["verdict"], hop["verdict"])
+        if hop["verdict"] == "client" and hop["network"]:
+            verdict = trusted_client
+        note = f" (in {hop['network']})" if hop["network"] else ""
+        lines.append(f"  {i:>2}. {hop['element']:<{width}}  {verdict}{note}")
+    return lines
+
+
 def _text(value: object, absent: str = "(absent)") -> str:
     if value is None:
         return absent
     return str(value) if value != "" else "''"
 
 
+def _argument(arg: str) -> str:
+    """A command-line argument as :func:`explain` takes it: the argument's bytes
+    read as UTF-8, a byte that is not UTF-8 as a lone surrogate (PEP 383), so
+    that :func:`_native` gives the bytes typed whatever the locale's encoding.
+    """
+    try:
+        return os.fsencode(arg).decode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # not from sys.argv: _native says what is wrong with it
+        return arg
+
+
 def _explain(args: argparse.Namespace) -> int:
     policy = load_file(args.file, format=args.format, block=args.block)
-    result = explain(policy, args.peer, args.header, args.path)
+    result = explain(policy, _argument(args.peer), [_argument(h) for h in args.header],
+                     _argument(args.path))
     if args.json:
-        result = {"policy": args.file, **result,
-                  "warnings": [str(w) for w in policy.warnings()]}
+        result = {"policy": _printable(args.file), **result,
+                  "warnings": [_printable(str(w)) for w in policy.warnings()]}
         print(json.dumps(result, indent=2))
     else:
         print("\n".join(_explain_text(result, policy, args.file)))
@@ -470,9 +585,11 @@ def _parser() -> argparse.ArgumentParser:
     explain_ = commands.add_parser(
         "explain", help="show what a request would get from a policy",
         description="Show the decision a request would get: whether the peer is trusted and "
-                    "by which network, the X-Forwarded-For walk hop by hop, which header set "
-                    "which environ key, what was ignored and why, what was removed, and the "
-                    "environ before and after.",
+                    "by which network, the X-Forwarded-For (or Forwarded) walk hop by hop, "
+                    "which header set which environ key, what was ignored and why, what was "
+                    "removed, and the environ before and after. The path and header values go "
+                    "into the environ as a server puts them: their bytes, read as latin-1; a "
+                    "byte that is not UTF-8 is shown as \\xNN.",
         epilog="example:\n  trustedproxy explain trust.yaml --peer 10.0.0.5 \\\n"
                "      -H 'X-Forwarded-For: 203.0.113.7, 10.0.0.7' "
                "-H 'X-Forwarded-Proto: https' --path /myapp/page",
@@ -517,12 +634,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         result: int = args.func(args)
     except ConfigError as exc:
         for problem in exc.problems:
-            print(f"trustedproxy: error: {problem}", file=sys.stderr)
+            print(_printable(f"trustedproxy: error: {problem}"), file=sys.stderr)
         return 2
     except TrustedProxyError as exc:
-        print(f"trustedproxy: error: {exc}", file=sys.stderr)
+        print(_printable(f"trustedproxy: error: {exc}"), file=sys.stderr)
         return 2
     except OSError as exc:
-        print(f"trustedproxy: error: {exc}", file=sys.stderr)
+        print(_printable(f"trustedproxy: error: {exc}"), file=sys.stderr)
         return 2
     return result
