@@ -618,7 +618,13 @@ def check_loader(load: Callable[[str], TrustPolicy], text: str) -> None:
     assert hash(copy) == hash(policy)
     for write, read in (("to_yaml", "from_yaml"), ("to_directives", "from_directives")):
         if hasattr(policy, write) and hasattr(TrustPolicy, read):
-            written = getattr(policy, write)()
+            try:
+                written = getattr(policy, write)()
+            except ConfigError:  # directives refuse what they cannot carry (README)
+                if write == "to_directives" and (policy.custom_headers or (
+                        policy.trusted_headers and not policy.trusted_proxies)):
+                    continue
+                raise
             assert getattr(TrustPolicy, read)(written) == policy, (write, written)
     policy.compile().evaluate("10.0.0.1", {"X-Forwarded-For": "1.2.3.4"})
 

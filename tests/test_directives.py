@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pathlib
+import re
 
 import pytest
 
@@ -95,6 +96,10 @@ class TestValues:
         pytest.param("2001:db8::1.2.3.4", r"mod_wsgi rejects an IPv6 address with a dotted "
                                           r"IPv4 part: write it in hex, '2001:db8::102:304'",
                      id="embedded dotted v4"),
+        pytest.param("::10.0.0.1", r"mod_wsgi rejects an IPv6 address with a dotted IPv4 "
+                                   r"part: write it in hex, '::a00:1'$", id="v4-compatible"),
+        pytest.param("::10.0.0.0/104", r"write it in hex, '::a00:0/104'$",
+                     id="v4-compatible network"),
         pytest.param("0.0.0.0/0", r"mod_wsgi rejects a /0 mask.*write '0.0.0.0/1 128.0.0.0/1'",
                      id="v4 everything"),
         pytest.param("::/0", r"mod_wsgi rejects a /0 mask.*write '::/1 8000::/1'",
@@ -144,6 +149,30 @@ class TestValues:
                                               r"WSGITrustedProxies: mod_wsgi would then believe "
                                               r"these headers from every client"):
             load("\n\nWSGITrustedProxyHeaders X-Forwarded-For")
+
+    @pytest.mark.parametrize("text", [
+        pytest.param("WSGITrustedProxyHeaders X-Forwarded-For\n"
+                     "# trustedproxy: trust_unix_socket on\n", id="server level"),
+        pytest.param("# trustedproxy: trust_unix_socket on\n<Location /a>\n"
+                     "WSGITrustedProxyHeaders X-Forwarded-For\n</Location>\n", id="in a block"),
+    ])
+    def test_headers_without_proxies_for_unix_socket_peers(self, text: str) -> None:
+        """The trust_unix_socket comment line does not excuse a missing WSGITrustedProxies:
+        Apache skips the comment and believes the headers from every client."""
+        with pytest.raises(ConfigError, match=(
+                r"^t.conf:\d: WSGITrustedProxyHeaders without WSGITrustedProxies: mod_wsgi "
+                r"would then believe these headers from every client \('# trustedproxy: "
+                r"trust_unix_socket on' at t.conf:\d is a comment to Apache and does not limit "
+                r"them to Unix-socket peers\); add WSGITrustedProxies with your proxies' "
+                r"addresses, or keep a policy that trusts Unix-socket peers only as YAML$")):
+            load(text)
+
+    def test_unix_socket_comment_with_proxies(self) -> None:
+        """With WSGITrustedProxies in force, the trust_unix_socket comment line loads."""
+        policy = load("WSGITrustedProxies 127.0.0.1\n# trustedproxy: trust_unix_socket on\n"
+                      "<Location /a>\nWSGITrustedProxyHeaders X-Forwarded-For\n</Location>\n")
+        assert policy == TrustPolicy(trusted_proxies=["127.0.0.1"], trust_unix_socket=True,
+                                     trusted_headers=XFF)
 
     @pytest.mark.parametrize(("directive", "message"), [
         pytest.param("WSGITrustedProxies", "WSGITrustedProxies with no addresses", id="proxies"),
@@ -300,6 +329,53 @@ class TestSources:
         """A missing file is a ConfigError, not an OSError."""
         with pytest.raises(ConfigError, match="cannot read directives file: No such file"):
             TrustPolicy.from_directives(tmp_path / "none.conf")
+
+    @pytest.mark.parametrize(("text", "reason"), [
+        pytest.param("/no/such/trust.conf", "it holds a path separator", id="absolute"),
+        pytest.param("conf\\trust", "it holds a path separator", id="backslash"),
+        pytest.param("trust.conf", "it ends in a file extension", id="bare name"),
+        pytest.param("trust.TXT\n", "it ends in a file extension", id="newline after"),
+    ])
+    def test_file_name_as_str_is_refused(self, text: str, reason: str) -> None:
+        """A str is directive text; one that looks like a file name is refused rather than
+        read as text without directives (an empty policy)."""
+        word = text.strip()
+        with pytest.raises(ConfigError, match=(
+                rf"^<directives>: {re.escape(repr(word))} was read as directive text, not as a "
+                rf"file \({reason}\): a str is the configuration itself; to load a file, pass "
+                rf"a pathlib.Path \(TrustPolicy.from_directives\(pathlib.Path\("
+                rf"{re.escape(repr(word))}\)\)\) or use TrustPolicy.from_file\("
+                rf"{re.escape(repr(word))}\)$")) as info:
+            TrustPolicy.from_directives(text)
+        assert info.value.value == word
+
+    def test_existing_file_name_as_str_is_refused(self, tmp_path: pathlib.Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+        """A str naming an existing file is refused, whatever its name; the same file
+        given as a Path loads."""
+        (tmp_path / "vhost").write_text("WSGITrustedProxies 10.0.0.1\n"
+                                        "WSGITrustedProxyHeaders X-Forwarded-For\n")
+        monkeypatch.chdir(tmp_path)
+        with pytest.raises(ConfigError, match=r"'vhost' was read as directive text, not as a "
+                                              r"file \(it names an existing file\)"):
+            TrustPolicy.from_directives("vhost", source="mine")
+        assert TrustPolicy.from_directives(pathlib.Path("vhost")).trusted_proxies == (
+            "10.0.0.1",)
+
+    @pytest.mark.parametrize(("text", "proxies"), [
+        ("WSGITrustedProxies 10.0.0.0/8", ("10.0.0.0/8",)), ("ServerName", ()),
+        ("#/etc/apache2/trust.conf", ()), ("", ()),
+    ])
+    def test_one_line_text_is_still_text(self, text: str, proxies: tuple[str, ...]) -> None:
+        """One-line directive text, a comment, or a lone word that is no file name is read
+        as text, as before."""
+        assert TrustPolicy.from_directives(text).trusted_proxies == proxies
+
+    def test_lone_section_end_is_still_text(self) -> None:
+        """'</Location>' holds a '/' but is read (and refused) as text, not as a path."""
+        with pytest.raises(ConfigError, match=r"</Location> closes a section that was never "
+                                              r"opened"):
+            TrustPolicy.from_directives("</Location>")
 
     def test_default_source(self) -> None:
         """Text without a source is named <directives>."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pathlib
+import re
 
 import pytest
 
@@ -167,3 +168,36 @@ def test_not_utf8(tmp_path: pathlib.Path) -> None:
     path.write_bytes(b"--trust-proxy \xff\n")
     with pytest.raises(ConfigError, match=r"x.args: not UTF-8 text: invalid"):
         TrustPolicy.from_express_args(path)
+
+
+@pytest.mark.parametrize(("text", "reason"), [
+    pytest.param("/srv/app/express.args", "it holds a path separator", id="path"),
+    pytest.param("express.args", "it ends in a file extension", id="bare name"),
+    pytest.param("start.sh", "it ends in a file extension", id="script"),
+])
+def test_file_name_as_str_is_refused(text: str, reason: str) -> None:
+    """A str is a command line; one that looks like a file name is refused rather than read
+    as a command line without trust options (an empty policy)."""
+    with pytest.raises(ConfigError, match=(
+            rf"^<args>: '{re.escape(text)}' was read as mod_wsgi-express arguments, not as a "
+            rf"file \({reason}\): a str is the configuration itself; to load a file, pass a "
+            rf"pathlib.Path \(TrustPolicy.from_express_args\(pathlib.Path\("
+            rf"'{re.escape(text)}'\)\)\) or use TrustPolicy.from_file\('{re.escape(text)}'\)$")):
+        TrustPolicy.from_express_args(text)
+
+
+def test_existing_file_name_as_str_is_refused(tmp_path: pathlib.Path) -> None:
+    """A str naming an existing file is refused; as a Path it loads."""
+    path = tmp_path / "start"
+    path.write_text("--trust-proxy 10.0.0.1 --trust-proxy-header X-Real-IP\n")
+    with pytest.raises(ConfigError, match=r"was read as mod_wsgi-express arguments, not as a "
+                                          r"file \(it names an existing file\)"):
+        TrustPolicy.from_express_args(str(path))
+    assert TrustPolicy.from_express_args(path).trusted_headers == ("X-Real-IP",)
+
+
+@pytest.mark.parametrize("text", ["--trust-proxy=10.0.0.0/8", "mod_wsgi-express", ""])
+def test_one_word_command_line_is_still_text(text: str) -> None:
+    """A one-word command line (an option with '=' and a '/' in its value) is still read
+    as arguments."""
+    TrustPolicy.from_express_args(text)

@@ -9,6 +9,7 @@ from support import Recorder, make_environ
 
 from trustedproxy import ConfigError, TrustedProxyMiddleware, TrustPolicy
 from trustedproxy.asgi import TrustedProxyMiddleware as AsgiMiddleware
+from trustedproxy.loaders.files import detect_format
 
 POLICY = TrustPolicy(trusted_proxies=["10.0.0.0/8", "192.0.2.10"],
                      trusted_headers=["X-Forwarded-For", "X-Forwarded-Proto"])
@@ -88,3 +89,69 @@ def test_errors_name_the_file(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"format must be one of 'yaml', 'directives', "
                                          r"'express', not 'json'"):
         TrustPolicy.from_file(good, format="json")
+
+
+@pytest.mark.parametrize(("text", "fmt"), [
+    pytest.param("# trustedproxy: policy for the shop\ntrusted_proxies: [10.0.0.0/8]\n",
+                 "yaml", id="yaml whose comment starts '# trustedproxy:'"),
+    pytest.param("# trustedproxy: script_name /app\ntrusted_proxies: [10.0.0.0/8]\n",
+                 "yaml", id="yaml with an option-like comment"),
+    pytest.param("# trustedproxy: script_name /app\n", "directives",
+                 id="option lines alone"),
+    pytest.param("# mod_wsgi has no directive for the following\n\n"
+                 "  #trustedproxy: TRUST_UNIX_SOCKET on\n", "directives",
+                 id="option lines among comments"),
+    pytest.param("# trustedproxy: script_name /app\nWSGITrustedProxies 10.0.0.1\n",
+                 "directives", id="option line and a directive"),
+    pytest.param("# trustedproxy:\n", "yaml", id="no option named"),
+])
+def test_detect_option_comment_lines(text: str, fmt: str) -> None:
+    """A '# trustedproxy: OPTION' line means directives only in a file of comments
+    (as to_directives writes a policy with options and no trust directives)."""
+    assert detect_format("policy", text) == fmt
+
+
+@pytest.mark.parametrize("policy", [
+    TrustPolicy(script_name="/app", strip_prefix_from_path=True),
+    TrustPolicy(trust_unix_socket=True),
+    POLICY,
+    TrustPolicy(trusted_proxies=["10.0.0.1"], trusted_headers=["X-Forwarded-Prefix"],
+                script_name="/app", max_hops=4),
+])
+def test_written_directives_are_detected(tmp_path: Path, policy: TrustPolicy) -> None:
+    """What to_directives writes loads back from a file with no extension."""
+    path = tmp_path / "policy"
+    path.write_text(policy.to_directives())
+    assert TrustPolicy.from_file(path) == policy
+
+
+def test_yaml_with_trustedproxy_comment_and_no_extension(tmp_path: Path) -> None:
+    """A YAML policy whose first comment starts '# trustedproxy:' loads as YAML."""
+    path = tmp_path / "policy.txt"
+    path.write_text("# trustedproxy: policy for the shop\n" + YAML)
+    assert TrustPolicy.from_file(path) == POLICY
+
+
+def test_guessed_form_error_says_how_to_force_it(tmp_path: Path) -> None:
+    """When the form was told from the content and loading fails, the last problem says
+    how the form was chosen and how to say it; with an extension or format= it does not."""
+    path = tmp_path / "policy"
+    path.write_text("# trustedproxy: script_name /app\nServerName example.com\n")
+    with pytest.raises(ConfigError) as info:
+        TrustPolicy.from_file(path)
+    assert str(info.value.problems[-1]) == (
+        f"{path}: this file was read as yaml because its name has no known extension and its "
+        "content has no WSGITrustedProxies/WSGITrustedProxyHeaders line, Apache block or "
+        "--trust-proxy option; if it is in another form, say so with format='directives' or "
+        "format='express' (on the command line: --format), or rename it")
+    assert TrustPolicy.from_file(path, format="directives").script_name == "/app"
+    path.write_text("WSGITrustedProxies 10.0.0.0/33\n")
+    with pytest.raises(ConfigError, match=r"this file was read as directives because its name "
+                                          r"has no known extension and its content has a "
+                                          r"WSGITrustedProxies/WSGITrustedProxyHeaders line; "
+                                          r"if it is in another form, say so with "
+                                          r"format='yaml' or format='express'"):
+        TrustPolicy.from_file(path)
+    with pytest.raises(ConfigError) as info:
+        TrustPolicy.from_file(path, format="directives")
+    assert "this file was read as" not in str(info.value)

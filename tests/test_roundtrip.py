@@ -7,10 +7,11 @@ import ipaddress
 import shlex
 
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from trustedproxy import ConfigError, TrustPolicy
+from trustedproxy.addresses import ipv6_text
 from trustedproxy.headers import HEADERS, Group, Kind
 from trustedproxy.policy import DEFAULT_MAX_HOPS
 
@@ -22,14 +23,32 @@ CUSTOM_NAMES = ["CF-Connecting-IP", "True-Client-IP", "X-Original-Proto", "X-Ori
 
 
 @st.composite
-def networks(draw: st.DrawFn) -> str:
-    """One network as an operator might write it (any prefix, host bits allowed)."""
+def v4_in_v6(draw: st.DrawFn) -> str:
+    """An address in ::/96 (IPv4-compatible) or ::ffff:0:0/96 (IPv4-mapped), in hex
+    or with a dotted IPv4 tail: the ranges inet_ntop and netaddr write dotted."""
+    v4 = draw(st.integers(0, (1 << 32) - 1))
+    high = draw(st.sampled_from([0, 0xFFFF]))
     if draw(st.booleans()):
-        address = draw(st.ip_addresses(v=4))
+        return f"::{'ffff:' if high else ''}{ipaddress.IPv4Address(v4)}"
+    return f"::{'ffff:' if high else ''}{v4 >> 16:x}:{v4 & 0xFFFF:x}"
+
+
+@st.composite
+def networks(draw: st.DrawFn) -> str:
+    """One network as an operator might write it (any prefix, host bits allowed),
+    including addresses and networks in ::/96 and in the IPv4-mapped range."""
+    kind = draw(st.sampled_from(["v4", "v6", "v4-in-v6"]))
+    if kind == "v4":
+        address = str(draw(st.ip_addresses(v=4)))
         prefix = draw(st.integers(0, 32))
-    else:
-        address = draw(st.ip_addresses(v=6))
+    elif kind == "v6":
+        address = str(draw(st.ip_addresses(v=6)))
         prefix = draw(st.integers(0, 128))
+    else:
+        address = draw(v4_in_v6())
+        prefix = draw(st.integers(80, 128))
+        if draw(st.booleans()):
+            return address  # a single address
     network = ipaddress.ip_network(f"{address}/{prefix}", strict=False)
     return str(network) if draw(st.booleans()) else f"{address}/{prefix}"
 
@@ -78,20 +97,33 @@ def test_yaml_round_trip(policy: TrustPolicy) -> None:
     assert TrustPolicy.from_yaml(policy.to_yaml()) == policy
 
 
+def unix_socket_only(policy: TrustPolicy) -> bool:
+    """The policy trusts its headers from Unix-socket peers only (no IP proxies)."""
+    return bool(policy.trusted_headers) and not policy.trusted_proxies
+
+
 @given(policies(custom=False))
 def test_directives_round_trip(policy: TrustPolicy) -> None:
-    """For every policy p without custom headers: from_directives(p.to_directives()) == p,
-    options included (they travel in '# trustedproxy:' comment lines)."""
+    """For every policy p without custom headers that trusts some IP proxy (or no header):
+    from_directives(p.to_directives()) == p, options included (they travel in
+    '# trustedproxy:' comment lines)."""
+    assume(not unix_socket_only(policy))
     assert TrustPolicy.from_directives(policy.to_directives()) == policy
 
 
 @given(policies())
-def test_directives_refuse_only_custom_headers(policy: TrustPolicy) -> None:
+def test_directives_refuse_only_what_apache_cannot_carry(policy: TrustPolicy) -> None:
     """to_directives raises ConfigError exactly when the policy registers custom headers
-    (a directive file cannot); otherwise it reads back equal."""
+    (a directive file cannot) or trusts its headers from Unix-socket peers only (Apache
+    would trust every client); otherwise it reads back equal."""
     if policy.custom_headers:
         with pytest.raises(ConfigError, match="directive strings cannot register custom "
                                               "header"):
+            policy.to_directives()
+    elif unix_socket_only(policy):
+        with pytest.raises(ConfigError, match="WSGITrustedProxyHeaders without "
+                                              "WSGITrustedProxies makes mod_wsgi believe "
+                                              "these headers from every client"):
             policy.to_directives()
     else:
         assert TrustPolicy.from_directives(policy.to_directives()) == policy
@@ -115,8 +147,11 @@ def test_express_refuses_what_it_cannot_carry(policy: TrustPolicy) -> None:
                        or policy.hop_aligned or policy.custom_headers)
     if has_options:
         with pytest.raises(ConfigError, match=r"mod_wsgi-express has no option for|mod_wsgi-"
-                                              r"express arguments cannot register"):
+                                              r"express arguments cannot register") as info:
             policy.to_express_args()
+        if unix_socket_only(policy) and not policy.custom_headers:
+            assert "--trust-proxy-header without --trust-proxy makes mod_wsgi believe these " \
+                   "headers from every client" in str(info.value)
     else:
         assert TrustPolicy.from_express_args(policy.to_express_args()) == policy
 
@@ -124,7 +159,8 @@ def test_express_refuses_what_it_cannot_carry(policy: TrustPolicy) -> None:
 @given(policies(options=False))
 def test_directives_are_what_mod_wsgi_accepts(policy: TrustPolicy) -> None:
     """Written directives hold only values real mod_wsgi accepts: no /0, no upper case,
-    no IPv4-mapped IPv6, and no trustedproxy comment lines when there are no options."""
+    no IPv4-mapped IPv6, no dotted IPv4 tail in IPv6, and no trustedproxy comment lines
+    when there are no options."""
     text = policy.to_directives()
     assert "# trustedproxy:" not in text
     for line in text.splitlines():
@@ -132,7 +168,10 @@ def test_directives_are_what_mod_wsgi_accepts(policy: TrustPolicy) -> None:
             for word in line.split()[1:]:
                 assert not word.endswith("/0")
                 assert word == word.lower()
-                assert not word.startswith("::ffff:")
+                if ":" in word:
+                    address = ipaddress.IPv6Address(word.partition("/")[0])
+                    assert address.ipv4_mapped is None  # ('::ffff:0/112' is not mapped)
+                    assert "." not in word
 
 
 class TestWriters:
@@ -182,12 +221,86 @@ class TestWriters:
             policy.to_express_args()
         assert [p.source for p in info.value.problems] == ["script_name", "trust_unix_socket"]
 
+    UNIX_ONLY = TrustPolicy(trust_unix_socket=True,
+                            trusted_headers=["X-Forwarded-For", "X-Forwarded-Proto"])
+
+    def test_directives_refuse_unix_socket_only(self) -> None:
+        """Headers trusted from Unix-socket peers only cannot be written as directives:
+        WSGITrustedProxyHeaders without WSGITrustedProxies trusts every client in Apache."""
+        with pytest.raises(ConfigError, match=(
+                r"^trusted_proxies: cannot write as mod_wsgi directives: this policy trusts "
+                r"X-Forwarded-For, X-Forwarded-Proto from Unix-socket peers only "
+                r"\(trust_unix_socket=True, trusted_proxies empty\), which mod_wsgi cannot "
+                r"express: WSGITrustedProxyHeaders without WSGITrustedProxies makes mod_wsgi "
+                r"believe these headers from every client\. Add your proxies' addresses to "
+                r"trusted_proxies \(e\.g\. '127\.0\.0\.1' for a front end on the same "
+                r"host\), or keep this policy as YAML or Python$")) as info:
+            self.UNIX_ONLY.to_directives()
+        assert info.value.source == "trusted_proxies"
+        assert TrustPolicy.from_yaml(self.UNIX_ONLY.to_yaml()) == self.UNIX_ONLY
+
+    def test_express_refuses_unix_socket_only_and_says_why(self) -> None:
+        """to_express_args names the danger, not just the missing option."""
+        with pytest.raises(ConfigError, match=(
+                r"^trust_unix_socket: mod_wsgi-express has no option for trust_unix_socket, "
+                r"and this policy trusts X-Forwarded-For, X-Forwarded-Proto from Unix-socket "
+                r"peers only .*--trust-proxy-header without --trust-proxy makes mod_wsgi "
+                r"believe these headers from every client")):
+            self.UNIX_ONLY.to_express_args()
+
+    def test_unix_socket_with_ip_proxies_or_without_headers_is_written(self) -> None:
+        """trust_unix_socket is still written (as a comment line) when an IP proxy is
+        trusted too, or when no header is trusted: Apache then trusts no more than asked."""
+        for policy in (TrustPolicy(trusted_proxies=["127.0.0.1"], trust_unix_socket=True,
+                                   trusted_headers=["X-Forwarded-For"]),
+                       TrustPolicy(trust_unix_socket=True)):
+            text = policy.to_directives()
+            assert text.endswith("# trustedproxy: trust_unix_socket on\n")
+            assert TrustPolicy.from_directives(text) == policy
+
+    @pytest.mark.parametrize(("proxy", "written"), [
+        ("::a00:1", "::a00:1"),
+        ("::10.0.0.1", "::a00:1"),
+        ("::10.0.0.0/104", "::a00:0/104"),
+        ("::0.1.0.0", "::1:0"),
+        ("::/96", "::/96"),
+        ("::ffff:10.0.0.0/104", "10.0.0.0/8"),
+        ("::ffff:a00:1", "10.0.0.1"),
+    ])
+    def test_v4_in_v6_written_in_hex(self, proxy: str, written: str) -> None:
+        """An IPv6 proxy in ::/96 is written in hex, never '::10.0.0.1' (which mod_wsgi and
+        from_directives refuse), and reads back equal in every form; a mapped one is
+        written as the IPv4 network it stands for."""
+        policy = TrustPolicy(trusted_proxies=[proxy], trusted_headers=["X-Forwarded-For"])
+        assert policy.trusted_proxies == (written,)
+        assert policy.to_directives().startswith(f"WSGITrustedProxies {written}\n")
+        assert policy.to_express_args()[:2] == ["--trust-proxy", written]
+        assert TrustPolicy.from_directives(policy.to_directives()) == policy
+        assert TrustPolicy.from_express_args(policy.to_express_args()) == policy
+        assert TrustPolicy.from_yaml(policy.to_yaml()) == policy
+
     def test_empty_policy(self) -> None:
         """The empty policy writes as nothing and reads back from nothing."""
         empty = TrustPolicy()
         assert empty.to_directives() == ""
         assert empty.to_express_args() == []
         assert TrustPolicy.from_yaml(empty.to_yaml()) == empty
+
+
+@given(st.integers(0, (1 << 128) - 1) | st.integers(0, (1 << 32) - 1)
+       | st.integers(0, (1 << 32) - 1).map(lambda v: 0xFFFF << 32 | v)
+       | st.lists(st.sampled_from([0, 0, 1, 0xFFFF]), min_size=8, max_size=8).map(
+           lambda groups: int("".join(f"{g:04x}" for g in groups), 16)))
+def test_ipv6_text(value: int) -> None:
+    """For every 128-bit value v: ipv6_text(v) parses back to v; it has no dotted tail
+    unless v is IPv4-mapped, and is the RFC 5952 text Python's ipaddress writes
+    (which, before 3.13, writes mapped addresses in hex too)."""
+    text = ipv6_text(value)
+    assert int(ipaddress.IPv6Address(text)) == value
+    mapped = value >> 32 == 0xFFFF
+    assert ("." in text) == mapped
+    if not mapped:
+        assert text == str(ipaddress.IPv6Address(value))
 
 
 _APACHE_WORDS = st.sampled_from([

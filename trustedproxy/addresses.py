@@ -34,6 +34,7 @@ __all__ = [
     "Network",
     "NetworkError",
     "format_interval",
+    "ipv6_text",
     "ipv6_value",
     "key_to_text",
     "merge",
@@ -519,9 +520,36 @@ def _partial(address: str) -> Network:
                    (f"partial IPv4 address read as {text}, as mod_wsgi reads it",))
 
 
+def ipv6_text(value: int) -> str:
+    """Write the 128-bit IPv6 *value* in RFC 5952 form: lower-case hex, the
+    longest run of two or more zero groups (the first, on a tie) written ``::``.
+
+    Only an IPv4-mapped address gets a dotted tail (``::ffff:10.0.0.1``). An
+    address in ``::/96`` is written in hex (``::a00:1``), never ``::10.0.0.1``
+    as ``inet_ntop`` and netaddr write it: mod_wsgi refuses the dotted form.
+    The text is the same on every platform.
+    """
+    if value >> 32 == 0xFFFF:
+        return "::ffff:" + ".".join(str(value >> shift & 0xFF) for shift in (24, 16, 8, 0))
+    groups = [value >> shift & 0xFFFF for shift in range(112, -1, -16)]
+    best, best_len, run_start = -1, 1, -1
+    for i, group in enumerate([*groups, 1]):  # the sentinel ends a trailing run
+        if group == 0:
+            if run_start < 0:
+                run_start = i
+        elif run_start >= 0:
+            if i - run_start > best_len:
+                best, best_len = run_start, i - run_start
+            run_start = -1
+    words = [f"{group:x}" for group in groups]
+    if best < 0:
+        return ":".join(words)
+    return ":".join(words[:best]) + "::" + ":".join(words[best + best_len:])
+
+
 def _cidr_text(value: int, prefix: int, is_v6: bool) -> str:
     if is_v6:
-        return socket.inet_ntop(_AF_INET6, value.to_bytes(16, "big")) + f"/{prefix}"
+        return f"{ipv6_text(value)}/{prefix}"
     return socket.inet_ntop(_AF_INET, value.to_bytes(4, "big")) + f"/{prefix}"
 
 
@@ -550,5 +578,8 @@ def format_interval(first: int, last: int) -> list[str]:
         start, end = netaddr.IPAddress(first - V6, 6), netaddr.IPAddress(last - V6, 6)
     else:
         start, end = netaddr.IPAddress(first, 4), netaddr.IPAddress(last, 4)
-    single = "/32" if first < V6 else "/128"
-    return [str(cidr).removesuffix(single) for cidr in netaddr.iprange_to_cidrs(start, end)]
+    if first < V6:
+        return [str(cidr).removesuffix("/32") for cidr in netaddr.iprange_to_cidrs(start, end)]
+    # netaddr, like inet_ntop, writes ::/96 with a dotted tail ('::10.0.0.1'): write hex
+    return [_cidr_text(cidr.first, cidr.prefixlen, True).removesuffix("/128")
+            for cidr in netaddr.iprange_to_cidrs(start, end)]

@@ -432,7 +432,8 @@ class TrustPolicy:
         The form comes from the extension (``.yaml``/``.yml``, ``.conf``/``.htaccess``,
         ``.args``/``.sh``/``.express``), else from the content (a ``WSGITrustedProxies``
         line or an Apache block means directives, ``--trust-proxy`` express
-        arguments), else YAML; *format* (``"yaml"``, ``"directives"``,
+        arguments, ``# trustedproxy:`` option lines in a file of only comments
+        directives), else YAML; *format* (``"yaml"``, ``"directives"``,
         ``"express"``) says it instead. *block* is as for :meth:`from_directives`.
 
         Raises:
@@ -453,7 +454,9 @@ class TrustPolicy:
         Other Apache directives are ignored, so a whole virtual host file can
         be given; *block* (``"Location /api"``) selects one block's directives
         when blocks disagree. Partial IPv4 (``127.0.0``) is read as mod_wsgi
-        reads it, with a warning.
+        reads it, with a warning. A ``str`` is the text itself: one that looks
+        like a file name is refused (pass a :class:`pathlib.Path`, or use
+        :meth:`from_file`).
 
         Example::
 
@@ -473,9 +476,10 @@ class TrustPolicy:
         """Load a policy from mod_wsgi-express ``--trust-proxy`` and
         ``--trust-proxy-header`` arguments.
 
-        *argv* is a list of arguments or one shell command line; other
-        arguments are ignored, so a whole ``mod_wsgi-express start-server``
-        command can be given.
+        *argv* is a list of arguments or one shell command line (a ``str``
+        that looks like a file name is refused: pass a :class:`pathlib.Path`
+        for a file); other arguments are ignored, so a whole
+        ``mod_wsgi-express start-server`` command can be given.
 
         Example::
 
@@ -502,6 +506,11 @@ class TrustPolicy:
         Options mod_wsgi has no directive for are written as
         ``# trustedproxy: NAME VALUE`` comment lines: Apache ignores them,
         trustedproxy reads them.
+
+        Raises:
+            ConfigError: if the policy registers custom headers, or trusts
+                headers from Unix-socket peers only (mod_wsgi would read the
+                headers line alone as "trust every client").
         """
         from .loaders.writers import to_directives
 
@@ -513,8 +522,9 @@ class TrustPolicy:
 
         Raises:
             ConfigError: if the policy sets ``script_name``,
-                ``strip_prefix_from_path`` or ``trust_unix_socket``, which
-                mod_wsgi-express cannot express.
+                ``strip_prefix_from_path``, ``trust_unix_socket``, ``max_hops``,
+                ``hop_aligned`` or custom headers, which mod_wsgi-express
+                cannot express.
         """
         from .loaders.writers import to_express_args
 

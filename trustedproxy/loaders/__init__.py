@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import pathlib
 
 from ..errors import ConfigError
 
-__all__ = ["read_text"]
+__all__ = ["read_text", "refuse_file_name"]
+
+#: The extensions of policy files (``from_file``), and ``.txt``.
+_FILE_EXTENSIONS = (".conf", ".htaccess", ".args", ".sh", ".express", ".txt", ".yaml", ".yml")
 
 
 def read_text(name: str, what: str, source: str = "") -> str:
@@ -24,3 +28,35 @@ def read_text(name: str, what: str, source: str = "") -> str:
     except UnicodeDecodeError as exc:
         msg = f"not UTF-8 text: {exc.reason}"
         raise ConfigError(msg, source=source or name) from None
+
+
+def refuse_file_name(text: str, what: str, method: str, source: str) -> None:
+    """Refuse configuration text that is a file name given as a ``str``.
+
+    ``from_directives`` and ``from_express_args`` read a ``str`` as the
+    configuration itself, so a file name given as one would load an empty
+    policy without a word. Text that is a single word (no white space) and
+    names an existing file, holds ``/`` or ``\\``, or ends in a policy file
+    extension is taken for such a mistake. A word starting with ``-``, ``#``
+    or ``<`` (an option, a comment, an Apache section) is not.
+
+    Raises:
+        ConfigError: saying the text was read as *what*, not as a file, and
+            how to load the file.
+    """
+    word = text.strip()
+    if not word or any(ch.isspace() for ch in word) or word[0] in "-#<":
+        return
+    if os.path.isfile(word):
+        reason = "it names an existing file"
+    elif "/" in word or "\\" in word:
+        reason = "it holds a path separator"
+    elif word.lower().endswith(_FILE_EXTENSIONS):
+        reason = "it ends in a file extension"
+    else:
+        return
+    msg = (f"{word!r} was read as {what}, not as a file ({reason}): a str is the "
+           f"configuration itself; to load a file, pass a pathlib.Path "
+           f"(TrustPolicy.{method}(pathlib.Path({word!r}))) or use "
+           f"TrustPolicy.from_file({word!r})")
+    raise ConfigError(msg, source=source, value=word)

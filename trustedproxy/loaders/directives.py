@@ -41,15 +41,14 @@ from __future__ import annotations
 import difflib
 import os
 import re
-import socket
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
-from ..addresses import ipv6_value
+from ..addresses import ipv6_text, ipv6_value
 from ..errors import ConfigError, Problem
 from ..policy import Located, TrustPolicy
 from ..ranges import NAMED_RANGES
-from . import read_text
+from . import read_text, refuse_file_name
 
 __all__ = [
     "DIRECTIVE_OPTIONS",
@@ -60,6 +59,7 @@ __all__ = [
     "load_directives",
     "logical_lines",
     "mod_wsgi_proxy_problem",
+    "parse_directives",
     "split_words",
 ]
 
@@ -185,7 +185,7 @@ def mod_wsgi_proxy_problem(word: str) -> str | None:
             return ("mod_wsgi rejects IPv4-mapped IPv6 addresses: write the IPv4 address "
                     "or network itself (an IPv4 network also matches mapped peers)")
         if "." in address:
-            hex_form = socket.inet_ntop(socket.AF_INET6, value.to_bytes(16, "big"))
+            hex_form = ipv6_text(value) + word[len(address):]  # the '/prefix', if any
             return ("mod_wsgi rejects an IPv6 address with a dotted IPv4 part: write it in "
                     f"hex, {hex_form!r}")
     elif not set(word) <= _V4_CHARS:
@@ -448,6 +448,17 @@ def build_policy(settings: dict[str, list[Setting]], source: str, *,
                 continue
             value = flag
         kwargs[option] = Located(value, where)
+    unix = kwargs.get("trust_unix_socket")
+    if settings.get("headers") and not settings.get("proxies") and isinstance(unix, Located) \
+            and unix.value is True:
+        # trustedproxy would trust Unix-socket peers only; Apache, which skips the
+        # comment line, would believe these headers from every client.
+        errors.append(Problem(settings["headers"][0].at(source), None, (
+            f"{headers_name} without {proxies_name}: mod_wsgi would then believe these "
+            f"headers from every client ('# {_MAGIC} trust_unix_socket on' at {unix.source} "
+            "is a comment to Apache and does not limit them to Unix-socket peers); add "
+            f"{proxies_name} with your proxies' addresses, or keep a policy that trusts "
+            "Unix-socket peers only as YAML")))
     try:
         policy = TrustPolicy(trusted_proxies=proxies, trusted_headers=headers,
                              _source=policy_source, _partial_ipv4=partial_ipv4,
@@ -500,10 +511,17 @@ def load_directives(text: str | os.PathLike[str], *, source: str | None = None,
         name = os.fspath(text)
         source = source or name
         text = read_text(name, "directives file", source)
+    elif isinstance(text, str):
+        refuse_file_name(text, "directive text", "from_directives", source or "<directives>")
     if not isinstance(text, str):
         msg = f"directives must be text, not {type(text).__name__}"
         raise ConfigError(msg, source=source or "<directives>")
-    source = source or "<directives>"
+    return parse_directives(text, source or "<directives>", block)
+
+
+def parse_directives(text: str, source: str, block: str | None = None) -> TrustPolicy:
+    """Load a policy from directive *text* (for :func:`load_directives`, and
+    for a file already read), naming *source* in messages."""
     scopes, errors = _parse(text, source)
     if errors:
         raise ConfigError(_in_order(errors))

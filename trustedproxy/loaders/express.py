@@ -19,10 +19,10 @@ from collections.abc import Sequence
 
 from ..errors import ConfigError, Problem
 from ..policy import TrustPolicy
-from . import read_text
+from . import read_text, refuse_file_name
 from .directives import HEADERS_DIRECTIVE, PROXIES, Setting, build_policy, split_words
 
-__all__ = ["OPTIONS", "load_express_args", "shell_words"]
+__all__ = ["OPTIONS", "load_express_args", "parse_express_text", "shell_words"]
 
 #: The two options, and the directive each one becomes.
 OPTIONS = {"--trust-proxy": PROXIES, "--trust-proxy-header": HEADERS_DIRECTIVE}
@@ -118,18 +118,25 @@ def load_express_args(argv: Sequence[str] | str | os.PathLike[str], *,
         name = os.fspath(argv)
         source = source or name
         argv = read_text(name, "arguments file", source)
+    elif isinstance(argv, str):
+        refuse_file_name(argv, "mod_wsgi-express arguments", "from_express_args",
+                         source or "<args>")
     if isinstance(argv, str):
-        source = source or "<args>"
-        words = shell_words(argv, source)
-    else:
-        source = source or "argv"
-        words = []
-        for i, arg in enumerate(argv):
-            if not isinstance(arg, str):
-                msg = f"arguments must be strings, not {type(arg).__name__}"
-                raise ConfigError(msg, source=f"{source}[{i}]", value=repr(arg))
-            words.append((arg, f"{source}[{i}]"))
+        return parse_express_text(argv, source or "<args>")
+    source = source or "argv"
+    words: list[tuple[str, str]] = []
+    for i, arg in enumerate(argv):
+        if not isinstance(arg, str):
+            msg = f"arguments must be strings, not {type(arg).__name__}"
+            raise ConfigError(msg, source=f"{source}[{i}]", value=repr(arg))
+        words.append((arg, f"{source}[{i}]"))
     return _from_words(words, source)
+
+
+def parse_express_text(text: str, source: str) -> TrustPolicy:
+    """Load a policy from a shell command line (for :func:`load_express_args`,
+    and for a file already read), naming *source* in messages."""
+    return _from_words(shell_words(text, source), source)
 
 
 def _from_words(words: list[tuple[str, str]], source: str) -> TrustPolicy:

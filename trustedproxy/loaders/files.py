@@ -7,8 +7,9 @@ import pathlib
 import re
 from typing import TYPE_CHECKING
 
-from ..errors import ConfigError
+from ..errors import ConfigError, Problem
 from . import read_text
+from .directives import DIRECTIVE_OPTIONS
 
 if TYPE_CHECKING:
     from ..policy import TrustPolicy
@@ -19,17 +20,28 @@ __all__ = ["FORMATS", "detect_format", "load_file"]
 FORMATS = ("yaml", "directives", "express")
 _EXTENSIONS = {".yaml": "yaml", ".yml": "yaml", ".conf": "directives", ".htaccess": "directives",
                ".args": "express", ".sh": "express", ".express": "express"}
-_DIRECTIVE_LINE = re.compile(r"^[ \t]*(?:wsgitrustedprox|#[ \t]*trustedproxy:)",
-                             re.IGNORECASE | re.MULTILINE)
+_DIRECTIVE_LINE = re.compile(r"^[ \t]*wsgitrustedprox", re.IGNORECASE | re.MULTILINE)
 _APACHE_BLOCK = re.compile(r"^\s*<(VirtualHost|Location|Directory)", re.IGNORECASE | re.MULTILINE)
 _EXPRESS_OPTION = re.compile(r"^[^#\n]*--trust-proxy", re.MULTILINE)  # not in a comment
+#: An option line as to_directives() writes it: '# trustedproxy: script_name /app'.
+_OPTION_LINE = re.compile(r"^[ \t]*#[ \t]*trustedproxy:[ \t]*(?:"
+                          + "|".join(DIRECTIVE_OPTIONS) + r")[ \t]", re.IGNORECASE | re.MULTILINE)
+_CONTENT_LINE = re.compile(r"^[ \t]*[^#\s]", re.MULTILINE)  # a line that is not a comment
 
 
 def detect_format(path: str, text: str) -> str:
     """Say which form a policy file is in: from its extension (``.yaml``/``.yml``,
     ``.conf``/``.htaccess``, ``.args``/``.sh``/``.express``), else from its
-    content (mod_wsgi directives or Apache blocks; ``--trust-proxy`` outside a
-    ``#`` comment), else YAML."""
+    content, else YAML.
+
+    By content, a ``WSGITrustedProxies``/``WSGITrustedProxyHeaders`` line or an
+    Apache ``<VirtualHost>``/``<Location>``/``<Directory>`` block means
+    directives; ``--trust-proxy`` outside a ``#`` comment, express arguments;
+    ``# trustedproxy: OPTION VALUE`` lines mean directives only in a file that
+    holds nothing but comments (what :func:`~trustedproxy.loaders.writers.to_directives`
+    writes for a policy with options and no trust directives), so a YAML file
+    whose comments happen to start that way is still read as YAML.
+    """
     by_extension = _EXTENSIONS.get(pathlib.PurePath(path).suffix.lower())
     if by_extension:
         return by_extension
@@ -37,7 +49,23 @@ def detect_format(path: str, text: str) -> str:
         return "directives"
     if _EXPRESS_OPTION.search(text):
         return "express"
+    if _OPTION_LINE.search(text) and not _CONTENT_LINE.search(text):
+        return "directives"
     return "yaml"
+
+
+def _why(path: str, text: str, fmt: str) -> str:
+    """Say how the form of a file was told from its content (for messages)."""
+    if fmt == "yaml":
+        return ("no WSGITrustedProxies/WSGITrustedProxyHeaders line, Apache block or "
+                "--trust-proxy option")
+    if fmt == "express":
+        return "a --trust-proxy option outside a comment"
+    if _DIRECTIVE_LINE.search(text):
+        return "a WSGITrustedProxies/WSGITrustedProxyHeaders line"
+    if _APACHE_BLOCK.search(text):
+        return "an Apache <VirtualHost>, <Location> or <Directory> block"
+    return "only comments, with '# trustedproxy:' option lines"
 
 
 def load_file(path: str | os.PathLike[str], *, format: str | None = None,
@@ -56,8 +84,6 @@ def load_file(path: str | os.PathLike[str], *, format: str | None = None,
         ConfigError: for a file that cannot be read or does not hold a valid
             policy, or a *block* for a file that is not in directive form.
     """
-    from ..policy import TrustPolicy
-
     if format is not None and format not in FORMATS:
         msg = f"format must be one of {', '.join(map(repr, FORMATS))}, not {format!r}"
         raise ValueError(msg)
@@ -68,10 +94,27 @@ def load_file(path: str | os.PathLike[str], *, format: str | None = None,
         msg = (f"block {block!r}: a block applies to directive files only "
                f"(this file is read as {fmt})")
         raise ConfigError(msg, source=name, value=block)
+    if format or pathlib.PurePath(name).suffix.lower() in _EXTENSIONS:
+        return _load(name, text, fmt, block)
+    try:
+        return _load(name, text, fmt, block)
+    except ConfigError as exc:  # the form was a guess: say how it was made, and how to say it
+        others = " or ".join(f"format={f!r}" for f in FORMATS if f != fmt)
+        hint = (f"this file was read as {fmt} because its name has no known extension and "
+                f"its content has {_why(name, text, fmt)}; if it is in another form, say so "
+                f"with {others} (on the command line: --format), or rename it")
+        raise ConfigError([*exc.problems, Problem(name, None, hint)]) from None
+
+
+def _load(name: str, text: str, fmt: str, block: str | None) -> TrustPolicy:
     if fmt == "yaml":  # the text read above, not the file again
         from .yaml import parse_yaml
 
         return parse_yaml(text, name, os.path.dirname(name))
     if fmt == "directives":
-        return TrustPolicy.from_directives(text, source=name, block=block)
-    return TrustPolicy.from_express_args(text, source=name)
+        from .directives import parse_directives
+
+        return parse_directives(text, name, block)
+    from .express import parse_express_text
+
+    return parse_express_text(text, name)

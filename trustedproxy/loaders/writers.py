@@ -6,6 +6,10 @@ mod_wsgi has no directive for ``script_name``, ``strip_prefix_from_path`` or
 ``# trustedproxy: NAME VALUE`` comment lines, which Apache ignores (a comment
 above them says so) and trustedproxy reads. A command line has no comments,
 so the express form refuses a policy that sets them.
+
+A policy that trusts its headers from Unix-socket peers only (no trusted
+proxies) is refused by both mod_wsgi forms: the headers directive or option
+alone would make mod_wsgi trust every client.
 """
 
 from __future__ import annotations
@@ -59,6 +63,25 @@ def _no_custom_headers(policy: TrustPolicy, form: str) -> None:
                            for name in policy.custom_headers])
 
 
+def _unix_socket_only(policy: TrustPolicy, headers_option: str, proxies_option: str) -> str:
+    """Why a policy that trusts its headers from Unix-socket peers only cannot
+    be written in a mod_wsgi form, or ``""`` when it does not.
+
+    mod_wsgi has no way to say "Unix-socket peers only", and its headers
+    directive (option) without a proxies one trusts every client
+    (``mod_wsgi-reference.md`` §3.1), so writing the headers alone would turn
+    a safe policy into one that believes any client.
+    """
+    if not policy.trusted_headers or policy.trusted_proxies:
+        return ""
+    return (f"this policy trusts {', '.join(policy.trusted_headers)} from Unix-socket peers "
+            "only (trust_unix_socket=True, trusted_proxies empty), which mod_wsgi cannot "
+            f"express: {headers_option} without {proxies_option} makes mod_wsgi believe "
+            "these headers from every client. Add your proxies' addresses to "
+            "trusted_proxies (e.g. '127.0.0.1' for a front end on the same host), or keep "
+            "this policy as YAML or Python")
+
+
 def to_yaml(policy: TrustPolicy) -> str:
     """Return the policy as a YAML document that :func:`load_yaml` reads back."""
     data: dict[str, object] = {
@@ -87,8 +110,17 @@ def to_directives(policy: TrustPolicy) -> str:
     Options mod_wsgi cannot express are written as ``# trustedproxy:`` comment
     lines, headers mod_wsgi does not know are named in a comment; both are
     read back by :func:`~trustedproxy.loaders.directives.load_directives`.
+
+    Raises:
+        ConfigError: if the policy registers custom headers, or trusts its
+            headers from Unix-socket peers only (no trusted proxies): Apache
+            would read the headers directive alone as "trust every client".
     """
     _no_custom_headers(policy, "directive strings")
+    unix_only = _unix_socket_only(policy, HEADERS_DIRECTIVE, PROXIES)
+    if unix_only:
+        raise ConfigError(f"cannot write as mod_wsgi directives: {unix_only}",
+                          source="trusted_proxies")
     lines: list[str] = []
     proxies = _mod_wsgi_proxies(policy)
     if proxies:
@@ -119,10 +151,12 @@ def to_express_args(policy: TrustPolicy) -> list[str]:
     _no_custom_headers(policy, "mod_wsgi-express arguments")
     options = _options(policy)
     if options:
+        unix_only = _unix_socket_only(policy, "--trust-proxy-header", "--trust-proxy")
         raise ConfigError([
-            Problem(name, value, f"mod_wsgi-express has no option for {name}: keep this "
-                                 "policy as YAML or as directives (which carry it in a "
-                                 "'# trustedproxy:' comment line)")
+            Problem(name, value, f"mod_wsgi-express has no option for {name}, and {unix_only}"
+                    if name == "trust_unix_socket" and unix_only else
+                    f"mod_wsgi-express has no option for {name}: keep this policy as YAML "
+                    "or as directives (which carry it in a '# trustedproxy:' comment line)")
             for name, value in options])
     args: list[str] = []
     for cidr in _mod_wsgi_proxies(policy):
