@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from trustedproxy import ConfigError, TrustedProxyError, TrustPolicy
+from trustedproxy import ConfigError, TrustedProxyError, TrustedProxyMiddleware, TrustPolicy
 from trustedproxy.policy import Located
 
 XFF = ["X-Forwarded-For"]
@@ -302,6 +302,76 @@ class TestCustomHeaders:
         """Bad registrations fail at load time with the reason."""
         with pytest.raises(ConfigError, match=message):
             TrustPolicy(trusted_proxies=["10.0.0.0/8"], custom_headers=custom)
+
+    @pytest.mark.parametrize("second", ["cf-connecting-ip", "CF-CONNECTING-IP"])
+    def test_a_name_given_twice_in_any_case_is_refused(self, second: str) -> None:
+        """Header names are case-insensitive: two spellings of one name are refused, as
+        YAML refuses them, instead of the last one silently changing its group."""
+        with pytest.raises(ConfigError, match=rf"^custom_headers: custom header '{second}' is "
+                                              r"given twice \(first as 'CF-Connecting-IP'; "
+                                              r"header names are case-insensitive\): write "
+                                              r"it once$"):
+            TrustPolicy(trusted_proxies=["10.0.0.0/8"], trusted_headers=["CF-Connecting-IP"],
+                        custom_headers={"CF-Connecting-IP": "client", second: "scheme"})
+
+    def test_a_name_given_twice_names_the_first_place(self) -> None:
+        """With located names (a loader's), the message says where the first one is."""
+        with pytest.raises(ConfigError, match=r"^t.yaml:4: custom header 'x-a' is given twice "
+                                              r"\(first at line 3, as 'X-A'; header names"):
+            TrustPolicy(trusted_proxies=["10.0.0.0/8"],
+                        custom_headers={Located("X-A", "t.yaml:3"): "client",
+                                        Located("x-a", "t.yaml:4"): "client"})
+
+    def test_equal_whatever_the_case_of_the_name(self) -> None:
+        """Policies that differ only in the case of a custom header name are equal, hash
+        alike, and each one's YAML loads back equal to the other."""
+        a = TrustPolicy(trusted_proxies=["10.0.0.0/8"], trusted_headers=["CF-Connecting-IP"],
+                        custom_headers={"CF-Connecting-IP": "client"})
+        b = TrustPolicy(trusted_proxies=["10.0.0.0/8"], trusted_headers=["cf-connecting-ip"],
+                        custom_headers={"cf-connecting-ip": "client"})
+        assert a == b
+        assert hash(a) == hash(b)
+        assert TrustPolicy.from_yaml(a.to_yaml()) == b
+        assert TrustPolicy.from_yaml(b.to_yaml()) == a
+        assert a != TrustPolicy(trusted_proxies=["10.0.0.0/8"],
+                                trusted_headers=["cf-connecting-ip"],
+                                custom_headers={"cf-connecting-ip": "host"})
+
+    def test_host_is_refused(self) -> None:
+        """Registering Host would strip HTTP_HOST from every untrusted request: refused."""
+        with pytest.raises(ConfigError, match=r"^custom_headers: custom header 'host' is the "
+                                              r"request's own Host header, not a forwarded "
+                                              r"one: registering it would remove HTTP_HOST "
+                                              r"from every request of an untrusted peer; to "
+                                              r"take the host from your proxy, trust "
+                                              r"X-Forwarded-Host"):
+            TrustPolicy(trusted_proxies=["10.0.0.0/8"], custom_headers={"host": "host"})
+
+    @pytest.mark.parametrize("name", ["Content-Type", "Content-Length", "Cookie",
+                                      "Authorization", "User-Agent", "TRANSFER-ENCODING",
+                                      "Connection", "Origin", "Proxy-Authorization"])
+    def test_headers_that_are_not_forwarded_are_refused(self, name: str) -> None:
+        """A request header HTTP or the client sets is no forwarded header: registering it
+        would remove it from every untrusted request, so it is refused with the reason."""
+        with pytest.raises(ConfigError, match=rf"^custom_headers: custom header '{name}' is "
+                                              r"not a forwarded header \(HTTP or the client "
+                                              r"sets it, and the server or application reads "
+                                              r"it\): registering it would remove it from "
+                                              r"every request of an untrusted peer"):
+            TrustPolicy(trusted_proxies=["10.0.0.0/8"], custom_headers={name: "client"})
+
+    def test_host_of_an_untrusted_request_is_kept(self) -> None:
+        """HTTP_HOST reaches the application from an untrusted peer (the review's case,
+        now refused at load time, cannot arise; an allowed custom host header is removed
+        while Host stays)."""
+        p = TrustPolicy(trusted_proxies=["10.0.0.0/8"], trusted_headers=["X-Forwarded-For"],
+                        custom_headers={"X-Original-Host": "host"})
+        seen: dict[str, object] = {}
+        TrustedProxyMiddleware(lambda e, s: seen.update(e) or [], p)(  # type: ignore[arg-type]
+            {"REMOTE_ADDR": "203.0.113.5", "HTTP_HOST": "www.example.com",
+             "HTTP_X_ORIGINAL_HOST": "evil.example"}, None)  # type: ignore[arg-type]
+        assert seen["HTTP_HOST"] == "www.example.com"
+        assert "HTTP_X_ORIGINAL_HOST" not in seen
 
     def test_unknown_header_hint_mentions_registration(self) -> None:
         """An unknown trusted header points at custom_headers."""

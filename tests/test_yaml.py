@@ -116,8 +116,15 @@ def test_empty_mapping_is_the_empty_policy() -> None:
                  id="files number scalar"),
     pytest.param("trusted_proxies: [10.0.0.1]\ncustom_headers:\n  CF-Connecting-IP: client\n"
                  "  cf-connecting-ip: client\n",
-                 r"^trust.yaml:4: custom_headers: 'cf-connecting-ip' is given twice \(first at "
-                 r"line 3\): write it once", id="custom header twice"),
+                 r"^trust.yaml:4: custom header 'cf-connecting-ip' is given twice \(first at "
+                 r"line 3, as 'CF-Connecting-IP'; header names are case-insensitive\): write "
+                 r"it once$", id="custom header twice"),
+    pytest.param("trusted_proxies: [10.0.0.1]\ncustom_headers:\n  X-A: client\n  X-A: scheme\n",
+                 r"^trust.yaml:4: custom header 'X-A' is given twice \(first at line 3\): "
+                 r"write it once$", id="custom header twice, same spelling"),
+    pytest.param("trusted_proxies: [10.0.0.1]\ncustom_headers:\n  Host: host\n",
+                 r"^trust.yaml:3: custom header 'Host' is the request's own Host header, not a "
+                 r"forwarded one: registering it would remove HTTP_HOST", id="custom header Host"),
     pytest.param("trusted_proxies: [10.0.0.1]\ncustom_headers:\n  [a]: client\n",
                  r"^trust.yaml:3: custom_headers: a header name must be text, not list",
                  id="custom header not text"),
