@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import pickle
 import re
+import unicodedata
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from trustedproxy import ConfigError, TrustedProxyError, TrustedProxyMiddleware, TrustPolicy
 from trustedproxy.policy import Located
@@ -393,3 +396,87 @@ def test_pickle_keeps_every_option() -> None:
                     script_name="/x", strip_prefix_from_path=True, trust_unix_socket=True,
                     max_hops=7, hop_aligned=True, custom_headers={"X-My-Ip": "client"})
     assert pickle.loads(pickle.dumps(p)) == p
+
+#: The Unicode categories script_name refuses, with white space (str.isspace).
+REFUSED_CATEGORIES = ("Cc", "Cf", "Cs", "Zl", "Zp", "Zs")
+
+
+class TestScriptName:
+    @pytest.mark.parametrize(("name", "shown", "char", "at"), [
+        ("/my\u00a0app", r"/my\\xa0app", r"U\+00A0 \(NO-BREAK SPACE\)", 4),
+        ("/my\u0085app", r"/my\\x85app", r"U\+0085", 4),
+        ("/my\u2028app", r"/my\\u2028app", r"U\+2028 \(LINE SEPARATOR\)", 4),
+        ("/my\u2029app", r"/my\\u2029app", r"U\+2029 \(PARAGRAPH SEPARATOR\)", 4),
+        ("/my\u3000app", r"/my\\u3000app", r"U\+3000 \(IDEOGRAPHIC SPACE\)", 4),
+        ("/a/\u200bb", r"/a/\\u200bb", r"U\+200B \(ZERO WIDTH SPACE\)", 4),
+        ("/\ufeffapp", r"/\\ufeffapp", r"U\+FEFF \(ZERO WIDTH NO-BREAK SPACE\)", 2),
+        ("/a\u202eb", r"/a\\u202eb", r"U\+202E \(RIGHT-TO-LEFT OVERRIDE\)", 3),
+        ("/a\ud800", r"/a\\ud800", r"U\+D800", 3),
+        ("/a\x1fb", r"/a\\x1fb", r"U\+001F", 3),
+        ("/a b", r"/a b", r"U\+0020 \(SPACE\)", 3),
+        ("/a\tb", r"/a\\tb", r"U\+0009", 3),
+        ("  /a\u00a0", r"  /a\\xa0", r"U\+00A0 \(NO-BREAK SPACE\)", 5),
+    ])
+    def test_white_space_and_controls_are_refused(self, name: str, shown: str, char: str,
+                                                   at: int) -> None:
+        """Every Unicode white space, control, format and separator character (and a lone
+        surrogate, which has no UTF-8 form) is refused, named as U+XXXX with its place."""
+        with pytest.raises(ConfigError, match=rf"^script_name: invalid script_name "
+                                              rf"'{shown}': a prefix may not hold control "
+                                              rf"characters or white space: {char} at "
+                                              rf"character {at}$"):
+            policy(script_name=name)
+
+    def test_query_fragment_and_backslash_are_named(self) -> None:
+        """'?', '#' and '\\' are refused, named with their place."""
+        with pytest.raises(ConfigError, match=r"a prefix may not hold '\?', '#' or '\\': "
+                                              r"'#' at character 3$"):
+            policy(script_name="/a#b")
+
+    @pytest.mark.parametrize("name", ["/\u00e9t\u00e9", "/\u00e0", "/\u00c5", "/\u00df",
+                                      "/\u0440\u0443", "/\u65e5\u672c", "/a-b_c.d~e"])
+    def test_non_ascii_letters_are_kept(self, name: str) -> None:
+        """Letters of any script are fine, including those whose UTF-8 bytes are 0x85 or
+        0xA0 (U+00C5, U+00E0), and the directive and YAML forms load back equal."""
+        p = policy(script_name=name)
+        assert p.script_name == name
+        assert TrustPolicy.from_directives(p.to_directives()) == p
+        assert TrustPolicy.from_yaml(p.to_yaml()) == p
+
+
+def _refused(char: str) -> bool:
+    return char.isspace() or unicodedata.category(char) in REFUSED_CATEGORIES
+
+
+SAFE = st.characters(categories=("L", "M", "N", "P", "S"), exclude_characters="?#\\,/")
+
+
+@given(st.lists(st.text(SAFE, min_size=1, max_size=5).filter(lambda s: s not in ("..", ".")),
+                max_size=3))
+def test_script_name_without_refused_characters_round_trips(segments: list[str]) -> None:
+    """Invariant: a /-led script_name of letters, marks, digits, punctuation and symbols
+    (no '?', '#', '\\', ',' or '..' segment) loads unchanged, and its YAML and directive
+    forms load back equal; no character of it is white space or a control."""
+    name = "".join("/" + s for s in segments)
+    p = policy(script_name=name)
+    assert p.script_name == name
+    assert not any(_refused(c) for c in p.script_name)
+    assert TrustPolicy.from_yaml(p.to_yaml()) == p
+    assert TrustPolicy.from_directives(p.to_directives()) == p
+
+
+@given(st.text(SAFE, max_size=6), st.characters(categories=REFUSED_CATEGORIES),
+       st.text(SAFE, min_size=1, max_size=6))
+def test_script_name_with_any_refused_character_is_refused(before: str, bad: str,
+                                                           after: str) -> None:
+    """Invariant: a script_name holding any white space, control, format or separator
+    character (categories Cc, Cf, Cs, Zl, Zp, Zs) never loads, and the message names
+    that character as U+XXXX and its place."""
+    name = "/" + before + bad + after
+    with pytest.raises(ConfigError) as info:
+        policy(script_name=name)
+    assert str(info.value) == (
+        f"script_name: invalid script_name {name!r}: a prefix may not hold control "
+        f"characters or white space: U+{ord(bad):04X}"
+        + (f" ({unicodedata.name(bad)})" if unicodedata.name(bad, "") else "")
+        + f" at character {len(before) + 2}")

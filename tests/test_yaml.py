@@ -125,6 +125,10 @@ def test_empty_mapping_is_the_empty_policy() -> None:
     pytest.param("trusted_proxies: [10.0.0.1]\ncustom_headers:\n  Host: host\n",
                  r"^trust.yaml:3: custom header 'Host' is the request's own Host header, not a "
                  r"forwarded one: registering it would remove HTTP_HOST", id="custom header Host"),
+    pytest.param("trusted_proxies: [10.0.0.0/8]\nscript_name: \"/my\\u3000app\"\n",
+                 r"^trust.yaml:2: invalid script_name '/my\\u3000app': a prefix may not hold "
+                 r"control characters or white space: U\+3000 \(IDEOGRAPHIC SPACE\) at "
+                 r"character 4$", id="script_name unicode space"),
     pytest.param("trusted_proxies: [10.0.0.1]\ncustom_headers:\n  [a]: client\n",
                  r"^trust.yaml:3: custom_headers: a header name must be text, not list",
                  id="custom header not text"),

@@ -246,7 +246,7 @@ class TrustPolicy:
                                   f"script_name must be a string such as '/myapp', "
                                   f"not {type(raw_script).__name__}"))
         else:
-            normal, reason = parse_prefix(raw_script)
+            normal, reason = parse_prefix(raw_script, text=True)
             if normal is None:
                 errors.append(Problem(script_source, raw_script,
                                       f"invalid script_name {raw_script!r}: {reason}"))
