@@ -73,6 +73,20 @@ class TestErrors:
                      r"\['10.0.0.0/8'\]", id="bare string"),
         pytest.param({"trusted_headers": "X-Forwarded-For"},
                      "trusted_headers must be a list, not a single string", id="bare header"),
+        pytest.param({"trusted_headers": "X-Forwarded-For, X-Forwarded-Proto"},
+                     r"^trusted_headers: trusted_headers must be a list, not a single string: "
+                     r"write \['X-Forwarded-For', 'X-Forwarded-Proto'\]$", id="comma headers"),
+        pytest.param({"trusted_proxies": "10.0.0.0/8,192.0.2.1  2001:db8::/32"},
+                     r"^trusted_proxies: trusted_proxies must be a list, not a single string: "
+                     r"write \['10.0.0.0/8', '192.0.2.1', '2001:db8::/32'\]$",
+                     id="comma and space proxies"),
+        pytest.param({"trusted_proxies": [], "trusted_headers": [Located("X-Real-IP", "t.yaml:3")]},
+                     r"^trusted_headers: trusted headers but no trusted proxies",
+                     id="headers without proxies: source"),
+        pytest.param({"trusted_proxies": [],
+                      "trusted_headers": Located([Located("X-Real-IP", "t.yaml:3")], "t.yaml:2")},
+                     r"^t.yaml:2: trusted headers but no trusted proxies",
+                     id="headers without proxies: located list"),
         pytest.param({"trusted_proxies": 10}, "trusted_proxies must be a list, not int",
                      id="not a list"),
         pytest.param({"script_name": "myapp"},
@@ -123,6 +137,45 @@ class TestErrors:
         """An empty ConfigError is a programming error."""
         with pytest.raises(TypeError, match="at least one problem"):
             ConfigError([])
+
+
+class TestLeadingZeros:
+    @pytest.mark.parametrize(("value", "message"), [
+        pytest.param("010.000.000.001",
+                     r"invalid trusted proxy '010.000.000.001': leading zeros are ambiguous "
+                     r"\('010' is 10 in decimal but 8 in octal, as some parsers read it\): "
+                     r"write '10.0.0.1' if you mean decimal, '8.0.0.1' if octal$", id="octal"),
+        pytest.param("010.010.0.0/16",
+                     r"\('010' is 10 in decimal but 8 in octal, as some parsers read it\): "
+                     r"write '10.10.0.0/16' if you mean decimal, '8.8.0.0/16' if octal$",
+                     id="twice, with a mask"),
+        pytest.param("192.168.001.001",
+                     r"'192.168.001.001': leading zeros are not allowed \(some parsers read "
+                     r"them as octal\): write '192.168.1.1'$", id="octal reads the same"),
+        pytest.param("10.0.0.09/32",
+                     r"leading zeros are not allowed \(some parsers read them as octal\): "
+                     r"write '10.0.0.9/32'$", id="not octal"),
+        pytest.param("010.0.0.09",
+                     r"leading zeros are not allowed .*: write '10.0.0.9'$",
+                     id="one part not octal: no octal reading"),
+        pytest.param("01.300.0.1", r"'01.300.0.1': each part of an IPv4 address must be "
+                                   r"0-255$", id="out of range too"),
+    ])
+    def test_leading_zeros_say_what_to_write(self, value: str, message: str) -> None:
+        """A leading zero names the decimal value to write; where an octal reader would
+        see another address, both readings, so the operator picks the one meant."""
+        with pytest.raises(ConfigError, match=message) as info:
+            policy(trusted_proxies=[value])
+        for written in re.findall(r"write '([^']+)'|, '([^']+)' if octal", str(info.value)):
+            suggestion = "".join(written)
+            assert policy(trusted_proxies=[suggestion]).trusted_proxies  # loads
+
+    def test_partial_ipv4_in_directives(self) -> None:
+        """A partial address in a directive is suggested in its partial form."""
+        with pytest.raises(ConfigError, match=r"invalid trusted proxy '010.0.0': leading "
+                                              r"zeros are ambiguous .*: write '10.0.0' if you "
+                                              r"mean decimal, '8.0.0' if octal$"):
+            TrustPolicy.from_directives("WSGITrustedProxies 010.0.0")
 
 
 class TestWarnings:
@@ -396,6 +449,7 @@ def test_pickle_keeps_every_option() -> None:
                     script_name="/x", strip_prefix_from_path=True, trust_unix_socket=True,
                     max_hops=7, hop_aligned=True, custom_headers={"X-My-Ip": "client"})
     assert pickle.loads(pickle.dumps(p)) == p
+
 
 #: The Unicode categories script_name refuses, with white space (str.isspace).
 REFUSED_CATEGORIES = ("Cc", "Cf", "Cs", "Zl", "Zp", "Zs")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -62,8 +63,12 @@ def _items(values: object, field: str, source: str) -> tuple[Iterable[Located], 
     """Unwrap a list field into located items, refusing a bare string."""
     values, where = _unwrap(values, source or field)
     if isinstance(values, (str, bytes)):
-        return [], [Problem(where, str(values), f"{field} must be a list, not a single string: "
-                                                f"write [{str(values)!r}]")]
+        # "a, b" (or "a b", as directives write it) is the list [a, b]; suggest
+        # that, since a one-item list of the whole string is as wrong.
+        text = values.decode("latin-1") if isinstance(values, bytes) else values
+        suggested = ", ".join(repr(part) for part in re.split(r"[,\s]+", text) if part)
+        return [], [Problem(where, text, f"{field} must be a list, not a single string: "
+                                         f"write [{suggested}]")]
     if not isinstance(values, Iterable):
         return [], [Problem(where, None, f"{field} must be a list, not {type(values).__name__}")]
     # Lazily: each item is wrapped as the caller reaches it, so a list of
@@ -159,6 +164,7 @@ class TrustPolicy:
 
         proxies, problems = _items(trusted_proxies, "trusted_proxies", _source)
         errors += problems
+        proxies_failed = bool(problems)  # not a list: "no trusted proxies" would be noise
         intervals: list[tuple[int, int]] = []
         public = 0
         for item in proxies:
@@ -202,6 +208,7 @@ class TrustPolicy:
                                     "can connect from them"))
 
         table, custom = _custom_table(custom_headers, _source, errors)
+        headers_where = _unwrap(trusted_headers, _source or "trusted_headers")[1]
         headers, problems = _items(trusted_headers, "trusted_headers", _source)
         errors += problems
         names: dict[str, Located] = {}
@@ -273,10 +280,10 @@ class TrustPolicy:
             hops = DEFAULT_MAX_HOPS
 
         merged = merge(intervals)
-        if names and not merged and not flags["trust_unix_socket"] and not any(
-                p.message.startswith("invalid trusted proxy") for p in errors):
+        if (names and not merged and not flags["trust_unix_socket"] and not proxies_failed
+                and not any(p.message.startswith("invalid trusted proxy") for p in errors)):
             errors.append(Problem(
-                _source or "trusted_headers", None,
+                headers_where, None,
                 "trusted headers but no trusted proxies: list the proxies' addresses in "
                 "trusted_proxies (mod_wsgi would then believe these headers from every "
                 "client); to trust every peer, write '0.0.0.0/0' and '::/0' explicitly"))

@@ -240,6 +240,10 @@ def _build(reader: _Reader, root: MappingNode) -> TrustPolicy:
             extra, files_failed = reader.files(value_node)
         elif key in _LISTS:
             kwargs[key] = reader.items(key, value_node)
+            if key == "trusted_headers" and isinstance(kwargs[key], list):
+                # The list as a whole is at its key's line ("trusted headers but
+                # no trusted proxies" names it).
+                kwargs[key] = Located(kwargs[key], where)
             if key == "trusted_proxies" and len(reader.errors) > errors_before:
                 proxies_bad = True
         elif key == "custom_headers" and isinstance(value_node, MappingNode):
