@@ -110,6 +110,9 @@ class TrustPolicy:
             built-in ones and may be trusted (one header per group still).
             A client header holds one address, a scheme header a word
             (http/https), the others as their group's built-in headers.
+            Names compare without regard to case; a name given twice (in
+            any case), ``Host`` and the headers HTTP or the client sets
+            (``Content-Type``, ``Cookie``...) are refused.
         hop_aligned: for proxies that append to single-valued headers as they
             append to X-Forwarded-For (``X-Forwarded-Proto: https, http``), take
             from each list the value the outermost trusted proxy wrote, located
