@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import pickle
 import re
+import unicodedata
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from trustedproxy import ConfigError, TrustedProxyError, TrustPolicy
+from trustedproxy import ConfigError, TrustedProxyError, TrustedProxyMiddleware, TrustPolicy
 from trustedproxy.policy import Located
 
 XFF = ["X-Forwarded-For"]
@@ -70,6 +73,20 @@ class TestErrors:
                      r"\['10.0.0.0/8'\]", id="bare string"),
         pytest.param({"trusted_headers": "X-Forwarded-For"},
                      "trusted_headers must be a list, not a single string", id="bare header"),
+        pytest.param({"trusted_headers": "X-Forwarded-For, X-Forwarded-Proto"},
+                     r"^trusted_headers: trusted_headers must be a list, not a single string: "
+                     r"write \['X-Forwarded-For', 'X-Forwarded-Proto'\]$", id="comma headers"),
+        pytest.param({"trusted_proxies": "10.0.0.0/8,192.0.2.1  2001:db8::/32"},
+                     r"^trusted_proxies: trusted_proxies must be a list, not a single string: "
+                     r"write \['10.0.0.0/8', '192.0.2.1', '2001:db8::/32'\]$",
+                     id="comma and space proxies"),
+        pytest.param({"trusted_proxies": [], "trusted_headers": [Located("X-Real-IP", "t.yaml:3")]},
+                     r"^trusted_headers: trusted headers but no trusted proxies",
+                     id="headers without proxies: source"),
+        pytest.param({"trusted_proxies": [],
+                      "trusted_headers": Located([Located("X-Real-IP", "t.yaml:3")], "t.yaml:2")},
+                     r"^t.yaml:2: trusted headers but no trusted proxies",
+                     id="headers without proxies: located list"),
         pytest.param({"trusted_proxies": 10}, "trusted_proxies must be a list, not int",
                      id="not a list"),
         pytest.param({"script_name": "myapp"},
@@ -120,6 +137,45 @@ class TestErrors:
         """An empty ConfigError is a programming error."""
         with pytest.raises(TypeError, match="at least one problem"):
             ConfigError([])
+
+
+class TestLeadingZeros:
+    @pytest.mark.parametrize(("value", "message"), [
+        pytest.param("010.000.000.001",
+                     r"invalid trusted proxy '010.000.000.001': leading zeros are ambiguous "
+                     r"\('010' is 10 in decimal but 8 in octal, as some parsers read it\): "
+                     r"write '10.0.0.1' if you mean decimal, '8.0.0.1' if octal$", id="octal"),
+        pytest.param("010.010.0.0/16",
+                     r"\('010' is 10 in decimal but 8 in octal, as some parsers read it\): "
+                     r"write '10.10.0.0/16' if you mean decimal, '8.8.0.0/16' if octal$",
+                     id="twice, with a mask"),
+        pytest.param("192.168.001.001",
+                     r"'192.168.001.001': leading zeros are not allowed \(some parsers read "
+                     r"them as octal\): write '192.168.1.1'$", id="octal reads the same"),
+        pytest.param("10.0.0.09/32",
+                     r"leading zeros are not allowed \(some parsers read them as octal\): "
+                     r"write '10.0.0.9/32'$", id="not octal"),
+        pytest.param("010.0.0.09",
+                     r"leading zeros are not allowed .*: write '10.0.0.9'$",
+                     id="one part not octal: no octal reading"),
+        pytest.param("01.300.0.1", r"'01.300.0.1': each part of an IPv4 address must be "
+                                   r"0-255$", id="out of range too"),
+    ])
+    def test_leading_zeros_say_what_to_write(self, value: str, message: str) -> None:
+        """A leading zero names the decimal value to write; where an octal reader would
+        see another address, both readings, so the operator picks the one meant."""
+        with pytest.raises(ConfigError, match=message) as info:
+            policy(trusted_proxies=[value])
+        for written in re.findall(r"write '([^']+)'|, '([^']+)' if octal", str(info.value)):
+            suggestion = "".join(written)
+            assert policy(trusted_proxies=[suggestion]).trusted_proxies  # loads
+
+    def test_partial_ipv4_in_directives(self) -> None:
+        """A partial address in a directive is suggested in its partial form."""
+        with pytest.raises(ConfigError, match=r"invalid trusted proxy '010.0.0': leading "
+                                              r"zeros are ambiguous .*: write '10.0.0' if you "
+                                              r"mean decimal, '8.0.0' if octal$"):
+            TrustPolicy.from_directives("WSGITrustedProxies 010.0.0")
 
 
 class TestWarnings:
@@ -303,6 +359,76 @@ class TestCustomHeaders:
         with pytest.raises(ConfigError, match=message):
             TrustPolicy(trusted_proxies=["10.0.0.0/8"], custom_headers=custom)
 
+    @pytest.mark.parametrize("second", ["cf-connecting-ip", "CF-CONNECTING-IP"])
+    def test_a_name_given_twice_in_any_case_is_refused(self, second: str) -> None:
+        """Header names are case-insensitive: two spellings of one name are refused, as
+        YAML refuses them, instead of the last one silently changing its group."""
+        with pytest.raises(ConfigError, match=rf"^custom_headers: custom header '{second}' is "
+                                              r"given twice \(first as 'CF-Connecting-IP'; "
+                                              r"header names are case-insensitive\): write "
+                                              r"it once$"):
+            TrustPolicy(trusted_proxies=["10.0.0.0/8"], trusted_headers=["CF-Connecting-IP"],
+                        custom_headers={"CF-Connecting-IP": "client", second: "scheme"})
+
+    def test_a_name_given_twice_names_the_first_place(self) -> None:
+        """With located names (a loader's), the message says where the first one is."""
+        with pytest.raises(ConfigError, match=r"^t.yaml:4: custom header 'x-a' is given twice "
+                                              r"\(first at line 3, as 'X-A'; header names"):
+            TrustPolicy(trusted_proxies=["10.0.0.0/8"],
+                        custom_headers={Located("X-A", "t.yaml:3"): "client",
+                                        Located("x-a", "t.yaml:4"): "client"})
+
+    def test_equal_whatever_the_case_of_the_name(self) -> None:
+        """Policies that differ only in the case of a custom header name are equal, hash
+        alike, and each one's YAML loads back equal to the other."""
+        a = TrustPolicy(trusted_proxies=["10.0.0.0/8"], trusted_headers=["CF-Connecting-IP"],
+                        custom_headers={"CF-Connecting-IP": "client"})
+        b = TrustPolicy(trusted_proxies=["10.0.0.0/8"], trusted_headers=["cf-connecting-ip"],
+                        custom_headers={"cf-connecting-ip": "client"})
+        assert a == b
+        assert hash(a) == hash(b)
+        assert TrustPolicy.from_yaml(a.to_yaml()) == b
+        assert TrustPolicy.from_yaml(b.to_yaml()) == a
+        assert a != TrustPolicy(trusted_proxies=["10.0.0.0/8"],
+                                trusted_headers=["cf-connecting-ip"],
+                                custom_headers={"cf-connecting-ip": "host"})
+
+    def test_host_is_refused(self) -> None:
+        """Registering Host would strip HTTP_HOST from every untrusted request: refused."""
+        with pytest.raises(ConfigError, match=r"^custom_headers: custom header 'host' is the "
+                                              r"request's own Host header, not a forwarded "
+                                              r"one: registering it would remove HTTP_HOST "
+                                              r"from every request of an untrusted peer; to "
+                                              r"take the host from your proxy, trust "
+                                              r"X-Forwarded-Host"):
+            TrustPolicy(trusted_proxies=["10.0.0.0/8"], custom_headers={"host": "host"})
+
+    @pytest.mark.parametrize("name", ["Content-Type", "Content-Length", "Cookie",
+                                      "Authorization", "User-Agent", "TRANSFER-ENCODING",
+                                      "Connection", "Origin", "Proxy-Authorization"])
+    def test_headers_that_are_not_forwarded_are_refused(self, name: str) -> None:
+        """A request header HTTP or the client sets is no forwarded header: registering it
+        would remove it from every untrusted request, so it is refused with the reason."""
+        with pytest.raises(ConfigError, match=rf"^custom_headers: custom header '{name}' is "
+                                              r"not a forwarded header \(HTTP or the client "
+                                              r"sets it, and the server or application reads "
+                                              r"it\): registering it would remove it from "
+                                              r"every request of an untrusted peer"):
+            TrustPolicy(trusted_proxies=["10.0.0.0/8"], custom_headers={name: "client"})
+
+    def test_host_of_an_untrusted_request_is_kept(self) -> None:
+        """HTTP_HOST reaches the application from an untrusted peer (the review's case,
+        now refused at load time, cannot arise; an allowed custom host header is removed
+        while Host stays)."""
+        p = TrustPolicy(trusted_proxies=["10.0.0.0/8"], trusted_headers=["X-Forwarded-For"],
+                        custom_headers={"X-Original-Host": "host"})
+        seen: dict[str, object] = {}
+        TrustedProxyMiddleware(lambda e, s: seen.update(e) or [], p)(  # type: ignore[arg-type]
+            {"REMOTE_ADDR": "203.0.113.5", "HTTP_HOST": "www.example.com",
+             "HTTP_X_ORIGINAL_HOST": "evil.example"}, None)  # type: ignore[arg-type]
+        assert seen["HTTP_HOST"] == "www.example.com"
+        assert "HTTP_X_ORIGINAL_HOST" not in seen
+
     def test_unknown_header_hint_mentions_registration(self) -> None:
         """An unknown trusted header points at custom_headers."""
         with pytest.raises(ConfigError, match="register others with custom_headers"):
@@ -323,3 +449,88 @@ def test_pickle_keeps_every_option() -> None:
                     script_name="/x", strip_prefix_from_path=True, trust_unix_socket=True,
                     max_hops=7, hop_aligned=True, custom_headers={"X-My-Ip": "client"})
     assert pickle.loads(pickle.dumps(p)) == p
+
+
+#: The Unicode categories script_name refuses, with white space (str.isspace).
+REFUSED_CATEGORIES = ("Cc", "Cf", "Cs", "Zl", "Zp", "Zs")
+
+
+class TestScriptName:
+    @pytest.mark.parametrize(("name", "shown", "char", "at"), [
+        ("/my\u00a0app", r"/my\\xa0app", r"U\+00A0 \(NO-BREAK SPACE\)", 4),
+        ("/my\u0085app", r"/my\\x85app", r"U\+0085", 4),
+        ("/my\u2028app", r"/my\\u2028app", r"U\+2028 \(LINE SEPARATOR\)", 4),
+        ("/my\u2029app", r"/my\\u2029app", r"U\+2029 \(PARAGRAPH SEPARATOR\)", 4),
+        ("/my\u3000app", r"/my\\u3000app", r"U\+3000 \(IDEOGRAPHIC SPACE\)", 4),
+        ("/a/\u200bb", r"/a/\\u200bb", r"U\+200B \(ZERO WIDTH SPACE\)", 4),
+        ("/\ufeffapp", r"/\\ufeffapp", r"U\+FEFF \(ZERO WIDTH NO-BREAK SPACE\)", 2),
+        ("/a\u202eb", r"/a\\u202eb", r"U\+202E \(RIGHT-TO-LEFT OVERRIDE\)", 3),
+        ("/a\ud800", r"/a\\ud800", r"U\+D800", 3),
+        ("/a\x1fb", r"/a\\x1fb", r"U\+001F", 3),
+        ("/a b", r"/a b", r"U\+0020 \(SPACE\)", 3),
+        ("/a\tb", r"/a\\tb", r"U\+0009", 3),
+        ("  /a\u00a0", r"  /a\\xa0", r"U\+00A0 \(NO-BREAK SPACE\)", 5),
+    ])
+    def test_white_space_and_controls_are_refused(self, name: str, shown: str, char: str,
+                                                   at: int) -> None:
+        """Every Unicode white space, control, format and separator character (and a lone
+        surrogate, which has no UTF-8 form) is refused, named as U+XXXX with its place."""
+        with pytest.raises(ConfigError, match=rf"^script_name: invalid script_name "
+                                              rf"'{shown}': a prefix may not hold control "
+                                              rf"characters or white space: {char} at "
+                                              rf"character {at}$"):
+            policy(script_name=name)
+
+    def test_query_fragment_and_backslash_are_named(self) -> None:
+        """'?', '#' and '\\' are refused, named with their place."""
+        with pytest.raises(ConfigError, match=r"a prefix may not hold '\?', '#' or '\\': "
+                                              r"'#' at character 3$"):
+            policy(script_name="/a#b")
+
+    @pytest.mark.parametrize("name", ["/\u00e9t\u00e9", "/\u00e0", "/\u00c5", "/\u00df",
+                                      "/\u0440\u0443", "/\u65e5\u672c", "/a-b_c.d~e"])
+    def test_non_ascii_letters_are_kept(self, name: str) -> None:
+        """Letters of any script are fine, including those whose UTF-8 bytes are 0x85 or
+        0xA0 (U+00C5, U+00E0), and the directive and YAML forms load back equal."""
+        p = policy(script_name=name)
+        assert p.script_name == name
+        assert TrustPolicy.from_directives(p.to_directives()) == p
+        assert TrustPolicy.from_yaml(p.to_yaml()) == p
+
+
+def _refused(char: str) -> bool:
+    return char.isspace() or unicodedata.category(char) in REFUSED_CATEGORIES
+
+
+SAFE = st.characters(categories=("L", "M", "N", "P", "S"), exclude_characters="?#\\,/")
+
+
+@given(st.lists(st.text(SAFE, min_size=1, max_size=5).filter(lambda s: s not in ("..", ".")),
+                max_size=3))
+def test_script_name_without_refused_characters_round_trips(segments: list[str]) -> None:
+    """Invariant: a /-led script_name of letters, marks, digits, punctuation and symbols
+    (no '?', '#', '\\', ',' or '..' segment) loads unchanged, and its YAML and directive
+    forms load back equal; no character of it is white space or a control."""
+    name = "".join("/" + s for s in segments)
+    p = policy(script_name=name)
+    assert p.script_name == name
+    assert not any(_refused(c) for c in p.script_name)
+    assert TrustPolicy.from_yaml(p.to_yaml()) == p
+    assert TrustPolicy.from_directives(p.to_directives()) == p
+
+
+@given(st.text(SAFE, max_size=6), st.characters(categories=REFUSED_CATEGORIES),
+       st.text(SAFE, min_size=1, max_size=6))
+def test_script_name_with_any_refused_character_is_refused(before: str, bad: str,
+                                                           after: str) -> None:
+    """Invariant: a script_name holding any white space, control, format or separator
+    character (categories Cc, Cf, Cs, Zl, Zp, Zs) never loads, and the message names
+    that character as U+XXXX and its place."""
+    name = "/" + before + bad + after
+    with pytest.raises(ConfigError) as info:
+        policy(script_name=name)
+    assert str(info.value) == (
+        f"script_name: invalid script_name {name!r}: a prefix may not hold control "
+        f"characters or white space: U+{ord(bad):04X}"
+        + (f" ({unicodedata.name(bad)})" if unicodedata.name(bad, "") else "")
+        + f" at character {len(before) + 2}")

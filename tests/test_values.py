@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -119,7 +121,7 @@ def test_prefixes(raw: str, expected: str) -> None:
 
 @pytest.mark.parametrize(("raw", "reason"), [
     ("myapp", "must be empty or start with '/'"), ("/a/../b", "'..' segment"),
-    ("/..", "'..' segment"), ("/a b", "control characters, white space"),
+    ("/..", "'..' segment"), ("/a b", "control characters or white space: U+0020 (SPACE) at"),
     ("/a\tb", "control characters"), ("/a?x=1", "'?'"), ("/a#x", "'#'"),
     ("/a\x00", "control characters"), ("/a\x7f", "control characters"),
     ("/\\evil.example", "'\\'"), ("/a,/b", LIST),
@@ -129,6 +131,99 @@ def test_prefixes_invalid(raw: str, reason: str) -> None:
     value, why = parse_prefix(raw)
     assert value is None
     assert reason in why
+
+
+def utf8(text: str) -> str:
+    """*text* as a header value reaches a WSGI app: its UTF-8 bytes, read as latin-1."""
+    return text.encode("utf-8").decode("latin-1")
+
+
+@pytest.mark.parametrize(("raw", "expected"), [
+    pytest.param(utf8("/\u00e0"), utf8("/\u00e0"), id="a-grave: bytes C3 A0"),
+    pytest.param(utf8("/\u00c5"), utf8("/\u00c5"), id="A-ring: bytes C3 85"),
+    pytest.param(utf8("/\u00e9t\u00e9/"), utf8("/\u00e9t\u00e9"), id="ete"),
+    pytest.param(utf8("/\u0440"), utf8("/\u0440"), id="cyrillic: bytes D1 80"),
+    pytest.param("/caf\xe9", "/caf\xe9", id="latin-1 byte, not UTF-8"),
+])
+def test_prefix_header_non_ascii_kept(raw: str, expected: str) -> None:
+    """A prefix header's bytes are read as UTF-8 text: letters whose UTF-8 holds the bytes
+    0x85 or 0xA0 are kept (as the header's latin-1 string); bytes that are not UTF-8 are
+    read as latin-1 and kept when they are no control or space."""
+    assert parse_prefix(raw) == (expected, "")
+
+
+@pytest.mark.parametrize(("raw", "reason"), [
+    pytest.param(utf8("/my\u00a0app"), "U+00A0 (NO-BREAK SPACE) at character 4", id="nbsp"),
+    pytest.param(utf8("/my\u0085app"), "U+0085 at character 4", id="nel"),
+    pytest.param(utf8("/my\u2028app"), "U+2028 (LINE SEPARATOR) at character 4", id="ls"),
+    pytest.param(utf8("/my\u3000app"), "U+3000 (IDEOGRAPHIC SPACE) at character 4",
+                 id="ideographic space"),
+    pytest.param(utf8("/\ufeffapp"), "U+FEFF (ZERO WIDTH NO-BREAK SPACE) at character 2",
+                 id="bom"),
+    pytest.param(utf8("/\u00e9\u200b"), "U+200B (ZERO WIDTH SPACE) at character 3",
+                 id="zero width space, counted in characters"),
+    pytest.param("/my\x85app", "U+0085 at character 4", id="lone byte 85"),
+    pytest.param("/caf\xe9\xa0", "U+00A0 (NO-BREAK SPACE) at character 6",
+                 id="lone byte A0"),
+    pytest.param("/a\x9bb", "U+009B at character 3", id="lone byte 9B (CSI)"),
+    pytest.param("/\xef\xbb\xbf\xff", "U+FEFF (ZERO WIDTH NO-BREAK SPACE) at character 2",
+                 id="not UTF-8, and its lenient UTF-8 reading holds a BOM"),
+    pytest.param(" /a b", "U+0020 (SPACE) at character 4", id="place counts leading OWS"),
+])
+def test_prefix_header_unicode_space_and_controls_refused(raw: str, reason: str) -> None:
+    """Unicode white space and C1 controls in a prefix header, as UTF-8 or as lone
+    latin-1 bytes, make it malformed (ignored), with the character and its place."""
+    assert parse_prefix(raw) == (
+        None, f"a prefix may not hold control characters or white space: {reason}")
+
+
+@pytest.mark.parametrize(("raw", "text", "expected"), [
+    ("/\u00a0", True, (None, "a prefix may not hold control characters or white space: "
+                            "U+00A0 (NO-BREAK SPACE) at character 2")),
+    ("/\u00c3\u00a0", True, (None, "a prefix may not hold control characters or white "
+                                  "space: U+00A0 (NO-BREAK SPACE) at character 3")),
+    ("/\u00c3\u00a0", False, ("/\u00c3\u00a0", "")),  # the header bytes of '/\u00e0'
+    ("/\u00e0", True, ("/\u00e0", "")),
+    ("/a\\b", True, (None, "a prefix may not hold '?', '#' or '\\': '\\' at character 3")),
+])
+def test_prefix_text_is_checked_as_it_is(raw: str, text: bool,
+                                         expected: tuple[str | None, str]) -> None:
+    """text=True (the operator's script_name) checks the characters themselves; a
+    header (the default) checks what its bytes stand for."""
+    assert parse_prefix(raw, text=text) == expected
+
+
+REFUSED = ("Cc", "Cf", "Cs", "Zl", "Zp", "Zs")
+
+
+@given(st.text(st.characters(exclude_categories=["Cs"]), max_size=12))
+def test_prefix_header_agrees_with_its_text(text: str) -> None:
+    """Invariant: a prefix header carrying the UTF-8 bytes of a text is accepted exactly
+    when that text is accepted as a script_name, with the same reason, and the value
+    accepted is that text's WSGI form; no accepted prefix holds, in its text, any white
+    space or control, format or separator character."""
+    native, reason = parse_prefix(utf8(text))
+    value, text_reason = parse_prefix(text, text=True)
+    assert reason == text_reason
+    assert native == (None if value is None else utf8(value))
+    if value is not None:
+        assert not any(c.isspace() or unicodedata.category(c) in REFUSED for c in value)
+
+
+@given(st.binary(max_size=12))
+def test_prefix_header_of_any_bytes_holds_no_space_or_control(raw: bytes) -> None:
+    """Invariant: for any header bytes, an accepted prefix holds no white space or
+    control, format or separator character, read as UTF-8 or, when its bytes are not
+    UTF-8, read as latin-1 or as UTF-8 with U+FFFD for each bad byte."""
+    value = parse_prefix(raw.decode("latin-1"))[0]
+    if value is not None:
+        data = value.encode("latin-1")
+        try:
+            readings = [data.decode("utf-8")]
+        except UnicodeDecodeError:
+            readings = [value, data.decode("utf-8", "replace")]
+        for text in readings:
+            assert not any(c.isspace() or unicodedata.category(c) in REFUSED for c in text)
 
 
 @pytest.mark.parametrize(("prefix", "script", "path", "strip", "expected"), [

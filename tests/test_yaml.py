@@ -91,7 +91,7 @@ def test_empty_mapping_is_the_empty_policy() -> None:
                  r"^trust.yaml:2: unknown header 'X-Forwarded-Fro': did you mean "
                  r"'X-Forwarded-For'\?", id="unknown header"),
     pytest.param("trusted_headers: [X-Forwarded-For]\n",
-                 r"^trust.yaml: trusted headers but no trusted proxies", id="no proxies"),
+                 r"^trust.yaml:1: trusted headers but no trusted proxies", id="no proxies"),
     pytest.param("trusted_proxies: [10.0.0.1]\nscript_name: !!python/object:os.system x\n",
                  r"^trust.yaml:2: invalid YAML value: could not determine a constructor for the "
                  r"tag 'tag:yaml.org,2002:python/object:os.system' \(only plain YAML",
@@ -116,8 +116,33 @@ def test_empty_mapping_is_the_empty_policy() -> None:
                  id="files number scalar"),
     pytest.param("trusted_proxies: [10.0.0.1]\ncustom_headers:\n  CF-Connecting-IP: client\n"
                  "  cf-connecting-ip: client\n",
-                 r"^trust.yaml:4: custom_headers: 'cf-connecting-ip' is given twice \(first at "
-                 r"line 3\): write it once", id="custom header twice"),
+                 r"^trust.yaml:4: custom header 'cf-connecting-ip' is given twice \(first at "
+                 r"line 3, as 'CF-Connecting-IP'; header names are case-insensitive\): write "
+                 r"it once$", id="custom header twice"),
+    pytest.param("trusted_proxies: [10.0.0.1]\ncustom_headers:\n  X-A: client\n  X-A: scheme\n",
+                 r"^trust.yaml:4: custom header 'X-A' is given twice \(first at line 3\): "
+                 r"write it once$", id="custom header twice, same spelling"),
+    pytest.param("trusted_proxies: [10.0.0.1]\ncustom_headers:\n  Host: host\n",
+                 r"^trust.yaml:3: custom header 'Host' is the request's own Host header, not a "
+                 r"forwarded one: registering it would remove HTTP_HOST", id="custom header Host"),
+    pytest.param("trusted_headers: X-Forwarded-For, X-Forwarded-Proto\n",
+                 r"^trust.yaml:1: trusted_headers must be a list, not a single string: write "
+                 r"\['X-Forwarded-For', 'X-Forwarded-Proto'\]$", id="headers comma string"),
+    pytest.param("trusted_proxies: 10.0.0.0/8, 192.0.2.1\n",
+                 r"^trust.yaml:1: trusted_proxies must be a list, not a single string: write "
+                 r"\['10.0.0.0/8', '192.0.2.1'\]$", id="proxies comma string"),
+    pytest.param("script_name: /x\n\ntrusted_headers:\n  - X-Forwarded-For\n",
+                 r"^trust.yaml:3: trusted headers but no trusted proxies: list the proxies' "
+                 r"addresses in trusted_proxies", id="no proxies, key line"),
+    pytest.param("trusted_proxies: ['010.000.000.001']\n",
+                 r"^trust.yaml:1: invalid trusted proxy '010.000.000.001': leading zeros are "
+                 r"ambiguous \('010' is 10 in decimal but 8 in octal, as some parsers read "
+                 r"it\): write '10.0.0.1' if you mean decimal, '8.0.0.1' if octal$",
+                 id="leading zeros"),
+    pytest.param("trusted_proxies: [10.0.0.0/8]\nscript_name: \"/my\\u3000app\"\n",
+                 r"^trust.yaml:2: invalid script_name '/my\\u3000app': a prefix may not hold "
+                 r"control characters or white space: U\+3000 \(IDEOGRAPHIC SPACE\) at "
+                 r"character 4$", id="script_name unicode space"),
     pytest.param("trusted_proxies: [10.0.0.1]\ncustom_headers:\n  [a]: client\n",
                  r"^trust.yaml:3: custom_headers: a header name must be text, not list",
                  id="custom header not text"),

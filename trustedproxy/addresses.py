@@ -377,12 +377,37 @@ _EXAMPLES = ("an IPv4 or IPv6 address or CIDR network, "
              "e.g. '10.0.0.0/8', '192.0.2.7' or '2001:db8::/32'")
 
 
-def _v4_problem(text: str) -> str:
-    """Explain why *text* (already rejected by inet_pton) is not a dotted quad."""
+_OCTAL_DIGITS = frozenset("01234567")
+
+
+def _leading_zeros_problem(parts: list[str], suffix: str) -> str:
+    """Explain the decimal *parts* of an IPv4 address (some with leading zeros),
+    and say what to write: the decimal reading, when it is the only one; both
+    readings when a parser that reads ``010`` as octal would see another address."""
+    if any(int(p) > 255 for p in parts):
+        return "each part of an IPv4 address must be 0-255"
+    decimal = ".".join(str(int(p)) for p in parts) + suffix
+    zero_led = [p for p in parts if len(p) > 1 and p[0] == "0"]
+    # An octal reader refuses the value outright if a zero-led part holds 8 or 9.
+    differ = [p for p in zero_led if int(p, 8) != int(p)] if all(
+        set(p) <= _OCTAL_DIGITS for p in zero_led) else []
+    if not differ:
+        return (f"leading zeros are not allowed (some parsers read them as octal): "
+                f"write {decimal!r}")
+    octal = ".".join(str(int(p, 8) if p in zero_led else int(p)) for p in parts) + suffix
+    readings = ", ".join(f"{p!r} is {int(p)} in decimal but {int(p, 8)} in octal"
+                         for p in dict.fromkeys(differ))
+    return (f"leading zeros are ambiguous ({readings}, as some parsers read it): "
+            f"write {decimal!r} if you mean decimal, {octal!r} if octal")
+
+
+def _v4_problem(text: str, suffix: str = "") -> str:
+    """Explain why *text* (already rejected by inet_pton) is not a dotted quad;
+    *suffix* (a ``/mask``) completes the suggested value."""
     if _DOTTED_QUAD.fullmatch(text):
         parts = text.split(".")
         if any(len(p) > 1 and p[0] == "0" for p in parts):
-            return "leading zeros are ambiguous (some parsers read them as octal)"
+            return _leading_zeros_problem(parts, suffix)
         return "each part of an IPv4 address must be 0-255"
     return f"not a valid IP address: expected {_EXAMPLES}"
 
@@ -463,7 +488,7 @@ def parse_network(text: object, *, partial_ipv4: bool = False) -> Network:
         except OSError:
             if partial_ipv4 and not slash and _PARTIAL_V4.fullmatch(address):
                 return _partial(address)
-            reason = _v4_problem(address)
+            reason = _v4_problem(address, slash + mask)
             if _PARTIAL_V4.fullmatch(address) and not slash:
                 octets = address.split(".")
                 guess = ".".join(octets + ["0"] * (4 - len(octets))) + f"/{8 * len(octets)}"
@@ -510,7 +535,7 @@ def _partial(address: str) -> Network:
         msg = "each part of an IPv4 address must be 0-255"
         raise NetworkError(msg)
     if any(len(o) > 1 and o[0] == "0" for o in octets):
-        raise NetworkError(_v4_problem(address + ".0" * (4 - len(octets))))
+        raise NetworkError(_leading_zeros_problem(octets, ""))
     prefix = 8 * len(octets)
     value = 0
     for octet in octets + ["0"] * (4 - len(octets)):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -62,8 +63,12 @@ def _items(values: object, field: str, source: str) -> tuple[Iterable[Located], 
     """Unwrap a list field into located items, refusing a bare string."""
     values, where = _unwrap(values, source or field)
     if isinstance(values, (str, bytes)):
-        return [], [Problem(where, str(values), f"{field} must be a list, not a single string: "
-                                                f"write [{str(values)!r}]")]
+        # "a, b" (or "a b", as directives write it) is the list [a, b]; suggest
+        # that, since a one-item list of the whole string is as wrong.
+        text = values.decode("latin-1") if isinstance(values, bytes) else values
+        suggested = ", ".join(repr(part) for part in re.split(r"[,\s]+", text) if part)
+        return [], [Problem(where, text, f"{field} must be a list, not a single string: "
+                                         f"write [{suggested}]")]
     if not isinstance(values, Iterable):
         return [], [Problem(where, None, f"{field} must be a list, not {type(values).__name__}")]
     # Lazily: each item is wrapped as the caller reaches it, so a list of
@@ -105,6 +110,9 @@ class TrustPolicy:
             built-in ones and may be trusted (one header per group still).
             A client header holds one address, a scheme header a word
             (http/https), the others as their group's built-in headers.
+            Names compare without regard to case; a name given twice (in
+            any case), ``Host`` and the headers HTTP or the client sets
+            (``Content-Type``, ``Cookie``...) are refused.
         hop_aligned: for proxies that append to single-valued headers as they
             append to X-Forwarded-For (``X-Forwarded-Proto: https, http``), take
             from each list the value the outermost trusted proxy wrote, located
@@ -159,6 +167,7 @@ class TrustPolicy:
 
         proxies, problems = _items(trusted_proxies, "trusted_proxies", _source)
         errors += problems
+        proxies_failed = bool(problems)  # not a list: "no trusted proxies" would be noise
         intervals: list[tuple[int, int]] = []
         public = 0
         for item in proxies:
@@ -202,6 +211,7 @@ class TrustPolicy:
                                     "can connect from them"))
 
         table, custom = _custom_table(custom_headers, _source, errors)
+        headers_where = _unwrap(trusted_headers, _source or "trusted_headers")[1]
         headers, problems = _items(trusted_headers, "trusted_headers", _source)
         errors += problems
         names: dict[str, Located] = {}
@@ -246,7 +256,7 @@ class TrustPolicy:
                                   f"script_name must be a string such as '/myapp', "
                                   f"not {type(raw_script).__name__}"))
         else:
-            normal, reason = parse_prefix(raw_script)
+            normal, reason = parse_prefix(raw_script, text=True)
             if normal is None:
                 errors.append(Problem(script_source, raw_script,
                                       f"invalid script_name {raw_script!r}: {reason}"))
@@ -273,10 +283,10 @@ class TrustPolicy:
             hops = DEFAULT_MAX_HOPS
 
         merged = merge(intervals)
-        if names and not merged and not flags["trust_unix_socket"] and not any(
-                p.message.startswith("invalid trusted proxy") for p in errors):
+        if (names and not merged and not flags["trust_unix_socket"] and not proxies_failed
+                and not any(p.message.startswith("invalid trusted proxy") for p in errors)):
             errors.append(Problem(
-                _source or "trusted_headers", None,
+                headers_where, None,
                 "trusted headers but no trusted proxies: list the proxies' addresses in "
                 "trusted_proxies (mod_wsgi would then believe these headers from every "
                 "client); to trust every peer, write '0.0.0.0/0' and '::/0' explicitly"))
@@ -321,9 +331,12 @@ class TrustPolicy:
         raise AttributeError(msg)
 
     def _key(self) -> tuple[object, ...]:
-        return (self._intervals, self._headers, self.script_name,
-                self.strip_prefix_from_path, self.trust_unix_socket, self.max_hops,
-                self.hop_aligned, self._custom)
+        # Header names compare without regard to case: a custom header keeps the
+        # spelling it was registered with, for display, but not for meaning.
+        return (self._intervals, tuple(name.lower() for name in self._headers),
+                self.script_name, self.strip_prefix_from_path, self.trust_unix_socket,
+                self.max_hops, self.hop_aligned,
+                tuple((name.lower(), group) for name, group in self._custom))
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, TrustPolicy):
@@ -540,6 +553,31 @@ def _rebuild(proxies: Sequence[str], headers: Sequence[str], script_name: str,
                        custom_headers=custom)
 
 
+#: Request headers that are not forwarded headers: HTTP itself or the client sets them,
+#: and the server and the application read them. Registering one as a custom header
+#: would remove it from every request of an untrusted peer (``Host``: ``HTTP_HOST``),
+#: so it is refused. In WSGI, Content-Type and Content-Length are not even ``HTTP_``
+#: keys; in ASGI they are headers like any other.
+_NOT_FORWARDED = frozenset({
+    "accept", "accept-charset", "accept-encoding", "accept-language", "authorization",
+    "cache-control", "connection", "content-encoding", "content-language", "content-length",
+    "content-location", "content-range", "content-type", "cookie", "date", "expect", "from",
+    "host", "http2-settings", "if-match", "if-modified-since", "if-none-match", "if-range",
+    "if-unmodified-since", "keep-alive", "max-forwards", "origin", "pragma", "priority",
+    "proxy-authorization", "proxy-connection", "range", "referer", "sec-websocket-extensions",
+    "sec-websocket-key", "sec-websocket-protocol", "sec-websocket-version", "te", "trailer",
+    "transfer-encoding", "upgrade", "user-agent",
+})
+
+
+def _same_file_line(first: str, where: str) -> str:
+    """Where *first* is, said from *where*: ``line 6`` in the same file, else in full."""
+    head, _, line = first.rpartition(":")
+    if line.isdigit() and head == where.rpartition(":")[0]:
+        return f"line {line}"
+    return first
+
+
 def _custom_table(custom: object, source: str, errors: list[Problem]
                   ) -> tuple[MappingProxyType[str, HeaderSpec], tuple[tuple[str, str], ...]]:
     """Validate ``custom_headers``; return the whole header table and the
@@ -555,6 +593,7 @@ def _custom_table(custom: object, source: str, errors: list[Problem]
     groups = {g.value: g for g in Group}
     table = dict(HEADERS)
     pairs = []
+    first: dict[str, tuple[str, str]] = {}  # lower-case name: (name as given, its source)
     for raw_name, raw_group in value.items():
         name, name_where = _unwrap(raw_name, where)
         group, group_where = _unwrap(raw_group, where)
@@ -564,12 +603,43 @@ def _custom_table(custom: object, source: str, errors: list[Problem]
                                   f"invalid custom header name {name!r}: {problem}"))
             continue
         assert isinstance(name, str)
-        if name.lower() in HEADERS:
-            known = HEADERS[name.lower()]
+        key = name.lower()
+        if key in first:
+            # Header names are case-insensitive: a second spelling would silently
+            # replace the first registration (and its group).
+            earlier, earlier_where = first[key]
+            said = [f"at {_same_file_line(earlier_where, name_where)}"] if (
+                earlier_where != name_where) else []
+            if earlier != name:
+                said.append(f"as {earlier!r}; header names are case-insensitive")
+            errors.append(Problem(name_where, name,
+                                  f"custom header {name!r} is given twice"
+                                  + (f" (first {', '.join(said)})" if said else "")
+                                  + ": write it once"))
+            continue
+        first[key] = (name, name_where)
+        if key in HEADERS:
+            known = HEADERS[key]
             errors.append(Problem(name_where, name, f"custom header {name!r} is already known, "
                                                     f"as {known.name} in the "
                                                     f"{'/'.join(g.value for g in known.groups)}"
                                                     " group"))
+            continue
+        if key == "host":
+            errors.append(Problem(name_where, name,
+                                  f"custom header {name!r} is the request's own Host header, "
+                                  "not a forwarded one: registering it would remove HTTP_HOST "
+                                  "from every request of an untrusted peer; to take the host "
+                                  "from your proxy, trust X-Forwarded-Host (or register the "
+                                  "header your proxy sends it in, e.g. X-Original-Host)"))
+            continue
+        if key in _NOT_FORWARDED:
+            errors.append(Problem(name_where, name,
+                                  f"custom header {name!r} is not a forwarded header (HTTP "
+                                  "or the client sets it, and the server or application "
+                                  "reads it): registering it would remove it from every "
+                                  "request of an untrusted peer; register only headers your "
+                                  "proxy adds, such as CF-Connecting-IP"))
             continue
         if not isinstance(group, str) or group not in groups:
             close = difflib.get_close_matches(str(group), list(groups), n=1)

@@ -8,11 +8,13 @@ They never raise, whatever the input.
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from .addresses import parse_ip
 
 __all__ = [
     "join_prefix",
+    "prefix_char_problem",
     "parse_host",
     "parse_port",
     "parse_prefix",
@@ -34,6 +36,10 @@ _DNS_NAME = re.compile(rf"{_LABEL}(?:\.{_LABEL})*\.?")
 _NUMERIC = re.compile(r"[0-9.]+")
 _PORT = re.compile(r"[0-9]{1,5}")
 _BAD_PREFIX_CHAR = re.compile(r"[\x00-\x20\x7f?#\\]")
+#: Unicode categories a prefix may not hold: controls, format characters
+#: (U+200B, U+FEFF, bidi controls), line and paragraph separators, spaces,
+#: and lone surrogates (not text: they have no UTF-8 form).
+_BAD_PREFIX_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp", "Zs"})
 _LIST = "a list of values in a single-valued header"
 
 
@@ -108,24 +114,84 @@ def parse_host(raw: str) -> Result:
     return (None, problem) if problem else (value, "")
 
 
-def parse_prefix(raw: str) -> Result:
+def _char_text(char: str) -> str:
+    """``U+00A0 (NO-BREAK SPACE)``; a control character has no name, only its number."""
+    name = unicodedata.name(char, "")
+    return f"U+{ord(char):04X}" + (f" ({name})" if name else "")
+
+
+def prefix_char_problem(text: str, offset: int = 0) -> str:
+    """Say which character of *text* a prefix may not hold, and where, or return ``""``.
+
+    Refused: every control, format and white-space character (``str.isspace``,
+    Unicode categories Cc, Cf, Zl, Zp, Zs: U+0085, U+00A0, U+2028, U+3000,
+    U+200B, U+FEFF...), lone surrogates, ``?``, ``#`` and ``\\``. The position
+    counts characters from 1, *offset* characters before *text* begins.
+    """
+    if text.isascii():
+        found = _BAD_PREFIX_CHAR.search(text)
+        if found is None:
+            return ""
+        index = found.start()
+    else:
+        for index, char in enumerate(text):  # noqa: B007 (index is used after the loop)
+            if (char in "?#\\" or char.isspace()
+                    or unicodedata.category(char) in _BAD_PREFIX_CATEGORIES):
+                break
+        else:
+            return ""
+    char, position = text[index], offset + index + 1
+    if char in "?#\\":
+        return f"a prefix may not hold '?', '#' or '\\': '{char}' at character {position}"
+    return ("a prefix may not hold control characters or white space: "
+            f"{_char_text(char)} at character {position}")
+
+
+def parse_prefix(raw: str, *, text: bool = False) -> Result:
     """A path prefix: empty, or ``/``-led, without control characters, white
     space, ``?``, ``#``, ``\\`` or ``..`` segments.
 
     A trailing ``/`` is dropped and repeated ``/`` collapse, so ``/app//x/``
     becomes ``/app/x`` and ``/`` becomes the empty prefix.
+
+    Args:
+        raw: a header value as a WSGI native string (its bytes as latin-1);
+            the characters checked are those its bytes stand for, read as
+            UTF-8 (bytes that are not UTF-8: read both as latin-1 and as
+            U+FFFD). So a UTF-8 ``/à`` (bytes C3 A0) is accepted, and U+0085
+            or U+00A0, as UTF-8 or as a lone latin-1 byte, is not.
+        text: *raw* is text (the operator's ``script_name``), checked as it is.
     """
     value = raw.strip(_OWS)
     if "," in value:
         return None, _LIST
     if value and not value.startswith("/"):
         return None, "a prefix must be empty or start with '/'"
-    if _BAD_PREFIX_CHAR.search(value):
-        return None, "a prefix may not hold control characters, white space, '?', '#' or '\\'"
+    offset = len(raw) - len(raw.lstrip(_OWS))
+    problem = prefix_char_problem(value, offset) if text or value.isascii() else (
+        _native_problem(value, offset))
+    if problem:
+        return None, problem
     segments = [s for s in value.split("/") if s]
     if ".." in segments:
         return None, "a prefix may not hold a '..' segment"
     return "".join("/" + s for s in segments), ""
+
+
+def _native_problem(native: str, offset: int) -> str:
+    """:func:`prefix_char_problem` of the characters a WSGI native string stands
+    for: its bytes read as UTF-8; when they are not UTF-8, both as latin-1 (the
+    string itself) and as UTF-8 with U+FFFD for each bad byte (as an ASGI
+    ``root_path`` or a framework reads them), so neither reading holds one."""
+    try:
+        data = native.encode("latin-1")
+    except UnicodeEncodeError:  # not a WSGI string of bytes: check it as text
+        return prefix_char_problem(native, offset)
+    try:
+        return prefix_char_problem(data.decode("utf-8"), offset)
+    except UnicodeDecodeError:
+        return (prefix_char_problem(native, offset)
+                or prefix_char_problem(data.decode("utf-8", "replace"), offset))
 
 
 def wsgi_from_text(text: str) -> str:

@@ -119,10 +119,10 @@ class _Reader:
         return Located(value, where)
 
     def custom_headers(self, node: MappingNode) -> dict[Located, Located]:
-        """The ``custom_headers`` mapping, each name and group located; a name
-        given twice (in any case) or one that is not text is an error here."""
+        """The ``custom_headers`` mapping, each name and group located (a name
+        that is not text is an error here). Every entry is kept, so that the
+        policy's own check finds a name given twice (in any case), at its line."""
         out: dict[Located, Located] = {}
-        first: dict[str, int] = {}
         for key_node, value_node in node.value:
             name = self.scalar(key_node)
             if not isinstance(name, str):
@@ -130,13 +130,6 @@ class _Reader:
                                            "custom_headers: a header name must be text, "
                                            f"not {type(name).__name__}"))
                 continue
-            line = key_node.start_mark.line + 1
-            if name.lower() in first:
-                self.errors.append(Problem(self.at(key_node), name,
-                                           f"custom_headers: {name!r} is given twice (first at "
-                                           f"line {first[name.lower()]}): write it once"))
-                continue
-            first[name.lower()] = line
             out[Located(name, self.at(key_node))] = Located(self.scalar(value_node),
                                                             self.at(value_node))
         return out
@@ -247,6 +240,10 @@ def _build(reader: _Reader, root: MappingNode) -> TrustPolicy:
             extra, files_failed = reader.files(value_node)
         elif key in _LISTS:
             kwargs[key] = reader.items(key, value_node)
+            if key == "trusted_headers" and isinstance(kwargs[key], list):
+                # The list as a whole is at its key's line ("trusted headers but
+                # no trusted proxies" names it).
+                kwargs[key] = Located(kwargs[key], where)
             if key == "trusted_proxies" and len(reader.errors) > errors_before:
                 proxies_bad = True
         elif key == "custom_headers" and isinstance(value_node, MappingNode):
