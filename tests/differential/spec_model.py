@@ -11,6 +11,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import socket
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -153,13 +154,34 @@ def parse_scheme_bool(value: str) -> str | None:
     return None
 
 
+def _prefix_texts(value: str) -> list[str]:
+    """What a header value's bytes (latin-1, as WSGI gives them) stand for:
+    their UTF-8 text; when they are not UTF-8, both the latin-1 text and the
+    UTF-8 text with U+FFFD for each bad byte."""
+    try:
+        data = value.encode("latin-1")
+    except UnicodeEncodeError:
+        return [value]
+    try:
+        return [data.decode("utf-8")]
+    except UnicodeDecodeError:
+        return [value, data.decode("utf-8", "replace")]
+
+
+def _bad_prefix_char(ch: str) -> bool:
+    """SPEC.md §5: no control characters or white space (any Unicode ones), no
+    ``?`` or ``#``."""
+    return (ch.isspace() or ch in "?#"
+            or unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Zl", "Zp", "Zs"))
+
+
 def parse_prefix(value: str) -> str | None:
     """A valid prefix, normalised (trailing ``/`` dropped, ``//`` collapsed), or None."""
     if value == "":
         return ""
     if not value.startswith("/") or "," in value:
         return None
-    if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 or ch in "?#" for ch in value):
+    if any(_bad_prefix_char(ch) for text in _prefix_texts(value) for ch in text):
         return None
     if ".." in value.split("/"):
         return None
