@@ -210,6 +210,25 @@ class TestWarnings:
         """Private, loopback, CGNAT and documentation ranges draw no warning."""
         assert policy(trusted_proxies=proxies).warnings() == ()
 
+    def test_empty_policy_warns_and_the_middleware_logs_it(
+            self, caplog: pytest.LogCaptureFixture) -> None:
+        """A policy that trusts nothing is legal (it removes every forwarded
+        header) but is what an empty or misread file gives: it warns, and the
+        middleware logs that when it is built. A Unix-socket-only policy does not."""
+        from trustedproxy import TrustedProxyMiddleware
+
+        message = ("no trusted proxies and no trusted headers: this policy trusts no peer and "
+                   "removes every forwarded header")
+        assert [(w.source, w.message) for w in TrustPolicy().warnings()] == [
+            ("trusted_proxies", message)]
+        with caplog.at_level("WARNING", logger="trustedproxy"):
+            TrustedProxyMiddleware(lambda environ, start_response: [], TrustPolicy())
+        assert caplog.messages == [f"trusted proxy policy: trusted_proxies: {message}"]
+        assert not any("no trusted proxies and no trusted headers" in w.message
+                       for w in TrustPolicy(trust_unix_socket=True).warnings())
+        assert TrustPolicy.from_directives("ServerName example.org").warnings()[0].source == (
+            "<directives>")
+
 
 class TestValueObject:
     @pytest.mark.parametrize(("a", "b"), [

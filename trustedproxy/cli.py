@@ -185,10 +185,6 @@ def _check(args: argparse.Namespace) -> int:
         warnings = [f"{_located(w, path)}: warning: {w.message}" for w in policy.warnings()]
         if server_note and policy.trusted_headers:
             warnings.append(f"{path}: warning: --server {args.server}: {server_note}")
-        if not policy.trusted_proxies and not policy.trusted_headers and \
-                not policy.trust_unix_socket:
-            warnings.append(f"{path}: warning: no trusted proxies and no trusted headers: this "
-                            "policy trusts no peer and removes every forwarded header")
         for line in warnings:
             print(_printable(line))
         if warnings and args.strict:

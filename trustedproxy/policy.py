@@ -296,6 +296,12 @@ class TrustPolicy:
                                   "walk over it locates each proxy's value in the lists"))
         if errors:
             raise ConfigError(errors)
+        if not (merged or flags["trust_unix_socket"] or names):
+            # Legal (every forwarded header is removed), but what an empty or
+            # misread file, or a file name taken for configuration text, gives.
+            warnings.append(Problem(_source or "trusted_proxies", None,
+                                    "no trusted proxies and no trusted headers: this policy "
+                                    "trusts no peer and removes every forwarded header"))
         if (merged or flags["trust_unix_socket"]) and not names:
             warnings.append(Problem(_source or "trusted_headers", None,
                                     "trusted proxies but no trusted headers: nothing is "

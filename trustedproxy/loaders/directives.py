@@ -540,7 +540,7 @@ def parse_directives(text: str, source: str, block: str | None = None) -> TrustP
     if with_headers:
         candidates = with_headers
     if not candidates:
-        return TrustPolicy()
+        return TrustPolicy(_source=source)  # no directive: its warning names the text
     policies: list[tuple[_Scope, TrustPolicy]] = []
     problems: list[Problem] = []
     for scope in candidates:
