@@ -113,6 +113,7 @@ def test_server() -> None:
 @pytest.mark.parametrize(("raw", "expected"), [
     ("/myapp", "/myapp"), ("/myapp/", "/myapp"), ("//a//b/", "/a/b"), ("/", ""), ("", ""),
     ("/a%20b", "/a%20b"), ("/a/./b", "/a/./b"), ("/v1.2", "/v1.2"),
+    ("/%2e", "/%2e"), ("/%2e%2e%2e", "/%2e%2e%2e"), ("/a%2e%2e", "/a%2e%2e"),
 ])
 def test_prefixes(raw: str, expected: str) -> None:
     """Empty or /-led; trailing / dropped; repeated / collapsed."""
@@ -125,6 +126,7 @@ def test_prefixes(raw: str, expected: str) -> None:
     ("/a\tb", "control characters"), ("/a?x=1", "'?'"), ("/a#x", "'#'"),
     ("/a\x00", "control characters"), ("/a\x7f", "control characters"),
     ("/\\evil.example", "'\\'"), ("/a,/b", LIST),
+    ("/%2e%2e/admin", "'..' segment"), ("/a/.%2E", "'..' segment"), ("/%2E./x", "'..' segment"),
 ])
 def test_prefixes_invalid(raw: str, reason: str) -> None:
     """Relative paths, dot-dot segments, control characters, queries, fragments refused."""

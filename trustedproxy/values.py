@@ -173,8 +173,12 @@ def parse_prefix(raw: str, *, text: bool = False) -> Result:
     if problem:
         return None, problem
     segments = [s for s in value.split("/") if s]
-    if ".." in segments:
-        return None, "a prefix may not hold a '..' segment"
+    # URL parsers read a percent-encoded dot as a dot (WHATWG: '%2e%2e' is a
+    # '..' segment), so an application that writes SCRIPT_NAME into a URL
+    # unquoted would step out of the prefix with one.
+    if any(s == ".." or (len(s) <= 6 and s.lower().replace("%2e", ".") == "..")
+           for s in segments):
+        return None, "a prefix may not hold a '..' segment (nor '%2e%2e', '.%2e' or '%2e.')"
     return "".join("/" + s for s in segments), ""
 
 

@@ -183,8 +183,8 @@ def parse_prefix(value: str) -> str | None:
         return None
     if any(_bad_prefix_char(ch) for text in _prefix_texts(value) for ch in text):
         return None
-    if ".." in value.split("/"):
-        return None
+    if any(s.lower().replace("%2e", ".") == ".." for s in value.split("/")):
+        return None  # '..' or a percent-encoded one (%2e%2e, .%2e, %2e.)
     return re.sub(r"/+", "/", value).rstrip("/")
 
 
