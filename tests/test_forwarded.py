@@ -315,6 +315,22 @@ def test_gap_limit() -> None:
         MappingProxyType({"for": "_b"}),)
 
 
+def test_unread_rest_is_marked_unread() -> None:
+    """The Invalid that stands for what the bounds left unread says so
+    (``unread``); one for a malformed element does not."""
+    cut = parse_forwarded("for=_a, for=_b, for=_c", max_elements=2)
+    assert isinstance(cut[0], Invalid)
+    assert cut[0].unread
+    assert cut[0].text == "for=_a"
+    gap = parse_forwarded("for=_a" + "," * (MAX_GAP + 1) + "for=_b")[0]
+    assert isinstance(gap, Invalid)
+    assert gap.unread
+    bad = parse_forwarded('for="_a, for=_b')[0]
+    assert isinstance(bad, Invalid)
+    assert not bad.unread
+    assert bad.reason == "a quoted string is not closed"
+
+
 def test_gap_limit_counts_every_gap() -> None:
     """The MAX_GAP budget is shared by all the gaps read: many gaps that are
     each short stop the reading once together they pass it."""

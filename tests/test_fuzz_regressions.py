@@ -117,6 +117,24 @@ def test_a_run_of_empty_elements_longer_than_max_gap_ends_the_read() -> None:
     assert [hop.verdict for hop in decision.chain] == ["unexamined", "client"]
 
 
+@pytest.mark.parametrize("client", ["203.0.113.9", "10.0.0.3"])
+def test_forwarded_cut_reads_as_x_forwarded_for_cut(client: str) -> None:
+    """When max_hops cuts the header, Forwarded's chain says so as
+    X-Forwarded-For's does: the unread rest first, verdict ``unexamined``,
+    whether the walk stopped at a client before it or ran up to it."""
+    chains = []
+    for header, value in (
+            ("x-forwarded-for", f"198.51.100.1, {client}, 10.0.0.8, 10.0.0.6"),
+            ("forwarded", f"for=198.51.100.1, for={client}, for=10.0.0.8, for=10.0.0.6")):
+        policy = TrustPolicy(trusted_proxies=["10.0.0.0/8"], trusted_headers=[header],
+                             max_hops=2)
+        decision = policy.compile().decide("10.0.0.5", {header: value})
+        assert decision.client == client
+        chains.append([hop.verdict for hop in decision.chain])
+    assert chains[0] == chains[1]
+    assert chains[0][0] == "unexamined"
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.tuples(st.sampled_from(["203.0.113.9", "10.0.0.5", "192.0.2.10", "x", "",
                                            "2001:db8::1", "[10.0.0.7]:80", " 10.0.0.6 "]),

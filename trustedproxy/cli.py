@@ -20,7 +20,7 @@ import netaddr
 from .addresses import parse_element
 from .engine import Decision
 from .errors import ConfigError, Problem, TrustedProxyError
-from .forwarded import Invalid, element_node, parse_forwarded
+from .forwarded import element_node, parse_forwarded
 from .headers import Kind
 from .loaders.files import FORMATS, load_file
 from .policy import TrustPolicy
@@ -280,19 +280,6 @@ def _forwarded_for(element: str) -> str:
     return node.address if node else ""
 
 
-def _forwarded_cut(raw: str, max_hops: int) -> bool:
-    """Whether the walk of the Forwarded header *raw* left elements unread.
-
-    The engine reads at most ``max_hops + 1`` elements and the rest comes as
-    one :class:`Invalid` first in the chain (which stops the walk as junk
-    does); this reads the header the same way to tell that item from junk.
-    """
-    limit = max_hops + 1
-    first = parse_forwarded(raw, max_elements=limit)[:1]
-    return bool(first) and isinstance(first[0], Invalid) and first[0].reason.startswith(
-        f"more than {limit} elements")
-
-
 def _shown(environ: dict[str, Any]) -> dict[str, str]:
     """The environ's keys worth showing, values as text (WSGI strings' bytes read as UTF-8)."""
     return {k: _as_text(environ[k]) for k in sorted(environ)
@@ -351,8 +338,6 @@ def explain(policy: TrustPolicy, peer: str, headers: Sequence[str] = (),
             network = _network(policy, address) if address else None
         chain.append({"element": _as_text(hop.element), "verdict": hop.verdict,
                       "network": network})
-    if chain and walked == "Forwarded" and _forwarded_cut(found["forwarded"], policy.max_hops):
-        chain[0]["verdict"] = "unexamined"  # as X-Forwarded-For says it (see _forwarded_cut)
     set_ = []
     for field, header in decision.sources:
         for key in _FIELD_KEYS[field]:

@@ -409,6 +409,9 @@ class TrustEngine:
             return node.key if node.kind is NodeKind.ADDRESS else None
 
         stop, verdicts = self._choose(len(elements), key)
+        first = elements[0]
+        if isinstance(first, Invalid) and first.unread:
+            verdicts[0] = "unexamined"  # past the read's bounds, as X-Forwarded-For says it
         texts = [e.text if isinstance(e, Invalid) else format_element(e) for e in elements]
         fields["chain"] = tuple(_hop(t, v) for t, v in zip(texts, verdicts, strict=True))
         if stop == len(elements):

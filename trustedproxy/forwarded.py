@@ -109,10 +109,13 @@ class Invalid:
     Attributes:
         text: the element as written (white space at its ends removed).
         reason: why it is invalid, e.g. ``"duplicate parameter 'for'"``.
+        unread: it stands for what was left unread, past the reading's bounds
+            (*max_elements*, :data:`MAX_GAP`), not for a malformed element.
     """
 
     text: str
     reason: str
+    unread: bool = False
 
 
 # RFC 7230 §3.2.6: tchar and token.
@@ -164,7 +167,7 @@ def parse_forwarded(value: str, *, max_elements: int = MAX_ELEMENTS
         stop = skip_separators(value, end, gaps)
         if stop < 0:
             found.append(_rest(value, end - gaps, f"more than {MAX_GAP} commas and spaces "
-                                                  "between the elements"))
+                                                  "between the elements", unread=True))
             return tuple(reversed(found))
         gaps -= end - stop
         end = stop
@@ -172,7 +175,7 @@ def parse_forwarded(value: str, *, max_elements: int = MAX_ELEMENTS
             return tuple(reversed(found))
         if len(found) >= max_elements:
             found.append(_rest(value, end, f"more than {max_elements} elements: the rest "
-                                           "were not read"))
+                                           "were not read", unread=True))
             return tuple(reversed(found))
         start, problem = _element_start(value, end)
         if problem:
@@ -204,13 +207,13 @@ def skip_separators(value: str, end: int, limit: int) -> int:
     return end
 
 
-def _rest(value: str, end: int, reason: str) -> Invalid:
+def _rest(value: str, end: int, reason: str, *, unread: bool = False) -> Invalid:
     """One Invalid for everything left of *end* (its text shortened when long)."""
     # Only a window is stripped and kept: the rest may be a megabyte long.
     window = value[max(0, end - 2 * _SHOWN_REST):end].strip(_SEPARATORS)
     if len(window) > _SHOWN_REST or end > 2 * _SHOWN_REST:
         window = "..." + window[-_SHOWN_REST:]
-    return Invalid(window, reason)
+    return Invalid(window, reason, unread)
 
 
 def _escaped(value: str, quote: int, floor: int) -> bool | None:
