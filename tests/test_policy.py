@@ -190,6 +190,15 @@ class TestWarnings:
         pytest.param({"trusted_proxies": ["0.0.0.0/0"]}, "trusts every IPv4 address",
                      id="every v4"),
         pytest.param({"trusted_proxies": ["::/0"]}, "trusts every IPv6 address", id="every v6"),
+        pytest.param({"trusted_proxies": ["0.0.0.0/1", "128.0.0.0/1"]},
+                     "together, the trusted proxies trust every IPv4 address",
+                     id="every v4 in halves"),
+        pytest.param({"trusted_proxies": [f"{i}.0.0.0/8" for i in range(256)]},
+                     "together, the trusted proxies trust every IPv4 address",
+                     id="every v4 in /8s"),
+        pytest.param({"trusted_proxies": ["::/1", "8000::/1"]},
+                     "together, the trusted proxies trust every IPv6 address",
+                     id="every v6 in halves"),
         pytest.param({"trusted_proxies": ["8.8.8.0/24"]},
                      "8.8.8.0/24 is \\(partly\\) a public range", id="public"),
         pytest.param({"trusted_headers": []}, "trusted proxies but no trusted headers",
@@ -201,6 +210,12 @@ class TestWarnings:
         """Legal but suspicious policies load and say why in warnings()."""
         warnings = policy(**kwargs).warnings()
         assert any(re.search(message, w.message) for w in warnings), warnings
+
+    def test_one_warning_for_trusting_everyone(self) -> None:
+        """0.0.0.0/0 and ::/0 each say so once, not again as 'together'."""
+        warnings = policy(trusted_proxies=["0.0.0.0/0", "::/0", "10.0.0.0/8"]).warnings()
+        assert [w.message.split(":")[0] for w in warnings] == [
+            "trusts every IPv4 address", "trusts every IPv6 address"]
 
     @pytest.mark.parametrize("proxies", [
         ["10.0.0.0/8"], ["192.168.1.1"], ["127.0.0.1", "::1"], ["fd12::/16"],

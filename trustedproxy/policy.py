@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from .addresses import Matcher, NetworkError, format_interval, merge, parse_network
+from .addresses import V6, Matcher, NetworkError, format_interval, merge, parse_network
 from .errors import ConfigError, Problem
 from .headers import HEADERS, Group, HeaderSpec, custom_spec, header_name_problem
 from .ranges import NAMED_RANGES, NOT_PUBLIC
@@ -170,6 +170,7 @@ class TrustPolicy:
         proxies_failed = bool(problems)  # not a list: "no trusted proxies" would be noise
         intervals: list[tuple[int, int]] = []
         public = 0
+        whole: set[int] = set()  # the families one network covers whole
         for item in proxies:
             if isinstance(item.value, str) and item.value.lower() in NAMED_RANGES:
                 # A named range stands for its networks; it is private by definition.
@@ -190,10 +191,12 @@ class TrustPolicy:
                 warnings.append(Problem(item.source, str(item.value),
                                         f"trusted proxy {item.value!r}: {note}"))
             if network.first == 0 and network.last == (1 << 32) - 1:
+                whole.add(4)
                 warnings.append(Problem(item.source, network.text,
                                         "trusts every IPv4 address: any client can forge "
                                         "forwarded headers unless the port is firewalled"))
             elif network.last - network.first == (1 << 128) - 1:
+                whole.add(6)
                 warnings.append(Problem(item.source, network.text,
                                         "trusts every IPv6 address: any client can forge "
                                         "forwarded headers unless the port is firewalled"))
@@ -283,6 +286,14 @@ class TrustPolicy:
             hops = DEFAULT_MAX_HOPS
 
         merged = merge(intervals)
+        # Networks that cover a family whole only together (0.0.0.0/1 and
+        # 128.0.0.0/1, as to_directives writes 0.0.0.0/0 for Apache) trust it all too.
+        for family, first, last in ((4, 0, (1 << 32) - 1), (6, V6, V6 + (1 << 128) - 1)):
+            if family not in whole and any(a <= first and last <= b for a, b in merged):
+                warnings.append(Problem(_source or "trusted_proxies", None,
+                                        f"together, the trusted proxies trust every IPv{family} "
+                                        "address: any client can forge forwarded headers "
+                                        "unless the port is firewalled"))
         if (names and not merged and not flags["trust_unix_socket"] and not proxies_failed
                 and not any(p.message.startswith("invalid trusted proxy") for p in errors)):
             errors.append(Problem(
