@@ -77,7 +77,7 @@ def test_ports_invalid(raw: str) -> None:
 @pytest.mark.parametrize("raw", [
     "example.com", "www.example.com:8443", "EXAMPLE.com", "localhost", "a-b.c-d.example",
     "192.0.2.1", "192.0.2.1:80", "[2001:db8::1]", "[2001:db8::1]:8080", "example.com.",
-    "xn--bcher-kva.example",
+    "xn--bcher-kva.example", "123abc.example", "host-1", "a1", "x.0x1g", "0x.example",
 ])
 def test_hosts(raw: str) -> None:
     """DNS names, IPv4 and [IPv6], each with an optional port, kept as given."""
@@ -94,6 +94,10 @@ def test_hosts(raw: str) -> None:
     ("a_b.example", "not a DNS name"), ("evil.com/path", "not a DNS name"),
     ("user@evil.com", "not a DNS name"), ("a" * 64 + ".example", "not a DNS name"),
     ("example.com\r\nX-y", "not a DNS name"), ("ex\u00e4mple.com", "not a DNS name"),
+    # names that end in a number are IPv4 to URL parsers: 127.0.0.1, 1.2.0.3, 8.0.0.1...
+    ("0x7f.1", "not a valid IPv4"), ("0x7f000001", "not a valid IPv4"),
+    ("1.2.3", "not a valid IPv4"), ("example.123", "not a valid IPv4"),
+    ("a.0X1F:80", "not a valid IPv4"), ("a.0x.", "not a valid IPv4"),
 ])
 def test_hosts_invalid(raw: str, reason: str) -> None:
     """Lists, empty values, bad ports, bad brackets, bad IPv4 and junk are refused."""

@@ -33,7 +33,9 @@ _SCHEME_BOOLS = {"on": "https", "true": "https", "1": "https",
                  "off": "http", "false": "http", "0": "http"}
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 _DNS_NAME = re.compile(rf"{_LABEL}(?:\.{_LABEL})*\.?")
-_NUMERIC = re.compile(r"[0-9.]+")
+#: A last label that makes URL parsers read a host as IPv4 (WHATWG's "ends in a
+#: number"): decimal digits, or 0x and hex digits ("0x7f.1" is 127.0.0.1 to them).
+_NUMBER_LABEL = re.compile(r"[0-9]+|0[xX][0-9A-Fa-f]*")
 _PORT = re.compile(r"[0-9]{1,5}")
 _BAD_PREFIX_CHAR = re.compile(r"[\x00-\x20\x7f?#\\]")
 #: Unicode categories a prefix may not hold: controls, format characters
@@ -83,8 +85,10 @@ def _host_problem(host: str) -> str:
         return ""
     if len(host) > 253 or not _DNS_NAME.fullmatch(host):
         return "not a DNS name, IPv4 address or [IPv6] address"
-    if _NUMERIC.fullmatch(host) and parse_ip(host.rstrip(".")) is None:
-        return "not a valid IPv4 address"
+    name = host.removesuffix(".")
+    if _NUMBER_LABEL.fullmatch(name.rpartition(".")[2]) and parse_ip(name) is None:
+        return ("not a valid IPv4 address (URLs read a name that ends in a number as "
+                "IPv4, so '0x7f.1' or '1.2.3' is no DNS name either)")
     return ""
 
 

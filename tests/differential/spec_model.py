@@ -109,9 +109,9 @@ def valid_host_name(host: str) -> bool:
         return host.endswith("]") and isinstance(parse_bare_ip(host[1:-1]), ipaddress.IPv6Address)
     if _IPV4.fullmatch(host):
         return True
-    if re.fullmatch(r"[0-9.]+", host):
-        return False  # looks numeric but is not a dotted quad
     name = host[:-1] if host.endswith(".") else host
+    if re.fullmatch(r"[0-9]+|0[xX][0-9A-Fa-f]*", name.split(".")[-1]):
+        return False  # ends in a number (URLs read it as IPv4) but is not a dotted quad
     return 0 < len(name) <= 253 and all(_LABEL.fullmatch(label) for label in name.split("."))
 
 
