@@ -322,7 +322,7 @@ def test_unread_rest_is_marked_unread() -> None:
     assert isinstance(cut[0], Invalid)
     assert cut[0].unread
     assert cut[0].text == "for=_a"
-    gap = parse_forwarded("for=_a" + "," * (MAX_GAP + 1) + "for=_b")[0]
+    gap = parse_forwarded("for=_a" + "," * (MAX_GAP + 2) + "for=_b")[0]
     assert isinstance(gap, Invalid)
     assert gap.unread
     bad = parse_forwarded('for="_a, for=_b')[0]
@@ -334,7 +334,9 @@ def test_unread_rest_is_marked_unread() -> None:
 def test_gap_limit_counts_every_gap() -> None:
     """The MAX_GAP budget is shared by all the gaps read: many gaps that are
     each short stop the reading once together they pass it."""
-    half = "," * (MAX_GAP // 2)
+    # The comma that ends an element is not counted: each run of n commas
+    # here is n - 1 characters of gap.
+    half = "," * (MAX_GAP // 2 + 1)
     assert parse_forwarded("for=_a" + half + "for=_b" + half + "for=_c") == (
         MappingProxyType({"for": "_a"}), MappingProxyType({"for": "_b"}),
         MappingProxyType({"for": "_c"}))

@@ -83,38 +83,62 @@ def test_many_empty_elements_right_of_the_client_are_skipped(header: str, emptie
     assert len(gap) <= MAX_GAP
     value = (f"203.0.113.9{gap}, 10.0.0.2" if header == "x-forwarded-for"
              else f"for=203.0.113.9{gap}, for=10.0.0.2")
-    for engine in (policy.compile(), _without_speedups(policy)):
-        decision = engine.decide("10.0.0.1", {header: value})
-        assert decision.client == "203.0.113.9"
-        assert [hop.verdict for hop in decision.chain] == ["client", "trusted"]
+    decision = policy.compile().decide("10.0.0.1", {header: value})
+    assert decision.client == "203.0.113.9"
+    assert [hop.verdict for hop in decision.chain] == ["client", "trusted"]
+    assert _through_middlewares(policy, header, value) == ["203.0.113.9"] * 2
 
 
-def _without_speedups(policy: TrustPolicy) -> object:
-    """A new engine for *policy* that takes none of the compiled paths."""
-    from trustedproxy.engine import TrustEngine
+def _through_middlewares(policy: TrustPolicy, header: str, value: str) -> list[str]:
+    """``REMOTE_ADDR`` after the WSGI middleware (compiled when the speedups are
+    built) and the pure-Python one, each sent the request twice (warm caches)."""
+    from trustedproxy.wsgi import TrustedProxyMiddleware, _PurePythonMiddleware
 
-    engine = TrustEngine(policy)
-    engine._fast = None
-    return engine
+    seen = []
+    for kind in (TrustedProxyMiddleware, _PurePythonMiddleware):
+        middleware = kind(lambda environ, start_response: [], policy)
+        for _ in range(2):
+            environ = {"REMOTE_ADDR": "10.0.0.1",
+                       "HTTP_" + header.upper().replace("-", "_"): value}
+            middleware(environ, lambda *args: None)
+        seen.append(environ["REMOTE_ADDR"])
+    return seen
 
 
-def test_a_run_of_empty_elements_longer_than_max_gap_ends_the_read() -> None:
+@pytest.mark.parametrize("blanks", [240, 246, 247, 300])
+def test_a_part_over_256_characters_reads_the_same_in_short_and_long_headers(
+        blanks: int) -> None:
+    """A part longer than 256 characters (blanks included) is invalid whether
+    the header is short (split whole, or walked by the compiled path) or long
+    (read from the right): what a client writes further left changes nothing.
+    Found by review: the short header's walk read such a part as an address."""
+    policy = TrustPolicy(trusted_proxies=["10.0.0.0/8"], trusted_headers=["X-Forwarded-For"])
+    right = "203.0.113.9," + " " * blanks + "10.0.0.9"  # the part: blanks + 8 characters
+    clients = set()
+    for value in (right, "198.51.100.1, " * 80 + right):
+        clients.add(policy.compile().decide("10.0.0.1", {"x-forwarded-for": value}).client)
+        clients.update(_through_middlewares(policy, "x-forwarded-for", value))
+    # Too long, the rightmost part is invalid: no client, and the peer stays.
+    assert clients == ({"203.0.113.9"} if blanks + 8 <= 256 else {None, "10.0.0.1"})
+
+
+@pytest.mark.parametrize("header", ["x-forwarded-for", "forwarded"])
+def test_a_run_of_empty_elements_longer_than_max_gap_ends_the_read(header: str) -> None:
     """Past MAX_GAP separator characters the header is not read further (its
     cost stays bounded): what stands left of them is unexamined, and the
     leftmost element read is taken, as when max_hops trusted proxies are
-    passed."""
+    passed. The comma that ends the element read is not counted, in either
+    header: MAX_GAP + 1 commas are read past, one more is not."""
     from trustedproxy.forwarded import MAX_GAP
 
-    policy = TrustPolicy(trusted_proxies=["10.0.0.0/8"], trusted_headers=["X-Forwarded-For"])
-    # The comma that ends the part read is not an empty part's: MAX_GAP + 1
-    # commas are MAX_GAP characters of empty parts, read; one more is not.
-    policy_text = "203.0.113.9" + "," * (MAX_GAP + 1) + "10.0.0.2"
-    assert policy.compile().decide("10.0.0.1", {"x-forwarded-for": policy_text}).client == (
-        "203.0.113.9")
-    value = "203.0.113.9" + "," * (MAX_GAP + 2) + "10.0.0.2"
-    decision = policy.compile().decide("10.0.0.1", {"x-forwarded-for": value})
-    assert decision.client == "10.0.0.2"
-    assert [hop.verdict for hop in decision.chain] == ["unexamined", "client"]
+    policy = TrustPolicy(trusted_proxies=["10.0.0.0/8"], trusted_headers=[header])
+    prefix = "for=" if header == "forwarded" else ""
+    for commas, client, verdicts in ((MAX_GAP + 1, "203.0.113.9", ["client", "trusted"]),
+                                     (MAX_GAP + 2, "10.0.0.2", ["unexamined", "client"])):
+        value = f"{prefix}203.0.113.9" + "," * commas + f"{prefix}10.0.0.2"
+        decision = policy.compile().decide("10.0.0.1", {header: value})
+        assert decision.client == client
+        assert [hop.verdict for hop in decision.chain] == verdicts
 
 
 @pytest.mark.parametrize("client", ["203.0.113.9", "10.0.0.3"])
@@ -141,12 +165,13 @@ def test_forwarded_cut_reads_as_x_forwarded_for_cut(client: str) -> None:
                           st.sampled_from([",", ", ", ",,", " , ,\t,", ",,,,,,,,,,,,,,,,,",
                                            "," * 300, ", " * 1500])),
                 max_size=12),
-       st.integers(1, 6), st.booleans())
+       st.integers(1, 6))
 def test_xff_walk_with_empty_runs_matches_the_reference(
-        parts: list[tuple[str, str]], max_hops: int, compiled: bool) -> None:
+        parts: list[tuple[str, str]], max_hops: int) -> None:
     """For lists with runs of empty elements of any length, the walk gives the
     fuzz target's reference walk (written from SPEC.md section 4 and the
-    documented read bounds): same client, same trimmed header."""
+    documented read bounds): same client, same trimmed header; and both WSGI
+    middlewares (compiled and pure Python) set that client."""
     sys.path.insert(0, str(FUZZ_DIR))
     try:
         import targets
@@ -155,10 +180,9 @@ def test_xff_walk_with_empty_runs_matches_the_reference(
     value = "".join(element + gap for element, gap in parts)
     policy = TrustPolicy(trusted_proxies=targets.XFF_POLICY.trusted_proxies,
                          trusted_headers=["X-Forwarded-For"], max_hops=max_hops)
-    engine = policy.compile() if compiled else _without_speedups(policy)
     targets.check_xff("10.0.0.1", value, policy)
-    decision = engine.decide("10.0.0.1", {"x-forwarded-for": value})  # type: ignore[attr-defined]
-    assert decision == policy.compile().decide("10.0.0.1", {"x-forwarded-for": value})
+    client = policy.compile().decide("10.0.0.1", {"x-forwarded-for": value}).client
+    assert _through_middlewares(policy, "x-forwarded-for", value) == [client or "10.0.0.1"] * 2
 
 
 def test_forwarded_writer_quotes_a_comma() -> None:

@@ -75,6 +75,9 @@
 #define MAX_FAST_HEADER 1024
 /* Most X-Forwarded-For parts walked here; longer lists go to Python. */
 #define MAX_PARTS 64
+/* Longest comma-separated part looked at (engine._REACH): a longer one is
+ * invalid, and the walk goes to Python. */
+#define REACH 256
 
 /* ------------------------------------------------------------------ strings */
 
@@ -1047,14 +1050,17 @@ walk(Core *self, PyObject *raw, PyObject **client, PyObject **trimmed, PyObject 
     if (n > MAX_FAST_HEADER)
         return 0;
     Py_ssize_t commas[MAX_PARTS + 1];
-    Py_ssize_t ncommas = 0;
+    Py_ssize_t ncommas = 0, part_start = 0;
     for (Py_ssize_t i = 0; i < n; i++) {
         if (s[i] == ',') {
-            if (ncommas >= self->max_hops || ncommas >= MAX_PARTS - 1)
+            if (ncommas >= self->max_hops || ncommas >= MAX_PARTS - 1 || i - part_start > REACH)
                 return 0;
             commas[ncommas++] = i;
+            part_start = i + 1;
         }
     }
+    if (n - part_start > REACH)
+        return 0;  /* a part longer than any element: engine._tail reads it as invalid */
     Py_ssize_t nparts = ncommas + 1;
     Reached reached[MAX_PARTS];
     Py_ssize_t nreached = 0;  /* reached[k] is part nparts - 1 - k */

@@ -473,7 +473,10 @@ class TrustEngine:
         all valid addresses; anything else (an empty or invalid element on the
         way) it hands to :meth:`_walk`, with the part of the header already read.
         """
-        if len(raw) <= _MAX_FAST_HEADER and raw.count(",") <= self._max_hops:
+        # Split whole when that reads what _tail would: few enough commas, and
+        # no part longer than _REACH (which _tail reads as invalid).
+        if (len(raw) <= _MAX_FAST_HEADER and raw.count(",") <= self._max_hops
+                and (len(raw) <= _REACH or max(map(len, raw.split(","))) <= _REACH)):
             tail, cut = raw, False
         else:  # as _walk: the last max_hops + 1 elements, the rest never split
             tail, cut = _tail(raw, self._max_hops + 1)

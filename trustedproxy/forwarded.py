@@ -182,7 +182,7 @@ def parse_forwarded(value: str, *, max_elements: int = MAX_ELEMENTS
             found.append(_rest(value, end, problem))
             return tuple(reversed(found))
         found.append(_parse_element(value[start:end].lstrip(_OWS)))
-        end = start
+        end = max(start - 1, 0)  # the comma that ends the next element is not a gap's
 
 
 def skip_separators(value: str, end: int, limit: int) -> int:
