@@ -502,7 +502,23 @@ class TestWalkText:
         assert _walk_lines(chain, 3) == [
             "   2. 10.0.0.7              client: the rest of the header was not read, so the "
             "leftmost element read (in 10.0.0.0/8)",
-            "   1. (40 more characters)  not read: beyond max_hops (3)"]
+            "   1. (40 more characters)  not read: beyond 4096 characters of empty elements"]
+
+    def test_cut_by_a_run_of_empty_elements(self, tmp_path: pathlib.Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+        """When a run of empty elements longer than MAX_GAP ends the read, the
+        explanation says that, not max_hops."""
+        from trustedproxy.forwarded import MAX_GAP
+
+        policy = tmp_path / "gap.yaml"
+        policy.write_text("trusted_proxies: [10.0.0.0/8]\ntrusted_headers: [X-Forwarded-For]\n")
+        header = "X-Forwarded-For: 203.0.113.7" + "," * (MAX_GAP + 2) + "10.0.0.2"
+        assert main(["explain", str(policy), "--peer", "10.0.0.5", "-H", header]) == 0
+        out = capsys.readouterr().out.splitlines()
+        walk = out[out.index("X-Forwarded-For, walked from the right:") + 1:][:2]
+        assert [line.split("  ")[-1] for line in walk] == [
+            "client: the rest of the header was not read, so the leftmost element read "
+            "(in 10.0.0.0/8)", f"not read: beyond {MAX_GAP} characters of empty elements"]
 
 
 @pytest.mark.parametrize(("server", "warned"), [
@@ -558,3 +574,23 @@ def test_version_with_pure_python_set_in_the_environment() -> None:
                             capture_output=True, text=True, timeout=60, check=True)
     assert result.stdout.splitlines()[1] == (
         "request path: pure Python (TRUSTEDPROXY_PURE_PYTHON is set)")
+
+
+@pytest.mark.parametrize("encoding", ["ascii", "latin-1"])
+def test_a_terminal_that_cannot_show_a_character_gets_it_escaped(
+        tmp_path: pathlib.Path, encoding: str) -> None:
+    """With stdout and stderr in an encoding that lacks a character (an ASCII
+    or latin-1 locale, a Windows code page), a non-ASCII file name or value is
+    printed escaped: never a UnicodeEncodeError traceback."""
+    (tmp_path / "caf\u00e9.yaml").write_text(
+        "trusted_proxies: [10.0.0.0/8]\ntrusted_headers: [X-Forward\u0117d-For]\n",
+        encoding="utf-8")
+    env = {**os.environ, "PYTHONIOENCODING": encoding}
+    result = subprocess.run([sys.executable, "-m", "trustedproxy", "check", "caf\u00e9.yaml"],
+                            cwd=tmp_path, env=env, capture_output=True, timeout=60, check=False)
+    assert result.returncode == 2
+    assert b"Traceback" not in result.stderr
+    out = result.stdout.decode(encoding)
+    assert out.startswith("caf\\xe9.yaml:2: error:" if encoding == "ascii"
+                          else "caf\u00e9.yaml:2: error:")
+    assert "X-Forward\\u0117d-For" in out

@@ -7,6 +7,7 @@ are printed as one line each, never as a traceback.
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import re
@@ -20,7 +21,7 @@ import netaddr
 from .addresses import parse_element
 from .engine import Decision
 from .errors import ConfigError, Problem, TrustedProxyError
-from .forwarded import element_node, parse_forwarded
+from .forwarded import MAX_GAP, element_node, parse_forwarded
 from .headers import Kind
 from .loaders.files import FORMATS, load_file
 from .policy import TrustPolicy
@@ -429,10 +430,14 @@ def _walk_lines(chain: list[dict[str, Any]], max_hops: int) -> list[str]:
                           "element read")
     else:
         trusted_client = "client: every element is a trusted proxy, so the leftmost"
+    # Read: max_hops + 1 elements (the walk's bound), or fewer when a long run
+    # of empty elements (more than forwarded.MAX_GAP characters) ended the read.
+    read = sum(v != "unexamined" for v in verdicts)
+    unread = (f"not read: beyond max_hops ({max_hops})" if read > max_hops else
+              f"not read: beyond {MAX_GAP} characters of empty elements")
     labels = {"trusted": "trusted proxy", "client": "client: the walk stops here",
               "invalid": "not an address: the walk stops here",
-              "unvisited": "not looked at",
-              "unexamined": f"not read: beyond max_hops ({max_hops})"}
+              "unvisited": "not looked at", "unexamined": unread}
     width = max(len(hop["element"]) for hop in chain)
     lines = []
     for i, hop in reversed(list(enumerate(chain, 1))):
@@ -606,6 +611,11 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line with *argv* (default ``sys.argv[1:]``); return the exit code."""
+    for stream in (sys.stdout, sys.stderr):
+        # Whatever the terminal's encoding (ASCII, latin-1, a Windows code page), a
+        # character it cannot show is escaped, never a UnicodeEncodeError.
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(errors="backslashreplace")
     parser = _parser()
     try:
         args = parser.parse_args(argv)
