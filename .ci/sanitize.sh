@@ -29,7 +29,11 @@ done
 "$python" -c 'import setuptools' 2>/dev/null || "$python" -m pip install -q setuptools
 
 copy=$(mktemp -d)
-trap 'rm -rf "$copy"' EXIT
+repo=$(pwd)
+# A finding fuzz/replay.py saves in the copy is kept in the repository's fuzz/artifacts/.
+trap 'if [ -d "$copy/fuzz/artifacts" ]; then mkdir -p "$repo/fuzz/artifacts";
+      cp "$copy"/fuzz/artifacts/* "$repo/fuzz/artifacts/" 2>/dev/null || true; fi
+      rm -rf "$copy"' EXIT
 cp -r setup.py pyproject.toml README.md LICENSE trustedproxy tests fuzz "$copy"
 find "$copy" \( -name '_speedups*.so' -o -name '__pycache__' \) -prune -exec rm -rf {} +
 cd "$copy"

@@ -229,7 +229,8 @@ class TestWarnings:
             self, caplog: pytest.LogCaptureFixture) -> None:
         """A policy that trusts nothing is legal (it removes every forwarded
         header) but is what an empty or misread file gives: it warns, and the
-        middleware logs that when it is built. A Unix-socket-only policy does not."""
+        middleware logs that when it is built. A Unix-socket-only policy, or one
+        with only a script_name (the ReverseProxied pattern), does not."""
         from trustedproxy import TrustedProxyMiddleware
 
         message = ("no trusted proxies and no trusted headers: this policy trusts no peer and "
@@ -239,8 +240,9 @@ class TestWarnings:
         with caplog.at_level("WARNING", logger="trustedproxy"):
             TrustedProxyMiddleware(lambda environ, start_response: [], TrustPolicy())
         assert caplog.messages == [f"trusted proxy policy: trusted_proxies: {message}"]
-        assert not any("no trusted proxies and no trusted headers" in w.message
-                       for w in TrustPolicy(trust_unix_socket=True).warnings())
+        for useful in (TrustPolicy(trust_unix_socket=True), TrustPolicy(script_name="/app")):
+            assert not any("no trusted proxies and no trusted headers" in w.message
+                           for w in useful.warnings())
         assert TrustPolicy.from_directives("ServerName example.org").warnings()[0].source == (
             "<directives>")
 

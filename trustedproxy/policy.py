@@ -307,9 +307,10 @@ class TrustPolicy:
                                   "walk over it locates each proxy's value in the lists"))
         if errors:
             raise ConfigError(errors)
-        if not (merged or flags["trust_unix_socket"] or names):
+        if not (merged or flags["trust_unix_socket"] or names or prefix):
             # Legal (every forwarded header is removed), but what an empty or
             # misread file, or a file name taken for configuration text, gives.
+            # A script_name alone is a policy (SPEC.md section 5): no warning.
             warnings.append(Problem(_source or "trusted_proxies", None,
                                     "no trusted proxies and no trusted headers: this policy "
                                     "trusts no peer and removes every forwarded header"))
