@@ -42,30 +42,22 @@ def detect_format(path: str, text: str) -> str:
     writes for a policy with options and no trust directives), so a YAML file
     whose comments happen to start that way is still read as YAML.
     """
-    by_extension = _EXTENSIONS.get(pathlib.PurePath(path).suffix.lower())
-    if by_extension:
-        return by_extension
-    if _DIRECTIVE_LINE.search(text) or _APACHE_BLOCK.search(text):
-        return "directives"
-    if _EXPRESS_OPTION.search(text):
-        return "express"
-    if _OPTION_LINE.search(text) and not _CONTENT_LINE.search(text):
-        return "directives"
-    return "yaml"
+    return _EXTENSIONS.get(pathlib.PurePath(path).suffix.lower()) or _content_form(text)[0]
 
 
-def _why(path: str, text: str, fmt: str) -> str:
-    """Say how the form of a file was told from its content (for messages)."""
-    if fmt == "yaml":
-        return ("no WSGITrustedProxies/WSGITrustedProxyHeaders line, Apache block or "
-                "--trust-proxy option")
-    if fmt == "express":
-        return "a --trust-proxy option outside a comment"
+def _content_form(text: str) -> tuple[str, str]:
+    """The form told from a file's content (see :func:`detect_format`), and
+    what in the content told it (for messages)."""
     if _DIRECTIVE_LINE.search(text):
-        return "a WSGITrustedProxies/WSGITrustedProxyHeaders line"
+        return "directives", "a WSGITrustedProxies/WSGITrustedProxyHeaders line"
     if _APACHE_BLOCK.search(text):
-        return "an Apache <VirtualHost>, <Location> or <Directory> block"
-    return "only comments, with '# trustedproxy:' option lines"
+        return "directives", "an Apache <VirtualHost>, <Location> or <Directory> block"
+    if _EXPRESS_OPTION.search(text):
+        return "express", "a --trust-proxy option outside a comment"
+    if _OPTION_LINE.search(text) and not _CONTENT_LINE.search(text):
+        return "directives", "only comments, with '# trustedproxy:' option lines"
+    return "yaml", ("no WSGITrustedProxies/WSGITrustedProxyHeaders line, Apache block or "
+                    "--trust-proxy option")
 
 
 def load_file(path: str | os.PathLike[str], *, format: str | None = None,
@@ -89,19 +81,22 @@ def load_file(path: str | os.PathLike[str], *, format: str | None = None,
         raise ValueError(msg)
     name = os.fspath(path)
     text = read_text(name, "policy file")
-    fmt = format or detect_format(name, text)
+    fmt = format or _EXTENSIONS.get(pathlib.PurePath(name).suffix.lower())
+    told_by = ""  # what in the content told the form, when the content did
+    if not fmt:
+        fmt, told_by = _content_form(text)
     if block is not None and fmt != "directives":
         msg = (f"block {block!r}: a block applies to directive files only "
                f"(this file is read as {fmt})")
         raise ConfigError(msg, source=name, value=block)
-    if format or pathlib.PurePath(name).suffix.lower() in _EXTENSIONS:
+    if not told_by:
         return _load(name, text, fmt, block)
     try:
         return _load(name, text, fmt, block)
     except ConfigError as exc:  # the form was a guess: say how it was made, and how to say it
         others = " or ".join(f"format={f!r}" for f in FORMATS if f != fmt)
         hint = (f"this file was read as {fmt} because its name has no known extension and "
-                f"its content has {_why(name, text, fmt)}; if it is in another form, say so "
+                f"its content has {told_by}; if it is in another form, say so "
                 f"with {others} (on the command line: --format), or rename it")
         raise ConfigError([*exc.problems, Problem(name, None, hint)]) from None
 
