@@ -15,6 +15,7 @@ from ._compiled import speedups
 from .addresses import Matcher, key_to_text, parse_element, parse_ip
 from .forwarded import (
     MAX_GAP,
+    SEPARATORS,
     Invalid,
     Node,
     NodeKind,
@@ -63,8 +64,8 @@ MAX_VALUE_LENGTH = 2048
 _REACH = 256
 #: What stands in the walk for such an overlong part: an invalid element.
 _OVERLONG = "(overlong element)"
-#: What separates the parts of a list: commas, and the white space around them.
-_SEPARATORS = ", \t"
+
+
 def _tail(raw: str, count: int) -> tuple[str, bool]:
     """The last *count* non-empty comma-separated parts of *raw*, joined with
     ``,``, and whether anything left of them was not read.
@@ -79,7 +80,7 @@ def _tail(raw: str, count: int) -> tuple[str, bool]:
     parts: list[str] = []  # right to left
     end, gaps = len(raw), MAX_GAP
     while True:
-        if end and raw[end - 1] in _SEPARATORS:  # empty parts, or blanks before a comma
+        if end and raw[end - 1] in SEPARATORS:  # empty parts, or blanks before a comma
             stop = skip_separators(raw, end, gaps)
             if stop < 0:  # more empty parts than any proxy writes: not read further
                 break
@@ -475,12 +476,16 @@ class TrustEngine:
         """
         # Split whole when that reads what _tail would: few enough commas, and
         # no part longer than _REACH (which _tail reads as invalid).
-        if (len(raw) <= _MAX_FAST_HEADER and raw.count(",") <= self._max_hops
-                and (len(raw) <= _REACH or max(map(len, raw.split(","))) <= _REACH)):
+        parts = None
+        if len(raw) <= _MAX_FAST_HEADER and raw.count(",") <= self._max_hops:
+            parts = raw.split(",")
+            if len(raw) > _REACH and max(map(len, parts)) > _REACH:
+                parts = None
+        if parts is not None:
             tail, cut = raw, False
         else:  # as _walk: the last max_hops + 1 elements, the rest never split
             tail, cut = _tail(raw, self._max_hops + 1)
-        parts = tail.split(",")
+            parts = tail.split(",")
         hops: list[Hop] = []
         trimmed: list[str] = []
         remembered, parse = self._elements.get, self._element

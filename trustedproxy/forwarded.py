@@ -66,6 +66,7 @@ __all__ = [
     "MAX_ELEMENTS",
     "MAX_ELEMENT_LENGTH",
     "MAX_GAP",
+    "SEPARATORS",
     "Element",
     "Invalid",
     "Node",
@@ -130,7 +131,9 @@ _QUOTED_INSIDE = re.compile(
 _QUOTED_PAIR = re.compile(r"\\(.)", re.S)
 _SIMPLE_PAIR = re.compile(f"([{_TCHARS}]++)=([{_TCHARS}]++)")
 _OWS = " \t"
-_SEPARATORS = " \t,"
+#: What separates the elements of a list (an empty element is a run of them):
+#: commas, and the optional white space around them. X-Forwarded-For too.
+SEPARATORS = " \t,"
 
 
 def parse_forwarded(value: str, *, max_elements: int = MAX_ELEMENTS
@@ -197,12 +200,12 @@ def skip_separators(value: str, end: int, limit: int) -> int:
     size = 32
     while end > floor:
         start = max(floor, end - size)
-        kept = len(value[start:end].rstrip(_SEPARATORS))
+        kept = len(value[start:end].rstrip(SEPARATORS))
         if kept:
             return start + kept
         end = start
         size *= 2
-    if end > 0 and value[end - 1] in _SEPARATORS:
+    if end > 0 and value[end - 1] in SEPARATORS:
         return -1
     return end
 
@@ -210,7 +213,7 @@ def skip_separators(value: str, end: int, limit: int) -> int:
 def _rest(value: str, end: int, reason: str, *, unread: bool = False) -> Invalid:
     """One Invalid for everything left of *end* (its text shortened when long)."""
     # Only a window is stripped and kept: the rest may be a megabyte long.
-    window = value[max(0, end - 2 * _SHOWN_REST):end].strip(_SEPARATORS)
+    window = value[max(0, end - 2 * _SHOWN_REST):end].strip(SEPARATORS)
     if len(window) > _SHOWN_REST or end > 2 * _SHOWN_REST:
         window = "..." + window[-_SHOWN_REST:]
     return Invalid(window, reason, unread)
