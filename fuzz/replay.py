@@ -34,6 +34,7 @@ HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent)]
 
 import targets  # noqa: E402  (needs the path above)
+from run import add_targets_argument, chosen_targets  # noqa: E402
 
 #: The longest input a mutant may grow to: libFuzzer's -max_len in run.py.
 MAX_LEN = 4096
@@ -96,22 +97,18 @@ def replay(name: str, target: Callable[[bytes], None], data: Sequence[bytes],
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("targets", nargs="*", metavar="TARGET",
-                        help=f"targets to replay (default: all of {', '.join(targets.TARGETS)})")
+    add_targets_argument(parser, "replay")
     parser.add_argument("--mutants", type=int, default=0,
                         help="seeded mutants per target after its corpus (default 0)")
     parser.add_argument("--seed", type=int, default=0, help="the mutants' seed (default 0)")
     parser.add_argument("--artifacts", type=Path, default=HERE / "artifacts",
                         help="where a finding is saved (default fuzz/artifacts)")
     args = parser.parse_args(argv)
-    unknown = [t for t in args.targets if t not in targets.TARGETS]
-    if unknown:
-        parser.error(f"unknown target(s) {', '.join(unknown)}; "
-                     f"known: {', '.join(targets.TARGETS)}")
+    names = chosen_targets(parser, args.targets)
     if args.mutants < 0:
         parser.error(f"--mutants must be 0 or more, not {args.mutants}")
     failed = []
-    for name in args.targets or list(targets.TARGETS):
+    for name in names:
         data = inputs(name, args.mutants, args.seed)
         found = replay(name, targets.TARGETS[name], data, args.artifacts)
         print(f"== {name}: {len(data)} inputs, "

@@ -54,19 +54,29 @@ def run_target(name: str, seconds: int, *, grow: bool) -> int:
         return result.returncode
 
 
+def add_targets_argument(parser: argparse.ArgumentParser, verb: str) -> None:
+    """The positional TARGET names (for this script and ``replay.py``)."""
+    parser.add_argument("targets", nargs="*", metavar="TARGET",
+                        help=f"targets to {verb} (default: all of {', '.join(targets.TARGETS)})")
+
+
+def chosen_targets(parser: argparse.ArgumentParser, names: Sequence[str]) -> list[str]:
+    """The targets *names* asks for (all when empty); an unknown one is a usage error."""
+    unknown = [t for t in names if t not in targets.TARGETS]
+    if unknown:
+        parser.error(f"unknown target(s) {', '.join(unknown)}; "
+                     f"known: {', '.join(targets.TARGETS)}")
+    return list(names) or list(targets.TARGETS)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("targets", nargs="*", metavar="TARGET",
-                        help=f"targets to run (default: all of {', '.join(targets.TARGETS)})")
+    add_targets_argument(parser, "run")
     parser.add_argument("--seconds", type=int, default=30, help="time per target (default 30)")
     parser.add_argument("--grow", action="store_true",
                         help="save new inputs into the committed corpus")
     args = parser.parse_args(argv)
-    unknown = [t for t in args.targets if t not in targets.TARGETS]
-    if unknown:
-        parser.error(f"unknown target(s) {', '.join(unknown)}; "
-                     f"known: {', '.join(targets.TARGETS)}")
-    failed = [name for name in args.targets or list(targets.TARGETS)
+    failed = [name for name in chosen_targets(parser, args.targets)
               if run_target(name, args.seconds, grow=args.grow) != 0]
     if failed:
         print(f"fuzz: findings in {', '.join(failed)} (see fuzz/artifacts/)", file=sys.stderr)
