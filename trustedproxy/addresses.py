@@ -556,20 +556,9 @@ def ipv6_text(value: int) -> str:
     """
     if value >> 32 == 0xFFFF:
         return "::ffff:" + ".".join(str(value >> shift & 0xFF) for shift in (24, 16, 8, 0))
-    groups = [value >> shift & 0xFFFF for shift in range(112, -1, -16)]
-    best, best_len, run_start = -1, 1, -1
-    for i, group in enumerate([*groups, 1]):  # the sentinel ends a trailing run
-        if group == 0:
-            if run_start < 0:
-                run_start = i
-        elif run_start >= 0:
-            if i - run_start > best_len:
-                best, best_len = run_start, i - run_start
-            run_start = -1
-    words = [f"{group:x}" for group in groups]
-    if best < 0:
-        return ":".join(words)
-    return ":".join(words[:best]) + "::" + ":".join(words[best + best_len:])
+    import ipaddress  # only for ::/96 networks and hints: not at import time
+
+    return str(ipaddress.IPv6Address(value))  # RFC 5952; dotted only when mapped
 
 
 def _cidr_text(value: int, prefix: int, is_v6: bool) -> str:
