@@ -2,10 +2,11 @@
 # The C speedups under gcc's AddressSanitizer and UndefinedBehaviorSanitizer.
 #
 # Builds trustedproxy._speedups with -fsanitize=address,undefined in a throwaway
-# copy of the tree (the in-place build is left alone), then, with the sanitizer
-# runtimes preloaded into the Python running them, the suites that drive the
-# compiled path, and every fuzz target's corpus plus seeded mutants of it
-# (fuzz/replay.py: atheris' clang runtime does not mix with gcc's).
+# copy of the tree (.ci/build-copy.sh; the in-place build is left alone), then
+# runs, with the sanitizer runtimes preloaded into the Python running them, the
+# suites that drive the compiled path, and every fuzz target's corpus plus
+# seeded mutants of it (fuzz/replay.py: atheris' clang runtime does not mix
+# with gcc's).
 # PYTHONMALLOC=malloc puts every Python object on the C heap, so a read past a
 # str's end or a use after an extra Py_DECREF is caught, not hidden in a pool.
 # Leak detection is off: CPython keeps much of its memory until exit.
@@ -25,22 +26,15 @@ for lib in "$libasan" "$libubsan"; do
     [ -e "$lib" ] || { echo "sanitize: $lib not found (install gcc's libasan/libubsan)" >&2; exit 1; }
 done
 
-# Venvs of Python 3.12 and later come without setuptools, which builds the copy.
-"$python" -c 'import setuptools' 2>/dev/null || "$python" -m pip install -q setuptools
-
 copy=$(mktemp -d)
 repo=$(pwd)
 # A finding fuzz/replay.py saves in the copy is kept in the repository's fuzz/artifacts/.
 trap 'if [ -d "$copy/fuzz/artifacts" ]; then mkdir -p "$repo/fuzz/artifacts";
       cp "$copy"/fuzz/artifacts/* "$repo/fuzz/artifacts/" 2>/dev/null || true; fi
       rm -rf "$copy"' EXIT
-cp -r setup.py pyproject.toml README.md LICENSE trustedproxy tests fuzz "$copy"
-find "$copy" \( -name '_speedups*.so' -o -name '__pycache__' \) -prune -exec rm -rf {} +
-cd "$copy"
-
 flags="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer -g -O1"
-CFLAGS="$flags" LDFLAGS="-fsanitize=address,undefined" \
-    "$python" setup.py build_ext --inplace >build.log 2>&1 || { cat build.log; exit 1; }
+CFLAGS="$flags" LDFLAGS="-fsanitize=address,undefined" bash .ci/build-copy.sh "$copy"
+cd "$copy"
 # The extension really is instrumented: it calls ASan's and UBSan's runtimes.
 so=$(ls trustedproxy/_speedups*.so)
 symbols=$(nm -D --undefined-only "$so")  # (not piped into grep -q: pipefail and SIGPIPE)
