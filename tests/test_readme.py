@@ -72,3 +72,53 @@ def test_every_python_policy_example_builds() -> None:
     assert len(blocks) >= 5
     for block in blocks:
         assert isinstance(eval(block, {"TrustPolicy": TrustPolicy}), TrustPolicy)
+
+
+def test_express_errors_name_the_option_of_a_value_on_a_shared_line() -> None:
+    """README, express arguments: "Errors name the argument (... `file:line` for a
+    string) and the option". A command on one line holds both options, so the
+    line alone does not say which option a bad value was given to."""
+    import pytest
+
+    from trustedproxy import ConfigError, TrustPolicy
+
+    with pytest.raises(ConfigError, match=r"^<args>:1: --trust-proxy: invalid trusted "
+                                          r"proxy 'bad': not an IP address"):
+        TrustPolicy.from_express_args("mod_wsgi-express start-server app.wsgi "
+                                      "--trust-proxy bad --trust-proxy-header X-Forwarded-For")
+    with pytest.raises(ConfigError, match=r"^<args>:1: --trust-proxy-header: unknown header "
+                                          r"'X-Forwarded-Fro': did you mean"):
+        TrustPolicy.from_express_args("--trust-proxy 10.0.0.0/8 "
+                                      "--trust-proxy-header X-Forwarded-Fro")
+
+
+def test_yaml_python_tags_are_refused_on_lists_and_mappings_too() -> None:
+    """README: "The file is read with `yaml.safe_load` rules (no Python tags)".
+    safe_load refuses a Python tag wherever it stands, on a list or a mapping as
+    on a single value, so such a file must not load."""
+    import pytest
+    import yaml
+
+    from trustedproxy import ConfigError, TrustPolicy
+
+    tagged = [
+        "trusted_proxies: !!python/tuple [10.0.0.1]\ntrusted_headers: [X-Forwarded-For]\n",
+        "trusted_proxies: !!python/object/apply:os.getcwd []\n",
+        "trusted_proxies: [10.0.0.1]\ntrusted_headers: !custom [X-Forwarded-For]\n",
+        "--- !!python/object:dict\ntrusted_proxies: [10.0.0.1]\n"
+        "trusted_headers: [X-Forwarded-For]\n",
+        "trusted_proxies: [10.0.0.1]\ntrusted_headers: [X-Real-IP]\n"
+        "custom_headers: !!python/object:dict {X-Test: client}\n",
+    ]
+    for text in tagged:
+        with pytest.raises(yaml.YAMLError):
+            yaml.safe_load(text)
+        with pytest.raises(ConfigError, match=r"<yaml>:\d+: invalid YAML value: could not "
+                                              r"determine a constructor for the tag .*no "
+                                              r"Python tags"):
+            TrustPolicy.from_yaml(text)
+    # The standard tags keep their safe_load meaning.
+    assert TrustPolicy.from_yaml("trusted_proxies: !!seq [10.0.0.1]\n"
+                                 "trusted_headers: !!seq [X-Forwarded-For]\n"
+                                 ) == TrustPolicy(trusted_proxies=["10.0.0.1"],
+                                                  trusted_headers=["X-Forwarded-For"])

@@ -34,6 +34,8 @@ KEYS = ("trusted_proxies", "trusted_headers", "script_name", "strip_prefix_from_
         "trust_unix_socket", "trusted_proxies_files", "max_hops", "hop_aligned",
         "custom_headers")
 _LISTS = ("trusted_proxies", "trusted_headers", "trusted_proxies_files")
+#: The tags of a list or mapping written without one.
+_PLAIN_TAGS = ("tag:yaml.org,2002:seq", "tag:yaml.org,2002:map")
 _EXAMPLE = {
     "trusted_proxies": "['10.0.0.0/8']",
     "trusted_headers": "[X-Forwarded-For, X-Forwarded-Proto]",
@@ -90,9 +92,21 @@ class _Reader:
                                                                  "no Python tags)"))
             return None
 
+    def plain(self, node: Node) -> bool:
+        """Whether a list or mapping *node* may be read item by item: it has
+        no tag, or a tag safe_load knows (an unknown or Python tag is recorded
+        as a problem, as safe_load refuses it wherever it stands)."""
+        if node.tag in _PLAIN_TAGS:
+            return True
+        problems = len(self.errors)
+        self.scalar(node)  # safe_load's verdict on the tag
+        return len(self.errors) == problems
+
     def items(self, key: str, node: Node) -> object:
         """A list field: a list of located items, or a located bad value."""
         where = self.at(node)
+        if isinstance(node, SequenceNode) and not self.plain(node):
+            return []
         if isinstance(node, SequenceNode):
             out = []
             for item in node.value:
@@ -212,6 +226,8 @@ def parse_yaml(text: str, name: str, base: str) -> TrustPolicy:
         msg = (f"a policy file must be a mapping (key: value lines such as "
                f"'trusted_proxies: [10.0.0.0/8]'), not {kind}")
         raise ConfigError(msg, source=reader.at(root))
+    if not reader.plain(root):
+        raise ConfigError(reader.errors)
     return _build(reader, root)
 
 
@@ -247,7 +263,8 @@ def _build(reader: _Reader, root: MappingNode) -> TrustPolicy:
             if key == "trusted_proxies" and len(reader.errors) > errors_before:
                 proxies_bad = True
         elif key == "custom_headers" and isinstance(value_node, MappingNode):
-            kwargs[key] = Located(reader.custom_headers(value_node), reader.at(value_node))
+            if reader.plain(value_node):
+                kwargs[key] = Located(reader.custom_headers(value_node), reader.at(value_node))
         else:
             kwargs[key] = Located(reader.scalar(value_node), reader.at(value_node))
     if extra:
