@@ -121,7 +121,8 @@ class TrustedProxyMiddleware(_Base):
 
     For each request it checks the TCP peer (``REMOTE_ADDR``) against the
     policy. From an untrusted peer every known forwarded header is removed and
-    nothing else changes. From a trusted peer each trusted header is parsed
+    nothing else changes (but for the policy's own fixed ``script_name``,
+    which applies to every request). From a trusted peer each trusted header is parsed
     strictly and, when valid, rewrites ``REMOTE_ADDR``, ``wsgi.url_scheme``
     (with ``HTTPS`` and ``REQUEST_SCHEME``), ``HTTP_HOST``, ``SERVER_NAME``,
     ``SERVER_PORT`` or ``SCRIPT_NAME``; every other forwarded header is
@@ -136,6 +137,7 @@ class TrustedProxyMiddleware(_Base):
 
     Raises:
         ConfigError: if *policy* is a file that does not hold a valid policy.
+        TypeError: if *policy* is neither a :class:`TrustPolicy` nor a path.
 
     Example::
 
