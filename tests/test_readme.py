@@ -770,3 +770,46 @@ def test_development_commands() -> None:
     assert "pip install -e '.[test,dev]'" in block
     assert {"ruff", "mypy"} <= {re.split(r"[<>=]", d)[0] for d in extras["dev"]}
     assert "pytest" in {re.split(r"[<>=]", d)[0] for d in extras["test"]}
+
+
+def _public_api() -> list[tuple[str, object]]:
+    import trustedproxy
+    from trustedproxy import asgi
+
+    names = [(name, getattr(trustedproxy, name)) for name in trustedproxy.__all__
+             if inspect.isclass(getattr(trustedproxy, name))]
+    return [*names, ("asgi.TrustedProxyMiddleware", asgi.TrustedProxyMiddleware)]
+
+
+@pytest.mark.parametrize(("name", "cls"), _public_api(), ids=[n for n, _ in _public_api()])
+def test_public_docstrings_document_every_argument(name: str, cls: type) -> None:
+    """The README's API is documented in the code too: every public class and
+    method has a docstring, and each one that takes arguments names every one of
+    them under ``Args:`` (Google style; a dataclass documents its fields under
+    ``Attributes:``)."""
+    assert cls.__doc__, name
+    members = [("__init__", cls)] + [
+        (attr, value) for attr, value in vars(cls).items()
+        if not attr.startswith("_") and (inspect.isfunction(value)
+                                         or isinstance(value, (classmethod, property)))]
+    for attr, member in members:
+        function = member.fget if isinstance(member, property) else getattr(
+            member, "__func__", member)
+        doc = inspect.getdoc(function)
+        assert doc, f"{name}.{attr}"
+        target = cls.__init__ if attr == "__init__" else function
+        if attr == "__init__" and (target is object.__init__
+                                   or "__dataclass_fields__" in vars(cls)):
+            params = [f.name for f in dataclasses.fields(cls)] if dataclasses.is_dataclass(
+                cls) else []
+            section = "Attributes:"
+        else:
+            params = [p for p in inspect.signature(target).parameters
+                      if p not in ("self", "cls") and not p.startswith("_")
+                      and p not in ("args", "kwargs")]
+            section = "Args:"
+        if params and not (attr == "__init__" and cls.__init__ is Exception.__init__):
+            assert section in doc, f"{name}.{attr}"
+            documented = doc.split(section)[1]
+            for param in params:
+                assert re.search(rf"^\s+{param}:", documented, re.M), f"{name}.{attr}: {param}"

@@ -296,7 +296,9 @@ class TrustedProxyMiddleware:
     :class:`trustedproxy.TrustedProxyMiddleware`, applied to ``http`` and
     ``websocket`` scopes (see the module docstring for what each field of the
     decision rewrites). From an untrusted peer every known forwarded header is
-    removed from ``scope["headers"]`` and nothing else changes. The original
+    removed from ``scope["headers"]`` and nothing else changes (but for the
+    policy's own fixed ``script_name``, which applies to every request). The
+    application gets a new scope; the server's is never changed. The original
     values and the decision are kept in
     ``scope["extensions"]["trustedproxy"]``. ``lifespan`` scopes pass through
     untouched.
@@ -309,6 +311,7 @@ class TrustedProxyMiddleware:
 
     Raises:
         ConfigError: if *policy* is a file that does not hold a valid policy.
+        TypeError: if *policy* is neither a :class:`TrustPolicy` nor a path.
 
     Example::
 

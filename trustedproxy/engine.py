@@ -281,11 +281,14 @@ class TrustEngine:
         self._trusted = tuple(rows)
 
     def is_trusted(self, peer: str) -> bool:
-        """Whether *peer* (a TCP peer address as a server reports it) is a trusted proxy.
+        """Whether *peer* is a trusted proxy.
 
         A zone id (``fe80::1%eth0``) is ignored; an IPv4-mapped IPv6 peer
         matches IPv4 networks. A peer that is not an IP address (empty, a
         Unix socket path) is trusted only with ``trust_unix_socket``.
+
+        Args:
+            peer: a TCP peer address as a server reports it (``REMOTE_ADDR``).
         """
         cached = self._cache.get(peer)
         if cached is not None:
@@ -303,7 +306,11 @@ class TrustEngine:
         return trusted
 
     def address_is_trusted(self, key: int) -> bool:
-        """Whether a parsed address key (see :mod:`~trustedproxy.addresses`) is trusted."""
+        """Whether a parsed address is trusted.
+
+        Args:
+            key: the address as an integer key (see :mod:`~trustedproxy.addresses`).
+        """
         return key in self._matcher
 
     def evaluate(self, peer: str, headers: Mapping[str, str]) -> Decision:
@@ -323,8 +330,16 @@ class TrustEngine:
         return self.decide(peer, known)
 
     def decide(self, peer: str, headers: Mapping[str, str]) -> Decision:
-        """Like :meth:`evaluate`, for adapters: *headers* holds only known
-        forwarded headers, by lower-case name."""
+        """Like :meth:`evaluate`, for adapters.
+
+        Args:
+            peer: the TCP peer address (``REMOTE_ADDR`` as the server set it).
+            headers: only known forwarded headers, by lower-case name.
+
+        Returns:
+            The frozen :class:`Decision` (one shared object per peer for a
+            request with no forwarded header).
+        """
         if not headers:  # the usual request: one shared decision per peer
             plain = self._plain.get(peer)
             return plain if plain is not None else self._plain_decision(peer)
