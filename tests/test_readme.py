@@ -813,3 +813,12 @@ def test_public_docstrings_document_every_argument(name: str, cls: type) -> None
             documented = doc.split(section)[1]
             for param in params:
                 assert re.search(rf"^\s+{param}:", documented, re.M), f"{name}.{attr}: {param}"
+
+
+def test_setup_note_matches_the_package() -> None:
+    """The note under the two commands gives the Python the package requires."""
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    version = project["requires-python"].removeprefix(">=")
+    assert f"with Python {version} or later" in README.split("## Use this if")[0]
