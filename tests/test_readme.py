@@ -822,3 +822,16 @@ def test_setup_note_matches_the_package() -> None:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     version = project["requires-python"].removeprefix(">=")
     assert f"with Python {version} or later" in README.split("## Use this if")[0]
+
+
+def test_compatibility_numbers_are_the_suites() -> None:
+    """"Compatibility testing" counts what the differential suites really send."""
+    from differential.cases import CASES, CONFIGS, SOURCES
+    from differential.test_config import CASES as DIRECTIVE_CASES
+
+    section = _section("Compatibility testing")
+    requests = len(CONFIGS) * len(CASES) * len(SOURCES)
+    assert f"once for each of {len(CONFIGS)} trust configurations" in section
+    assert f"{len(CASES)} generated cases" in section
+    assert f"**{requests:,} real requests**" in section
+    assert f"{len(DIRECTIVE_CASES)} directive values" in section
