@@ -6,12 +6,12 @@ nodes are turned into values here, so that every value carries the
 the policy's own checks name that line. Every problem of a file is collected
 and raised in one :class:`~trustedproxy.ConfigError`.
 
-Keys: ``trusted_proxies``, ``trusted_headers``, ``script_name``,
-``strip_prefix_from_path``, ``trust_unix_socket`` and
-``trusted_proxies_files``: paths (relative to the YAML file; to the current
-directory for YAML given as text) of plain lists of
-addresses and networks, one a line, ``#`` comments allowed, as a CDN or
-cloud provider publishes them.
+Keys (:data:`KEYS`): ``trusted_proxies``, ``trusted_headers``, ``script_name``,
+``strip_prefix_from_path``, ``trust_unix_socket``, ``max_hops``,
+``hop_aligned``, ``custom_headers`` and ``trusted_proxies_files``: paths
+(relative to the YAML file; to the current directory for YAML given as text)
+of plain lists of addresses and networks, one a line, ``#`` comments allowed,
+as a CDN or cloud provider publishes them.
 """
 
 from __future__ import annotations
