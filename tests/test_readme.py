@@ -835,3 +835,13 @@ def test_compatibility_numbers_are_the_suites() -> None:
     assert f"{len(CASES)} generated cases" in section
     assert f"**{requests:,} real requests**" in section
     assert f"{len(DIRECTIVE_CASES)} directive values" in section
+
+
+def test_yaml_merge_keys_are_refused_plainly() -> None:
+    """README: "yaml.safe_load rules (no Python tags, no `<<` merge keys)": a merge
+    key gets one message that says so, not a tag error and an unknown key 'None'."""
+    text = "<<: {trusted_proxies: [10.0.0.0/8]}\ntrusted_headers: [X-Forwarded-For]\n"
+    with pytest.raises(ConfigError, match=r"^<yaml>:1: YAML merge keys \('<<'\) are not "
+                                          r"supported in a policy file: write the keys out$"):
+        TrustPolicy.from_yaml(text)
+    assert "no `<<` merge keys" in _section("YAML")

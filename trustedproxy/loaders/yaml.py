@@ -36,6 +36,9 @@ KEYS = ("trusted_proxies", "trusted_headers", "script_name", "strip_prefix_from_
 _LISTS = ("trusted_proxies", "trusted_headers", "trusted_proxies_files")
 #: The tags of a list or mapping written without one.
 _PLAIN_TAGS = ("tag:yaml.org,2002:seq", "tag:yaml.org,2002:map")
+#: The tag of a ``<<`` merge key, which a policy file may not use.
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+_MERGE = "YAML merge keys ('<<') are not supported in a policy file: write the keys out"
 _EXAMPLE = {
     "trusted_proxies": "['10.0.0.0/8']",
     "trusted_headers": "[X-Forwarded-For, X-Forwarded-Proto]",
@@ -138,6 +141,9 @@ class _Reader:
         policy's own check finds a name given twice (in any case), at its line."""
         out: dict[Located, Located] = {}
         for key_node, value_node in node.value:
+            if key_node.tag == _MERGE_TAG:
+                self.errors.append(Problem(self.at(key_node), "<<", _MERGE))
+                continue
             name = self.scalar(key_node)
             if not isinstance(name, str):
                 self.errors.append(Problem(self.at(key_node), repr(name),
@@ -238,8 +244,12 @@ def _build(reader: _Reader, root: MappingNode) -> TrustPolicy:
     files_failed = False
     proxies_bad = False
     for key_node, value_node in root.value:
-        key = reader.scalar(key_node)
         where = reader.at(key_node)
+        if key_node.tag == _MERGE_TAG:
+            reader.errors.append(Problem(where, "<<", _MERGE))
+            proxies_bad = True  # what it would have merged in is not there
+            continue
+        key = reader.scalar(key_node)
         if not isinstance(key, str) or key not in KEYS:
             shown = str(key)
             close = difflib.get_close_matches(shown, KEYS, n=1, cutoff=0.6)
