@@ -845,3 +845,14 @@ def test_yaml_merge_keys_are_refused_plainly() -> None:
                                           r"supported in a policy file: write the keys out$"):
         TrustPolicy.from_yaml(text)
     assert "no `<<` merge keys" in _section("YAML")
+
+
+def test_yaml_ipv6_quoting_advice() -> None:
+    """README, YAML: an IPv6 address starting with ':' must be quoted in a [...] list,
+    and needs no quotes one item a line."""
+    expected = TrustPolicy(trusted_proxies=["127.0.0.1", "::1"])
+    with pytest.raises(ConfigError, match=r"^<yaml>:1: invalid YAML"):
+        TrustPolicy.from_yaml("trusted_proxies: [127.0.0.1, ::1]\n")
+    assert TrustPolicy.from_yaml("trusted_proxies: [127.0.0.1, '::1']\n") == expected
+    assert TrustPolicy.from_yaml("trusted_proxies:\n  - 127.0.0.1\n  - ::1\n") == expected
+    assert "[127.0.0.1, '::1']" in _section("YAML")
