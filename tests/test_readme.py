@@ -856,3 +856,16 @@ def test_yaml_ipv6_quoting_advice() -> None:
     assert TrustPolicy.from_yaml("trusted_proxies: [127.0.0.1, '::1']\n") == expected
     assert TrustPolicy.from_yaml("trusted_proxies:\n  - 127.0.0.1\n  - ::1\n") == expected
     assert "[127.0.0.1, '::1']" in _section("YAML")
+
+
+def test_layout_names_every_module() -> None:
+    """The Development section's layout names every module of the package (the
+    package's own plumbing aside) and nothing that is not there."""
+    text = _section("Development").split("Layout:")[1].split("CI runs")[0]
+    named = {Path(name).name for name in re.findall(r"`([\w/]+\.(?:py|c)|\w+/)`", text)}
+    package = ROOT / "trustedproxy"
+    present = {p.name for p in package.iterdir()
+               if p.suffix in (".py", ".c") and p.name not in
+               ("__init__.py", "__main__.py", "_compiled.py")}
+    present |= {"loaders"} if (package / "loaders").is_dir() else set()
+    assert named == present
