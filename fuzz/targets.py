@@ -793,10 +793,8 @@ def _pair(index: int, shared: bool) -> tuple[Any, TrustedProxyMiddleware]:
         for cache in (engine._cache, engine._plain, engine._elements,
                       *(row[-1] for row in engine._trusted)):
             cache.clear()
-    setup = getattr(pair[1], "_setup_speedups", None)
-    if setup is not None and getattr(importlib.import_module("trustedproxy.wsgi"),
-                                     "SPEEDUPS", False):
-        setup()  # the compiled path's own caches too
+    if getattr(importlib.import_module("trustedproxy.wsgi"), "SPEEDUPS", False):
+        pair[1]._clear_caches()  # the compiled path's own caches too
     return pair
 
 
