@@ -48,6 +48,7 @@ from urllib.parse import quote
 
 from ._compiled import speedups
 from .engine import Decision
+from .headers import HEADERS, environ_key
 from .policy import TrustPolicy, adapter_policy
 from .values import join_prefix, text_from_wsgi
 from .wsgi import SPEEDUPS, log_ignored
@@ -93,8 +94,9 @@ def _hand_back(environ: dict[str, Any], start_response: Any) -> dict[str, Any]:
 
 
 #: What _Names says of a header: (the key the found headers are filed under,
-#: "" for host; the engine's name for it; its name in lower case).
-_Entry = tuple[str, str, bytes]
+#: "" for host, ``None`` for another spelling of a known header; the engine's
+#: name for it; its name in lower case).
+_Entry = tuple[str | None, str, bytes]
 _UNSEEN: _Entry = ("", "", b"")  # _Names.seen's default (compared by identity)
 
 
@@ -102,21 +104,39 @@ class _Names:
     """What each header name received means: an :data:`_Entry` for a known
     forwarded header or ``host``, ``None`` for any other header. Names are
     remembered as received (most servers send them lower-case already), so a
-    name costs one dict lookup."""
+    name costs one dict lookup.
 
-    __slots__ = ("by_lower", "seen")
+    Another spelling of a known header is a name that is not the header's in
+    any case but has its CGI key (``x_forwarded_for``; ``X-Forwarded-\xdfl``,
+    whose ``\xdf`` upper-cases to ``SS``): Django's ``ASGIRequest``, asgiref's
+    and a2wsgi's WSGI bridges read it as the header itself, so it is always
+    removed and never read (no proxy writes it; WSGI servers drop ``_`` names
+    or merge them into the header, see SECURITY.md). Its entry's key is
+    ``None``, which the compiled scan leaves to Python."""
+
+    __slots__ = ("by_cgi", "by_lower", "seen")
 
     def __init__(self, known: Iterable[tuple[str, str]]) -> None:
         """*known*: (engine name, key to file it under) of each known header."""
         self.by_lower: dict[object, _Entry | None] = {_HOST: ("", "host", _HOST)}
+        self.by_cgi: dict[str, str] = {}
         for name, key in known:
             raw = name.encode("latin-1")
             self.by_lower[raw] = (key, name, raw)
+            self.by_cgi[environ_key(name)] = name
         self.seen = self.by_lower.copy()
 
     def learn(self, name: Any) -> _Entry | None:
         """The meaning of *name*, not seen before (any case, any type)."""
-        entry = self.by_lower.get(name.lower()) if isinstance(name, bytes) else None
+        entry: _Entry | None = None
+        if isinstance(name, bytes):
+            lower = name.lower()
+            entry = self.by_lower.get(lower)
+            if entry is None:
+                # The CGI key as Django and asgiref make it (latin-1, upper case).
+                known = self.by_cgi.get(environ_key(name.decode("latin-1")))
+                if known is not None:
+                    entry = (None, known, lower)
         if len(self.seen) >= _NAMES_CACHE_SIZE:
             self.seen = self.by_lower.copy()
         self.seen[name] = entry
@@ -127,8 +147,8 @@ def _scan(headers: Iterable[Iterable[bytes]], names: _Names
           ) -> tuple[dict[str, str], list[tuple[int, _Entry]]]:
     """One pass over *headers*: the known forwarded headers present (their
     fields joined with ``", "`` in the order received, RFC 9110 §5.3), by the
-    key *names* files them under; and where each of them and ``host`` stands
-    (index, entry)."""
+    key *names* files them under; and where each of them, each other spelling
+    of one (not read) and ``host`` stands (index, entry)."""
     found: dict[str, str] = {}
     spots: list[tuple[int, _Entry]] = []
     seen = names.seen
@@ -207,14 +227,14 @@ def _apply(decision: Decision, scope: Scope, spots: list[tuple[int, _Entry]]
     if decision.forwarded is not None:
         replace["forwarded"] = decision.forwarded
     removed = decision.removed
-    if replace or (removed and spots):
+    if replace or (spots and (removed or _other_spelling(spots))):
         headers = get("headers") or []
         rewritten = list(headers)
         gone: list[int] = []
         done: set[str] = set()
         changed = False
-        for i, (_, name, lower) in spots:
-            if name in removed:
+        for i, (key, name, lower) in spots:
+            if key is None or name in removed:  # another spelling goes always
                 gone.append(i)
                 continue
             text = replace.get(name)
@@ -267,6 +287,11 @@ def _apply(decision: Decision, scope: Scope, spots: list[tuple[int, _Entry]]
     return new, orig
 
 
+def _other_spelling(spots: list[tuple[int, _Entry]]) -> bool:
+    """Whether *spots* hold another spelling of a known header (always removed)."""
+    return any(entry[0] is None for _, entry in spots)
+
+
 def _rescan_apply(decision: Decision, scope: Scope, names: _Names
                   ) -> tuple[dict[str, Any], dict[str, Any]]:
     """:func:`_apply` with the spots found again: for the compiled path, when
@@ -284,7 +309,7 @@ def apply_decision(decision: Decision, scope: Scope) -> tuple[dict[str, Any], di
         key was absent). ``client`` is always in *orig*. *scope* itself is
         left as it was.
     """
-    names = (*decision.removed, "x-forwarded-for", "forwarded")
+    names = {*HEADERS, *decision.removed}
     _, spots = _scan(scope.get("headers") or (), _Names((name, name) for name in names))
     return _apply(decision, scope, spots)
 
@@ -367,7 +392,7 @@ class TrustedProxyMiddleware:
         else:
             decision = self.engine.decide(peer or "", found)
             log_ignored(decision)
-        if any_found or decision.prefix:
+        if any_found or decision.prefix or (spots and _other_spelling(spots)):
             new, orig = _apply(decision, scope, spots)
         else:
             new, orig = dict(scope), {"client": client}
