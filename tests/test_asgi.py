@@ -273,6 +273,33 @@ def test_prefix_old_style_server() -> None:
                                                                    b"/app/r/x")
 
 
+@pytest.mark.parametrize(("root", "path", "raw", "new_raw"), [
+    pytest.param("/r", "/r/app/a/b", b"/r/app/a%2Fb", b"/app/r/a%2Fb", id="root_path in path"),
+    pytest.param("/r", "/app/a/b", b"/app/a%2Fb", b"/app/r/a%2Fb", id="old-style server"),
+    pytest.param("/r", "/r/app/%7Ex/a%2Fb", b"/r/app/%257Ex/a%252Fb", b"/app/r/%257Ex/a%252Fb",
+                 id="percent signs in path"),
+    pytest.param("/r", "/r/app", b"/r/app", b"/app/r", id="nothing after the prefix"),
+    pytest.param("/r", "/r/app/x", b"/elsewhere/x", b"/app/r/x", id="raw_path not the path"),
+])
+def test_strip_keeps_the_route_of_raw_path(root: str, path: str, raw: bytes,
+                                           new_raw: bytes) -> None:
+    """With strip_prefix_from_path, when the prefix is moved in front of a
+    server's root_path, raw_path keeps the route's bytes as received (an
+    encoded ``/`` stays ``%2F``), not the path percent-encoded anew; only a
+    raw_path that does not end with the route is written from the path."""
+    the_policy = policy(["X-Forwarded-Prefix"], strip_prefix_from_path=True)
+    for cls in (TrustedProxyMiddleware, _PurePythonMiddleware):
+        recorder = Recorder()
+        scope = make_scope(headers={"X-Forwarded-Prefix": "/app"}, root_path=root)
+        scope["path"], scope["raw_path"] = path, raw
+        asyncio.run(cls(recorder, the_policy)(scope, None, None))  # type: ignore[arg-type]
+        seen = recorder.scope
+        assert seen is not None
+        assert seen["root_path"] == "/app" + root
+        assert seen["raw_path"] == new_raw
+        assert info(seen)["orig"]["raw_path"] == raw
+
+
 def utf8_header(text: str) -> str:
     """*text*'s UTF-8 bytes as make_scope sends a header value (latin-1)."""
     return text.encode("utf-8").decode("latin-1")

@@ -44,7 +44,7 @@ from __future__ import annotations
 import os
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote_to_bytes
 
 from ._compiled import speedups
 from .engine import Decision
@@ -179,6 +179,30 @@ def _quote_prefix(text: str) -> bytes:
     return quoted
 
 
+_HEX_DIGITS = frozenset(b"0123456789abcdefABCDEF")
+
+
+def _raw_tail(raw: bytes, route: str) -> bytes | None:
+    """The end of *raw* that percent-decodes to *route*'s UTF-8 bytes (the
+    route as received: an encoded ``/`` stays ``%2F``), or ``None`` when
+    *raw* does not end with it."""
+    if not isinstance(raw, bytes):
+        return None
+    try:
+        want = route.encode("utf-8")
+    except UnicodeEncodeError:  # a path with a lone surrogate, no server's
+        return None
+    decoded = unquote_to_bytes(raw)
+    if not decoded.endswith(want):
+        return None
+    # Walk past the decoded bytes before the route: "%XX" is one, any other byte one.
+    i, end = 0, len(raw)
+    for _ in range(len(decoded) - len(want)):
+        i += 3 if (raw[i] == 0x25 and i + 2 < end and raw[i + 1] in _HEX_DIGITS
+                   and raw[i + 2] in _HEX_DIGITS) else 1
+    return raw[i:]
+
+
 def _apply_prefix(decision: Decision, scope: Scope, new: dict[str, Any],
                   orig: dict[str, Any]) -> None:
     """The prefix part of :func:`_apply`: ``root_path``, ``path`` and
@@ -203,8 +227,10 @@ def _apply_prefix(decision: Decision, scope: Scope, new: dict[str, Any],
         if old_raw is not None:
             if new_path.endswith(path):
                 raw = _quote_prefix(new_path[:len(new_path) - len(path)]) + old_raw
-            else:
-                raw = quote(new_path, safe=_PATH_SAFE).encode("ascii")
+            else:  # the prefix was cut from path: raw_path keeps the route's bytes
+                tail = _raw_tail(old_raw, route)
+                raw = (quote(new_path, safe=_PATH_SAFE).encode("ascii") if tail is None
+                       else _quote_prefix(root_path) + tail)
             if old_raw != raw:
                 orig["raw_path"], new["raw_path"] = old_raw, raw
 
