@@ -236,7 +236,9 @@ def test_server_without_server_in_scope() -> None:
     seen = run(policy(), make_scope(headers={"X-Forwarded-Server": "front"}, server=None))
     assert seen["server"] == ("front", None)
     seen = run(policy(), make_scope(headers={"X-Forwarded-Port": "8443"}, server=None))
-    assert seen["server"] is None
+    assert seen["server"] is None  # no host to pair the port with (README)
+    assert info(seen)["decision"].port == "8443"  # where the application finds it
+    assert "server" not in info(seen)["orig"]
     seen = run(policy(), make_scope(headers={"X-Forwarded-Port": "8443"}))
     assert seen["server"] == ("127.0.0.1", 8443)
 
