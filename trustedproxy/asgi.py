@@ -34,9 +34,15 @@ route. So a proxy that strips its prefix (``/app/x`` sent on as ``/x`` with
 with ``strip_prefix_from_path`` a proxy that passes ``/app/x`` through gives the
 same. ``raw_path``, when present, gets the same (percent-encoded) prefix.
 
+A header name that is a known forwarded header's in another spelling, one
+with the same CGI key (``x_forwarded_for``), is removed from every peer and
+never read: Django's ``ASGIRequest`` and asgiref's WSGI bridge would read it as
+``HTTP_X_FORWARDED_FOR``.
+
 The caller's scope is never changed: the application gets a new scope dict,
-with new ``headers``, ``extensions`` lists and dicts. ``lifespan`` scopes (and
-any other type but ``http`` and ``websocket``) are passed on untouched.
+with a new ``extensions`` dict, and a new ``headers`` list when a header
+changes. ``lifespan`` scopes (and any other type but ``http`` and
+``websocket``) are passed on untouched.
 """
 
 from __future__ import annotations
