@@ -28,6 +28,7 @@ if TYPE_CHECKING:
         def __call__(self, environ: WSGIEnvironment,
                      start_response: StartResponse) -> Iterable[bytes]: ...
         def _setup(self, **config: Any) -> None: ...
+        def _clear_caches(self) -> None: ...
         def _decide(self, environ: WSGIEnvironment) -> Decision: ...
 else:
     _Base = object if speedups is None else speedups.Core
@@ -138,6 +139,8 @@ class TrustedProxyMiddleware(_Base):
     Raises:
         ConfigError: if *policy* is a file that does not hold a valid policy.
         TypeError: if *policy* is neither a :class:`TrustPolicy` nor a path.
+        RuntimeError: if ``__init__`` is called again on a middleware already
+            set up (make a new middleware instead; ``app`` may be replaced).
 
     Example::
 
@@ -147,6 +150,10 @@ class TrustedProxyMiddleware(_Base):
 
     def __init__(self, app: WSGIApplication,
                  policy: TrustPolicy | str | os.PathLike[str]) -> None:
+        if "engine" in vars(self):
+            # The compiled path's tables may be in use by a request in flight.
+            raise RuntimeError("this TrustedProxyMiddleware is already set up; "
+                               "make a new one for another app or policy")
         policy = adapter_policy(policy)
         self.app = app
         self.policy = policy
