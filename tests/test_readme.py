@@ -572,6 +572,23 @@ def test_wiring_django(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert namespace["application"].app is _inner
 
 
+def test_api_middleware_example(tmp_path: Path) -> None:
+    """The API section's two middleware lines: Flask with a policy object, Django
+    with the path of a policy file."""
+    path = tmp_path / "trust.yaml"
+    path.write_text(CONFIG_YAML)
+    code = _blocks("python", _section("`TrustedProxyMiddleware(app, policy)`"))[0]
+    assert "/etc/myapp/trust.yaml" in code
+    policy = TrustPolicy.from_yaml(CONFIG_YAML)
+    namespace: dict[str, Any] = {
+        "app": types.SimpleNamespace(wsgi_app=_inner), "policy": policy,
+        "get_wsgi_application": lambda: _inner,
+        "TrustedProxyMiddleware": TrustedProxyMiddleware}
+    exec(code.replace("/etc/myapp/trust.yaml", str(path)), namespace)
+    assert namespace["app"].wsgi_app.policy is policy
+    assert namespace["application"].policy == policy
+
+
 def test_wiring_mod_wsgi_script_and_migration(tmp_path: Path,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
     """The mod_wsgi script file and the WSGITrustedProxies migration load the
