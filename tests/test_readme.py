@@ -886,3 +886,48 @@ def test_layout_names_every_module() -> None:
                ("__init__.py", "__main__.py", "_compiled.py")}
     present |= {"loaders"} if (package / "loaders").is_dir() else set()
     assert named == present
+
+
+#: Values each "value accepted" cell of the header table promises, and values it
+#: does not allow, by the cell's text.
+_ACCEPTED = {
+    "`http`, `https`, `ws`, `wss` (any case)": (
+        ["http", "https", "ws", "wss", "HTTPS", "Wss"], ["ftp", "https, http", "on"]),
+    "`on`/`off`, `true`/`false`, `1`/`0`": (
+        ["on", "off", "true", "false", "1", "0", "ON", "True"], ["yes", "https", "2"]),
+    "`host[:port]`: DNS name, IPv4 or `[IPv6]`, port 1-65535": (
+        ["www.example.com", "www.example.com:8443", "192.0.2.7:1", "[2001:db8::1]:65535"],
+        ["www.example.com:0", "host:65536", "2001:db8::1", "a b", "a,b"]),
+    "a host without a port": (["www.example.com", "192.0.2.7", "[2001:db8::1]"],
+                              ["www.example.com:443", "a b"]),
+    "1-65535": (["1", "443", "65535"], ["0", "65536", "https", "443, 80"]),
+    "empty or `/path` (normalised)": (["", "/", "/app", "//app//x/"],
+                                      ["app", "/a?b", "/a/../b", "/a b"]),
+    "one address, optional port": (["192.0.2.7", "192.0.2.7:4711", "[2001:db8::1]:80",
+                                    "2001:db8::1"], ["host", "192.0.2.7, 192.0.2.8"]),
+}
+
+
+def test_header_table_value_column() -> None:
+    """Each header's "value accepted" cell: the values it promises are used, the
+    others are ignored (and removed)."""
+    table = README.split("<!-- header-table")[1].split("<!-- /header-table -->")[0]
+    rows = [[cell.strip() for cell in line.split("|")[1:-1]]
+            for line in table.splitlines() if line.startswith("| ")][1:]
+    checked = 0
+    for name, _, cell, _ in rows:
+        if cell not in _ACCEPTED:
+            assert HEADERS[name.lower()].kind in (Kind.FOR_LIST, Kind.FORWARDED), name
+            continue
+        engine = TrustPolicy(trusted_proxies=["10.0.0.0/8"], trusted_headers=[name]).compile()
+        good, bad = _ACCEPTED[cell]
+        for value in good:
+            decision = engine.evaluate("10.0.0.1", {name: value})
+            assert not decision.ignored, (name, value)
+            assert decision.kept == (name.lower(),), (name, value)
+        for value in bad:
+            decision = engine.evaluate("10.0.0.1", {name: value})
+            assert [i.header for i in decision.ignored] == [name], (name, value)
+            assert decision.removed == (name.lower(),), (name, value)
+        checked += 1
+    assert checked == 16
