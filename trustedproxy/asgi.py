@@ -352,8 +352,12 @@ class TrustedProxyMiddleware:
     The same policy and engine as the WSGI
     :class:`trustedproxy.TrustedProxyMiddleware`, applied to ``http`` and
     ``websocket`` scopes (see the module docstring for what each field of the
-    decision rewrites). From an untrusted peer every known forwarded header is
-    removed from ``scope["headers"]`` and nothing else changes. The original
+    decision rewrites). From an untrusted peer every known forwarded header
+    (and any other spelling of one's CGI key, such as ``x_forwarded_for``,
+    which is removed from every peer) is removed from ``scope["headers"]`` and
+    nothing else changes (but for the policy's own fixed ``script_name``,
+    which applies to every request). The
+    application gets a new scope; the server's is never changed. The original
     values and the decision are kept in
     ``scope["extensions"]["trustedproxy"]``. ``lifespan`` scopes pass through
     untouched.
@@ -366,6 +370,7 @@ class TrustedProxyMiddleware:
 
     Raises:
         ConfigError: if *policy* is a file that does not hold a valid policy.
+        TypeError: if *policy* is neither a :class:`TrustPolicy` nor a path.
 
     Example::
 

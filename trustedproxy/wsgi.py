@@ -122,7 +122,8 @@ class TrustedProxyMiddleware(_Base):
 
     For each request it checks the TCP peer (``REMOTE_ADDR``) against the
     policy. From an untrusted peer every known forwarded header is removed and
-    nothing else changes. From a trusted peer each trusted header is parsed
+    nothing else changes (but for the policy's own fixed ``script_name``,
+    which applies to every request). From a trusted peer each trusted header is parsed
     strictly and, when valid, rewrites ``REMOTE_ADDR``, ``wsgi.url_scheme``
     (with ``HTTPS`` and ``REQUEST_SCHEME``), ``HTTP_HOST``, ``SERVER_NAME``,
     ``SERVER_PORT`` or ``SCRIPT_NAME``; every other forwarded header is
@@ -137,6 +138,9 @@ class TrustedProxyMiddleware(_Base):
 
     Raises:
         ConfigError: if *policy* is a file that does not hold a valid policy.
+        TypeError: if *policy* is neither a :class:`TrustPolicy` nor a path.
+        RuntimeError: if ``__init__`` is called again on a middleware already
+            set up (make a new middleware instead; ``app`` may be replaced).
 
     Example::
 
