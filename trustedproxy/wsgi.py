@@ -37,7 +37,7 @@ __all__ = ["ORIG_KEY", "DECISION_KEY", "SPEEDUPS", "TrustedProxyMiddleware", "ap
 
 #: Whether requests take the compiled fast path (``trustedproxy._speedups``).
 #: False when the extension was not built, or when the environment variable
-#: ``TRUSTEDPROXY_PURE_PYTHON`` is set (non-empty) at import time.
+#: ``TRUSTEDPROXY_PURE_PYTHON`` is set (not empty or ``0``) at import time.
 SPEEDUPS: bool = _Base is not object
 
 #: environ key of the dict of original values (``None``: the key was absent).
