@@ -829,6 +829,33 @@ def test_errors_name_source_value_and_what_is_valid(form: str, refused: Refused,
     assert bad in str(info.value)
 
 
+@pytest.mark.parametrize(("flow", "value"), [
+    ("[::1]", "::1"), ("[127.0.0.1, ::1]", "::1"), ("[::/0]", "::/0"),
+    ("[10.0.0.0/8,\n    ::ffff:10.0.0.0/104]", "::ffff:10.0.0.0/104")])
+def test_yaml_unquoted_ipv6_in_a_flow_list_says_to_quote_it(flow: str, value: str,
+                                                           tmp_path: Path) -> None:
+    """§3: an error names the bad value and what would be valid, YAML syntax
+    errors included: an IPv6 address starting with ':' unquoted in a YAML flow
+    list (``[127.0.0.1, ::1]``, which YAML cannot parse) is named, with the
+    quoted spelling to write."""
+    text = f"trusted_proxies: {flow}\ntrusted_headers: [X-Forwarded-For]\n"
+    line = 1 + flow.count("\n")
+    path = tmp_path / "trust.yaml"
+    path.write_text(text)
+    for load, name in ((lambda: TrustPolicy.from_yaml(text), "<yaml>"),
+                       (lambda: TrustPolicy.from_file(path), re.escape(str(path)))):
+        with pytest.raises(ConfigError, match=rf"^{name}:{line}: invalid YAML: .*an IPv6 "
+                                              rf"address that starts with ':' must be "
+                                              rf"quoted in YAML: write '{re.escape(value)}'"
+                           ) as info:
+            load()
+        assert info.value.value == value
+    quoted = flow.replace(value, f"'{value}'")
+    assert TrustPolicy.from_yaml(f"trusted_proxies: {quoted}\ntrusted_headers: "
+                                 f"[X-Forwarded-For]\n").compile().is_trusted(
+        value.split("/")[0] if value != "::/0" else "2001:db8::1")
+
+
 @pytest.mark.parametrize("form", FORMS)
 def test_headers_without_proxies_fail_closed(form: str) -> None:
     """§3: trusted headers with no trusted proxies are an error in every form
