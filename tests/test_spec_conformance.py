@@ -614,6 +614,30 @@ def test_each_header_rewrites_what_its_group_row_says(path: str, case: Case) -> 
     run_case(path, case)
 
 
+@cases_param([case for case in _group_rows() if not case.id.startswith("rfc7239")])
+def test_the_compiled_path_takes_these_requests_itself(case: Case,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Not vacuous: once warm, the compiled WSGI path handles the usual requests
+    of the §2 table itself (the pure-Python reference is not called), so the
+    "wsgi-compiled" runs above test the compiled code. (Forwarded, hop_aligned,
+    strip_prefix_from_path and invalid values are handed to the reference by
+    design: see the header of _speedups.c.)"""
+    skip_without_speedups("wsgi-compiled")
+    runner = Runner("wsgi-compiled", case.policy)
+    runner.once(case.request)
+    runner.once(case.request)
+    calls: list[object] = []
+    reference = wsgi_mod.TrustedProxyMiddleware._call_python
+
+    def counted(self: Any, environ: Any, start_response: Any) -> Any:
+        calls.append(environ)
+        return reference(self, environ, start_response)
+
+    monkeypatch.setattr(wsgi_mod.TrustedProxyMiddleware, "_call_python", counted)
+    check(runner.once(case.request), case.expected)
+    assert not calls
+
+
 @pytest.mark.parametrize("name", [spec.name for spec in HEADERS.values()])
 def test_the_table_has_each_header_in_its_groups(name: str) -> None:
     """§2 table: the groups of each header are the ones SPEC lists, and the
@@ -829,6 +853,12 @@ def test_errors_name_source_value_and_what_is_valid(form: str, refused: Refused,
     assert bad in str(info.value)
 
 
+def load_yaml_form(source: str | Path) -> TrustPolicy:
+    """YAML text, or a YAML file by its path."""
+    return TrustPolicy.from_file(source) if isinstance(source, Path) else (
+        TrustPolicy.from_yaml(source))
+
+
 @pytest.mark.parametrize(("flow", "value"), [
     ("[::1]", "::1"), ("[127.0.0.1, ::1]", "::1"), ("[::/0]", "::/0"),
     ("[10.0.0.0/8,\n    ::ffff:10.0.0.0/104]", "::ffff:10.0.0.0/104")])
@@ -842,13 +872,12 @@ def test_yaml_unquoted_ipv6_in_a_flow_list_says_to_quote_it(flow: str, value: st
     line = 1 + flow.count("\n")
     path = tmp_path / "trust.yaml"
     path.write_text(text)
-    for load, name in ((lambda: TrustPolicy.from_yaml(text), "<yaml>"),
-                       (lambda: TrustPolicy.from_file(path), re.escape(str(path)))):
+    for source, name in ((text, "<yaml>"), (path, re.escape(str(path)))):
         with pytest.raises(ConfigError, match=rf"^{name}:{line}: invalid YAML: .*an IPv6 "
                                               rf"address that starts with ':' must be "
                                               rf"quoted in YAML: write '{re.escape(value)}'"
                            ) as info:
-            load()
+            load_yaml_form(source)
         assert info.value.value == value
     quoted = flow.replace(value, f"'{value}'")
     assert TrustPolicy.from_yaml(f"trusted_proxies: {quoted}\ntrusted_headers: "
@@ -1249,6 +1278,10 @@ PREFIXES = [
          Request(PROXY), {"SCRIPT_NAME": "/fixed", "PATH_INFO": "/path"}),
     Case("script-name:valid-header-wins", policy("X-Forwarded-Prefix", script_name="/fixed"),
          one("X-Forwarded-Prefix", "/hdr"), {"SCRIPT_NAME": "/hdr"}),
+    Case("script-name:valid-empty-header-wins", policy("X-Forwarded-Prefix", script_name="/fixed"),
+         one("X-Forwarded-Prefix", ""), {"SCRIPT_NAME": "", "PATH_INFO": "/path"}),
+    Case("script-name:root-header-wins", policy("X-Forwarded-Prefix", script_name="/fixed"),
+         one("X-Forwarded-Prefix", "/"), {"SCRIPT_NAME": "", "PATH_INFO": "/path"}),
     Case("script-name:invalid-header-falls-back",
          policy("X-Forwarded-Prefix", script_name="/fixed"), one("X-Forwarded-Prefix", "bad"),
          {"SCRIPT_NAME": "/fixed", "HTTP_X_FORWARDED_PREFIX": ABSENT}),
