@@ -1423,6 +1423,33 @@ def test_the_decision_record(path: str) -> None:
     assert (untrusted.peer, untrusted.trusted, untrusted.chain) == ("198.51.100.7", False, ())
 
 
+@path_param
+@pytest.mark.parametrize(("name", "value"), [("X-Forwarded-Proto", "ftp"),
+                                             ("X-Forwarded-For", "10.0.0.1, junk"),
+                                             ("X-Forwarded-Port", "443, 80")])
+def test_ignored_values_are_logged(path: str, name: str, value: str,
+                                   caplog: pytest.LogCaptureFixture) -> None:
+    """§7: the decision record is what the logs print: every request with an
+    ignored value logs one DEBUG line naming the peer, the header, the value
+    and why (never above DEBUG: a client must not be able to flood the logs)."""
+    import logging
+
+    the_policy = policy("X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Port")
+    runner = Runner(path, the_policy)
+    caplog.set_level(logging.DEBUG, logger="trustedproxy")
+    for _ in range(ROUNDS):
+        caplog.clear()
+        outcome = runner.once(one(name, value))
+        records = [r for r in caplog.records if r.name == "trustedproxy"]
+        assert [r.levelno for r in records] == [logging.DEBUG]
+        (item,) = outcome.decision.ignored
+        text = records[0].getMessage()
+        assert PROXY in text
+        assert name in text
+        assert repr(value) in text
+        assert item.reason in text
+
+
 THREAD_REQUESTS = [
     Request(peer, headers, environ)
     for peer in [PROXY, "10.9.9.9", "::ffff:10.0.0.7", "2001:db8::5", "198.51.100.7", ""]
