@@ -8,6 +8,10 @@ and the ASGI adapter with its compiled decision
 (``asgi._PurePythonMiddleware``). The compiled paths handle a request
 themselves only once the engine's caches are warm, so :func:`through` sends
 every request several times to one middleware and checks the answers agree.
+Some requests (Forwarded, hop_aligned, strip_prefix_from_path, invalid values,
+X-Forwarded-For elements with ports or brackets) the compiled code hands to
+the reference by design; test_the_compiled_path_takes_these_requests_itself
+checks that the ordinary ones it does not.
 
 A request is written once, WSGI-style (peer, headers, a few environ keys); it
 is turned into an environ or a scope, and what the application saw is turned
