@@ -130,8 +130,10 @@ def asgi_view(scope: Mapping[str, Any]) -> View:
         view["REMOTE_ADDR"] = client[0]
     view["wsgi.url_scheme"] = scope["scheme"]
     server = scope.get("server")
-    if server is not None:
-        view["SERVER_NAME"], view["SERVER_PORT"] = server[0], str(server[1])
+    if server is not None:  # an IPv6 name is bare in ASGI, bracketed in WSGI
+        name = server[0]
+        view["SERVER_NAME"] = f"[{name}]" if isinstance(name, str) and ":" in name else name
+        view["SERVER_PORT"] = str(server[1])
     root, path = scope.get("root_path", ""), scope.get("path", "")
     view["SCRIPT_NAME"] = root
     view["PATH_INFO"] = path[len(root):] if path.startswith(root) else path
