@@ -82,6 +82,8 @@ _HOST = b"host"
 # Header names remembered per middleware, and prefixes percent-encoded: both
 # are bounded, since clients choose header names (and proxies prefixes).
 _NAMES_CACHE_SIZE = 512
+#: Longest header name remembered (a real one is far shorter).
+_MAX_REMEMBERED_NAME = 64
 _QUOTED_CACHE_SIZE = 64
 _quoted: dict[str, bytes] = {}
 
@@ -115,8 +117,14 @@ class _Names:
         self.seen = self.by_lower.copy()
 
     def learn(self, name: Any) -> _Entry | None:
-        """The meaning of *name*, not seen before (any case, any type)."""
+        """The meaning of *name*, not seen before (any case, any type).
+
+        Only short names are remembered: clients choose them, and a server
+        configured for large headers would otherwise let the cache keep
+        :data:`_NAMES_CACHE_SIZE` names of any length."""
         entry = self.by_lower.get(name.lower()) if isinstance(name, bytes) else None
+        if isinstance(name, bytes) and len(name) > _MAX_REMEMBERED_NAME:
+            return entry
         if len(self.seen) >= _NAMES_CACHE_SIZE:
             self.seen = self.by_lower.copy()
         self.seen[name] = entry
@@ -130,6 +138,9 @@ def _scan(headers: Iterable[Iterable[bytes]], names: _Names
     key *names* files them under; and where each of them and ``host`` stands
     (index, entry)."""
     found: dict[str, str] = {}
+    # A header repeated: its fields, joined once at the end (joining as they
+    # come would copy the text so far for each line: quadratic in the lines).
+    repeated: dict[str, list[str]] = {}
     spots: list[tuple[int, _Entry]] = []
     seen = names.seen
     i = -1
@@ -138,13 +149,21 @@ def _scan(headers: Iterable[Iterable[bytes]], names: _Names
         entry = seen.get(name, _UNSEEN)
         if entry is _UNSEEN:
             entry = names.learn(name)
+            seen = names.seen  # learn may start afresh
         if entry is None:
             continue
         spots.append((i, entry))
         key = entry[0]
         if key:
             text = value.decode("latin-1")
-            found[key] = found[key] + ", " + text if key in found else text
+            if key not in found:
+                found[key] = text
+            elif key in repeated:
+                repeated[key].append(text)
+            else:
+                repeated[key] = [found[key], text]
+    for key, fields in repeated.items():
+        found[key] = ", ".join(fields)
     return found, spots
 
 
@@ -235,8 +254,9 @@ def _apply(decision: Decision, scope: Scope, spots: list[tuple[int, _Entry]]
             changed = True
         if gone:
             changed = True
-            for i in reversed(gone):
-                del rewritten[i]
+            # One pass (deleting one by one would shift the rest each time).
+            drop = set(gone)
+            rewritten = [item for i, item in enumerate(rewritten) if i not in drop]
         if changed:
             orig["headers"] = get("headers")
             new["headers"] = rewritten

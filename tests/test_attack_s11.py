@@ -1,0 +1,112 @@
+"""Red-team findings of session 11: each test failed before its fix.
+
+Where a test measures time it compares the library with itself (a large
+input against a smaller one of the same shape), as tests/test_limits.py does,
+so the bound is a ratio with a generous margin, never an absolute time.
+"""
+
+from __future__ import annotations
+
+import gc
+import time
+import tracemalloc
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from trustedproxy import TrustPolicy
+from trustedproxy.asgi import TrustedProxyMiddleware as AsgiMiddleware
+from trustedproxy.asgi import _PurePythonMiddleware as AsgiReference
+
+ASGI_KINDS = {"compiled": AsgiMiddleware, "python": AsgiReference}
+POLICY = TrustPolicy(trusted_proxies=["10.0.0.0/8"],
+                     trusted_headers=["X-Forwarded-For", "X-Forwarded-Proto"])
+
+
+async def _asgi_app(scope: Any, receive: Any, send: Any) -> None:
+    return None
+
+
+def _asgi_call(middleware: Any, scope: dict[str, Any]) -> None:
+    coroutine = middleware(scope, None, None)
+    try:
+        coroutine.send(None)
+    except StopIteration:
+        pass
+    else:  # pragma: no cover - the middleware awaits nothing but the app
+        raise AssertionError("the middleware suspended")
+
+
+def _scope(peer: str, headers: list[tuple[bytes, bytes]]) -> dict[str, Any]:
+    return {"type": "http", "client": (peer, 50000), "headers": headers, "path": "/x",
+            "root_path": "", "scheme": "http", "server": ("backend", 8000)}
+
+
+def _best(call: Callable[[], object], rounds: int = 3) -> float:
+    call()
+    best = float("inf")
+    for _ in range(rounds):
+        start = time.perf_counter()
+        call()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+# --------------------------------------------------------------------------- ASGI: many lines
+
+#: Per-line cost of a scope with 16 times as many header lines, at most this
+#: many times the per-line cost of the smaller one (1 when linear; it was
+#: 10-80 when each repeated line copied the fields joined so far).
+MAX_PER_LINE_RATIO = 4.0
+
+
+@pytest.mark.parametrize("kind", list(ASGI_KINDS))
+@pytest.mark.parametrize(("peer", "line", "other"), [
+    ("203.0.113.9", (b"x-forwarded-for", b"1.2.3.4"), None),  # untrusted: all removed
+    ("10.0.0.1", (b"x-forwarded-for", b"1.2.3.4"), None),  # trusted: joined and walked
+    ("10.0.0.1", (b"x-real-ip", b"1.2.3.4"), (b"a", b"b")),  # removed between others
+    ("203.0.113.9", (b"x-forwarded-proto", b""), (b"a", b"b")),
+])
+def test_asgi_cost_is_linear_in_repeated_header_lines(
+        kind: str, peer: str, line: tuple[bytes, bytes],
+        other: tuple[bytes, bytes] | None) -> None:
+    """Invariant: the ASGI adapter's cost grows linearly with the number of
+    header lines a client repeats (ASGI servers hand each line over as its own
+    entry; the adapter joins them, as WSGI servers do): 16 times the lines
+    cost at most MAX_PER_LINE_RATIO times as much per line."""
+    middleware = ASGI_KINDS[kind](_asgi_app, POLICY)
+
+    def cost(count: int) -> float:
+        headers = [line] * count if other is None else [line, other] * (count // 2)
+        scope = _scope(peer, headers)
+        return _best(lambda: _asgi_call(middleware, dict(scope))) / count
+
+    small, large = cost(4_000), cost(64_000)
+    assert large / small <= MAX_PER_LINE_RATIO, (
+        f"{large * 1e9:.0f} ns a line for 64,000 lines, {small * 1e9:.0f} ns for 4,000")
+
+
+# --------------------------------------------------------------------------- ASGI: long names
+
+
+@pytest.mark.parametrize("kind", list(ASGI_KINDS))
+def test_asgi_does_not_keep_long_header_names(kind: str) -> None:
+    """Invariant: the header names the ASGI adapter remembers (clients choose
+    them) cost it a bounded amount of memory: after 400 requests that each
+    carry one distinct 64 KiB header name, it keeps less than 2 MB more than
+    before (it kept every name, 25 MB, until 512 were seen)."""
+    middleware = ASGI_KINDS[kind](_asgi_app, POLICY)
+    _asgi_call(middleware, _scope("10.0.0.1", [(b"x-forwarded-for", b"1.2.3.4")]))
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for i in range(400):
+            name = b"x-%d-" % i + b"n" * 65_536
+            _asgi_call(middleware, _scope("203.0.113.9", [(name, b"v")]))
+        gc.collect()
+        kept = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert kept < 2_000_000, f"{kept:,} bytes kept"
