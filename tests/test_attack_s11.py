@@ -14,6 +14,9 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from support import make_environ, run
 
 from trustedproxy import TrustPolicy
 from trustedproxy.asgi import TrustedProxyMiddleware as AsgiMiddleware
@@ -110,3 +113,63 @@ def test_asgi_does_not_keep_long_header_names(kind: str) -> None:
     finally:
         tracemalloc.stop()
     assert kept < 2_000_000, f"{kept:,} bytes kept"
+
+
+# --------------------------------------------------------------------------- hop-aligned lists
+
+ALIGNED = TrustPolicy(trusted_proxies=["10.0.0.0/8"], hop_aligned=True,
+                      trusted_headers=["X-Forwarded-For", "X-Forwarded-Proto",
+                                       "X-Forwarded-Host", "X-Forwarded-Port",
+                                       "X-Forwarded-Prefix"])
+#: What each proxy of the chain appends, per header; and what a client may prepend.
+APPENDED = {"X-Forwarded-Proto": ["https", "http"], "X-Forwarded-Host": ["shop.example", "in.lan"],
+            "X-Forwarded-Port": ["443", "8080"], "X-Forwarded-Prefix": ["/shop", "/in"]}
+FORGED = {"X-Forwarded-Proto": "wss", "X-Forwarded-Host": "evil.example",
+          "X-Forwarded-Port": "6666", "X-Forwarded-Prefix": "/evil"}
+
+
+@settings(max_examples=100, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(1, 4), st.lists(st.sampled_from(sorted(FORGED)), max_size=6),
+       st.integers(0, 3), st.sampled_from([", ", ","]))
+def test_hop_aligned_header_keeps_nothing_a_client_prepended(
+        hops: int, forged: list[str], forged_xff: int, joiner: str) -> None:
+    """Invariant: with hop_aligned, a client that prepends values to a
+    hop-aligned header (and addresses to X-Forwarded-For) never chooses the
+    value taken, and none of its values is left in the environ the
+    application reads: the header is trimmed, as X-Forwarded-For is, to the
+    value taken and those right of it, on WSGI and on ASGI alike."""
+    client = "203.0.113.9"
+    proxies = [f"10.0.0.{i + 1}" for i in range(hops)]  # proxies[0] faces the client
+    xff = ["198.51.100.66"] * forged_xff + [client, *proxies[:-1]]
+    headers = {"X-Forwarded-For": joiner.join(xff)}
+    expected = {}
+    for name, (outer, inner) in APPENDED.items():
+        written = [outer] + [inner] * (hops - 1)
+        headers[name] = joiner.join([FORGED[name]] * forged.count(name) + written)
+        expected[name] = ", ".join(written) if hops > 1 else written[0]
+    environ = run(ALIGNED, make_environ(proxies[-1], headers))
+    assert environ["REMOTE_ADDR"] == client
+    assert environ["wsgi.url_scheme"] == "https"
+    assert environ["HTTP_HOST"] == "shop.example"
+    assert environ["SERVER_PORT"] == "443"
+    assert environ["SCRIPT_NAME"] == "/shop"
+    for name in APPENDED:
+        key = "HTTP_" + name.upper().replace("-", "_")
+        if forged.count(name) or joiner != ", ":
+            assert environ[key] == expected[name], name
+        assert FORGED[name] not in environ[key]
+    scope = _scope(proxies[-1], [(name.lower().encode(), value.encode())
+                                 for name, value in headers.items()])
+    seen: list[dict[str, Any]] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        seen.append(scope)
+
+    for kind in ASGI_KINDS.values():
+        seen.clear()
+        _asgi_call(kind(app, ALIGNED), dict(scope))
+        sent = dict(seen[0]["headers"])
+        assert seen[0]["client"] == (client, 0)
+        for name in APPENDED:
+            value = sent[name.lower().encode()].decode()
+            assert FORGED[name] not in value, (kind.__name__, name, value)

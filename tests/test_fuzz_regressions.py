@@ -46,6 +46,13 @@ FOUND = [
                      b'=httpor=.\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c',
                      b'\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c=http;byor=1.60;proto=2.60;prohttp;=\x0062']),
                  id="forwarded-long-parameter-name-found"),  # fixed in 7e629a7
+    pytest.param("request",  # fuzz/corpus/request/seed-hop-aligned, once the check was added
+                 b"\x06\x01\x00\x00\x01\x00\x01\x01\x04"
+                 b"\x00\x00\x01#198.51.100.1, 203.0.113.9, 10.0.0.2"
+                 b"\x00\x03\x01\x11http, https, http"
+                 b"\x00\n\x01$evil.example, shop.example, internal"
+                 b"\x00\r\x01\x0c1, 443, 8080",
+                 id="request-hop-aligned-list-keeps-the-client-part"),  # test_attack_s11
 ]
 
 

@@ -15,6 +15,7 @@ WSGI environ                ASGI scope
 ``SCRIPT_NAME``             ``scope["root_path"]`` (and ``scope["path"]``, see below)
 ``HTTP_X_FORWARDED_FOR``    the ``x-forwarded-for`` header, trimmed
 ``HTTP_FORWARDED``          the ``forwarded`` header, trimmed
+hop-aligned ``HTTP_*``      the header, trimmed (``Decision.aligned``)
 removed ``HTTP_*``          the header's entries are dropped from ``scope["headers"]``
 ``trustedproxy.orig``       ``scope["extensions"]["trustedproxy"]["orig"]``
 ``trustedproxy.decision``   ``scope["extensions"]["trustedproxy"]["decision"]``
@@ -225,6 +226,8 @@ def _apply(decision: Decision, scope: Scope, spots: list[tuple[int, _Entry]]
         replace["x-forwarded-for"] = decision.forwarded_for
     if decision.forwarded is not None:
         replace["forwarded"] = decision.forwarded
+    for name, trimmed in decision.aligned:  # hop-aligned lists, trimmed
+        replace[name] = trimmed
     removed = decision.removed
     if replace or (removed and spots):
         headers = get("headers") or []
@@ -355,7 +358,9 @@ class TrustedProxyMiddleware:
                              for spec in policy.headers.values())
         # And the rest of the request too, for the scopes servers build.
         self._prepare: Callable[..., Scope | None] | None = None
-        if compiled and speedups is not None:
+        # Not for hop_aligned: the compiled rewrite knows only the headers
+        # every policy may rewrite (the WSGI path leaves hop_aligned to Python too).
+        if compiled and speedups is not None and not policy.hop_aligned:
             self._prepare = speedups.asgi_prepare
             self._config = (self._decider, self._names, _apply_prefix, _rescan_apply,
                             _quote_prefix)
