@@ -233,3 +233,60 @@ def test_prefix_with_a_dot_dot_behind_an_encoded_slash_is_ignored(raw: str) -> N
     assert "HTTP_X_FORWARDED_PREFIX" not in environ
     assert environ["trustedproxy.decision"].ignored[0].reason.startswith(
         "a prefix may not hold a '..' segment")
+
+
+# --------------------------------------------------------------------------- ASGI: '_' spellings
+
+
+def _bridge_environ(scope: dict[str, Any]) -> dict[str, str]:
+    """The ``HTTP_*`` keys a WSGI bridge under an ASGI server builds from
+    *scope*'s headers (uvicorn's WSGIMiddleware, asgiref's WsgiToAsgi and
+    a2wsgi all do this): ``HTTP_`` + the name upper-cased with ``-`` and
+    ``_`` alike as ``_``, repeated names joined with ``,``."""
+    environ: dict[str, str] = {}
+    for name, value in scope["headers"]:
+        key = "HTTP_" + name.decode("latin-1").upper().replace("-", "_")
+        text = value.decode("latin-1")
+        environ[key] = environ[key] + "," + text if key in environ else text
+    return environ
+
+
+SPELLINGS = ["X_Forwarded_For", "x_forwarded_for", "X-Forwarded_For", "x_real_ip",
+             "X_FORWARDED_HOST", "x_forwarded-proto", "cf_connecting_ip", "x-forwarded-for",
+             "X-Forwarded-Host", "host", "user_agent"]
+BRIDGE_POLICY = TrustPolicy(trusted_proxies=["10.0.0.0/8"],
+                            trusted_headers=["X-Forwarded-For", "X-Forwarded-Host"],
+                            custom_headers={"CF-Connecting-IP": "client"})
+BRIDGE_KEYS = {spec.environ_key for spec in BRIDGE_POLICY.headers.values()}
+
+
+@settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(["203.0.113.9", "10.0.0.1"]),
+       st.lists(st.tuples(st.sampled_from(SPELLINGS),
+                          st.sampled_from(["198.51.100.66", "evil.example", "10.0.0.7",
+                                           "shop.example"])), max_size=6))
+def test_asgi_leaves_no_underscore_spelling_a_wsgi_bridge_would_merge(
+        peer: str, lines: list[tuple[str, str]]) -> None:
+    """Invariant: behind the ASGI adapter, a WSGI application run through a
+    bridge (which, like uWSGI, files ``X_Forwarded_For`` under
+    ``HTTP_X_FORWARDED_FOR``) sees a known forwarded header only as the
+    adapter left it: none from an untrusted peer, and from a trusted one
+    exactly the value of the header the adapter kept or rewrote; a client's
+    ``_`` spelling of a known name never reaches it."""
+    scope = _scope(peer, [(name.encode(), value.encode()) for name, value in lines])
+    seen: list[dict[str, Any]] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        seen.append(scope)
+
+    for kind in ASGI_KINDS.values():
+        seen.clear()
+        _asgi_call(kind(app, BRIDGE_POLICY), dict(scope))
+        new = seen[0]
+        bridged = _bridge_environ(new)
+        exact = {"HTTP_" + name.decode().upper().replace("-", "_"): value.decode()
+                 for name, value in new["headers"] if b"_" not in name}
+        for key in BRIDGE_KEYS & bridged.keys():
+            assert peer != "203.0.113.9", (kind.__name__, key, bridged[key])
+            assert bridged[key] == exact.get(key), (kind.__name__, key, bridged[key])
+        assert all(b"_" not in name or name == b"user_agent" for name, _ in new["headers"])

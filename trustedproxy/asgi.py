@@ -96,8 +96,9 @@ def _hand_back(environ: dict[str, Any], start_response: Any) -> dict[str, Any]:
 
 
 #: What _Names says of a header: (the key the found headers are filed under,
-#: "" for host; the engine's name for it; its name in lower case).
-_Entry = tuple[str, str, bytes]
+#: "" for host, None for a "_" spelling; the engine's name for it, "" for a
+#: "_" spelling; its name in lower case).
+_Entry = tuple["str | None", str, bytes]
 _UNSEEN: _Entry = ("", "", b"")  # _Names.seen's default (compared by identity)
 
 
@@ -105,7 +106,15 @@ class _Names:
     """What each header name received means: an :data:`_Entry` for a known
     forwarded header or ``host``, ``None`` for any other header. Names are
     remembered as received (most servers send them lower-case already), so a
-    name costs one dict lookup."""
+    name costs one dict lookup.
+
+    A known forwarded header's name with ``_`` for some ``-``
+    (``x_forwarded_for``) is never read, and always removed: a WSGI bridge
+    under the ASGI server (uvicorn's WSGIMiddleware, asgiref's WsgiToAsgi,
+    a2wsgi) files it under the same environ key, ``HTTP_X_FORWARDED_FOR``, as
+    uWSGI does, where the application would read a client's text as the
+    header. Its entry has no key (``None``: never filed; the compiled path
+    leaves such a scope to Python) and the name ``""``."""
 
     __slots__ = ("by_lower", "seen")
 
@@ -123,9 +132,14 @@ class _Names:
         Only short names are remembered: clients choose them, and a server
         configured for large headers would otherwise let the cache keep
         :data:`_NAMES_CACHE_SIZE` names of any length."""
-        entry = self.by_lower.get(name.lower()) if isinstance(name, bytes) else None
-        if isinstance(name, bytes) and len(name) > _MAX_REMEMBERED_NAME:
-            return entry
+        entry = None
+        if isinstance(name, bytes):
+            lower = name.lower()
+            entry = self.by_lower.get(lower)
+            if entry is None and b"_" in lower and lower.replace(b"_", b"-") in self.by_lower:
+                entry = (None, "", lower)  # a "_" spelling of a known header: dropped
+            if len(name) > _MAX_REMEMBERED_NAME:
+                return entry
         if len(self.seen) >= _NAMES_CACHE_SIZE:
             self.seen = self.by_lower.copy()
         self.seen[name] = entry
@@ -209,6 +223,11 @@ def _apply_prefix(decision: Decision, scope: Scope, new: dict[str, Any],
                 orig["raw_path"], new["raw_path"] = old_raw, raw
 
 
+def _spelled_with_underscores(spots: list[tuple[int, _Entry]]) -> bool:
+    """Whether a known forwarded header came spelled with ``_`` (see :class:`_Names`)."""
+    return any(not entry[1] for _, entry in spots)
+
+
 def _apply(decision: Decision, scope: Scope, spots: list[tuple[int, _Entry]]
            ) -> tuple[dict[str, Any], dict[str, Any]]:
     """:func:`apply_decision`, given where the known headers and ``host``
@@ -229,14 +248,14 @@ def _apply(decision: Decision, scope: Scope, spots: list[tuple[int, _Entry]]
     for name, trimmed in decision.aligned:  # hop-aligned lists, trimmed
         replace[name] = trimmed
     removed = decision.removed
-    if replace or (removed and spots):
+    if replace or (spots and (removed or _spelled_with_underscores(spots))):
         headers = get("headers") or []
         rewritten = list(headers)
         gone: list[int] = []
         done: set[str] = set()
         changed = False
         for i, (_, name, lower) in spots:
-            if name in removed:
+            if not name or name in removed:  # "": a "_" spelling, always dropped
                 gone.append(i)
                 continue
             text = replace.get(name)
@@ -392,7 +411,7 @@ class TrustedProxyMiddleware:
         else:
             decision = self.engine.decide(peer or "", found)
             log_ignored(decision)
-        if any_found or decision.prefix:
+        if any_found or decision.prefix or _spelled_with_underscores(spots):
             new, orig = _apply(decision, scope, spots)
         else:
             new, orig = dict(scope), {"client": client}
