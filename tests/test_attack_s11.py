@@ -290,3 +290,72 @@ def test_asgi_leaves_no_underscore_spelling_a_wsgi_bridge_would_merge(
             assert peer != "203.0.113.9", (kind.__name__, key, bridged[key])
             assert bridged[key] == exact.get(key), (kind.__name__, key, bridged[key])
         assert all(b"_" not in name or name == b"user_agent" for name, _ in new["headers"])
+
+
+# --------------------------------------------------------------------------- look-alikes
+
+#: Characters Python's str methods treat like ASCII ones: digits int() and
+#: isdigit() take, letters lower()/casefold() map to ASCII, white space strip()
+#: and split() remove.
+LOOKALIKES = {
+    "0": ["\u0660", "\uff10", "\u06f0", "\u2070", "\u00b2"],  # Arabic-Indic, fullwidth, superscript
+    "1": ["\u0661", "\uff11", "\u00b9", "\u2460"],
+    "4": ["\u0664", "\uff14", "\u2074"],
+    "s": ["\u017f", "\uff53"],  # long s (casefold: 's'), fullwidth
+    "k": ["\u212a"],  # Kelvin sign (lower: 'k')
+    "i": ["\u0131", "\u0130"],  # dotless i, dotted capital I
+    "h": ["\uff48", "\u210e"],
+    "t": ["\uff54"],
+    "p": ["\uff50"],
+    "o": ["\u03bf", "\uff4f"],
+    "n": ["\uff4e"],
+    ".": ["\uff0e", "\u3002"],
+    ":": ["\uff1a"],
+    "/": ["\uff0f", "\u2215"],
+    " ": ["\u00a0", "\u0085", "\u2028", "\u3000", "\u200b", "\ufeff", "\x1c"],
+}
+VALID = {
+    "scheme": ["https", "http", "wss", "HTTPS"],
+    "bool": ["on", "off", "true", "1", "0"],
+    "port": ["443", "8080", "1"],
+    "host": ["shop.example", "shop.example:8443", "10.0.0.1:80", "[::1]:443", "kiosk.example"],
+    "element": ["203.0.113.4", "10.0.0.1:8080", "[2001:db8::1]:443", "2001:db8::14"],
+    "node": ["203.0.113.4", "[2001:db8::1]:443", "unknown", "_hidden"],
+}
+
+
+def _parsers() -> dict[str, Callable[[str], object]]:
+    from trustedproxy.addresses import parse_element
+    from trustedproxy.forwarded import NodeKind, parse_node
+    from trustedproxy.values import parse_host, parse_port, parse_scheme_bool, parse_scheme_word
+
+    return {"scheme": lambda v: parse_scheme_word(v)[0], "bool": lambda v: parse_scheme_bool(v)[0],
+            "port": lambda v: parse_port(v)[0], "host": lambda v: parse_host(v)[0],
+            "element": parse_element,
+            "node": lambda v: None if parse_node(v).kind is NodeKind.INVALID else parse_node(v)}
+
+
+@st.composite
+def lookalike_values(draw: st.DrawFn) -> tuple[str, str]:
+    """A valid value of some kind with one character replaced by a look-alike
+    (or a look-alike blank added at one end)."""
+    kind = draw(st.sampled_from(sorted(VALID)))
+    value = draw(st.sampled_from(VALID[kind]))
+    spots = [i for i, char in enumerate(value) if char.lower() in LOOKALIKES]
+    if not spots or draw(st.booleans()):
+        blank = draw(st.sampled_from(LOOKALIKES[" "]))
+        return kind, blank + value if draw(st.booleans()) else value + blank
+    i = draw(st.sampled_from(spots))
+    return kind, value[:i] + draw(st.sampled_from(LOOKALIKES[value[i].lower()])) + value[i + 1:]
+
+
+@settings(max_examples=400)
+@given(lookalike_values())
+def test_lookalike_characters_never_make_a_valid_value(case: tuple[str, str]) -> None:
+    """Invariant: a scheme, boolean, port, host, X-Forwarded-For element or
+    Forwarded node with one character swapped for a Unicode look-alike that
+    Python's int(), isdigit(), lower(), casefold() or strip() would take as
+    the ASCII one (Arabic-Indic or fullwidth digits, the long s, the Kelvin
+    sign, NBSP, U+0085, U+2028...) is refused, never read as the original."""
+    kind, value = case
+    assert _parsers()[kind](value) is None, (kind, value)
