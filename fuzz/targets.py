@@ -382,7 +382,8 @@ def check_asgi(policy: TrustPolicy, scope: dict[str, Any]) -> dict[str, Any]:
     unchanged, whose ``scheme`` fits the scope type, whose server port is
     1-65535 or unchanged, whose headers are ``(bytes, bytes)`` pairs holding
     no forwarded header the policy does not trust (none at all from an
-    untrusted peer); and the recorded originals rebuild the caller's scope.
+    untrusted peer) and no ``_`` spelling of one; and the recorded originals
+    rebuild the caller's scope.
     """
     asgi = importlib.import_module("trustedproxy.asgi")
     middleware = _ASGI.get(policy)
@@ -420,6 +421,9 @@ def check_asgi(policy: TrustPolicy, scope: dict[str, Any]) -> dict[str, Any]:
         if key in HEADERS:
             assert decision.trusted, f"{key} left from the untrusted peer"
             assert key in trusted, f"{key} left but not trusted"
+        # A "_" spelling, which Django's ASGI handler and WSGI bridges read as the header.
+        assert "_" not in key or key.lower().replace("_", "-") not in HEADERS, (
+            f"{key} left: a '_' spelling of a known forwarded header")
     rebuilt = {k: v for k, v in new.items() if k != "extensions"}
     for key, value in orig.items():
         if value is None:
