@@ -53,7 +53,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from trustedproxy import ConfigError, TrustedProxyMiddleware, TrustPolicy
-from trustedproxy.headers import HEADERS
+from trustedproxy.headers import HEADERS, environ_key
 from trustedproxy.values import parse_host, parse_prefix
 
 __all__ = ["POLICIES", "TARGETS", "Input", "check_request", "check_xff"]
@@ -382,8 +382,7 @@ def check_asgi(policy: TrustPolicy, scope: dict[str, Any]) -> dict[str, Any]:
     unchanged, whose ``scheme`` fits the scope type, whose server port is
     1-65535 or unchanged, whose headers are ``(bytes, bytes)`` pairs holding
     no forwarded header the policy does not trust (none at all from an
-    untrusted peer) and no ``_`` spelling of one; and the recorded originals
-    rebuild the caller's scope.
+    untrusted peer); and the recorded originals rebuild the caller's scope.
     """
     asgi = importlib.import_module("trustedproxy.asgi")
     middleware = _ASGI.get(policy)
@@ -413,17 +412,19 @@ def check_asgi(policy: TrustPolicy, scope: dict[str, Any]) -> dict[str, Any]:
         assert isinstance(port, int), port
         assert 1 <= port <= 65535, port
     trusted = {n.lower() for n in policy.trusted_headers}
+    # Every header the policy knows (custom ones too), by the CGI key a WSGI
+    # bridge (Django, asgiref) files it under: another spelling is read as it.
+    known = {spec.environ_key: lower for lower, spec in policy.headers.items()}
     for pair in new["headers"]:
         name, value = pair
         assert isinstance(name, bytes), pair
         assert isinstance(value, bytes), pair
         key = name.decode("latin-1")
-        if key in HEADERS:
+        lower = known.get(environ_key(key))
+        if lower is not None:
+            assert key.lower() == lower, f"{key!r}, another spelling of {lower}, left"
             assert decision.trusted, f"{key} left from the untrusted peer"
-            assert key in trusted, f"{key} left but not trusted"
-        # A "_" spelling, which Django's ASGI handler and WSGI bridges read as the header.
-        assert "_" not in key or key.lower().replace("_", "-") not in HEADERS, (
-            f"{key} left: a '_' spelling of a known forwarded header")
+            assert lower in trusted, f"{key} left but not trusted"
     rebuilt = {k: v for k, v in new.items() if k != "extensions"}
     for key, value in orig.items():
         if value is None:
@@ -802,10 +803,8 @@ def _pair(index: int, shared: bool) -> tuple[Any, TrustedProxyMiddleware]:
         for cache in (engine._cache, engine._plain, engine._elements,
                       *(row[-1] for row in engine._trusted)):
             cache.clear()
-    setup = getattr(pair[1], "_setup_speedups", None)
-    if setup is not None and getattr(importlib.import_module("trustedproxy.wsgi"),
-                                     "SPEEDUPS", False):
-        setup()  # the compiled path's own caches too
+    if getattr(importlib.import_module("trustedproxy.wsgi"), "SPEEDUPS", False):
+        pair[1]._clear_caches()  # the compiled path's own caches too
     return pair
 
 

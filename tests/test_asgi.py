@@ -18,7 +18,12 @@ import pytest
 from realservers import ManagedServer, free_port, make_server_dir, raw_request
 
 from trustedproxy import Decision, TrustPolicy
-from trustedproxy.asgi import EXTENSION_KEY, TrustedProxyMiddleware, apply_decision
+from trustedproxy.asgi import (
+    EXTENSION_KEY,
+    TrustedProxyMiddleware,
+    _PurePythonMiddleware,
+    apply_decision,
+)
 
 PROXY = "10.0.0.2"
 CLIENT = "203.0.113.9"
@@ -231,7 +236,9 @@ def test_server_without_server_in_scope() -> None:
     seen = run(policy(), make_scope(headers={"X-Forwarded-Server": "front"}, server=None))
     assert seen["server"] == ("front", None)
     seen = run(policy(), make_scope(headers={"X-Forwarded-Port": "8443"}, server=None))
-    assert seen["server"] is None
+    assert seen["server"] is None  # no host to pair the port with (README)
+    assert info(seen)["decision"].port == "8443"  # where the application finds it
+    assert "server" not in info(seen)["orig"]
     seen = run(policy(), make_scope(headers={"X-Forwarded-Port": "8443"}))
     assert seen["server"] == ("127.0.0.1", 8443)
 
@@ -266,6 +273,33 @@ def test_prefix_old_style_server() -> None:
     seen = run(policy(["X-Forwarded-Prefix"]), scope)
     assert (seen["root_path"], seen["path"], seen["raw_path"]) == ("/app/r", "/app/r/x",
                                                                    b"/app/r/x")
+
+
+@pytest.mark.parametrize(("root", "path", "raw", "new_raw"), [
+    pytest.param("/r", "/r/app/a/b", b"/r/app/a%2Fb", b"/app/r/a%2Fb", id="root_path in path"),
+    pytest.param("/r", "/app/a/b", b"/app/a%2Fb", b"/app/r/a%2Fb", id="old-style server"),
+    pytest.param("/r", "/r/app/%7Ex/a%2Fb", b"/r/app/%257Ex/a%252Fb", b"/app/r/%257Ex/a%252Fb",
+                 id="percent signs in path"),
+    pytest.param("/r", "/r/app", b"/r/app", b"/app/r", id="nothing after the prefix"),
+    pytest.param("/r", "/r/app/x", b"/elsewhere/x", b"/app/r/x", id="raw_path not the path"),
+])
+def test_strip_keeps_the_route_of_raw_path(root: str, path: str, raw: bytes,
+                                           new_raw: bytes) -> None:
+    """With strip_prefix_from_path, when the prefix is moved in front of a
+    server's root_path, raw_path keeps the route's bytes as received (an
+    encoded ``/`` stays ``%2F``), not the path percent-encoded anew; only a
+    raw_path that does not end with the route is written from the path."""
+    the_policy = policy(["X-Forwarded-Prefix"], strip_prefix_from_path=True)
+    for cls in (TrustedProxyMiddleware, _PurePythonMiddleware):
+        recorder = Recorder()
+        scope = make_scope(headers={"X-Forwarded-Prefix": "/app"}, root_path=root)
+        scope["path"], scope["raw_path"] = path, raw
+        asyncio.run(cls(recorder, the_policy)(scope, None, None))  # type: ignore[arg-type]
+        seen = recorder.scope
+        assert seen is not None
+        assert seen["root_path"] == "/app" + root
+        assert seen["raw_path"] == new_raw
+        assert info(seen)["orig"]["raw_path"] == raw
 
 
 def utf8_header(text: str) -> str:
@@ -562,3 +596,73 @@ def test_uvicorn_websocket(uvicorn_server: ManagedServer) -> None:
     seen = websocket_view(uvicorn_server, headers, "127.0.0.2")
     assert (seen["client"][0], seen["scheme"], seen["trusted"]) == ("127.0.0.2", "ws", False)
     assert not [n for n, _ in seen["headers"] if n.startswith("x-forwarded")]
+
+
+# --------------------------------------------------------------------------- other spellings
+
+
+def cgi_view(scope: Mapping[str, Any]) -> dict[str, str]:
+    """The ``HTTP_*`` keys an application that maps ASGI headers to CGI names
+    gets from *scope*: Django's ``ASGIRequest.META``, asgiref's and a2wsgi's
+    WSGI bridges all upper-case the latin-1 name, turn ``-`` into ``_`` and
+    join repeated keys with ``,``."""
+    view: dict[str, str] = {}
+    for name, value in scope["headers"]:
+        key = "HTTP_" + name.decode("latin-1").upper().replace("-", "_")
+        text = value.decode("latin-1")
+        view[key] = view[key] + "," + text if key in view else text
+    return view
+
+
+OTHER_SPELLINGS = [(b"x_forwarded_for", b"198.51.100.66"), (b"X_Forwarded_Proto", b"https"),
+                   (b"x-forwarded_host", b"evil.example"), (b"x-forwarded-\xdfl", b"on"),
+                   (b"cf_connecting_ip", b"198.51.100.67")]
+
+
+@pytest.mark.parametrize("peer", ["192.0.2.50", PROXY])
+def test_other_spellings_of_forwarded_headers_are_removed(peer: str) -> None:
+    """A name that is a known forwarded header's CGI key in another spelling
+    (``_`` for ``-``; ``ß``, which upper-cases to ``SS``) is removed from every
+    peer and never read: Django, asgiref and a2wsgi would read it as the
+    header itself (``HTTP_X_FORWARDED_FOR``), the client's own value. The
+    decision is the one for the request without those lines."""
+    the_policy = TrustPolicy(trusted_proxies=["10.0.0.0/8"],
+                             trusted_headers=["CF-Connecting-IP", "X-Forwarded-Proto"],
+                             custom_headers={"CF-Connecting-IP": "client"})
+    plain = make_scope(peer, [("CF-Connecting-IP", CLIENT)])
+    scope = make_scope(peer, [("CF-Connecting-IP", CLIENT)])
+    scope["headers"][1:1] = OTHER_SPELLINGS
+    for cls in (TrustedProxyMiddleware, _PurePythonMiddleware):
+        for _ in range(2):  # cold, then with the names remembered
+            recorder = Recorder()
+            asyncio.run(cls(recorder, the_policy)(copy.deepcopy(scope), None, None))  # type: ignore[arg-type]
+            seen = recorder.scope
+            assert seen is not None
+            recorder = Recorder()
+            asyncio.run(cls(recorder, the_policy)(plain, None, None))  # type: ignore[arg-type]
+            assert recorder.scope is not None
+            assert seen["headers"] == recorder.scope["headers"]
+            assert seen["client"] == recorder.scope["client"]
+            assert seen["scheme"] == "http"
+            assert info(seen)["decision"] == info(recorder.scope)["decision"]
+            assert info(seen)["orig"]["headers"] == scope["headers"]
+            view = cgi_view(seen)
+            assert "HTTP_X_FORWARDED_FOR" not in view
+            assert "HTTP_X_FORWARDED_PROTO" not in view
+            assert "HTTP_X_FORWARDED_HOST" not in view
+            assert "HTTP_X_FORWARDED_SSL" not in view
+            if peer == PROXY:
+                assert view["HTTP_CF_CONNECTING_IP"] == CLIENT
+            else:
+                assert "HTTP_CF_CONNECTING_IP" not in view
+
+
+def test_apply_decision_removes_other_spellings() -> None:
+    """apply_decision drops another spelling of a known header too."""
+    scope = make_scope(headers=[("X-Forwarded-For", CLIENT)])
+    scope["headers"].append((b"x_forwarded_for", b"198.51.100.66"))
+    decision = Decision(PROXY, True, client=CLIENT, forwarded_for=CLIENT)
+    new, orig = apply_decision(decision, scope)
+    assert header(new, "x-forwarded-for") == [CLIENT]
+    assert header(new, "x_forwarded_for") == []
+    assert orig["headers"] is scope["headers"]

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import copy
-from collections.abc import Iterator, Mapping
+import re
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import timedelta
 from typing import Any
 from urllib.parse import quote, unquote_to_bytes
@@ -29,7 +30,7 @@ from test_speedups import PEERS, decision_data, norm, policy_kwargs
 from trustedproxy import TrustPolicy
 from trustedproxy import asgi as asgi_module
 from trustedproxy.asgi import EXTENSION_KEY, TrustedProxyMiddleware, _PurePythonMiddleware
-from trustedproxy.headers import HEADERS
+from trustedproxy.headers import HEADERS, environ_key
 from trustedproxy.values import text_from_wsgi, wsgi_from_text
 from trustedproxy.wsgi import DECISION_KEY, ORIG_KEY, SPEEDUPS
 from trustedproxy.wsgi import _PurePythonMiddleware as WsgiReference
@@ -39,8 +40,11 @@ SETTINGS = settings(max_examples=300, deadline=timedelta(seconds=2),
 
 CUSTOM_NAMES = ["CF-Connecting-IP", "X-Original-Proto", "X-Original-Host", "X-Original-Server",
                 "X-Original-Port", "X-Original-Prefix"]
-NAMES = [spec.name for spec in HEADERS.values()] + CUSTOM_NAMES + ["Host", "User-Agent",
-                                                                   "X-Other", "Accept"]
+# Other spellings of known headers: the same CGI key, a different name.
+OTHER_SPELLINGS = ["X_Forwarded_For", "x_forwarded_proto", "X-Forwarded_Host",
+                   "x-forwarded-\xdfl", "CF_Connecting_IP", "x_real_ip"]
+NAMES = [spec.name for spec in HEADERS.values()] + CUSTOM_NAMES + OTHER_SPELLINGS + [
+    "Host", "User-Agent", "X-Other", "Accept", "X_Other"]
 VALUES = ["203.0.113.9", "10.0.0.1", "203.0.113.9, 10.0.0.1", "198.51.100.7,10.1.2.3, 10.0.0.2",
           "[2001:db8::1]:443", "2001:db9::1", "https", "HTTP", "wss", "on", "off", "example.com",
           "example.com:8443", "[::1]:80", "443", "99999", "/app", "/a//b/", "/", "", "/..",
@@ -80,6 +84,9 @@ def scopes(draw: st.DrawFn) -> dict[str, Any]:
         scope["server"] = ("backend", draw(st.sampled_from([80, 8000, 443])))
     if draw(st.integers(0, 4)):
         scope["raw_path"] = quote(root + route).encode("ascii")
+        if draw(st.booleans()) and route.count("/") > 1:  # the route's last "/" sent as %2F
+            head, _, tail = scope["raw_path"].rpartition(b"/")
+            scope["raw_path"] = head + b"%2F" + tail
     if draw(st.booleans()):
         scope["extensions"] = {"http.response.trailers": {}}
     return scope
@@ -222,9 +229,13 @@ def test_compiled_decision_matches_python_engine(
                 assert seen_data(call(middleware, scope)) == expected
 
 
-def model_headers(decision: Any, headers: list[tuple[bytes, bytes]]) -> list[Any]:
-    """The header rewrite, the plain way: every name lower-cased and looked at."""
+def model_headers(decision: Any, headers: list[tuple[bytes, bytes]],
+                  specs: Iterable[Any]) -> list[Any]:
+    """The header rewrite, the plain way: every name lower-cased and looked at;
+    a name with a known header's (one of *specs*) CGI key that is not that
+    header is dropped."""
     drop = {name.encode("latin-1") for name in decision.removed}
+    known = {spec.environ_key: spec.key.encode("latin-1") for spec in specs}
     replace = {b"host": decision.host, b"x-forwarded-for": decision.forwarded_for,
                b"forwarded": decision.forwarded}
     replace = {name: value for name, value in replace.items() if value is not None}
@@ -232,7 +243,8 @@ def model_headers(decision: Any, headers: list[tuple[bytes, bytes]]) -> list[Any
     done: set[bytes] = set()
     for pair in headers:
         lower = pair[0].lower()
-        if lower in drop or lower in done:
+        spelling = known.get(environ_key(pair[0].decode("latin-1")))
+        if lower in drop or lower in done or (spelling is not None and spelling != lower):
             continue
         if lower in replace:
             done.add(lower)
@@ -257,7 +269,8 @@ def test_header_rewrite_matches_plain_model(
             for scope in requests:
                 seen = call(middleware, scope)
                 extension = seen["extensions"][EXTENSION_KEY]
-                want = model_headers(extension["decision"], scope["headers"])
+                want = model_headers(extension["decision"], scope["headers"],
+                                     middleware.policy.headers.values())
                 assert seen["headers"] == want
                 changed = want != scope["headers"]
                 assert ("headers" in extension["orig"]) == changed
@@ -265,8 +278,12 @@ def test_header_rewrite_matches_plain_model(
                     assert extension["orig"]["headers"] is scope["headers"]
 
 
-def as_environ(scope: dict[str, Any]) -> dict[str, Any]:
-    """The WSGI environ a server would build for the request of *scope*."""
+def as_environ(scope: dict[str, Any], *, drop_odd_names: bool = True) -> dict[str, Any]:
+    """The WSGI environ a server would build for the request of *scope*: one
+    that drops header names of other characters than letters, digits and
+    ``-`` (gunicorn, waitress, mod_wsgi); with *drop_odd_names* false, the
+    ``HTTP_*`` keys an ASGI application that maps names to CGI keys itself
+    (Django's ``ASGIRequest``, asgiref's WSGI bridge) reads."""
     environ: dict[str, Any] = {"REQUEST_METHOD": "GET", "wsgi.url_scheme":
                                {"ws": "http", "wss": "https"}.get(scope["scheme"],
                                                                   scope["scheme"]),
@@ -278,7 +295,9 @@ def as_environ(scope: dict[str, Any]) -> dict[str, Any]:
         environ["SERVER_NAME"], port = scope["server"]
         environ["SERVER_PORT"] = str(port)
     for name, value in scope["headers"]:
-        key = "HTTP_" + name.decode("latin-1").upper().replace("-", "_")
+        if drop_odd_names and not re.fullmatch(rb"[A-Za-z0-9-]+", name):
+            continue
+        key = environ_key(name.decode("latin-1"))
         text = value.decode("latin-1")
         environ[key] = f"{environ[key]}, {text}" if key in environ else text
     return environ
@@ -295,7 +314,10 @@ def test_asgi_and_wsgi_agree_on_the_same_request(
     """Invariant: behind the same policy, a request seen as an ASGI scope and
     as a WSGI environ gets an equal Decision, and the two applications see the
     same client, scheme, host, server, root path and path, and the same
-    forwarded headers with the same values."""
+    forwarded headers with the same values (and ``raw_path`` keeps an encoded
+    ``/`` of the route), also to an application that maps
+    header names to CGI keys itself (so another spelling of a forwarded
+    header, which a WSGI server drops, never reaches it)."""
     kwargs, requests = case
     asgi = TrustedProxyMiddleware(Recorder(), TrustPolicy(**kwargs))
     wsgi = WsgiReference(wsgi_app, TrustPolicy(**kwargs))
@@ -314,8 +336,10 @@ def test_asgi_and_wsgi_agree_on_the_same_request(
         assert scheme == environ["wsgi.url_scheme"]
         assert seen["type"] != "websocket" or seen["scheme"] in ("ws", "wss")
         forwarded = as_environ(seen)
+        mapped = as_environ(seen, drop_odd_names=False)
         for key in known | {"HTTP_HOST"}:
             assert forwarded.get(key) == environ.get(key), key
+            assert mapped.get(key) == environ.get(key), key
         if "server" in scope:
             assert seen["server"] == (environ["SERVER_NAME"], int(environ["SERVER_PORT"]))
         # root_path and path are text; SCRIPT_NAME and PATH_INFO hold bytes as latin-1.
@@ -323,6 +347,8 @@ def test_asgi_and_wsgi_agree_on_the_same_request(
         assert seen["path"] == text_from_wsgi(environ["SCRIPT_NAME"] + environ["PATH_INFO"])
         if "raw_path" in seen:  # the path, percent-encoded (the prefix as UTF-8)
             assert unquote_to_bytes(seen["raw_path"]) == seen["path"].encode("utf-8")
+            # and the route's bytes as received: an encoded "/" stays encoded
+            assert seen["raw_path"].count(b"%2F") == scope["raw_path"].count(b"%2F")
         assert environ[ORIG_KEY]["REMOTE_ADDR"] == (scope["client"] or (None,))[0]
 
 

@@ -59,7 +59,7 @@ def test_twin_is_equal(twin: pathlib.Path) -> None:
 def test_explain(path: pathlib.Path, capsys: pytest.CaptureFixture[str]) -> None:
     """The example's request, explained, gives the environ its '# expect:' line states
     (an empty value: the key is removed), from a trusted peer, with a front-end snippet
-    documented alongside."""
+    documented alongside; every trusted header sets a value, none is ignored."""
     text = path.read_text()
     assert "proxy_set_header" in text or "ProxyPass" in text or "--proxy-mount-point" in text
     argv = ["explain", str(path), *shlex.split(_line(path, "explain")), "--json"]
@@ -68,6 +68,10 @@ def test_explain(path: pathlib.Path, capsys: pytest.CaptureFixture[str]) -> None
     assert result["trusted"] is True
     assert result["network"] is not None
     assert result["ignored"] == []
+    assert result["warnings"] == []
+    # The sample request shows every header the example trusts at work.
+    used = {item["header"] for item in result["set"]} - {"script_name (the policy's fixed prefix)"}
+    assert used == set(TrustPolicy.from_file(str(path)).trusted_headers)
     after = result["environ"]["after"]
     for item in shlex.split(_line(path, "expect")):
         key, _, value = item.partition("=")

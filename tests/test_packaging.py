@@ -55,16 +55,20 @@ def speedups_in_subprocess(**env: str | None) -> bool:
 
 
 def test_pure_python_variable_turns_the_speedups_off() -> None:
-    """TRUSTEDPROXY_PURE_PYTHON set to anything non-empty: the Python reference path."""
+    """TRUSTEDPROXY_PURE_PYTHON set to anything but empty or 0: the Python reference path."""
     assert speedups_in_subprocess(TRUSTEDPROXY_PURE_PYTHON="1") is False
     assert speedups_in_subprocess(TRUSTEDPROXY_PURE_PYTHON="yes") is False
+    assert speedups_in_subprocess(TRUSTEDPROXY_PURE_PYTHON="00") is False
 
 
 @requires_built
 def test_built_extension_is_used() -> None:
-    """With the extension built and the variable unset or empty, the compiled path."""
+    """With the extension built and the variable unset, empty or 0 (as
+    TRUSTEDPROXY_REQUIRE_SPEEDUPS reads it), the compiled path."""
     assert speedups_in_subprocess(TRUSTEDPROXY_PURE_PYTHON=None) is True
     assert speedups_in_subprocess(TRUSTEDPROXY_PURE_PYTHON="") is True
+    assert speedups_in_subprocess(TRUSTEDPROXY_PURE_PYTHON="0") is True
+    assert speedups_in_subprocess(TRUSTEDPROXY_PURE_PYTHON=" 0 ") is True
 
 
 @pytest.mark.skipif(

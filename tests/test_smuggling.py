@@ -390,9 +390,8 @@ def uvicorn() -> Iterator[ManagedServer]:
 
 def test_uvicorn_keeps_underscore_names_apart(uvicorn: ManagedServer) -> None:
     """uvicorn (h11) passes ``X_Forwarded_For`` on as its own header name,
-    ``x_forwarded_for``; the ASGI adapter matches names exactly, so it is
-    never read as X-Forwarded-For, and removes it (a WSGI bridge would merge
-    it into HTTP_X_FORWARDED_FOR)."""
+    ``x_forwarded_for``; the ASGI adapter never reads it as X-Forwarded-For,
+    and removes it (Django and asgiref would read it as HTTP_X_FORWARDED_FOR)."""
     status, seen = _send(uvicorn, [("X-Forwarded-For", "198.51.100.7"),
                                         ("X_Forwarded_For", "203.0.113.66")])
     assert status == 200

@@ -884,6 +884,51 @@ def test_peer_cache_entry_taken_by_another_request_midway(untrusted: bool) -> No
     assert seen["REMOTE_ADDR"] == peer
 
 
+@pytest.mark.parametrize("peer", ["198.51.100.7", "10.1.2.3"])
+def test_caches_cleared_midway(peer: str) -> None:
+    """Python code run in the middle of a request (here by an environ key's
+    comparison) that empties the compiled path's caches leaves the request's
+    answer the reference's, warm or cold."""
+    compiled = TrustedProxyMiddleware(App(), TrustPolicy(**POLICY))
+    reference = _PurePythonMiddleware(App(), TrustPolicy(**POLICY))
+    forged = {"X-Forwarded-For": "203.0.113.9, 10.0.0.1", "X-Forwarded-Proto": "https",
+              "X-Forwarded-Host": "shop.example", "X-Forwarded-Port": "443"}
+    twin = max(compiled._key_order, key=compiled._key_order.__getitem__)
+    for warm in range(3):
+        answers = []
+        for middleware in (compiled, reference):
+            for _ in range(warm):
+                middleware(environ_for(peer, forged), start_response)
+            environ = environ_for(peer, forged)
+            environ[Meddler(twin)] = "x"
+            Meddler.hook = compiled._clear_caches if middleware is compiled else None
+            answers.append(outcome(middleware, environ))
+            assert Meddler.hook is None, "the hook did not run: nothing was tested"
+        assert answers[0] == answers[1]
+
+
+def test_set_up_again_midway_is_refused() -> None:
+    """Python code run in the middle of a request that sets the middleware up
+    again gets a RuntimeError (its tables are in use), and the middleware
+    decides as before afterwards."""
+    compiled = TrustedProxyMiddleware(App(), TrustPolicy(**POLICY))
+    twin = max(compiled._key_order, key=compiled._key_order.__getitem__)
+    forged = {"X-Forwarded-For": "203.0.113.9"}
+
+    def set_up_again() -> None:
+        compiled.__init__(App(), TrustPolicy(trusted_proxies=["192.0.2.1"]))  # type: ignore[misc]
+
+    environ = environ_for("10.1.2.3", forged)
+    environ[Meddler(twin)] = "x"
+    Meddler.hook = set_up_again
+    with pytest.raises(RuntimeError, match="already set up"):
+        compiled(environ, start_response)
+    assert Meddler.hook is None
+    environ = environ_for("10.1.2.3", forged)
+    compiled(environ, start_response)
+    assert environ["REMOTE_ADDR"] == "203.0.113.9"
+
+
 def test_peer_cache_slot_given_away_while_its_old_entry_is_released() -> None:
     """Remembering a peer releases the decisions its slot held for the peer
     before, which may run Python code (here a weakref callback; in a server,
@@ -1237,6 +1282,42 @@ def test_call_through_tp_call_and_functools_partial() -> None:
     assert [c[2]["REMOTE_ADDR"] for c in app.calls] == [("str", "203.0.113.9")] * 4
     with pytest.raises(TypeError, match="missing 1 required positional argument"):
         type(middleware).__call__(middleware, dict(environ))
+
+
+def test_app_replaced_during_its_own_call() -> None:
+    """An application that replaces ``middleware.app`` (dropping the last
+    reference to itself) finishes its call; the next request goes to the new
+    one. The compiled path holds the application for the length of the call."""
+    second = App()
+
+    class Replacing:
+        calls = 0
+
+        def __call__(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
+            Replacing.calls += 1
+            middleware.app = second
+            gc.collect()
+            return [b"first"]
+
+    middleware = TrustedProxyMiddleware(Replacing(), TrustPolicy(**POLICY))
+    environ = environ_for("10.1.2.3", {"X-Forwarded-For": "1.2.3.4"})
+    assert middleware(dict(environ), start_response) == [b"first"]
+    assert middleware(dict(environ), start_response) is second.result
+    assert (Replacing.calls, len(second.calls)) == (1, 1)
+
+
+def test_setup_runs_once() -> None:
+    """The compiled tables are set once: a second ``_setup`` (which would free
+    tables a request in flight may be reading) raises, and the middleware goes
+    on deciding with the tables it has."""
+    app = App()
+    middleware = TrustedProxyMiddleware(app, TrustPolicy(**POLICY))
+    environ = environ_for("10.1.2.3", {"X-Forwarded-For": "1.2.3.4"})
+    middleware(dict(environ), start_response)
+    with pytest.raises(RuntimeError, match="already set up"):
+        middleware._setup_speedups()
+    middleware(dict(environ), start_response)
+    assert [call[0]["REMOTE_ADDR"] for call in app.calls] == ["1.2.3.4", "1.2.3.4"]
 
 
 def test_uninitialised_middleware_raises_not_crashes() -> None:

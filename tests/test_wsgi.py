@@ -10,6 +10,7 @@ from support import Recorder, make_environ, run
 
 from trustedproxy import ConfigError, Decision, TrustedProxyMiddleware, TrustPolicy
 from trustedproxy.headers import HEADERS
+from trustedproxy.wsgi import _PurePythonMiddleware
 
 FULL = ["X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host", "X-Forwarded-Server",
         "X-Forwarded-Port", "X-Forwarded-Prefix"]
@@ -258,3 +259,19 @@ def test_forwarded_through_the_middleware() -> None:
     assert seen["HTTP_FORWARDED"] == (
         'for="[2001:db8::7]";proto=https;host=shop.example, for=10.0.0.4')
     assert "HTTP_X_FORWARDED_FOR" not in seen
+
+
+@pytest.mark.parametrize("kind", [TrustedProxyMiddleware, _PurePythonMiddleware])
+def test_middleware_is_set_up_once(kind: type[TrustedProxyMiddleware]) -> None:
+    """Calling ``__init__`` again on a middleware raises and changes nothing:
+    it keeps its app, policy and engine, and decides as before."""
+    app = Recorder()
+    middleware = kind(app, POLICY)
+    engine = middleware.engine
+    other = TrustPolicy(trusted_proxies=["192.0.2.1"], trusted_headers=["X-Forwarded-For"])
+    with pytest.raises(RuntimeError, match="already set up; make a new one"):
+        middleware.__init__(Recorder(), other)  # type: ignore[misc]
+    assert (middleware.app, middleware.policy, middleware.engine) == (app, POLICY, engine)
+    environ = make_environ("10.0.0.5", {"X-Forwarded-For": "203.0.113.7"})
+    list(middleware(environ, lambda status, headers, exc_info=None: None))
+    assert app.environ["REMOTE_ADDR"] == "203.0.113.7"

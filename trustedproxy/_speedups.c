@@ -1379,8 +1379,11 @@ finish(Core *self, PyObject *environ, PyObject *start_response, PyObject *orig,
     }
     Py_DECREF(orig);
     Py_DECREF(decision);
-    PyObject *args[2] = {environ, start_response};
-    return PyObject_Vectorcall(self->app, args, 2, NULL);
+    /* Held for the call: the application may set the middleware's app. */
+    PyObject *app = Py_NewRef(self->app), *args[2] = {environ, start_response};
+    PyObject *result = PyObject_Vectorcall(app, args, 2, NULL);
+    Py_DECREF(app);
+    return result;
 }
 
 /* The decision for an untrusted peer that sent the headers of *mask*
@@ -1839,6 +1842,11 @@ static PyObject *
 core_setup(PyObject *op, PyObject *args, PyObject *kwargs)
 {
     Core *self = (Core *)op;
+    if (self->ready) {
+        /* A request in flight may be reading the tables this would free. */
+        PyErr_SetString(PyExc_RuntimeError, "_setup: already set up; make a new middleware");
+        return NULL;
+    }
     static char *kwlist[] = {"keys", "names", "rows", "trust", "plain",
                              "matcher", "max_hops", "strip_prefix", "fixed_prefix", "enabled",
                              "decision_type", "hop_type", NULL};
@@ -1906,7 +1914,7 @@ core_setup(PyObject *op, PyObject *args, PyObject *kwargs)
         Py_INCREF(parsed[r].source);
         Py_INCREF(parsed[r].cache);
     }
-    /* Replace whatever a previous _setup left. */
+    /* Replace whatever a _setup that failed after this point left. */
     for (Py_ssize_t r = 0; r < self->nrows; r++) {
         Py_XDECREF(self->rows[r].source);
         Py_XDECREF(self->rows[r].cache);
@@ -2042,12 +2050,30 @@ core_decide(PyObject *op, PyObject *environ)
     return core_run(op, environ, NULL);
 }
 
+/* Forget everything remembered: the caches, and the decisions kept by peer
+ * and by set of headers. For the fuzz harness, which starts each input cold;
+ * decisions are the same either way. */
+static PyObject *
+core_clear_caches(PyObject *op, PyObject *Py_UNUSED(ignored))
+{
+    Core *self = (Core *)op;
+    clear_caches(self);
+    if (self->untrusted != NULL)
+        PyDict_Clear(self->untrusted);
+    Py_CLEAR(self->last_kept);
+    Py_CLEAR(self->last_removed);
+    Py_CLEAR(self->last_sources);
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef core_methods[] = {
     {"__init_subclass__", (PyCFunction)(void (*)(void))core_init_subclass,
      METH_VARARGS | METH_KEYWORDS | METH_CLASS,
      "Mark a subclass that keeps the compiled __call__ for vectorcall."},
     {"_setup", (PyCFunction)(void (*)(void))core_setup, METH_VARARGS | METH_KEYWORDS,
-     "Hand the compiled policy's tables to the fast path (called by __init__)."},
+     "Hand the compiled policy's tables to the fast path (called once, by __init__)."},
+    {"_clear_caches", core_clear_caches, METH_NOARGS,
+     "Forget what the fast path remembered (its decisions do not change)."},
     {"_decide", (PyCFunction)core_decide, METH_O,
      "The Decision for an environ of REMOTE_ADDR and known header keys, which is left as "
      "scratch; nothing is rewritten and no application is called (for the ASGI adapter)."},

@@ -35,9 +35,15 @@ route. So a proxy that strips its prefix (``/app/x`` sent on as ``/x`` with
 with ``strip_prefix_from_path`` a proxy that passes ``/app/x`` through gives the
 same. ``raw_path``, when present, gets the same (percent-encoded) prefix.
 
+A header name that is a known forwarded header's in another spelling, one
+with the same CGI key (``x_forwarded_for``), is removed from every peer and
+never read: Django's ``ASGIRequest`` and asgiref's WSGI bridge would read it as
+``HTTP_X_FORWARDED_FOR``.
+
 The caller's scope is never changed: the application gets a new scope dict,
-with new ``headers``, ``extensions`` lists and dicts. ``lifespan`` scopes (and
-any other type but ``http`` and ``websocket``) are passed on untouched.
+with a new ``extensions`` dict, and a new ``headers`` list when a header
+changes. ``lifespan`` scopes (and any other type but ``http`` and
+``websocket``) are passed on untouched.
 """
 
 from __future__ import annotations
@@ -45,10 +51,11 @@ from __future__ import annotations
 import os
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote_to_bytes
 
 from ._compiled import speedups
 from .engine import Decision
+from .headers import HEADERS, environ_key
 from .policy import TrustPolicy, adapter_policy
 from .values import join_prefix, text_from_wsgi
 from .wsgi import SPEEDUPS, log_ignored
@@ -96,9 +103,9 @@ def _hand_back(environ: dict[str, Any], start_response: Any) -> dict[str, Any]:
 
 
 #: What _Names says of a header: (the key the found headers are filed under,
-#: "" for host, None for a "_" spelling; the engine's name for it, "" for a
-#: "_" spelling; its name in lower case).
-_Entry = tuple["str | None", str, bytes]
+#: "" for host, ``None`` for another spelling of a known header; the engine's
+#: name for it; its name in lower case).
+_Entry = tuple[str | None, str, bytes]
 _UNSEEN: _Entry = ("", "", b"")  # _Names.seen's default (compared by identity)
 
 
@@ -108,22 +115,24 @@ class _Names:
     remembered as received (most servers send them lower-case already), so a
     name costs one dict lookup.
 
-    A known forwarded header's name with ``_`` for some ``-``
-    (``x_forwarded_for``) is never read, and always removed: a WSGI bridge
-    under the ASGI server (uvicorn's WSGIMiddleware, asgiref's WsgiToAsgi,
-    a2wsgi) files it under the same environ key, ``HTTP_X_FORWARDED_FOR``, as
-    uWSGI does, where the application would read a client's text as the
-    header. Its entry has no key (``None``: never filed; the compiled path
-    leaves such a scope to Python) and the name ``""``."""
+    Another spelling of a known header is a name that is not the header's in
+    any case but has its CGI key (``x_forwarded_for``; ``X-Forwarded-\xdfl``,
+    whose ``\xdf`` upper-cases to ``SS``): Django's ``ASGIRequest``, asgiref's
+    and a2wsgi's WSGI bridges read it as the header itself, so it is always
+    removed and never read (no proxy writes it; WSGI servers drop ``_`` names
+    or merge them into the header, see SECURITY.md). Its entry's key is
+    ``None``, which the compiled scan leaves to Python."""
 
-    __slots__ = ("by_lower", "seen")
+    __slots__ = ("by_cgi", "by_lower", "seen")
 
     def __init__(self, known: Iterable[tuple[str, str]]) -> None:
         """*known*: (engine name, key to file it under) of each known header."""
         self.by_lower: dict[object, _Entry | None] = {_HOST: ("", "host", _HOST)}
+        self.by_cgi: dict[str, str] = {}
         for name, key in known:
             raw = name.encode("latin-1")
             self.by_lower[raw] = (key, name, raw)
+            self.by_cgi[environ_key(name)] = name
         self.seen = self.by_lower.copy()
 
     def learn(self, name: Any) -> _Entry | None:
@@ -132,12 +141,15 @@ class _Names:
         Only short names are remembered: clients choose them, and a server
         configured for large headers would otherwise let the cache keep
         :data:`_NAMES_CACHE_SIZE` names of any length."""
-        entry = None
+        entry: _Entry | None = None
         if isinstance(name, bytes):
             lower = name.lower()
             entry = self.by_lower.get(lower)
-            if entry is None and b"_" in lower and lower.replace(b"_", b"-") in self.by_lower:
-                entry = (None, "", lower)  # a "_" spelling of a known header: dropped
+            if entry is None:
+                # The CGI key as Django and asgiref make it (latin-1, upper case).
+                known = self.by_cgi.get(environ_key(name.decode("latin-1")))
+                if known is not None:
+                    entry = (None, known, lower)
             if len(name) > _MAX_REMEMBERED_NAME:
                 return entry
         if len(self.seen) >= _NAMES_CACHE_SIZE:
@@ -150,8 +162,8 @@ def _scan(headers: Iterable[Iterable[bytes]], names: _Names
           ) -> tuple[dict[str, str], list[tuple[int, _Entry]]]:
     """One pass over *headers*: the known forwarded headers present (their
     fields joined with ``", "`` in the order received, RFC 9110 §5.3), by the
-    key *names* files them under; and where each of them and ``host`` stands
-    (index, entry)."""
+    key *names* files them under; and where each of them, each other spelling
+    of one (not read) and ``host`` stands (index, entry)."""
     found: dict[str, str] = {}
     # A header repeated: its fields, joined once at the end (joining as they
     # come would copy the text so far for each line: quadratic in the lines).
@@ -193,6 +205,30 @@ def _quote_prefix(text: str) -> bytes:
     return quoted
 
 
+_HEX_DIGITS = frozenset(b"0123456789abcdefABCDEF")
+
+
+def _raw_tail(raw: bytes, route: str) -> bytes | None:
+    """The end of *raw* that percent-decodes to *route*'s UTF-8 bytes (the
+    route as received: an encoded ``/`` stays ``%2F``), or ``None`` when
+    *raw* does not end with it."""
+    if not isinstance(raw, bytes):
+        return None
+    try:
+        want = route.encode("utf-8")
+    except UnicodeEncodeError:  # a path with a lone surrogate, no server's
+        return None
+    decoded = unquote_to_bytes(raw)
+    if not decoded.endswith(want):
+        return None
+    # Walk past the decoded bytes before the route: "%XX" is one, any other byte one.
+    i, end = 0, len(raw)
+    for _ in range(len(decoded) - len(want)):
+        i += 3 if (raw[i] == 0x25 and i + 2 < end and raw[i + 1] in _HEX_DIGITS
+                   and raw[i + 2] in _HEX_DIGITS) else 1
+    return raw[i:]
+
+
 def _apply_prefix(decision: Decision, scope: Scope, new: dict[str, Any],
                   orig: dict[str, Any]) -> None:
     """The prefix part of :func:`_apply`: ``root_path``, ``path`` and
@@ -217,15 +253,12 @@ def _apply_prefix(decision: Decision, scope: Scope, new: dict[str, Any],
         if old_raw is not None:
             if new_path.endswith(path):
                 raw = _quote_prefix(new_path[:len(new_path) - len(path)]) + old_raw
-            else:
-                raw = quote(new_path, safe=_PATH_SAFE).encode("ascii")
+            else:  # the prefix was cut from path: raw_path keeps the route's bytes
+                tail = _raw_tail(old_raw, route)
+                raw = (quote(new_path, safe=_PATH_SAFE).encode("ascii") if tail is None
+                       else _quote_prefix(root_path) + tail)
             if old_raw != raw:
                 orig["raw_path"], new["raw_path"] = old_raw, raw
-
-
-def _spelled_with_underscores(spots: list[tuple[int, _Entry]]) -> bool:
-    """Whether a known forwarded header came spelled with ``_`` (see :class:`_Names`)."""
-    return any(not entry[1] for _, entry in spots)
 
 
 def _apply(decision: Decision, scope: Scope, spots: list[tuple[int, _Entry]]
@@ -248,14 +281,14 @@ def _apply(decision: Decision, scope: Scope, spots: list[tuple[int, _Entry]]
     for name, trimmed in decision.aligned:  # hop-aligned lists, trimmed
         replace[name] = trimmed
     removed = decision.removed
-    if replace or (spots and (removed or _spelled_with_underscores(spots))):
+    if replace or (spots and (removed or _other_spelling(spots))):
         headers = get("headers") or []
         rewritten = list(headers)
         gone: list[int] = []
         done: set[str] = set()
         changed = False
-        for i, (_, name, lower) in spots:
-            if not name or name in removed:  # "": a "_" spelling, always dropped
+        for i, (key, name, lower) in spots:
+            if key is None or name in removed:  # another spelling goes always
                 gone.append(i)
                 continue
             text = replace.get(name)
@@ -309,6 +342,11 @@ def _apply(decision: Decision, scope: Scope, spots: list[tuple[int, _Entry]]
     return new, orig
 
 
+def _other_spelling(spots: list[tuple[int, _Entry]]) -> bool:
+    """Whether *spots* hold another spelling of a known header (always removed)."""
+    return any(entry[0] is None for _, entry in spots)
+
+
 def _rescan_apply(decision: Decision, scope: Scope, names: _Names
                   ) -> tuple[dict[str, Any], dict[str, Any]]:
     """:func:`_apply` with the spots found again: for the compiled path, when
@@ -326,7 +364,7 @@ def apply_decision(decision: Decision, scope: Scope) -> tuple[dict[str, Any], di
         key was absent). ``client`` is always in *orig*. *scope* itself is
         left as it was.
     """
-    names = (*decision.removed, "x-forwarded-for", "forwarded")
+    names = {*HEADERS, *decision.removed}
     _, spots = _scan(scope.get("headers") or (), _Names((name, name) for name in names))
     return _apply(decision, scope, spots)
 
@@ -337,8 +375,12 @@ class TrustedProxyMiddleware:
     The same policy and engine as the WSGI
     :class:`trustedproxy.TrustedProxyMiddleware`, applied to ``http`` and
     ``websocket`` scopes (see the module docstring for what each field of the
-    decision rewrites). From an untrusted peer every known forwarded header is
-    removed from ``scope["headers"]`` and nothing else changes. The original
+    decision rewrites). From an untrusted peer every known forwarded header
+    (and any other spelling of one's CGI key, such as ``x_forwarded_for``,
+    which is removed from every peer) is removed from ``scope["headers"]`` and
+    nothing else changes (but for the policy's own fixed ``script_name``,
+    which applies to every request). The
+    application gets a new scope; the server's is never changed. The original
     values and the decision are kept in
     ``scope["extensions"]["trustedproxy"]``. ``lifespan`` scopes pass through
     untouched.
@@ -351,6 +393,7 @@ class TrustedProxyMiddleware:
 
     Raises:
         ConfigError: if *policy* is a file that does not hold a valid policy.
+        TypeError: if *policy* is neither a :class:`TrustPolicy` nor a path.
 
     Example::
 
@@ -411,7 +454,7 @@ class TrustedProxyMiddleware:
         else:
             decision = self.engine.decide(peer or "", found)
             log_ignored(decision)
-        if any_found or decision.prefix or _spelled_with_underscores(spots):
+        if any_found or decision.prefix or (spots and _other_spelling(spots)):
             new, orig = _apply(decision, scope, spots)
         else:
             new, orig = dict(scope), {"client": client}

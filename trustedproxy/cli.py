@@ -552,7 +552,8 @@ def _parser() -> argparse.ArgumentParser:
     check = commands.add_parser(
         "check", help="check policy files and print their warnings and errors",
         description="Load each policy file (YAML, mod_wsgi directives or mod_wsgi-express "
-                    "arguments) and print every warning and error as 'file:line: message'. "
+                    "arguments) and print every warning and error as 'file:line: warning: message' "
+                    "or 'file:line: error: message', then 'file: ok: ...' for a file that loads. "
                     "Exit status: 0 clean, 1 warnings (with --strict), 2 errors.",
         epilog="examples:\n  trustedproxy check trust.yaml\n"
                "  trustedproxy check --strict trust.yaml /etc/apache2/sites-enabled/app.conf\n"

@@ -100,7 +100,13 @@ def _tail(raw: str, count: int) -> tuple[str, bool]:
 
 @dataclass(frozen=True, slots=True)
 class Ignored:
-    """A forwarded header that was present but not used, and why."""
+    """A forwarded header that was present but not used, and why.
+
+    Attributes:
+        header: the header's name, e.g. ``X-Forwarded-Port``.
+        value: the value, or the part of it, that was refused.
+        reason: why, e.g. ``not a port: expected a number from 1 to 65535``.
+    """
 
     header: str
     value: str
@@ -114,12 +120,16 @@ class Ignored:
 # read the class-level defaults that dataclass puts on the class.
 @dataclass(frozen=True)
 class Hop:
-    """One X-Forwarded-For element as the right-to-left walk saw it.
+    """One X-Forwarded-For (or ``Forwarded``) element as the right-to-left walk saw it.
 
-    ``verdict`` is ``trusted`` (a trusted proxy: the walk went on),
-    ``client`` (the first untrusted address: the walk stopped), ``invalid``
-    (not an address: the walk stopped), ``unvisited`` (left of the stop) or
-    ``unexamined`` (beyond the policy's ``max_hops``: never read).
+    Attributes:
+        element: the element's text (for a part never read, a summary such as
+            ``(8 more characters)``).
+        verdict: ``trusted`` (a trusted proxy: the walk went on), ``client``
+            (the first untrusted address, or the hop where the walk stopped:
+            the walk stopped), ``invalid`` (not an address: the walk stopped),
+            ``unvisited`` (left of the stop) or ``unexamined`` (beyond the
+            policy's ``max_hops``, or past too many empty elements: never read).
     """
 
     element: str
@@ -235,8 +245,12 @@ def _parse_address(raw: str) -> tuple[str | None, str]:
 class TrustEngine:
     """A :class:`~trustedproxy.TrustPolicy` compiled for fast evaluation.
 
-    Build it with :meth:`TrustPolicy.compile`. It is immutable apart from a
-    bounded cache of peer trust, and safe to share between threads.
+    Build it with :meth:`TrustPolicy.compile`. It is immutable apart from
+    bounded caches (of peer trust, of parsed elements and values), which
+    change no decision, and it is safe to share between threads.
+
+    Args:
+        policy: the policy to compile (kept as :attr:`policy`).
     """
 
     __slots__ = ("_aligned", "_cache", "_elements", "_fast", "_fixed_prefix", "_matcher",
@@ -272,11 +286,14 @@ class TrustEngine:
         self._trusted = tuple(rows)
 
     def is_trusted(self, peer: str) -> bool:
-        """Whether *peer* (a TCP peer address as a server reports it) is a trusted proxy.
+        """Whether *peer* is a trusted proxy.
 
         A zone id (``fe80::1%eth0``) is ignored; an IPv4-mapped IPv6 peer
         matches IPv4 networks. A peer that is not an IP address (empty, a
         Unix socket path) is trusted only with ``trust_unix_socket``.
+
+        Args:
+            peer: a TCP peer address as a server reports it (``REMOTE_ADDR``).
         """
         cached = self._cache.get(peer)
         if cached is not None:
@@ -294,7 +311,11 @@ class TrustEngine:
         return trusted
 
     def address_is_trusted(self, key: int) -> bool:
-        """Whether a parsed address key (see :mod:`~trustedproxy.addresses`) is trusted."""
+        """Whether a parsed address is trusted.
+
+        Args:
+            key: the address as an integer key (see :mod:`~trustedproxy.addresses`).
+        """
         return key in self._matcher
 
     def evaluate(self, peer: str, headers: Mapping[str, str]) -> Decision:
@@ -304,6 +325,9 @@ class TrustEngine:
             peer: the TCP peer address (``REMOTE_ADDR`` as the server set it).
             headers: header values by name (any case); names that are not
                 forwarded headers are ignored.
+
+        Returns:
+            The frozen :class:`Decision`. Nothing in *headers* can make it raise.
         """
         table = self.policy.headers
         known = {name.lower(): value for name, value in headers.items()
@@ -311,8 +335,16 @@ class TrustEngine:
         return self.decide(peer, known)
 
     def decide(self, peer: str, headers: Mapping[str, str]) -> Decision:
-        """Like :meth:`evaluate`, for adapters: *headers* holds only known
-        forwarded headers, by lower-case name."""
+        """Like :meth:`evaluate`, for adapters.
+
+        Args:
+            peer: the TCP peer address (``REMOTE_ADDR`` as the server set it).
+            headers: only known forwarded headers, by lower-case name.
+
+        Returns:
+            The frozen :class:`Decision` (one shared object per peer for a
+            request with no forwarded header).
+        """
         if not headers:  # the usual request: one shared decision per peer
             plain = self._plain.get(peer)
             return plain if plain is not None else self._plain_decision(peer)

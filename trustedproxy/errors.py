@@ -32,8 +32,8 @@ class Problem:
     """One finding about a configuration: an error or a warning.
 
     Attributes:
-        source: where it is, e.g. ``trust.yaml:7``,
-            ``directive WSGITrustedProxies`` or ``trusted_proxies[2]``.
+        source: where it is, e.g. ``trust.yaml:7``, ``vhost.conf:12``,
+            ``argv[3]`` or ``trusted_proxies[2]``.
         value: the offending text, or ``None`` when no single value is at fault.
         message: what is wrong and what would be valid.
     """
@@ -51,6 +51,15 @@ class ConfigError(TrustedProxyError, ValueError):
 
     ``str(error)`` lists every problem found, one a line, each in the form
     ``source: message``.
+
+    Args:
+        problems: the problems found, or one message as a string (then
+            *source* and *value* say where it is and what is at fault).
+        source: for a single message, where it is.
+        value: for a single message, the offending value.
+
+    Raises:
+        TypeError: if *problems* is empty.
 
     Attributes:
         problems: every problem found (at least one).

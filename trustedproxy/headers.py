@@ -1,7 +1,7 @@
 """The header groups: which forwarded headers exist and what each one rewrites.
 
 This module is pure data. Every other module loops over :data:`HEADERS`; the
-README table and the tests are generated from it. A policy may trust at most
+README's header table is checked against it (``tests/test_readme.py``). A policy may trust at most
 one header of each :class:`Group`, because two headers that say the same
 thing can disagree, and then no answer is safe.
 """

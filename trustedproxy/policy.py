@@ -444,8 +444,14 @@ class TrustPolicy:
     def from_yaml(cls, source: str | os.PathLike[str]) -> TrustPolicy:
         """Load a policy from a YAML file (a path) or from YAML text.
 
-        A :class:`os.PathLike`, or a string with no line break that names an
-        existing file or ends in ``.yaml``/``.yml``, is read as a path.
+        Args:
+            source: a path (an :class:`os.PathLike`, or a string with no line
+                break that names an existing file or ends in
+                ``.yaml``/``.yml``), or the YAML text itself.
+
+        Returns:
+            The policy. ``trusted_proxies_files`` paths are relative to the
+            file (to the current directory for YAML given as text).
 
         Raises:
             ConfigError: naming the file and line of every problem.
@@ -464,8 +470,16 @@ class TrustPolicy:
         ``.args``/``.sh``/``.express``), else from the content (a ``WSGITrustedProxies``
         line or an Apache block means directives, ``--trust-proxy`` express
         arguments, ``# trustedproxy:`` option lines in a file of only comments
-        directives), else YAML; *format* (``"yaml"``, ``"directives"``,
-        ``"express"``) says it instead. *block* is as for :meth:`from_directives`.
+        directives), else YAML.
+
+        Args:
+            path: the file.
+            format: ``"yaml"``, ``"directives"`` or ``"express"`` to say the
+                form instead of guessing it.
+            block: for directives, as for :meth:`from_directives`.
+
+        Returns:
+            The policy.
 
         Raises:
             ValueError: for an unknown *format*.
@@ -489,6 +503,17 @@ class TrustPolicy:
         like a file name is refused (pass a :class:`pathlib.Path`, or use
         :meth:`from_file`).
 
+        Args:
+            text: the directive text, or a :class:`os.PathLike` naming a file.
+            source: the name used in messages (default: the path, or
+                ``<directives>``).
+            block: which block's directives to use when blocks disagree, e.g.
+                ``"Location /api"``, ``"/api"`` or
+                ``"VirtualHost *:443 > Location /api"``.
+
+        Returns:
+            The policy.
+
         Example::
 
             TrustPolicy.from_directives("WSGITrustedProxies 10.0.0.0/8\\n"
@@ -511,6 +536,15 @@ class TrustPolicy:
         that looks like a file name is refused: pass a :class:`pathlib.Path`
         for a file); other arguments are ignored, so a whole
         ``mod_wsgi-express start-server`` command can be given.
+
+        Args:
+            argv: a list of arguments, one shell command line, or a
+                :class:`os.PathLike` naming a file that holds one.
+            source: the name used in messages (default ``argv`` for a list,
+                ``<args>`` for a string, the path for a file).
+
+        Returns:
+            The policy.
 
         Example::
 

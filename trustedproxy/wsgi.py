@@ -28,6 +28,7 @@ if TYPE_CHECKING:
         def __call__(self, environ: WSGIEnvironment,
                      start_response: StartResponse) -> Iterable[bytes]: ...
         def _setup(self, **config: Any) -> None: ...
+        def _clear_caches(self) -> None: ...
         def _decide(self, environ: WSGIEnvironment) -> Decision: ...
 else:
     _Base = object if speedups is None else speedups.Core
@@ -36,7 +37,7 @@ __all__ = ["ORIG_KEY", "DECISION_KEY", "SPEEDUPS", "TrustedProxyMiddleware", "ap
 
 #: Whether requests take the compiled fast path (``trustedproxy._speedups``).
 #: False when the extension was not built, or when the environment variable
-#: ``TRUSTEDPROXY_PURE_PYTHON`` is set (non-empty) at import time.
+#: ``TRUSTEDPROXY_PURE_PYTHON`` is set (not empty or ``0``) at import time.
 SPEEDUPS: bool = _Base is not object
 
 #: environ key of the dict of original values (``None``: the key was absent).
@@ -126,7 +127,8 @@ class TrustedProxyMiddleware(_Base):
 
     For each request it checks the TCP peer (``REMOTE_ADDR``) against the
     policy. From an untrusted peer every known forwarded header is removed and
-    nothing else changes. From a trusted peer each trusted header is parsed
+    nothing else changes (but for the policy's own fixed ``script_name``,
+    which applies to every request). From a trusted peer each trusted header is parsed
     strictly and, when valid, rewrites ``REMOTE_ADDR``, ``wsgi.url_scheme``
     (with ``HTTPS`` and ``REQUEST_SCHEME``), ``HTTP_HOST``, ``SERVER_NAME``,
     ``SERVER_PORT`` or ``SCRIPT_NAME``; every other forwarded header is
@@ -141,6 +143,9 @@ class TrustedProxyMiddleware(_Base):
 
     Raises:
         ConfigError: if *policy* is a file that does not hold a valid policy.
+        TypeError: if *policy* is neither a :class:`TrustPolicy` nor a path.
+        RuntimeError: if ``__init__`` is called again on a middleware already
+            set up (make a new middleware instead; ``app`` may be replaced).
 
     Example::
 
@@ -150,6 +155,10 @@ class TrustedProxyMiddleware(_Base):
 
     def __init__(self, app: WSGIApplication,
                  policy: TrustPolicy | str | os.PathLike[str]) -> None:
+        if "engine" in vars(self):
+            # The compiled path's tables may be in use by a request in flight.
+            raise RuntimeError("this TrustedProxyMiddleware is already set up; "
+                               "make a new one for another app or policy")
         policy = adapter_policy(policy)
         self.app = app
         self.policy = policy

@@ -396,12 +396,15 @@ def build_policy(settings: dict[str, list[Setting]], source: str, *,
     """
     errors: list[Problem] = []
     directive_at: dict[str, str] = {}
+    # An express command line may give both options on one line (one place):
+    # a problem with a trusted proxy names the proxies option, not the last one.
+    proxies_at: dict[str, str] = {}
     kwargs: dict[str, object] = {}
     proxies: list[Located] = []
     proxy_rejected = False
     for setting in settings.get("proxies", []):
         where = setting.at(source)
-        directive_at[where] = setting.directive
+        directive_at[where] = proxies_at[where] = setting.directive
         for word in setting.words:
             reason = mod_wsgi_proxy_problem(word)
             if reason:
@@ -473,6 +476,8 @@ def build_policy(settings: dict[str, list[Setting]], source: str, *,
                            "believe these headers from every client; add "
                            f"{proxies_name} with your proxies' addresses (to trust every "
                            "peer, write '0.0.0.0/1 128.0.0.0/1 ::/1 8000::/1' explicitly)")
+            elif problem.source in proxies_at and message.startswith("invalid trusted proxy"):
+                message = f"{proxies_at[problem.source]}: {message}"
             elif problem.source in directive_at:
                 message = f"{directive_at[problem.source]}: {message}"
             errors.append(Problem(problem.source, problem.value, message))

@@ -6,12 +6,12 @@ nodes are turned into values here, so that every value carries the
 the policy's own checks name that line. Every problem of a file is collected
 and raised in one :class:`~trustedproxy.ConfigError`.
 
-Keys: ``trusted_proxies``, ``trusted_headers``, ``script_name``,
-``strip_prefix_from_path``, ``trust_unix_socket`` and
-``trusted_proxies_files``: paths (relative to the YAML file; to the current
-directory for YAML given as text) of plain lists of
-addresses and networks, one a line, ``#`` comments allowed, as a CDN or
-cloud provider publishes them.
+Keys (:data:`KEYS`): ``trusted_proxies``, ``trusted_headers``, ``script_name``,
+``strip_prefix_from_path``, ``trust_unix_socket``, ``max_hops``,
+``hop_aligned``, ``custom_headers`` and ``trusted_proxies_files``: paths
+(relative to the YAML file; to the current directory for YAML given as text)
+of plain lists of addresses and networks, one a line, ``#`` comments allowed,
+as a CDN or cloud provider publishes them.
 """
 
 from __future__ import annotations
@@ -34,6 +34,11 @@ KEYS = ("trusted_proxies", "trusted_headers", "script_name", "strip_prefix_from_
         "trust_unix_socket", "trusted_proxies_files", "max_hops", "hop_aligned",
         "custom_headers")
 _LISTS = ("trusted_proxies", "trusted_headers", "trusted_proxies_files")
+#: The tags of a list or mapping written without one.
+_PLAIN_TAGS = ("tag:yaml.org,2002:seq", "tag:yaml.org,2002:map")
+#: The tag of a ``<<`` merge key, which a policy file may not use.
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+_MERGE = "YAML merge keys ('<<') are not supported in a policy file: write the keys out"
 _EXAMPLE = {
     "trusted_proxies": "['10.0.0.0/8']",
     "trusted_headers": "[X-Forwarded-For, X-Forwarded-Proto]",
@@ -90,9 +95,21 @@ class _Reader:
                                                                  "no Python tags)"))
             return None
 
+    def plain(self, node: Node) -> bool:
+        """Whether a list or mapping *node* may be read item by item: it has
+        no tag, or a tag safe_load knows (an unknown or Python tag is recorded
+        as a problem, as safe_load refuses it wherever it stands)."""
+        if node.tag in _PLAIN_TAGS:
+            return True
+        problems = len(self.errors)
+        self.scalar(node)  # safe_load's verdict on the tag
+        return len(self.errors) == problems
+
     def items(self, key: str, node: Node) -> object:
         """A list field: a list of located items, or a located bad value."""
         where = self.at(node)
+        if isinstance(node, SequenceNode) and not self.plain(node):
+            return []
         if isinstance(node, SequenceNode):
             out = []
             for item in node.value:
@@ -124,6 +141,9 @@ class _Reader:
         policy's own check finds a name given twice (in any case), at its line."""
         out: dict[Located, Located] = {}
         for key_node, value_node in node.value:
+            if key_node.tag == _MERGE_TAG:
+                self.errors.append(Problem(self.at(key_node), "<<", _MERGE))
+                continue
             name = self.scalar(key_node)
             if not isinstance(name, str):
                 self.errors.append(Problem(self.at(key_node), repr(name),
@@ -212,6 +232,8 @@ def parse_yaml(text: str, name: str, base: str) -> TrustPolicy:
         msg = (f"a policy file must be a mapping (key: value lines such as "
                f"'trusted_proxies: [10.0.0.0/8]'), not {kind}")
         raise ConfigError(msg, source=reader.at(root))
+    if not reader.plain(root):
+        raise ConfigError(reader.errors)
     return _build(reader, root)
 
 
@@ -222,8 +244,12 @@ def _build(reader: _Reader, root: MappingNode) -> TrustPolicy:
     files_failed = False
     proxies_bad = False
     for key_node, value_node in root.value:
-        key = reader.scalar(key_node)
         where = reader.at(key_node)
+        if key_node.tag == _MERGE_TAG:
+            reader.errors.append(Problem(where, "<<", _MERGE))
+            proxies_bad = True  # what it would have merged in is not there
+            continue
+        key = reader.scalar(key_node)
         if not isinstance(key, str) or key not in KEYS:
             shown = str(key)
             close = difflib.get_close_matches(shown, KEYS, n=1, cutoff=0.6)
@@ -247,7 +273,8 @@ def _build(reader: _Reader, root: MappingNode) -> TrustPolicy:
             if key == "trusted_proxies" and len(reader.errors) > errors_before:
                 proxies_bad = True
         elif key == "custom_headers" and isinstance(value_node, MappingNode):
-            kwargs[key] = Located(reader.custom_headers(value_node), reader.at(value_node))
+            if reader.plain(value_node):
+                kwargs[key] = Located(reader.custom_headers(value_node), reader.at(value_node))
         else:
             kwargs[key] = Located(reader.scalar(value_node), reader.at(value_node))
     if extra:
