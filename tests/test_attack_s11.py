@@ -359,3 +359,27 @@ def test_lookalike_characters_never_make_a_valid_value(case: tuple[str, str]) ->
     sign, NBSP, U+0085, U+2028...) is refused, never read as the original."""
     kind, value = case
     assert _parsers()[kind](value) is None, (kind, value)
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(2, 4), st.integers(1, 3), st.data())
+def test_hop_aligned_value_is_never_a_client_one_when_a_proxy_appends_nothing(
+        hops: int, forged: int, data: st.DataObject) -> None:
+    """Invariant: with hop_aligned, when a trusted proxy appends an empty value
+    (a proxy mounted at the root appends an empty X-Forwarded-Prefix), the
+    value taken is still the outermost trusted proxy's, never one a client
+    prepended: an empty value is a value, as far as alignment goes."""
+    proxies = [f"10.0.0.{i + 1}" for i in range(hops)]
+    xff = ", ".join(["203.0.113.9", *proxies[:-1]])
+    host = ["shop.example"] + [data.draw(st.sampled_from(["", "in.lan"])) for _ in range(hops - 1)]
+    prefix = ["/shop"] + [data.draw(st.sampled_from(["", "/in"])) for _ in range(hops - 1)]
+    joiner = data.draw(st.sampled_from([", ", ","]))
+    headers = {"X-Forwarded-For": xff,
+               "X-Forwarded-Host": joiner.join(["evil.example"] * forged + host),
+               "X-Forwarded-Prefix": joiner.join(["/evil"] * forged + prefix)}
+    environ = run(ALIGNED, make_environ(proxies[-1], headers))
+    assert environ["REMOTE_ADDR"] == "203.0.113.9"
+    assert environ["HTTP_HOST"] == "shop.example"
+    assert environ["SCRIPT_NAME"] == "/shop"
+    assert "evil" not in environ["HTTP_X_FORWARDED_HOST"]
+    assert "evil" not in environ["HTTP_X_FORWARDED_PREFIX"]

@@ -392,11 +392,12 @@ class TrustEngine:
             else:
                 trimmed_list = ""
                 if aligned and "," in raw and "forwarded_for" in fields:
-                    raw, trimmed_list = self._aligned_value(raw, str(fields["forwarded_for"]))
-                    if not raw:
+                    selected = self._aligned_value(raw, str(fields["forwarded_for"]))
+                    if selected is None:
                         ignored.append(Ignored(source[1], headers[name],
                                                "fewer values than X-Forwarded-For hops"))
                         continue
+                    raw, trimmed_list = selected
                 # The parsers are pure, so a remembered result is the same result.
                 parsed = cache.get(raw)
                 if parsed is None:
@@ -425,22 +426,27 @@ class TrustEngine:
         return _decision(fields)
 
     @staticmethod
-    def _aligned_value(raw: str, forwarded_for: str) -> tuple[str, str]:
+    def _aligned_value(raw: str, forwarded_for: str) -> tuple[str, str] | None:
         """Hop-aligned selection (SPEC.md §5): each proxy appends one value to
         the list as it appends one address to X-Forwarded-For, so the value the
         outermost trusted proxy wrote stands as far from the right as the client
         stands in the trimmed X-Forwarded-For.
 
+        An empty value counts as one: a proxy mounted at the root appends an
+        empty X-Forwarded-Prefix, and skipping it (as X-Forwarded-For's empty
+        elements are skipped) would take the value one hop further left, a
+        client's. *raw* is at most MAX_VALUE_LENGTH characters.
+
         Returns that value and the list trimmed to it and the values right of
         it (white space stripped, joined with ``", "``): what the trusted
-        proxies wrote, without what a client prepended. ``("", "")`` when the
+        proxies wrote, without what a client prepended. ``None`` when the
         list is too short to have one."""
         depth = forwarded_for.count(",") + 1
-        tail, _ = _tail(raw, depth)
-        parts = tail.split(",")
+        parts = raw.rsplit(",", depth)
         if len(parts) < depth:
-            return "", ""
-        return parts[0], ", ".join(part.strip(" \t") for part in parts)
+            return None
+        parts = [part.strip(" \t") for part in parts[-depth:]]
+        return parts[0], ", ".join(parts)
 
     def _forwarded(self, raw: str, fields: dict[str, object], sources: list[tuple[str, str]],
                    ignored: list[Ignored]) -> bool:
