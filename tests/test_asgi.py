@@ -243,6 +243,32 @@ def test_server_without_server_in_scope() -> None:
     assert seen["server"] == ("127.0.0.1", 8443)
 
 
+@pytest.mark.parametrize("kind", [TrustedProxyMiddleware, _PurePythonMiddleware])
+@pytest.mark.parametrize("server", [("127.0.0.1", 8000), None])
+def test_ipv6_server_name_is_bare_in_the_scope(kind: type[TrustedProxyMiddleware],
+                                               server: tuple[str, int] | None) -> None:
+    """A trusted X-Forwarded-Server of ``[2001:db8::1]`` puts ``2001:db8::1`` in
+    ``scope["server"]``, as ASGI servers write an IPv6 host there, on both paths
+    (warm and cold); the decision keeps the header's form."""
+    middleware = kind(Recorder(), policy())
+    for _ in range(3):
+        scope = make_scope(headers={"X-Forwarded-Server": "[2001:db8::1]",
+                                    "X-Forwarded-Port": "443"}, server=server)
+        asyncio.run(middleware(scope, _receive, _send))
+        seen = middleware.app.scope  # type: ignore[attr-defined]
+        assert seen["server"] == ("2001:db8::1", 443)
+        assert info(seen)["decision"].server == "[2001:db8::1]"
+        assert info(seen)["orig"]["server"] == server
+
+
+async def _receive() -> dict[str, Any]:
+    return {"type": "http.disconnect"}
+
+
+async def _send(message: Any) -> None:
+    return None
+
+
 PREFIXES = [
     pytest.param({}, "", "/x", "/app", "/app/x", b"/app/x", id="proxy strips the prefix"),
     pytest.param({"strip_prefix_from_path": True}, "", "/app/x", "/app", "/app/x", b"/app/x",

@@ -594,3 +594,16 @@ def test_a_terminal_that_cannot_show_a_character_gets_it_escaped(
     assert out.startswith("caf\\xe9.yaml:2: error:" if encoding == "ascii"
                           else "caf\u00e9.yaml:2: error:")
     assert "X-Forward\\u0117d-For" in out
+
+
+def test_explain_says_a_malformed_peer_is_not_a_unix_socket(
+        tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """With trust_unix_socket, explain says why a malformed address is not trusted."""
+    policy = tmp_path / "trust.yaml"
+    policy.write_text("trusted_headers: [X-Forwarded-For]\ntrust_unix_socket: true\n")
+    for peer, trusted in (("127.0.0.1:8080", False), ("/run/proxy.sock", True)):
+        assert main(["explain", str(policy), "--peer", peer,
+                     "-H", "X-Forwarded-For: 203.0.113.7"]) == 0
+        out = capsys.readouterr().out
+        assert ("malformed address: trust_unix_socket does not cover it" in out) is not trusted
+        assert (f"peer:    {peer} is a trusted proxy (trust_unix_socket)" in out) is trusted

@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from trustedproxy import Decision, TrustPolicy
+from trustedproxy.addresses import parse_ip
 from trustedproxy.headers import HEADERS, Group, Kind
 
 CIDRS = ["127.0.0.0/24", "10.0.0.0/8", "2001:db8::/32"]
@@ -49,7 +50,33 @@ class TestPeer:
         """As in mod_wsgi, '::1' does not trust 127.0.0.1."""
         assert not engine([XFF], proxies=["::1"]).is_trusted("127.0.0.1")
 
-    @pytest.mark.parametrize("peer", ["", "/run/app.sock", "unix:/tmp/s"])
+    @pytest.mark.parametrize("peer", [
+        "127.0.0.1:8080", "[::1]", "[10.0.0.1]", "010.0.0.2", "10.0.0", " 10.0.0.1",
+        "10.0.0.1\n", "\u200b10.0.0.1", "\uff11\uff10.0.0.1", "::1::", "1", ":",
+        "1.2.3.4:80%eth0"])
+    def test_malformed_address_is_not_a_unix_socket(self, peer: str) -> None:
+        """trust_unix_socket never trusts a malformed address: text made of
+        address characters (after white space, invisible characters and a zone
+        id are dropped, full-width digits read as ASCII), on every path."""
+        for e in (engine([XFF], trust_unix_socket=True),
+                  engine([XFF], proxies=["0.0.0.0/0", "::/0"], trust_unix_socket=True)):
+            assert not e.is_trusted(peer)
+            assert e.evaluate(peer, {XFF: "203.0.113.9"}).client is None
+
+    @given(address=st.ip_addresses(), port=st.integers(0, 65535),
+           form=st.sampled_from(["{a}:{p}", "[{a}]", "[{a}]:{p}", " {a}", "{a} ", "0{a}",
+                                 "{a}.{p}", "{a}::"]))
+    def test_decorated_address_is_not_a_unix_socket(self, address: Any, port: int,
+                                                     form: str) -> None:
+        """Property: an IP address written with a port, brackets, white space or
+        a leading zero is never trusted as a Unix-socket peer."""
+        peer = form.format(a=address, p=port)
+        if parse_ip(peer.partition("%")[0]) is not None:
+            return  # still a valid address (``0::1``): matched as one, not this test's
+        assert not engine([XFF], trust_unix_socket=True).is_trusted(peer)
+
+    @pytest.mark.parametrize("peer", ["", "/run/app.sock", "unix:/tmp/s", "unix:",
+                                      "localhost", "@abstract", "cafe"])
     def test_unix_socket_peers(self, peer: str) -> None:
         """trust_unix_socket trusts non-IP peers, and only them besides the list."""
         e = engine([XFF], trust_unix_socket=True)

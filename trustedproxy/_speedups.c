@@ -2431,11 +2431,20 @@ rewrite_fields(PyObject *decision, PyObject *fields, PyObject *scope, int websoc
             }
             PyObject *host = server != Py_None ? server
                 : PySequence_Fast_GET_ITEM(old, 0);
+            PyObject *bare = NULL;  /* an [IPv6] server name, as ASGI holds it: bare */
+            if (server != Py_None && PyUnicode_Check(server) && PyUnicode_GET_LENGTH(server) > 2
+                && PyUnicode_READ_CHAR(server, 0) == '[') {
+                if ((bare = PyUnicode_Substring(server, 1, PyUnicode_GET_LENGTH(server) - 1))
+                    == NULL)
+                    goto out;
+                host = bare;
+            }
             if (port != Py_None)
                 number = PyLong_FromUnicodeObject(port, 10);
             else
                 number = Py_NewRef(old != NULL ? PySequence_Fast_GET_ITEM(old, 1) : Py_None);
             value = number ? PyTuple_Pack(2, host, number) : NULL;
+            Py_XDECREF(bare);
             if (value == NULL || change(new, orig, S_server, old, value) < 0)
                 goto out;
         }

@@ -36,6 +36,7 @@ __all__ = [
     "format_interval",
     "ipv6_text",
     "ipv6_value",
+    "is_socket_peer",
     "key_to_text",
     "merge",
     "parse_element",
@@ -170,6 +171,31 @@ def parse_ip(text: str) -> int | None:
         return int.from_bytes(_pton(_AF_INET, text), "big")
     except (OSError, ValueError):  # ValueError: an embedded NUL
         return None
+
+
+#: What address text is made of: a peer of these alone (with a digit or ``:``)
+#: is a malformed address, not a Unix socket.
+_ADDRESS_CHARS = frozenset("0123456789abcdefABCDEF.:[]")
+_ADDRESS_MARKS = frozenset("0123456789:")
+
+
+def is_socket_peer(text: str) -> bool:
+    """Whether a TCP peer that :func:`parse_ip` refuses stands for a Unix
+    socket (``trust_unix_socket`` may trust it) rather than a malformed address
+    (never trusted).
+
+    A socket peer is empty or text that is no attempt at an address: a path,
+    ``unix:...`` (nginx), ``localhost`` (waitress). Text made of address
+    characters alone, with a digit or ``:``, once a zone id, white space and
+    invisible characters are dropped and compatibility forms (full-width
+    digits) read as ASCII, is a malformed address: ``127.0.0.1:8080``,
+    ``[::1]``, ``010.0.0.2``, `` 10.0.0.1``.
+    """
+    import unicodedata  # here: a peer that is no address is rare, and cached
+
+    shown = unicodedata.normalize("NFKC", text.partition("%")[0])
+    visible = {c for c in shown if c.isprintable() and not c.isspace()}
+    return not (visible and visible <= _ADDRESS_CHARS and not visible.isdisjoint(_ADDRESS_MARKS))
 
 
 def ipv6_value(text: str) -> int | None:

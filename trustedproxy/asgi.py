@@ -10,7 +10,7 @@ WSGI environ                ASGI scope
 ``wsgi.url_scheme``         ``scope["scheme"]``: ``http``/``https``, or ``ws``/``wss``
                             for a ``websocket`` scope
 ``HTTP_HOST``               the ``host`` header in ``scope["headers"]``
-``SERVER_NAME``             ``scope["server"][0]``
+``SERVER_NAME``             ``scope["server"][0]`` (an IPv6 name without brackets)
 ``SERVER_PORT``             ``scope["server"][1]`` (an ``int``)
 ``SCRIPT_NAME``             ``scope["root_path"]`` (and ``scope["path"]``, see below)
 ``HTTP_X_FORWARDED_FOR``    the ``x-forwarded-for`` header, trimmed
@@ -331,8 +331,8 @@ def _apply(decision: Decision, scope: Scope, spots: list[tuple[int, _Entry]]
         old = get("server")
         if old is not None or decision.server is not None:
             host, port = old if old is not None else (decision.server, None)
-            if decision.server is not None:
-                host = decision.server
+            if decision.server is not None:  # an [IPv6] name bare, as servers give it
+                host = decision.server.removeprefix("[").removesuffix("]")
             if decision.port is not None:
                 port = int(decision.port)
             if old != (host, port):

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import netaddr
 
-from .addresses import parse_element
+from .addresses import is_socket_peer, parse_element, parse_ip
 from .engine import Decision
 from .errors import ConfigError, Problem, TrustedProxyError
 from .forwarded import MAX_GAP, element_node, parse_forwarded
@@ -378,6 +378,11 @@ def explain(policy: TrustPolicy, peer: str, headers: Sequence[str] = (),
     }
 
 
+def _malformed_address(peer: str) -> bool:
+    """Whether *peer* is neither an IP address nor a Unix-socket peer."""
+    return parse_ip(peer.partition("%")[0]) is None and not is_socket_peer(peer)
+
+
 def _explain_text(result: dict[str, Any], policy: TrustPolicy, path: str) -> list[str]:
     out = [f"policy:  {_printable(path)}: {len(policy.trusted_proxies)} trusted network(s); "
            f"headers: {', '.join(policy.trusted_headers) or 'none'}"]
@@ -386,7 +391,10 @@ def _explain_text(result: dict[str, Any], policy: TrustPolicy, path: str) -> lis
         where = f"in {result['network']}" if result["network"] else "trust_unix_socket"
         out.append(f"peer:    {peer} is a trusted proxy ({where})")
     else:
-        out.append(f"peer:    {peer} is NOT a trusted proxy: every forwarded header is removed")
+        why = (" (a malformed address: trust_unix_socket does not cover it)"
+               if policy.trust_unix_socket and _malformed_address(result["peer"] or "") else "")
+        out.append(f"peer:    {peer} is NOT a trusted proxy{why}: every forwarded header "
+                   "is removed")
     if result["chain"]:
         out += ["", f"{result['walked']}, walked from the right:"]
         out += _walk_lines(result["chain"], policy.max_hops)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NamedTuple
 
 from ._compiled import speedups
-from .addresses import Matcher, key_to_text, parse_element, parse_ip
+from .addresses import Matcher, is_socket_peer, key_to_text, parse_element, parse_ip
 from .forwarded import (
     MAX_GAP,
     SEPARATORS,
@@ -290,7 +290,9 @@ class TrustEngine:
 
         A zone id (``fe80::1%eth0``) is ignored; an IPv4-mapped IPv6 peer
         matches IPv4 networks. A peer that is not an IP address (empty, a
-        Unix socket path) is trusted only with ``trust_unix_socket``.
+        Unix socket path) is trusted only with ``trust_unix_socket``, and a
+        malformed address (``127.0.0.1:8080``, ``[::1]``) never is (see
+        :func:`~trustedproxy.addresses.is_socket_peer`).
 
         Args:
             peer: a TCP peer address as a server reports it (``REMOTE_ADDR``).
@@ -301,10 +303,10 @@ class TrustEngine:
         fast = self._fast
         if fast is not None:
             found = fast.peer(peer)
-            trusted = self._unix if found is None else found
         else:
             key = parse_ip(peer.partition("%")[0])
-            trusted = self._unix if key is None else key in self._matcher
+            found = None if key is None else key in self._matcher
+        trusted = (self._unix and is_socket_peer(peer)) if found is None else found
         if len(self._cache) >= CACHE_SIZE:
             self._cache.clear()  # bounded: forget everything rather than grow
         self._cache[peer] = trusted

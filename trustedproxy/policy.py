@@ -101,7 +101,8 @@ class TrustPolicy:
         strip_prefix_from_path: remove the prefix from the front of
             ``PATH_INFO`` too, for proxies that pass the full path through.
         trust_unix_socket: treat a peer that is not an IP address (a Unix
-            socket) as a trusted proxy.
+            socket: empty, a path, ``unix:``) as a trusted proxy. A malformed
+            address (``127.0.0.1:8080``, ``[::1]``) is never trusted.
         max_hops: the most X-Forwarded-For elements walked past (trusted
             proxies); elements further left are never read, so a huge header
             costs no more than a normal one. 1-1024, default 32.

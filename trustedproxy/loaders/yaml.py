@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 from typing import Any
 
 import yaml
@@ -206,6 +207,22 @@ def load_yaml(source: str | os.PathLike[str], *, name: str | None = None) -> Tru
     return parse_yaml(str(source), name or "<yaml>", ".")
 
 
+_COLON_LED = re.compile(r"::[0-9A-Za-z:./%]*")  # IPv6 text led by ":" starts "::"
+
+
+def _colon_led_value(text: str, mark: Any) -> str | None:
+    """The value YAML stopped at, when it is an IPv6 text led by ``::`` (``::1``
+    unquoted in a flow list ``[127.0.0.1, ::1]``, which YAML cannot read), else
+    ``None``."""
+    if mark is None:
+        return None
+    lines = text.splitlines()
+    if mark.line >= len(lines):
+        return None
+    found = _COLON_LED.match(lines[mark.line], mark.column)
+    return found.group() if found else None
+
+
 def parse_yaml(text: str, name: str, base: str) -> TrustPolicy:
     """:func:`load_yaml` of *text* already read: *name* for messages, *base* the
     directory that ``trusted_proxies_files`` paths are relative to.
@@ -221,7 +238,11 @@ def parse_yaml(text: str, name: str, base: str) -> TrustPolicy:
         problem = getattr(exc, "problem", None) or str(exc)
         context = getattr(exc, "context", None)
         msg = "invalid YAML: " + (f"{context}, {problem}" if context else problem)
-        raise ConfigError(msg, source=where) from None
+        value = _colon_led_value(text, mark)
+        if value is not None:
+            msg += (f"; an IPv6 address that starts with ':' must be quoted in YAML: "
+                    f"write '{value}'")
+        raise ConfigError(msg, source=where, value=value) from None
     if root is None:
         msg = ("empty policy file: expected a mapping with trusted_proxies and "
                "trusted_headers, e.g. 'trusted_proxies: [10.0.0.0/8]'")
