@@ -383,3 +383,14 @@ def test_hop_aligned_value_is_never_a_client_one_when_a_proxy_appends_nothing(
     assert environ["SCRIPT_NAME"] == "/shop"
     assert "evil" not in environ["HTTP_X_FORWARDED_HOST"]
     assert "evil" not in environ["HTTP_X_FORWARDED_PREFIX"]
+
+
+def test_hop_aligned_list_whose_value_taken_is_empty_is_trimmed_too() -> None:
+    """A hop-aligned list whose value taken is empty (the outermost proxy is
+    mounted at the root) is trimmed to that empty value: the client's values
+    left of it are not kept (found by the fuzz request target's new check)."""
+    environ = run(ALIGNED, make_environ("10.0.0.1", {
+        "X-Forwarded-For": "203.0.113.9", "X-Forwarded-Prefix": "/evil, /evil2, "}))
+    assert environ["SCRIPT_NAME"] == ""
+    assert environ["HTTP_X_FORWARDED_PREFIX"] == ""
+    assert environ["trustedproxy.decision"].aligned == (("x-forwarded-prefix", ""),)

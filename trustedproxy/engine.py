@@ -392,7 +392,7 @@ class TrustEngine:
                                        f"longer than {MAX_VALUE_LENGTH} characters"))
                 continue
             else:
-                trimmed_list = ""
+                trimmed_list = None
                 if aligned and "," in raw and "forwarded_for" in fields:
                     selected = self._aligned_value(raw, str(fields["forwarded_for"]))
                     if selected is None:
@@ -413,7 +413,7 @@ class TrustEngine:
                     ignored.append(Ignored(source[1], headers[name], reason))
                     continue
                 fields[target] = value
-                if trimmed_list:
+                if trimmed_list is not None:  # "" too: the one value taken was empty
                     trimmed_lists.append((name, trimmed_list))
             sources.append(source)
             kept.append(name)
