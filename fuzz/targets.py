@@ -287,6 +287,11 @@ def check_request(policy: TrustPolicy, environ: dict[str, Any]) -> dict[str, Any
     for key in environ.keys() & _ENV_KEYS.keys():
         assert decision.trusted, f"{key} left from the untrusted peer {peer!r}"
         assert key in trusted_keys, f"{key} left in the environ but not trusted"
+        if policy.hop_aligned and key not in ("HTTP_X_FORWARDED_FOR", "HTTP_FORWARDED"):
+            # A hop-aligned list is trimmed as X-Forwarded-For is: no value
+            # left of the one taken (a client's) stays for the application.
+            hops = (decision.forwarded_for or "").count(",") + 1
+            assert environ[key].count(",") < hops, f"{key} {environ[key]!r} not trimmed"
 
     rebuilt = {k: v for k, v in environ.items() if k not in (ORIG_KEY, DECISION_KEY)}
     for key, value in orig.items():

@@ -46,6 +46,23 @@ FOUND = [
                      b'=httpor=.\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c',
                      b'\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c\x0c=http;byor=1.60;proto=2.60;prohttp;=\x0062']),
                  id="forwarded-long-parameter-name-found"),  # fixed in 7e629a7
+    pytest.param("request",  # fuzz/corpus/request/seed-hop-aligned, once the check was added
+                 b"\x06\x01\x00\x00\x01\x00\x01\x01\x04"
+                 b"\x00\x00\x01#198.51.100.1, 203.0.113.9, 10.0.0.2"
+                 b"\x00\x03\x01\x11http, https, http"
+                 b"\x00\n\x01$evil.example, shop.example, internal"
+                 b"\x00\r\x01\x0c1, 443, 8080",
+                 id="request-hop-aligned-list-keeps-the-client-part"),  # test_attack_s11
+    pytest.param("request",  # a 213-byte artifact, as found: the value taken is empty
+                 b"".join([
+                     b'\x06\x01\x00\x00\x01\x00\x01\x01$\x00\x00\x01#1.100 .q\x8a1113for=203',
+                     b'.0.113.9;por="[1230:db4::1]:43";o=h42, f\x01#\x01\x01$\x00\x00\x01#1.',
+                     b'100 .q\x8a1113.\xcb9, \x00\x00.113.9;proto=https;\xbfhost=shop.exampl',
+                     b'e, f\x01#19\x00\x00t,h ttp\x00\n\x00\x00\x01$e\x13\x00\x00\x00\x00',
+                     b'\x00\n\x01$ev19\x00\x00t,h ttp\x00\n\x00\x00\x01$e\x13\x00\x00\x00',
+                     b'\x00\x00\n\x01$evil.exam,2\x01A',
+                 ]),
+                 id="request-hop-aligned-empty-value-taken-keeps-the-list"),  # test_attack_s11
 ]
 
 

@@ -2192,10 +2192,28 @@ scan_headers(PyObject *headers, PyObject *names, PyObject *found, Spot *spots,
         PyObject *text = PyUnicode_DecodeLatin1(PyBytes_AS_STRING(value), PyBytes_GET_SIZE(value),
                                                 NULL);
         PyObject *before = text ? PyDict_GetItemWithError(found, key) : NULL;
-        if (before != NULL) {  /* a repeated header: its fields in the order received */
-            PyObject *head = PyUnicode_Concat(before, S_comma);
-            Py_SETREF(text, head ? PyUnicode_Concat(head, text) : NULL);
-            Py_XDECREF(head);
+        if (before != NULL) {
+            /* A repeated header: its fields in the order received, in a list
+             * joined once at the end (joining as they come would copy the
+             * text so far for each line: quadratic in the lines). */
+            if (PyList_CheckExact(before)) {
+                int failed = PyList_Append(before, text);
+                Py_DECREF(text);
+                if (failed < 0) {
+                    result = -1;
+                    break;
+                }
+                continue;
+            }
+            PyObject *fields = PyList_New(2);
+            if (fields != NULL) {
+                PyList_SET_ITEM(fields, 0, Py_NewRef(before));
+                PyList_SET_ITEM(fields, 1, text);
+            }
+            else {
+                Py_DECREF(text);
+            }
+            text = fields;
         }
         if (text == NULL || PyErr_Occurred() || PyDict_SetItem(found, key, text) < 0) {
             Py_XDECREF(text);
@@ -2205,6 +2223,21 @@ scan_headers(PyObject *headers, PyObject *names, PyObject *found, Spot *spots,
         Py_DECREF(text);
     }
     Py_XDECREF(seen);
+    if (result <= 0)
+        return result;
+    /* Join the fields of each repeated header (only the values change). */
+    Py_ssize_t pos = 0;
+    PyObject *key, *value;
+    while (PyDict_Next(found, &pos, &key, &value)) {
+        if (!PyList_CheckExact(value))
+            continue;
+        PyObject *joined = PyUnicode_Join(S_comma, value);
+        if (joined == NULL || PyDict_SetItem(found, key, joined) < 0) {
+            Py_XDECREF(joined);
+            return -1;
+        }
+        Py_DECREF(joined);
+    }
     return result;
 }
 

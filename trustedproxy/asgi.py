@@ -15,6 +15,7 @@ WSGI environ                ASGI scope
 ``SCRIPT_NAME``             ``scope["root_path"]`` (and ``scope["path"]``, see below)
 ``HTTP_X_FORWARDED_FOR``    the ``x-forwarded-for`` header, trimmed
 ``HTTP_FORWARDED``          the ``forwarded`` header, trimmed
+hop-aligned ``HTTP_*``      the header, trimmed (``Decision.aligned``)
 removed ``HTTP_*``          the header's entries are dropped from ``scope["headers"]``
 ``trustedproxy.orig``       ``scope["extensions"]["trustedproxy"]["orig"]``
 ``trustedproxy.decision``   ``scope["extensions"]["trustedproxy"]["decision"]``
@@ -89,6 +90,8 @@ _HOST = b"host"
 # Header names remembered per middleware, and prefixes percent-encoded: both
 # are bounded, since clients choose header names (and proxies prefixes).
 _NAMES_CACHE_SIZE = 512
+#: Longest header name remembered (a real one is far shorter).
+_MAX_REMEMBERED_NAME = 64
 _QUOTED_CACHE_SIZE = 64
 _quoted: dict[str, bytes] = {}
 
@@ -133,7 +136,11 @@ class _Names:
         self.seen = self.by_lower.copy()
 
     def learn(self, name: Any) -> _Entry | None:
-        """The meaning of *name*, not seen before (any case, any type)."""
+        """The meaning of *name*, not seen before (any case, any type).
+
+        Only short names are remembered: clients choose them, and a server
+        configured for large headers would otherwise let the cache keep
+        :data:`_NAMES_CACHE_SIZE` names of any length."""
         entry: _Entry | None = None
         if isinstance(name, bytes):
             lower = name.lower()
@@ -143,6 +150,8 @@ class _Names:
                 known = self.by_cgi.get(environ_key(name.decode("latin-1")))
                 if known is not None:
                     entry = (None, known, lower)
+            if len(name) > _MAX_REMEMBERED_NAME:
+                return entry
         if len(self.seen) >= _NAMES_CACHE_SIZE:
             self.seen = self.by_lower.copy()
         self.seen[name] = entry
@@ -156,6 +165,9 @@ def _scan(headers: Iterable[Iterable[bytes]], names: _Names
     key *names* files them under; and where each of them, each other spelling
     of one (not read) and ``host`` stands (index, entry)."""
     found: dict[str, str] = {}
+    # A header repeated: its fields, joined once at the end (joining as they
+    # come would copy the text so far for each line: quadratic in the lines).
+    repeated: dict[str, list[str]] = {}
     spots: list[tuple[int, _Entry]] = []
     seen = names.seen
     i = -1
@@ -164,13 +176,21 @@ def _scan(headers: Iterable[Iterable[bytes]], names: _Names
         entry = seen.get(name, _UNSEEN)
         if entry is _UNSEEN:
             entry = names.learn(name)
+            seen = names.seen  # learn may start afresh
         if entry is None:
             continue
         spots.append((i, entry))
         key = entry[0]
         if key:
             text = value.decode("latin-1")
-            found[key] = found[key] + ", " + text if key in found else text
+            if key not in found:
+                found[key] = text
+            elif key in repeated:
+                repeated[key].append(text)
+            else:
+                repeated[key] = [found[key], text]
+    for key, fields in repeated.items():
+        found[key] = ", ".join(fields)
     return found, spots
 
 
@@ -258,6 +278,8 @@ def _apply(decision: Decision, scope: Scope, spots: list[tuple[int, _Entry]]
         replace["x-forwarded-for"] = decision.forwarded_for
     if decision.forwarded is not None:
         replace["forwarded"] = decision.forwarded
+    for name, trimmed in decision.aligned:  # hop-aligned lists, trimmed
+        replace[name] = trimmed
     removed = decision.removed
     if replace or (spots and (removed or _other_spelling(spots))):
         headers = get("headers") or []
@@ -287,8 +309,9 @@ def _apply(decision: Decision, scope: Scope, spots: list[tuple[int, _Entry]]
             changed = True
         if gone:
             changed = True
-            for i in reversed(gone):
-                del rewritten[i]
+            # One pass (deleting one by one would shift the rest each time).
+            drop = set(gone)
+            rewritten = [item for i, item in enumerate(rewritten) if i not in drop]
         if changed:
             orig["headers"] = get("headers")
             new["headers"] = rewritten
@@ -397,7 +420,9 @@ class TrustedProxyMiddleware:
                              for spec in policy.headers.values())
         # And the rest of the request too, for the scopes servers build.
         self._prepare: Callable[..., Scope | None] | None = None
-        if compiled and speedups is not None:
+        # Not for hop_aligned: the compiled rewrite knows only the headers
+        # every policy may rewrite (the WSGI path leaves hop_aligned to Python too).
+        if compiled and speedups is not None and not policy.hop_aligned:
             self._prepare = speedups.asgi_prepare
             self._config = (self._decider, self._names, _apply_prefix, _rescan_apply,
                             _quote_prefix)

@@ -161,6 +161,10 @@ class Decision:
         sources: ``(field, header name)`` for each value set.
         chain: the X-Forwarded-For (or Forwarded) walk, left to right.
         forwarded: the trimmed ``Forwarded`` value, when it was trusted.
+        aligned: ``(lower-case name, trimmed value)`` of each hop-aligned
+            list used (``hop_aligned``): the value taken and those right of
+            it, joined with ``", "``, as ``forwarded_for`` trims
+            X-Forwarded-For; what a client prepended is not in it.
     """
 
     peer: str
@@ -179,6 +183,7 @@ class Decision:
     sources: tuple[tuple[str, str], ...] = ()
     chain: tuple[Hop, ...] = field(default=())
     forwarded: str | None = None
+    aligned: tuple[tuple[str, str], ...] = ()
 
 
 _new = object.__new__
@@ -357,6 +362,7 @@ class TrustEngine:
         ignored: list[Ignored] = []
         sources: list[tuple[str, str]] = []
         aligned = self._aligned
+        trimmed_lists: list[tuple[str, str]] = []
         for name, kind, target, source, parse, cache in self._trusted:
             raw = headers.get(name)
             if raw is None:
@@ -386,12 +392,14 @@ class TrustEngine:
                                        f"longer than {MAX_VALUE_LENGTH} characters"))
                 continue
             else:
+                trimmed_list = None
                 if aligned and "," in raw and "forwarded_for" in fields:
-                    raw = self._aligned_value(raw, str(fields["forwarded_for"]))
-                    if not raw:
+                    selected = self._aligned_value(raw, str(fields["forwarded_for"]))
+                    if selected is None:
                         ignored.append(Ignored(source[1], headers[name],
                                                "fewer values than X-Forwarded-For hops"))
                         continue
+                    raw, trimmed_list = selected
                 # The parsers are pure, so a remembered result is the same result.
                 parsed = cache.get(raw)
                 if parsed is None:
@@ -405,6 +413,8 @@ class TrustEngine:
                     ignored.append(Ignored(source[1], headers[name], reason))
                     continue
                 fields[target] = value
+                if trimmed_list is not None:  # "" too: the one value taken was empty
+                    trimmed_lists.append((name, trimmed_list))
             sources.append(source)
             kept.append(name)
         fields["prefix"] = fields.get("prefix", self._fixed_prefix) or None
@@ -413,19 +423,32 @@ class TrustEngine:
                              if len(kept) < len(headers) else ())
         fields["ignored"] = tuple(ignored)
         fields["sources"] = tuple(sources)
+        if trimmed_lists:
+            fields["aligned"] = tuple(trimmed_lists)
         return _decision(fields)
 
     @staticmethod
-    def _aligned_value(raw: str, forwarded_for: str) -> str:
+    def _aligned_value(raw: str, forwarded_for: str) -> tuple[str, str] | None:
         """Hop-aligned selection (SPEC.md §5): each proxy appends one value to
         the list as it appends one address to X-Forwarded-For, so the value the
         outermost trusted proxy wrote stands as far from the right as the client
-        stands in the trimmed X-Forwarded-For. Returns ``""`` when the list is
-        too short to have one."""
+        stands in the trimmed X-Forwarded-For.
+
+        An empty value counts as one: a proxy mounted at the root appends an
+        empty X-Forwarded-Prefix, and skipping it (as X-Forwarded-For's empty
+        elements are skipped) would take the value one hop further left, a
+        client's. *raw* is at most MAX_VALUE_LENGTH characters.
+
+        Returns that value and the list trimmed to it and the values right of
+        it (white space stripped, joined with ``", "``): what the trusted
+        proxies wrote, without what a client prepended. ``None`` when the
+        list is too short to have one."""
         depth = forwarded_for.count(",") + 1
-        tail, _ = _tail(raw, depth)
-        parts = tail.split(",")
-        return parts[0] if len(parts) >= depth else ""
+        parts = raw.rsplit(",", depth)
+        if len(parts) < depth:
+            return None
+        parts = [part.strip(" \t") for part in parts[-depth:]]
+        return parts[0], ", ".join(parts)
 
     def _forwarded(self, raw: str, fields: dict[str, object], sources: list[tuple[str, str]],
                    ignored: list[Ignored]) -> bool:

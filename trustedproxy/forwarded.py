@@ -464,7 +464,7 @@ def parse_node(value: str) -> Node:
         bare, colon, port = value.partition(":")
         has_port = bool(colon)
         problem = _port_problem(port) if has_port else ""
-        if bare.lower() == "unknown":
+        if bare.isascii() and bare.lower() == "unknown":  # not "un\u212anown" (Kelvin sign)
             return Node(NodeKind.INVALID, reason=problem) if problem else Node(
                 NodeKind.UNKNOWN, port=port, reason="'unknown': the proxy did not know the address")
         if _OBFUSCATED.fullmatch(bare):

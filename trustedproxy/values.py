@@ -179,11 +179,29 @@ def parse_prefix(raw: str, *, text: bool = False) -> Result:
     segments = [s for s in value.split("/") if s]
     # URL parsers read a percent-encoded dot as a dot (WHATWG: '%2e%2e' is a
     # '..' segment), so an application that writes SCRIPT_NAME into a URL
-    # unquoted would step out of the prefix with one.
+    # unquoted would step out of the prefix with one; and servers that decode
+    # '%2f' before resolving dot segments (nginx) read '..%2f' as '../'.
     if any(s == ".." or (len(s) <= 6 and s.lower().replace("%2e", ".") == "..")
-           for s in segments):
-        return None, "a prefix may not hold a '..' segment (nor '%2e%2e', '.%2e' or '%2e.')"
+           for s in segments) or ("%" in value and _DOT_DOT in _decoded_segments(value)):
+        return None, ("a prefix may not hold a '..' segment (nor '%2e%2e', '.%2e' or '%2e.', "
+                      "nor one set off by '%2f' or '%5c')")
     return "".join("/" + s for s in segments), ""
+
+
+_DOT_DOT = ".."
+#: Percent-encoded dots and slashes, and what servers that decode them before
+#: resolving dot segments (nginx; IIS for the backslash) read them as.
+_DECODED = (("%2e", "."), ("%2f", "/"), ("%5c", "/"))
+
+
+def _decoded_segments(value: str) -> list[str]:
+    """The segments of *value* once ``%2e``, ``%2f`` and ``%5c`` (any case) are
+    decoded: ``/a/..%2fb`` holds a ``..`` segment for a server that decodes
+    ``%2f`` before it resolves dot segments, as nginx does."""
+    text = value.lower()
+    for encoded, char in _DECODED:
+        text = text.replace(encoded, char)
+    return text.split("/")
 
 
 def _native_problem(native: str, offset: int) -> str:

@@ -74,6 +74,11 @@ def apply_decision(decision: Decision, environ: WSGIEnvironment) -> dict[str, An
         key = _NAME_TO_ENV.get(name) or environ_key(name)  # or a custom header
         if key in environ:
             orig[key] = environ.pop(key)
+    for name, trimmed in decision.aligned:  # hop-aligned lists, trimmed
+        key = _NAME_TO_ENV.get(name) or environ_key(name)
+        if environ.get(key) != trimmed:
+            orig.setdefault(key, environ.get(key))
+            environ[key] = trimmed
     scheme = decision.scheme
     for key, value in (("REMOTE_ADDR", decision.client),
                        ("HTTP_X_FORWARDED_FOR", decision.forwarded_for),

@@ -183,8 +183,9 @@ def parse_prefix(value: str) -> str | None:
         return None
     if any(_bad_prefix_char(ch) for text in _prefix_texts(value) for ch in text):
         return None
-    if any(s.lower().replace("%2e", ".") == ".." for s in value.split("/")):
-        return None  # '..' or a percent-encoded one (%2e%2e, .%2e, %2e.)
+    decoded = value.lower().replace("%2e", ".").replace("%2f", "/").replace("%5c", "/")
+    if ".." in decoded.split("/"):
+        return None  # '..', percent-encoded (%2e%2e, .%2e, %2e.), or set off by %2f or %5c
     return re.sub(r"/+", "/", value).rstrip("/")
 
 
