@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import sys
+import threading
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from trustedproxy import TrustedProxyMiddleware, TrustPolicy
@@ -50,3 +52,34 @@ def run(policy: TrustPolicy, environ: dict[str, Any]) -> dict[str, Any]:
     TrustedProxyMiddleware(recorder, policy)(environ, lambda status, headers: None)
     return recorder.environ
 
+
+
+def run_threads(worker: Callable[[int], object], count: int, timeout: float = 120) -> None:
+    """Run ``worker(n)`` for n in ``range(count)``, each in its own thread, with
+    the interpreter switching threads often (to interleave cache updates); wait
+    for them all and assert that every one finished."""
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)
+    try:
+        threads = [threading.Thread(target=worker, args=(n,)) for n in range(count)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=timeout)
+    finally:
+        sys.setswitchinterval(old)
+    assert not any(t.is_alive() for t in threads), "a worker thread did not finish"
+
+
+def cgi_view(scope: Mapping[str, Any]) -> dict[str, str]:
+    """The ``HTTP_*`` keys an application that maps ASGI headers to CGI names
+    gets from *scope*: Django's ``ASGIRequest.META``, asgiref's, a2wsgi's and
+    uvicorn's WSGI bridges all upper-case the latin-1 name, turn ``-`` into
+    ``_`` (so ``x_forwarded_for`` meets ``x-forwarded-for``) and join repeated
+    keys with ``,``."""
+    view: dict[str, str] = {}
+    for name, value in scope["headers"]:
+        key = "HTTP_" + name.decode("latin-1").upper().replace("-", "_")
+        text = value.decode("latin-1")
+        view[key] = view[key] + "," + text if key in view else text
+    return view

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from realservers import ManagedServer, free_port, make_server_dir, raw_request
+from support import cgi_view
 
 from trustedproxy import Decision, TrustPolicy
 from trustedproxy.asgi import (
@@ -625,19 +626,6 @@ def test_uvicorn_websocket(uvicorn_server: ManagedServer) -> None:
 
 
 # --------------------------------------------------------------------------- other spellings
-
-
-def cgi_view(scope: Mapping[str, Any]) -> dict[str, str]:
-    """The ``HTTP_*`` keys an application that maps ASGI headers to CGI names
-    gets from *scope*: Django's ``ASGIRequest.META``, asgiref's and a2wsgi's
-    WSGI bridges all upper-case the latin-1 name, turn ``-`` into ``_`` and
-    join repeated keys with ``,``."""
-    view: dict[str, str] = {}
-    for name, value in scope["headers"]:
-        key = "HTTP_" + name.decode("latin-1").upper().replace("-", "_")
-        text = value.decode("latin-1")
-        view[key] = view[key] + "," + text if key in view else text
-    return view
 
 
 OTHER_SPELLINGS = [(b"x_forwarded_for", b"198.51.100.66"), (b"X_Forwarded_Proto", b"https"),

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from support import make_environ, run
+from support import cgi_view, make_environ, run
 
 from trustedproxy import TrustPolicy
 from trustedproxy.asgi import TrustedProxyMiddleware as AsgiMiddleware
@@ -238,19 +238,6 @@ def test_prefix_with_a_dot_dot_behind_an_encoded_slash_is_ignored(raw: str) -> N
 # --------------------------------------------------------------------------- ASGI: '_' spellings
 
 
-def _bridge_environ(scope: dict[str, Any]) -> dict[str, str]:
-    """The ``HTTP_*`` keys a WSGI bridge under an ASGI server builds from
-    *scope*'s headers (uvicorn's WSGIMiddleware, asgiref's WsgiToAsgi and
-    a2wsgi all do this): ``HTTP_`` + the name upper-cased with ``-`` and
-    ``_`` alike as ``_``, repeated names joined with ``,``."""
-    environ: dict[str, str] = {}
-    for name, value in scope["headers"]:
-        key = "HTTP_" + name.decode("latin-1").upper().replace("-", "_")
-        text = value.decode("latin-1")
-        environ[key] = environ[key] + "," + text if key in environ else text
-    return environ
-
-
 SPELLINGS = ["X_Forwarded_For", "x_forwarded_for", "X-Forwarded_For", "x_real_ip",
              "X_FORWARDED_HOST", "x_forwarded-proto", "cf_connecting_ip", "x-forwarded-for",
              "X-Forwarded-Host", "host", "user_agent"]
@@ -283,7 +270,7 @@ def test_asgi_leaves_no_underscore_spelling_a_wsgi_bridge_would_merge(
         seen.clear()
         _asgi_call(kind(app, BRIDGE_POLICY), dict(scope))
         new = seen[0]
-        bridged = _bridge_environ(new)
+        bridged = cgi_view(new)
         exact = {"HTTP_" + name.decode().upper().replace("-", "_"): value.decode()
                  for name, value in new["headers"] if b"_" not in name}
         for key in BRIDGE_KEYS & bridged.keys():

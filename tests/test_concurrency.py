@@ -9,12 +9,12 @@ cache, so the requests below use more distinct peers than the cache holds
 from __future__ import annotations
 
 import random
-import sys
 import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
 import pytest
+from support import run_threads
 
 from trustedproxy import TrustedProxyMiddleware, TrustPolicy
 from trustedproxy.engine import CACHE_SIZE
@@ -159,18 +159,7 @@ def test_threads_agree_with_single_threaded_run(
         except BaseException as exc:  # reported below, never lost in a thread
             errors.append(exc)
 
-    old_interval = sys.getswitchinterval()
-    sys.setswitchinterval(1e-5)  # switch threads often, to interleave the cache updates
-    try:
-        threads = [threading.Thread(target=worker, args=(n,)) for n in range(THREADS)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=120)
-    finally:
-        sys.setswitchinterval(old_interval)
-
-    assert not any(t.is_alive() for t in threads), "a worker thread did not finish"
+    run_threads(worker, THREADS)
     assert not errors, errors[:3]
     assert counts == [REQUESTS] * THREADS
     assert not mismatches, mismatches[:3]

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import copy
 import re
-import sys
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -40,6 +39,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support import run_threads
 
 from trustedproxy import ConfigError, Decision, TrustPolicy
 from trustedproxy import asgi as asgi_mod
@@ -1498,17 +1498,7 @@ def test_one_middleware_shared_by_threads(path: str) -> None:
         except BaseException as exc:  # reported below, never lost in a thread
             errors.append(exc)
 
-    old = sys.getswitchinterval()
-    sys.setswitchinterval(1e-5)  # switch often, to interleave the cache updates
-    try:
-        threads = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=120)
-    finally:
-        sys.setswitchinterval(old)
-    assert not any(t.is_alive() for t in threads)
+    run_threads(worker, 4)
     assert not errors, errors[:2]
 
 

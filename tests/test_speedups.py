@@ -28,6 +28,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support import run_threads
 
 from trustedproxy import Decision, TrustPolicy
 from trustedproxy.headers import HEADERS, Group
@@ -1435,17 +1436,7 @@ def test_threads_get_single_threaded_answers() -> None:
             if fast_signature(environ) != expected_fast[i]:
                 failures.append(f"thread {seed}, request {i}: {templates[i]!r}")
 
-    interval = sys.getswitchinterval()
-    sys.setswitchinterval(1e-5)
-    try:
-        threads = [threading.Thread(target=hammer, args=(seed,)) for seed in range(8)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=60)
-        assert not any(thread.is_alive() for thread in threads)
-    finally:
-        sys.setswitchinterval(interval)
+    run_threads(hammer, 8, timeout=60)
     assert failures == []
     # And after the threads, single-threaded answers are still the reference's, in full.
     app.record = True
