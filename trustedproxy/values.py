@@ -179,19 +179,26 @@ def parse_prefix(raw: str, *, text: bool = False) -> Result:
     segments = [s for s in value.split("/") if s]
     # URL parsers read a percent-encoded dot as a dot (WHATWG: '%2e%2e' is a
     # '..' segment), so an application that writes SCRIPT_NAME into a URL
-    # unquoted would step out of the prefix with one; and servers that decode
-    # '%2f' before resolving dot segments (nginx) read '..%2f' as '../'.
-    if any(s == ".." or (len(s) <= 6 and s.lower().replace("%2e", ".") == "..")
-           for s in segments) or ("%" in value and _DOT_DOT in _decoded_segments(value)):
+    # unquoted would step out of the prefix with one; servers that decode
+    # '%2f' before resolving dot segments (nginx) read '..%2f' as '../'; and
+    # servlet containers (Tomcat) read '..;x' as '..' with a path parameter.
+    if any(_dot_dot(s) for s in segments) or (
+            "%" in value and any(_dot_dot(s) for s in _decoded_segments(value))):
         return None, ("a prefix may not hold a '..' segment (nor '%2e%2e', '.%2e' or '%2e.', "
-                      "nor one set off by '%2f' or '%5c')")
+                      "nor one set off by '%2f' or '%5c', nor '..;')")
     return "".join("/" + s for s in segments), ""
 
 
-_DOT_DOT = ".."
-#: Percent-encoded dots and slashes, and what servers that decode them before
-#: resolving dot segments (nginx; IIS for the backslash) read them as.
-_DECODED = (("%2e", "."), ("%2f", "/"), ("%5c", "/"))
+def _dot_dot(segment: str) -> bool:
+    """Whether a path segment is ``..`` to some server: plainly, with its dots
+    percent-encoded, or before a ``;`` path parameter (``..;x``)."""
+    head = segment.partition(";")[0]
+    return head == ".." or (len(head) <= 6 and head.lower().replace("%2e", ".") == "..")
+
+
+#: Percent-encoded dots, slashes and semicolons, and what servers that decode
+#: them before resolving dot segments (nginx; IIS for the backslash) read them as.
+_DECODED = (("%2e", "."), ("%2f", "/"), ("%5c", "/"), ("%3b", ";"))
 
 
 def _decoded_segments(value: str) -> list[str]:

@@ -183,9 +183,10 @@ def parse_prefix(value: str) -> str | None:
         return None
     if any(_bad_prefix_char(ch) for text in _prefix_texts(value) for ch in text):
         return None
-    decoded = value.lower().replace("%2e", ".").replace("%2f", "/").replace("%5c", "/")
-    if ".." in decoded.split("/"):
-        return None  # '..', percent-encoded (%2e%2e, .%2e, %2e.), or set off by %2f or %5c
+    decoded = (value.lower().replace("%2e", ".").replace("%2f", "/").replace("%5c", "/")
+               .replace("%3b", ";"))
+    if ".." in (segment.partition(";")[0] for segment in decoded.split("/")):
+        return None  # '..', percent-encoded (%2e%2e, .%2e, %2e.), set off by %2f or %5c, '..;x'
     return re.sub(r"/+", "/", value).rstrip("/")
 
 
