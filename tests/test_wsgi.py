@@ -82,6 +82,19 @@ class TestTrustedPeer:
         assert any("X-Forwarded-Port" in r.getMessage() and "99999" in r.getMessage()
                    for r in records)
 
+    def test_a_huge_ignored_value_is_logged_short(
+            self, caplog: pytest.LogCaptureFixture) -> None:
+        """A megabyte of ignored header is one short debug line: the value's two
+        ends (the right one, where the nearest proxy wrote) and its length."""
+        caplog.set_level(logging.DEBUG, logger="trustedproxy")
+        huge = "left" + "x" * (1 << 20) + "right-end"
+        run(POLICY, make_environ("127.0.0.1", {"X-Forwarded-For": huge}))
+        [line] = [r.getMessage() for r in caplog.records if "X-Forwarded-For" in r.getMessage()]
+        assert len(line) < 600
+        assert f"({len(huge)} characters)" in line
+        assert "'leftx" in line
+        assert "xright-end'" in line
+
     def test_nothing_above_debug_per_request(self, caplog: pytest.LogCaptureFixture) -> None:
         """Per-request logging never goes above DEBUG, whatever the request."""
         middleware = TrustedProxyMiddleware(Recorder(), POLICY)

@@ -51,13 +51,25 @@ _NAME_TO_ENV = {spec.key: spec.environ_key for spec in HEADERS.values()}
 _NO_HEADERS: dict[str, str] = {}
 
 
+#: The most characters of an ignored value a debug line shows (its two ends).
+LOGGED_VALUE = 256
+
+
 def log_ignored(decision: Decision) -> None:
     """Log each value *decision* ignored, at debug level (one line each, naming
-    the peer, the header, the value and why); the WSGI and ASGI adapters share it."""
+    the peer, the header, the value and why); the WSGI and ASGI adapters share it.
+    A value longer than :data:`LOGGED_VALUE` characters shows its two ends and
+    its length, so that a client's megabyte header is not a megabyte of log."""
     if decision.ignored and logger.isEnabledFor(logging.DEBUG):
         for item in decision.ignored:
-            logger.debug("peer %s: ignored %s: %r (%s)", decision.peer, item.header,
-                         item.value, item.reason)
+            value = item.value
+            if isinstance(value, str) and len(value) > LOGGED_VALUE:
+                value = (f"{value[:LOGGED_VALUE // 4]!r} ... ({len(value)} characters) ... "
+                         f"{value[-LOGGED_VALUE // 2:]!r}")
+            else:
+                value = repr(value)
+            logger.debug("peer %s: ignored %s: %s (%s)", decision.peer, item.header,
+                         value, item.reason)
 
 
 def apply_decision(decision: Decision, environ: WSGIEnvironment) -> dict[str, Any]:
