@@ -63,7 +63,7 @@ def log_ignored(decision: Decision) -> None:
     if decision.ignored and logger.isEnabledFor(logging.DEBUG):
         for item in decision.ignored:
             value = item.value
-            if isinstance(value, str) and len(value) > LOGGED_VALUE:
+            if len(value) > LOGGED_VALUE:
                 value = (f"{value[:LOGGED_VALUE // 4]!r} ... ({len(value)} characters) ... "
                          f"{value[-LOGGED_VALUE // 2:]!r}")
             else:
