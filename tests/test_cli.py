@@ -524,12 +524,14 @@ class TestWalkText:
 @pytest.mark.parametrize(("server", "warned"), [
     ("uwsgi", "uWSGI keeps header names with '_'"),
     ("other", "check that your server drops header names with '_'"),
-    ("gunicorn", None), ("waitress", None), ("mod_wsgi", None), ("uvicorn", None),
+    ("waitress", "waitress removes X-Forwarded-For, -Host, -Proto, -Port, -By and Forwarded"),
+    ("gunicorn", None), ("mod_wsgi", None), ("uvicorn", None),
 ])
 def test_check_server_underscore_warning(tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str],
                                          server: str, warned: str | None) -> None:
-    """check --server warns about servers that keep '_' header names (SECURITY.md),
-    and --strict turns that warning into exit status 1."""
+    """check --server warns about servers that keep '_' header names (SECURITY.md)
+    and about waitress's own header clearing, and --strict turns that warning
+    into exit status 1."""
     path = tmp_path / "trust.yaml"
     path.write_text("trusted_proxies: [10.0.0.0/8]\ntrusted_headers: [X-Forwarded-For]\n")
     code = main(["check", "--strict", "--server", server, str(path)])

@@ -154,12 +154,18 @@ def _located(problem: Problem, path: str) -> str:
 # --------------------------------------------------------------------------- check
 
 
-#: WSGI/ASGI servers and what they do with a header name holding '_' (measured
-#: by tests/test_smuggling.py; see SECURITY.md). ``None``: they drop or keep it
-#: apart, so a client cannot smuggle X_Forwarded_For in as X-Forwarded-For.
+#: WSGI/ASGI servers and what to check in their own settings: what they do
+#: with a header name holding '_' (measured by tests/test_smuggling.py; see
+#: SECURITY.md), and waitress's own header clearing. ``None``: nothing; they
+#: drop or keep such names apart, so a client cannot smuggle X_Forwarded_For
+#: in as X-Forwarded-For.
 SERVERS: dict[str, str | None] = {
     "gunicorn": None,
-    "waitress": None,
+    "waitress": ("waitress removes X-Forwarded-For, -Host, -Proto, -Port, -By and Forwarded "
+                 "from every peer it does not trust itself before the application sees them, "
+                 "so the middleware never gets them: run it with "
+                 "--no-clear-untrusted-proxy-headers (clear_untrusted_proxy_headers=False) "
+                 "and without its own trusted_proxy"),
     "mod_wsgi": None,
     "uvicorn": None,
     "uwsgi": ("uWSGI keeps header names with '_': a client's 'X_Forwarded_For' line is "
@@ -573,7 +579,8 @@ def _parser() -> argparse.ArgumentParser:
                        help="exit with status 1 when there are warnings")
     check.add_argument("--server", choices=sorted(SERVERS), metavar="SERVER",
                        help="the WSGI/ASGI server behind the policy; warns when it keeps header "
-                            "names with '_' (choices: %(choices)s)")
+                            "names with '_', or removes forwarded headers itself "
+                            "(choices: %(choices)s)")
     _add_load_options(check)
     check.set_defaults(func=_check)
 
