@@ -262,6 +262,25 @@ def test_ipv6_server_name_is_bare_in_the_scope(kind: type[TrustedProxyMiddleware
         assert info(seen)["orig"]["server"] == server
 
 
+@pytest.mark.parametrize("kind", [TrustedProxyMiddleware, _PurePythonMiddleware])
+def test_port_alone_leaves_a_unix_socket_server_alone(kind: type[TrustedProxyMiddleware]) -> None:
+    """A Unix socket's ``server`` (``(path, None)`` in the ASGI spec) has no
+    host for a trusted X-Forwarded-Port alone to go with: it stays as it was
+    (not ``(path, 443)``), on both paths, warm and cold; a trusted server name
+    with it makes a whole new ``server``."""
+    middleware = kind(Recorder(), policy())
+    for _ in range(3):
+        for headers, expected in (({"X-Forwarded-Port": "443"}, ("/run/app.sock", None)),
+                                  ({"X-Forwarded-Port": "443", "X-Forwarded-Server": "front"},
+                                   ("front", 443))):
+            scope = make_scope(headers=headers, server=("/run/app.sock", None))
+            asyncio.run(middleware(scope, _receive, _send))
+            seen = middleware.app.scope  # type: ignore[attr-defined]
+            assert seen["server"] == expected
+            assert ("server" in info(seen)["orig"]) is (expected[1] is not None)
+            assert info(seen)["decision"].port == "443"
+
+
 async def _receive() -> dict[str, Any]:
     return {"type": "http.disconnect"}
 

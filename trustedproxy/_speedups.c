@@ -2424,11 +2424,13 @@ rewrite_fields(PyObject *decision, PyObject *fields, PyObject *scope, int websoc
             goto out;
         if (old == Py_None)
             old = NULL;
-        if (old != NULL || server != Py_None) {
-            if (old != NULL && !is_pair(old)) {
-                result = 0;
-                goto out;
-            }
+        if (old != NULL && !is_pair(old)) {
+            result = 0;
+            goto out;
+        }
+        /* A port alone needs a host to go with: not for a missing server, nor
+         * for a Unix socket's (path, None). */
+        if (server != Py_None || (old != NULL && PySequence_Fast_GET_ITEM(old, 1) != Py_None)) {
             PyObject *host = server != Py_None ? server
                 : PySequence_Fast_GET_ITEM(old, 0);
             PyObject *bare = NULL;  /* an [IPv6] server name, as ASGI holds it: bare */

@@ -329,7 +329,9 @@ def _apply(decision: Decision, scope: Scope, spots: list[tuple[int, _Entry]]
             orig["scheme"], new["scheme"] = old, value
     if decision.server is not None or decision.port is not None:
         old = get("server")
-        if old is not None or decision.server is not None:
+        # A port alone needs a host to go with: not for a missing server, nor
+        # for a Unix socket's (path, None).
+        if decision.server is not None or (old is not None and old[1] is not None):
             host, port = old if old is not None else (decision.server, None)
             if decision.server is not None:  # an [IPv6] name bare, as servers give it
                 host = decision.server.removeprefix("[").removesuffix("]")
