@@ -19,10 +19,12 @@ from typing import Any
 
 import pytest
 import yaml
+from support import make_environ
 
 from trustedproxy import ConfigError, Decision, TrustedProxyMiddleware, TrustPolicy
 from trustedproxy.cli import main
 from trustedproxy.headers import HEADERS, Kind
+from trustedproxy.wsgi import _PurePythonMiddleware
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -402,6 +404,19 @@ def test_named_ranges_and_limits_as_documented() -> None:
     assert f"(default {DEFAULT_MAX_HOPS}, 1-1024)" in bounded
     assert f"longer than {MAX_VALUE_LENGTH:,} characters" in bounded
     assert f"up to {MAX_GAP:,} characters" in bounded
+    # The cut walk's example, on both WSGI paths.
+    example = re.search(r"`max_hops: (\d+)`, `([^`]+)` from a trusted peer\s+gives `REMOTE_ADDR` "
+                        r"`([^`]+)`", bounded)
+    assert example is not None
+    hops, header, client = example.groups()
+    cut = TrustPolicy(trusted_proxies=["10.0.0.0/8"], trusted_headers=["X-Forwarded-For"],
+                      max_hops=int(hops))
+    for kind in (TrustedProxyMiddleware, _PurePythonMiddleware):
+        middleware = kind(lambda env, start: [], cut)
+        for _ in range(2):  # cold, then warm
+            seen = make_environ("10.0.0.9", {"X-Forwarded-For": header})
+            middleware(seen, None)
+            assert seen["REMOTE_ADDR"] == client, kind
     for bad in (0, 1025):
         with pytest.raises(ConfigError, match="max_hops must be a whole number from 1 to 1024"):
             TrustPolicy(max_hops=bad)
