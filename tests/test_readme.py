@@ -946,3 +946,20 @@ def test_header_table_value_column() -> None:
             assert decision.removed == (name.lower(),), (name, value)
         checked += 1
     assert checked == 16
+
+
+def test_forwarded_rewrite_as_documented() -> None:
+    """The RFC 7239 section's example of how HTTP_FORWARDED is written anew holds,
+    on both WSGI paths."""
+    text = " ".join(_section("RFC 7239 `Forwarded`").split())
+    example = re.search(r"\(`([^`]+)` becomes `([^`]+)`\)", text)
+    assert example is not None
+    sent, written = example.groups()
+    policy = TrustPolicy(trusted_proxies=["10.0.0.0/8"], trusted_headers=["Forwarded"])
+    for kind in (TrustedProxyMiddleware, _PurePythonMiddleware):
+        middleware = kind(lambda env, start: [], policy)
+        for _ in range(2):  # cold, then warm
+            seen = make_environ("10.0.0.9", {"Forwarded": sent})
+            middleware(seen, None)
+            assert seen["HTTP_FORWARDED"] == written, kind
+            assert seen["REMOTE_ADDR"] == "203.0.113.9"
