@@ -114,6 +114,11 @@ def load_express_args(argv: Sequence[str] | str | os.PathLike[str], *,
         ConfigError: naming the argument (``argv[3]``) or ``file:line`` and
             the option of every problem.
     """
+    if isinstance(argv, (bytes, bytearray)) or not isinstance(argv, (str, os.PathLike,
+                                                                     Sequence)):
+        msg = ("arguments must be a list of strings, one string or a path, "
+               f"not {type(argv).__name__}")
+        raise ConfigError(msg, source=source or "argv")
     if isinstance(argv, os.PathLike):
         name = os.fspath(argv)
         source = source or name
@@ -141,6 +146,7 @@ def parse_express_text(text: str, source: str) -> TrustPolicy:
 
 def _from_words(words: list[tuple[str, str]], source: str) -> TrustPolicy:
     errors: list[Problem] = []
+    lost = False  # an option was not understood: it may have been the --trust-proxy
     values: dict[str, list[tuple[str, str]]] = {PROXIES: [], HEADERS_DIRECTIVE: []}
     i = 0
     while i < len(words):
@@ -157,14 +163,16 @@ def _from_words(words: list[tuple[str, str]], source: str) -> TrustPolicy:
         elif option not in OPTIONS and matches:
             errors.append(Problem(where, arg, f"ambiguous option {option!r}: write "
                                               "--trust-proxy or --trust-proxy-header"))
-            if not eq and i < len(words):
-                i += 1
+            lost = True
+            if not eq and i < len(words) and not words[i][0].startswith("-"):
+                i += 1  # its value (an option after it is read as one)
             continue
         if option not in OPTIONS:
             close = difflib.get_close_matches(option, OPTIONS, n=1, cutoff=0.6)
             hint = f"did you mean {close[0]!r}?" if close else (
                 "the trust options are --trust-proxy and --trust-proxy-header")
             errors.append(Problem(where, arg, f"unknown option {option!r}: {hint}"))
+            lost = True
             if not eq and i < len(words) and not words[i][0].startswith("-"):
                 i += 1
             continue
@@ -206,6 +214,7 @@ def _from_words(words: list[tuple[str, str]], source: str) -> TrustPolicy:
         try:
             build()
         except ConfigError as exc:
-            errors += exc.problems
+            errors += [p for p in exc.problems if not (
+                lost and p.message.startswith("--trust-proxy-header without --trust-proxy"))]
         raise ConfigError(errors)
     return build()
