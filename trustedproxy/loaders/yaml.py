@@ -26,7 +26,7 @@ import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from ..errors import ConfigError, Problem
-from ..policy import Located, TrustPolicy
+from ..policy import Located, TrustPolicy, _shown
 from . import read_text
 
 __all__ = ["KEYS", "load_yaml", "parse_yaml", "read_ranges_file"]
@@ -201,7 +201,7 @@ class _Reader:
             if name is _BAD or group is _BAD:
                 continue
             if not isinstance(name, str):
-                self.errors.append(Problem(self.at(key_node), repr(name),
+                self.errors.append(Problem(self.at(key_node), _shown(name),
                                            "custom_headers: a header name must be text, "
                                            f"not {type(name).__name__}"))
                 continue
@@ -217,7 +217,7 @@ class _Reader:
                                            "trusted_proxies_files must be a list, not a single "
                                            f"string: write [{listed.value!r}]"))
             else:
-                self.errors.append(Problem(listed.source, repr(listed.value),
+                self.errors.append(Problem(listed.source, _shown(listed.value),
                                            "trusted_proxies_files must be a list of paths, "
                                            f"not {type(listed.value).__name__}"))
             return [], True
@@ -226,7 +226,7 @@ class _Reader:
         failed = False
         for item in listed:
             if not isinstance(item.value, str) or not item.value:
-                self.errors.append(Problem(item.source, repr(item.value),
+                self.errors.append(Problem(item.source, _shown(item.value),
                                            "trusted_proxies_files: each item must be the path "
                                            "of a ranges file"))
                 failed = True
@@ -333,7 +333,7 @@ def _build(reader: _Reader, root: MappingNode) -> TrustPolicy:
         if key is _BAD:
             continue
         if not isinstance(key, str) or key not in KEYS:
-            shown = str(key)
+            shown = key if isinstance(key, str) else _shown(key)
             close = difflib.get_close_matches(shown, KEYS, n=1, cutoff=0.6)
             hint = f"did you mean {close[0]!r}?" if close else "valid keys: " + ", ".join(KEYS)
             reader.errors.append(Problem(where, shown, f"unknown key {shown!r}: {hint}"))
