@@ -238,3 +238,20 @@ def test_arguments_that_are_neither_text_nor_a_list(argv: object, kind: str) -> 
     with pytest.raises(ConfigError, match=rf"^argv: arguments must be a list of strings, one "
                                           rf"string or a path, not {kind}$"):
         TrustPolicy.from_express_args(argv)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("argv", "where", "option"), [
+    (["--trust-proxy", "", "--trust-proxy-header", "X-Forwarded-For"], "argv[1]",
+     "--trust-proxy"),
+    (["--trust-proxy", "10.0.0.1", "--trust-proxy-header= "], "argv[2]", "--trust-proxy-header"),
+])
+def test_an_empty_value_is_an_error_of_its_own(argv: list[str], where: str, option: str) -> None:
+    """'--trust-proxy ""' was read as no --trust-proxy at all, so the error
+    said "--trust-proxy-header without --trust-proxy" (or the policy loaded
+    with no headers); mod_wsgi-express would write the directive with no
+    argument, which Apache refuses."""
+    with pytest.raises(ConfigError, match=rf"^{re.escape(where)}: {option} with an empty value: "
+                                          r"mod_wsgi-express would write WSGITrusted\w+ with no "
+                                          r"argument, which Apache refuses") as info:
+        TrustPolicy.from_express_args(argv)
+    assert len(info.value.problems) == 1

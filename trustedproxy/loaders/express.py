@@ -197,9 +197,19 @@ def _from_words(words: list[tuple[str, str]], source: str) -> TrustPolicy:
                                     header_settings)):
         # mod_wsgi-express joins the values with spaces into one directive line;
         # keep each value's own position so that messages name its argument.
-        if not " ".join(v for v, _ in items).strip():
-            continue
         option = next(k for k, v in OPTIONS.items() if v == directive)
+        if items and not " ".join(v for v, _ in items).strip():
+            # mod_wsgi-express writes the directive with no argument: Apache refuses it.
+            errors.append(Problem(items[0][1], items[0][0], (
+                f"{option} with an empty value: mod_wsgi-express would write {directive} "
+                "with no argument, which Apache refuses; give "
+                + ("an address, e.g. '--trust-proxy 10.0.0.0/8'" if directive == PROXIES else
+                   "a header name, e.g. '--trust-proxy-header X-Forwarded-For'")
+                + ", or remove the option")))
+            lost = True
+            continue
+        if not items:
+            continue
         for value, where in items:
             into.append(Setting(0, option, split_words(value), where))
     if proxy_settings:
