@@ -255,3 +255,18 @@ def test_an_empty_value_is_an_error_of_its_own(argv: list[str], where: str, opti
                                           r"argument, which Apache refuses") as info:
         TrustPolicy.from_express_args(argv)
     assert len(info.value.problems) == 1
+
+
+@pytest.mark.parametrize(("quote", "kind"), [('"', "double"), ("'", "single")])
+def test_an_unterminated_quote_is_named_where_it_opens(quote: str, kind: str) -> None:
+    """An unterminated double quote was reported at the last line of the text
+    (its loop counted the lines it ran through), with the rest of the text,
+    however long, as its value; now at the line it opens on, cut short, with
+    what to do."""
+    text = f"mod_wsgi-express start-server \\\n  --trust-proxy {quote}10.0.0.1\n" + "\n" * 50 \
+        + "--trust-proxy-header " + "X" * 1000 + "\n"
+    with pytest.raises(ConfigError, match=rf"^s.sh:2: unterminated {kind} quote: "
+                                          rf"{re.escape(repr(quote + '10.0.0.1'))} runs to the "
+                                          rf"end of the text; close it with {quote}$") as info:
+        TrustPolicy.from_express_args(text, source="s.sh")
+    assert info.value.problems[0].value == f"{quote}10.0.0.1"

@@ -69,12 +69,12 @@ def shell_words(text: str, source: str = "<args>") -> list[tuple[str, str]]:
         elif ch == "'":
             end = text.find("'", i + 1)
             if end < 0:
-                msg = "unterminated single quote"
-                raise ConfigError(msg, source=f"{source}:{line}", value=text[i:])
+                raise _unterminated("'", text, i, f"{source}:{line}")
             word.append(text[i + 1 : end])
             line += text.count("\n", i, end)
             i = end + 1
         elif ch == '"':
+            opened = line  # the error names the line the quote opens on
             j = i + 1
             while j < n and text[j] != '"':
                 if text[j] == "\\" and j + 1 < n and text[j + 1] in '"\\$`\n':
@@ -89,8 +89,7 @@ def shell_words(text: str, source: str = "<args>") -> list[tuple[str, str]]:
                 word.append(text[j])
                 j += 1
             if j >= n:
-                msg = "unterminated double quote"
-                raise ConfigError(msg, source=f"{source}:{line}", value=text[i:])
+                raise _unterminated('"', text, i, f"{source}:{opened}")
             i = j + 1
         else:
             word.append(ch)
@@ -98,6 +97,17 @@ def shell_words(text: str, source: str = "<args>") -> list[tuple[str, str]]:
     if word is not None:
         words.append(("".join(word), f"{source}:{start}"))
     return words
+
+
+def _unterminated(quote: str, text: str, start: int, where: str) -> ConfigError:
+    """The error for a quote opened at *start* and never closed: at the line it
+    opens on, the value cut short (it runs to the end of the text)."""
+    value = text[start:].split("\n", 1)[0]
+    value = value if len(value) <= 40 else value[:40] + "..."
+    kind = "single" if quote == "'" else "double"
+    msg = (f"unterminated {kind} quote: {value!r} runs to the end of the text; close it "
+           f"with {quote}")
+    return ConfigError(msg, source=where, value=value)
 
 
 def load_express_args(argv: Sequence[str] | str | os.PathLike[str], *,
