@@ -661,3 +661,18 @@ def test_a_directory_or_missing_file(files: pathlib.Path,
     assert out[0] == "adir: error: cannot read policy file: Is a directory"
     assert out[1] == "nope.yaml: error: cannot read policy file: No such file or directory"
     assert out[2].startswith("trust.yaml: ok: ")
+
+
+def test_convert_help_names_every_refusal(files: pathlib.Path,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """convert --help said what express and directives cannot carry, but not
+    that neither can carry headers trusted from Unix-socket peers only, which
+    convert also refuses (exit 2)."""
+    assert main(["convert", "--help"]) == 0
+    help_text = " ".join(capsys.readouterr().out.split()).replace("Unix- socket", "Unix-socket")
+    assert "Unix-socket peers only" in help_text
+    assert "(exit status 2)" in help_text
+    (files / "unix.yaml").write_text("trust_unix_socket: true\ntrusted_headers: [X-Real-IP]\n")
+    for form in ("directives", "express"):
+        assert main(["convert", "unix.yaml", "--to", form]) == 2
+        assert "Unix-socket peers only" in capsys.readouterr().err

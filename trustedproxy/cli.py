@@ -616,8 +616,10 @@ def _parser() -> argparse.ArgumentParser:
         description="Write a policy file as YAML, mod_wsgi directives or mod_wsgi-express "
                     "arguments. Options mod_wsgi has no directive for are written as "
                     "'# trustedproxy:' comment lines; mod_wsgi-express cannot carry them, "
-                    "and directives cannot register custom headers: converting such a "
-                    "policy to a form that cannot carry it is an error.",
+                    "directives cannot register custom headers, and neither can say "
+                    "'trust headers from Unix-socket peers only' (no trusted proxies): "
+                    "converting such a policy to a form that cannot carry it is an error "
+                    "(exit status 2).",
         epilog="examples:\n  trustedproxy convert trust.yaml --to directives\n"
                "  trustedproxy convert vhost.conf --block 'Location /api' --to yaml",
         formatter_class=formatter,
