@@ -333,3 +333,22 @@ def test_deep_nesting_is_a_config_error(text: str) -> None:
     with pytest.raises(ConfigError, match=r"^<yaml>(:\d+)?: invalid YAML(: lists or mappings| "
                                           r"value:) nested too deeply"):
         TrustPolicy.from_yaml(text)
+
+
+@pytest.mark.parametrize("key", ["trusted_proxie", "trusted_proxy_files", "Trusted_Proxies"])
+def test_a_misspelt_proxies_key_is_one_error(key: str) -> None:
+    """A misspelt trusted_proxies (or trusted_proxies_files) key also drew
+    "trusted headers but no trusted proxies", which it caused."""
+    with pytest.raises(ConfigError, match=rf"^<yaml>:1: unknown key '{key}': did you mean "
+                                          r"'trusted_proxies(_files)?'\?$") as info:
+        TrustPolicy.from_yaml(f"{key}: [10.0.0.1]\ntrusted_headers: [X-Forwarded-For]\n")
+    assert len(info.value.problems) == 1
+
+
+def test_an_unrelated_unknown_key_keeps_the_no_proxies_error() -> None:
+    """An unknown key that is not a misspelt proxies key does not hide the
+    missing trusted_proxies."""
+    with pytest.raises(ConfigError) as info:
+        TrustPolicy.from_yaml("colour: blue\ntrusted_headers: [X-Forwarded-For]\n")
+    assert [p.message.split(":")[0] for p in info.value.problems] == [
+        "unknown key 'colour'", "trusted headers but no trusted proxies"]

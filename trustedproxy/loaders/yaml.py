@@ -337,6 +337,8 @@ def _build(reader: _Reader, root: MappingNode) -> TrustPolicy:
             close = difflib.get_close_matches(shown, KEYS, n=1, cutoff=0.6)
             hint = f"did you mean {close[0]!r}?" if close else "valid keys: " + ", ".join(KEYS)
             reader.errors.append(Problem(where, shown, f"unknown key {shown!r}: {hint}"))
+            if close and close[0] in ("trusted_proxies", "trusted_proxies_files"):
+                proxies_bad = True  # "no trusted proxies" would only repeat this
             continue
         if key in seen:
             reader.errors.append(Problem(where, key, f"duplicate key {key!r} (first at line "
