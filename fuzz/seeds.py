@@ -127,6 +127,16 @@ DIRECTIVES = {
     "errors": "WSGITrustedProxies\nWSGITrustedProxyHeaders X_Forwarded_For\nWSGIBogus 1\n",
 }
 
+EXPRESS = {  # a leading 0: one shell string; 1: an argument list, NUL between arguments
+    "text": b"\0mod_wsgi-express start-server app.wsgi \\\n  --trust-proxy 10.0.0.0/8 "
+            b"--trust-proxy=192.0.2.10 \\\n  --trust-proxy-header X-Forwarded-For  # c\n"
+            b"  --trust-proxy-header 'X-Forwarded-Proto'\n",
+    "argv": b"\1--trust-proxy\x00127.0.0.1 10.0.0.0/8\x00--trust-proxy-h\x00X-Real-IP"
+            b"\x00--\x00--trust-proxy\x00junk",
+    "errors": b"\0--trust-p 10.0.0.1 --trusted-proxy x --trust-proxy ::ffff:10.0.0.1 "
+              b"--trust-proxy-header X_Forwarded_For --trust-proxy-header \"a\n",
+}
+
 
 FORWARDED = {
     "rfc-example": 'for="_gazonk", For="[2001:db8:cafe::17]:4711", for=192.0.2.60;proto=http;'
@@ -148,6 +158,7 @@ def main() -> int:
         "yaml": {name: text.encode() for name, text in YAML.items()},
         # directives layout: the first byte picks the block (0: none), the rest is text.
         "directives": {name: b"\0" + text.encode() for name, text in DIRECTIVES.items()},
+        "express": EXPRESS,
         # forwarded layout: the first byte picks the element limit (0: the default).
         "forwarded": {name: b"\0" + v.encode("latin-1") for name, v in FORWARDED.items()},
     }

@@ -22,6 +22,10 @@ Targets (``TARGETS``):
 ``directives``
     ``TrustPolicy.from_directives(text)``: nothing but ``ConfigError``
     escapes (present once ``trustedproxy/loaders/directives.py`` exists).
+``express``
+    ``TrustPolicy.from_express_args(argv)``, a shell string or an argument
+    list: nothing but ``ConfigError`` escapes, and what loads reads back
+    equal from ``to_express_args``.
 ``asgi``
     The request target's inputs as an ASGI scope, through
     ``trustedproxy.asgi.TrustedProxyMiddleware`` (present once that module exists).
@@ -47,6 +51,7 @@ import importlib.util
 import ipaddress
 import logging
 import pickle
+import shlex
 import socket
 import string
 from collections.abc import Callable, Iterable, Mapping
@@ -657,6 +662,31 @@ def directives(data: bytes) -> None:
     check_loader(lambda text: load(text, block=block), _text(data[1:]))
 
 
+def express_input(data: bytes) -> str | list[str]:
+    """Decode *data* for the ``express`` target: an even first byte, the rest
+    is one shell command line (UTF-8 with replacement, as a file is read); an
+    odd one, an argument list, split at NUL bytes and decoded as Python
+    decodes ``sys.argv`` (UTF-8, a byte that is not UTF-8 as a lone surrogate)."""
+    if not data or data[0] % 2 == 0:
+        return _text(data[1:])
+    return [arg.decode("utf-8", "surrogateescape") for arg in data[1:].split(b"\0")]
+
+
+def express(data: bytes) -> None:
+    """Target ``express``: ``TrustPolicy.from_express_args(argv)``, a list or a
+    shell string (see :func:`express_input`); what loads also reads back equal
+    from ``to_express_args``, as a list and as a shell string."""
+    argv = express_input(data)
+    check_loader(TrustPolicy.from_express_args, argv)  # type: ignore[arg-type]
+    try:
+        policy = TrustPolicy.from_express_args(argv)
+    except ConfigError:
+        return
+    args = policy.to_express_args()  # a policy read from arguments has no other option
+    assert TrustPolicy.from_express_args(args) == policy, args
+    assert TrustPolicy.from_express_args(shlex.join(args)) == policy, args
+
+
 def check_forwarded(value: str, max_elements: int | None = None) -> None:
     """The RFC 7239 parser never raises and what it accepts it can write back.
 
@@ -865,6 +895,8 @@ TARGETS: dict[str, Callable[[bytes], None]] = {
     "yaml": yaml,
     "speedups": speedups,
 }
+if module_exists("trustedproxy.loaders.express"):
+    TARGETS["express"] = express
 if hasattr(TrustPolicy, "from_directives") and module_exists(
         "trustedproxy.loaders.directives"):
     TARGETS["directives"] = directives

@@ -396,7 +396,7 @@ class TestBytesNotUtf8:
         assert main(["explain", "caf\udcff.yaml", "--peer", "10.0.0.5\udcff"]) == 0
         out = capsys.readouterr().out.splitlines()
         assert out[:2] == [
-            "policy:  caf\\xff.yaml: 2 trusted network(s); headers: X-Forwarded-For, "
+            "policy:  caf\\xff.yaml: 2 trusted networks; headers: X-Forwarded-For, "
             "X-Forwarded-Proto, X-Forwarded-Port, X-Forwarded-Prefix",
             "peer:    10.0.0.5\\xff is NOT a trusted proxy: every forwarded header is removed"]
         assert "  REMOTE_ADDR      10.0.0.5\\xff" in out
@@ -609,3 +609,70 @@ def test_explain_says_a_malformed_peer_is_not_a_unix_socket(
         out = capsys.readouterr().out
         assert ("malformed address: trust_unix_socket does not cover it" in out) is not trusted
         assert (f"peer:    {peer} is a trusted proxy (trust_unix_socket)" in out) is trusted
+
+
+def test_explain_counts_networks_as_check_does(files: pathlib.Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """explain said "1 trusted network(s)" where check says "1 trusted network"."""
+    (files / "one.yaml").write_text("trusted_proxies: [10.0.0.1]\n"
+                                    "trusted_headers: [X-Forwarded-For]\n")
+    assert main(["check", "one.yaml"]) == 0
+    assert capsys.readouterr().out.startswith("one.yaml: ok: 1 trusted network; ")
+    assert main(["explain", "one.yaml", "--peer", "10.0.0.1"]) == 0
+    assert capsys.readouterr().out.startswith("policy:  one.yaml: 1 trusted network; ")
+
+
+@pytest.mark.parametrize(("name", "content", "message"), [
+    ("empty.yaml", b"", "empty policy file"),
+    ("date.yaml", b"trusted_proxies: [10.0.0.1]\nscript_name: 2001-13-45\n",
+     "date.yaml:2: error: invalid YAML value '2001-13-45'"),
+    ("deep.yaml", b"trusted_proxies: " + b"[" * 5000 + b"]" * 5000 + b"\n",
+     "deep.yaml: error: invalid YAML: lists or mappings nested too deeply"),
+    ("latin1.conf", b"WSGITrustedProxies 10.0.0.1 # caf\xe9\n", "latin1.conf: error: not UTF-8"),
+    ("typo.conf", b"WSGITrustedProxy 10.0.0.1\n", "typo.conf:1: error: unknown directive"),
+    ("nul.yaml", b"trusted_proxies_files: [\"a\\0b\"]\n",
+     "nul.yaml:1: error: trusted_proxies_files"),
+])
+def test_check_odd_files_exit_2_with_one_line_each(
+        files: pathlib.Path, capsys: pytest.CaptureFixture[str], name: str, content: bytes,
+        message: str) -> None:
+    """Odd files (empty, non-UTF-8, values PyYAML cannot construct, nesting too
+    deep for it, a misspelt directive) exit 2 with an error line naming the
+    file, never a traceback, under check, explain and convert alike."""
+    (files / name).write_bytes(content)
+    assert main(["check", name]) == 2
+    out = capsys.readouterr().out
+    assert message in out
+    assert "Traceback" not in out
+    for argv in (["explain", name, "--peer", "10.0.0.1"], ["convert", name, "--to", "yaml"]):
+        assert main(argv) == 2
+        captured = capsys.readouterr()
+        assert captured.out == ""
+        assert captured.err.startswith("trustedproxy: error: ")
+        assert message.replace(": error:", ":") in captured.err
+
+
+def test_a_directory_or_missing_file(files: pathlib.Path,
+                                     capsys: pytest.CaptureFixture[str]) -> None:
+    """A directory and a missing file are errors naming them, exit 2."""
+    (files / "adir").mkdir()
+    assert main(["check", "adir", "nope.yaml", "trust.yaml"]) == 2
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "adir: error: cannot read policy file: Is a directory"
+    assert out[1] == "nope.yaml: error: cannot read policy file: No such file or directory"
+    assert out[2].startswith("trust.yaml: ok: ")
+
+
+def test_convert_help_names_every_refusal(files: pathlib.Path,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """convert --help said what express and directives cannot carry, but not
+    that neither can carry headers trusted from Unix-socket peers only, which
+    convert also refuses (exit 2)."""
+    assert main(["convert", "--help"]) == 0
+    help_text = " ".join(capsys.readouterr().out.split()).replace("Unix- socket", "Unix-socket")
+    assert "Unix-socket peers only" in help_text
+    assert "(exit status 2)" in help_text
+    (files / "unix.yaml").write_text("trust_unix_socket: true\ntrusted_headers: [X-Real-IP]\n")
+    for form in ("directives", "express"):
+        assert main(["convert", "unix.yaml", "--to", form]) == 2
+        assert "Unix-socket peers only" in capsys.readouterr().err

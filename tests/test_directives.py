@@ -426,3 +426,77 @@ def test_undefined_variable() -> None:
                                           r"this text does not Define: trustedproxy does not "
                                           r"read Apache's environment"):
         load("WSGITrustedProxies ${LB}\nWSGITrustedProxyHeaders X-Forwarded-For")
+
+
+# --------------------------------------------------------------------------- review (s11)
+
+
+@pytest.mark.parametrize(("text", "match"), [
+    pytest.param("WSGITrustedProxy 10.0.0.1\nWSGITrustedProxyHeaders X-Forwarded-For\n",
+                 r"^t.conf:1: unknown directive 'WSGITrustedProxy' \(Apache refuses to start "
+                 r"on it\): did you mean WSGITrustedProxies\?$", id="proxies misspelt"),
+    pytest.param("WSGITrustedProxies 10.0.0.1\n<IfModule mod_wsgi.c>\n"
+                 "  wsgitrustedheaders X-Forwarded-For\n</IfModule>\n",
+                 r"^t.conf:3: unknown directive 'wsgitrustedheaders' \(Apache refuses to start "
+                 r"on it\): did you mean WSGITrustedProxyHeaders\?$", id="headers misspelt"),
+])
+def test_a_misspelt_trust_directive_is_an_error(text: str, match: str) -> None:
+    """A misspelt trust directive was skipped as "some other directive", so the
+    policy loaded without it (an empty policy, or proxies and no headers) with
+    at most a warning; Apache refuses to start on it, and so do we."""
+    with pytest.raises(ConfigError, match=match) as info:
+        load(text)
+    assert len(info.value.problems) == 1
+
+
+@pytest.mark.parametrize("space", ["\u00a0", "\u2028", "\x85", "\x1c", "\u3000"])
+def test_only_ascii_white_space_separates_words(space: str) -> None:
+    """Apache splits words at C isspace() characters only: a no-break space
+    (or U+2028, U+0085...) is part of the word. Python's str.isspace() split
+    there, so 'X-Forwarded-For<NBSP>X-Real-IP' loaded two headers, and
+    'WSGITrustedProxies<NBSP>10.0.0.1' a proxy, where Apache reads one word."""
+    assert split_words(f"a{space}b c") == [f"a{space}b", "c"]
+    word = re.escape(repr(f"X-Forwarded-For{space}X-Real-IP"))
+    with pytest.raises(ConfigError, match=rf"^t.conf:2: WSGITrustedProxyHeaders: invalid header "
+                                          rf"name {word}: a header name may hold only letters"):
+        load(f"WSGITrustedProxies 10.0.0.1\nWSGITrustedProxyHeaders X-Forwarded-For{space}"
+             "X-Real-IP\n")
+    with pytest.raises(ConfigError, match=r"^t.conf:1: unknown directive 'WSGITrustedProxies"):
+        load(f"WSGITrustedProxies{space}10.0.0.1\n")
+
+
+@pytest.mark.parametrize("space", ["\v", "\f"])
+def test_vertical_tab_and_form_feed_do_separate_words(space: str) -> None:
+    """C isspace() includes vertical tab and form feed: they separate words, as in Apache."""
+    assert load(f"WSGITrustedProxies 10.0.0.1{space}10.0.0.2\n") == TrustPolicy(
+        trusted_proxies=["10.0.0.1", "10.0.0.2"])
+
+
+def test_max_hops_of_thousands_of_digits() -> None:
+    """'# trustedproxy: max_hops 999...' with more digits than int() converts
+    was a ValueError out of the loader; it is the usual max_hops error."""
+    with pytest.raises(ConfigError, match=r"^t.conf:2: # trustedproxy: max_hops: max_hops must be "
+                                          r"a whole number from 1 to 1024, not '9{5000}'$"):
+        load("WSGITrustedProxies 10.0.0.1\n# trustedproxy: max_hops " + "9" * 5000 + "\n")
+
+
+@pytest.mark.parametrize(("text", "line"), [
+    ("\ufeffWSGITrustedProxies 10.0.0.1\r\n\r\nWSGITrustedProxyHeaders X_Bad\r\n", 3),
+    ("WSGITrustedProxies 10.0.0.1 \\\r\n  10.0.0.2\r\n# c\r\nWSGITrustedProxyHeaders X_Bad\r\n", 4),
+    ("<IfModule mod_wsgi.c>\n\t<VirtualHost *:80>\n\t\tWSGITrustedProxies 10.0.0.1\n"
+     "\t\tWSGITrustedProxyHeaders \\\n\t\t\tX-Forwarded-For \\\n\t\t\tX_Bad\n"
+     "\t</VirtualHost>\n</IfModule>\n", 4),
+])
+def test_error_lines_with_crlf_bom_tabs_continuations_and_nesting(
+        tmp_path: pathlib.Path, text: str, line: int) -> None:
+    """The line named is the one an editor shows (a continued directive: its
+    first line), whatever the line endings, BOM, tabs or section nesting; from
+    a file as from text."""
+    match = rf"t.conf:{line}: WSGITrustedProxyHeaders: invalid header name 'X_Bad'"
+    with pytest.raises(ConfigError, match="^" + match):
+        load(text.removeprefix("\ufeff"))
+    path = tmp_path / "t.conf"
+    path.write_bytes(text.encode("utf-8-sig" if text.startswith("\ufeff") else "utf-8")
+                     .replace(b"\xef\xbb\xbf\xef\xbb\xbf", b"\xef\xbb\xbf"))
+    with pytest.raises(ConfigError, match=match):
+        TrustPolicy.from_file(path)

@@ -201,3 +201,72 @@ def test_one_word_command_line_is_still_text(text: str) -> None:
     """A one-word command line (an option with '=' and a '/' in its value) is still read
     as arguments."""
     TrustPolicy.from_express_args(text)
+
+
+# --------------------------------------------------------------------------- review (s11)
+
+
+@pytest.mark.parametrize("argv", [
+    ["--trust-p", "10.0.0.1", "--trust-proxy-header", "X-Forwarded-For"],
+    ["--trust-p=10.0.0.1", "--trust-proxy-header", "X-Forwarded-For"],
+    ["--trust-proxy-header", "X-Forwarded-For", "--trust-prox", "10.0.0.1"],
+    ["--trusted-proxy", "10.0.0.1", "--trust-proxy-header", "X-Forwarded-For"],
+])
+def test_a_misread_option_is_one_error(argv: list[str]) -> None:
+    """An ambiguous or unknown option that was probably meant as --trust-proxy
+    is the only error: not also "--trust-proxy-header without --trust-proxy",
+    which it caused."""
+    with pytest.raises(ConfigError, match=r"^argv\[\d\]: (ambiguous|unknown) option") as info:
+        TrustPolicy.from_express_args(argv)
+    assert len(info.value.problems) == 1, info.value.problems
+
+
+def test_an_ambiguous_option_does_not_swallow_the_next_option() -> None:
+    """'--trust-p --trust-proxy-header H': the ambiguous option took the next
+    argument as its value, so --trust-proxy-header was never read."""
+    with pytest.raises(ConfigError) as info:
+        TrustPolicy.from_express_args(["--trust-p", "--trust-proxy-header", "X_Bad"])
+    assert [p.source for p in info.value.problems] == ["argv[0]", "argv[2]"]
+    assert "invalid header name 'X_Bad'" in info.value.problems[1].message
+
+
+@pytest.mark.parametrize(("argv", "kind"), [(b"--trust-proxy 10.0.0.1", "bytes"),
+                                            (None, "NoneType"), (7, "int")])
+def test_arguments_that_are_neither_text_nor_a_list(argv: object, kind: str) -> None:
+    """bytes was read as a list of ints ("arguments must be strings, not int" at
+    argv[0]); None and numbers were a TypeError. Each says what is wanted."""
+    with pytest.raises(ConfigError, match=rf"^argv: arguments must be a list of strings, one "
+                                          rf"string or a path, not {kind}$"):
+        TrustPolicy.from_express_args(argv)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("argv", "where", "option"), [
+    (["--trust-proxy", "", "--trust-proxy-header", "X-Forwarded-For"], "argv[1]",
+     "--trust-proxy"),
+    (["--trust-proxy", "10.0.0.1", "--trust-proxy-header= "], "argv[2]", "--trust-proxy-header"),
+])
+def test_an_empty_value_is_an_error_of_its_own(argv: list[str], where: str, option: str) -> None:
+    """'--trust-proxy ""' was read as no --trust-proxy at all, so the error
+    said "--trust-proxy-header without --trust-proxy" (or the policy loaded
+    with no headers); mod_wsgi-express would write the directive with no
+    argument, which Apache refuses."""
+    with pytest.raises(ConfigError, match=rf"^{re.escape(where)}: {option} with an empty value: "
+                                          r"mod_wsgi-express would write WSGITrusted\w+ with no "
+                                          r"argument, which Apache refuses") as info:
+        TrustPolicy.from_express_args(argv)
+    assert len(info.value.problems) == 1
+
+
+@pytest.mark.parametrize(("quote", "kind"), [('"', "double"), ("'", "single")])
+def test_an_unterminated_quote_is_named_where_it_opens(quote: str, kind: str) -> None:
+    """An unterminated double quote was reported at the last line of the text
+    (its loop counted the lines it ran through), with the rest of the text,
+    however long, as its value; now at the line it opens on, cut short, with
+    what to do."""
+    text = f"mod_wsgi-express start-server \\\n  --trust-proxy {quote}10.0.0.1\n" + "\n" * 50 \
+        + "--trust-proxy-header " + "X" * 1000 + "\n"
+    with pytest.raises(ConfigError, match=rf"^s.sh:2: unterminated {kind} quote: "
+                                          rf"{re.escape(repr(quote + '10.0.0.1'))} runs to the "
+                                          rf"end of the text; close it with {quote}$") as info:
+        TrustPolicy.from_express_args(text, source="s.sh")
+    assert info.value.problems[0].value == f"{quote}10.0.0.1"

@@ -63,7 +63,35 @@ FOUND = [
                      b'\x00\x00\n\x01$evil.exam,2\x01A',
                  ]),
                  id="request-hop-aligned-empty-value-taken-keeps-the-list"),  # test_attack_s11
+    # Found in the configuration review (s11): the yaml and directives inputs
+    # were a ValueError, KeyError or RecursionError out of the loader; the
+    # express ones gave a second, consequential error. Readable tests in
+    # test_yaml.py, test_directives.py and test_express.py.
+    pytest.param("yaml", b"script_name: 2001-13-45\n", id="yaml-plain-date-month-13"),
+    pytest.param("yaml", b"max_hops: " + b"9" * 5000 + b"\n", id="yaml-integer-too-long"),
+    pytest.param("yaml", b"hop_aligned: !!bool maybe\n", id="yaml-bool-tag-on-a-word"),
+    pytest.param("yaml", b"trusted_proxies: " + b"[" * 3000 + b"]" * 3000 + b"\n",
+                 id="yaml-nested-too-deeply"),
+    pytest.param("yaml", b'trusted_proxies_files: ["a\\0b"]\n', id="yaml-nul-in-a-path"),
+    pytest.param("directives", b"\0# trustedproxy: max_hops " + b"9" * 5000 + b"\n",
+                 id="directives-max-hops-too-long"),
+    pytest.param("express", b"\1--trust-p\x0010.0.0.1\x00--trust-proxy-header\x00X-Real-IP",
+                 id="express-ambiguous-option"),
+    pytest.param("express", b"\1--trust-proxy\x00\xff\xfe\x00--trust-proxy-header\x00\xed",
+                 id="express-argv-bytes-not-utf8"),
 ]
+
+
+def test_the_express_target_is_wired_like_the_others(targets: ModuleType) -> None:
+    """``express`` is a target (``fuzz/run.py express``), with a seed corpus
+    that loads through it: a shell string and an argument list."""
+    assert "express" in targets.TARGETS
+    corpus = sorted((FUZZ_DIR / "corpus" / "express").iterdir())
+    assert {p.name for p in corpus} >= {"seed-text", "seed-argv", "seed-errors"}
+    for path in corpus:
+        targets.TARGETS["express"](path.read_bytes())
+    assert targets.express_input(b"\1a\0b") == ["a", "b"]
+    assert targets.express_input(b"\0a b") == "a b\n"
 
 
 @pytest.mark.parametrize(("target", "data"), FOUND)

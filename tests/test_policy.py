@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pickle
 import re
+import time
 import unicodedata
 
 import pytest
@@ -570,3 +571,49 @@ def test_script_name_with_any_refused_character_is_refused(before: str, bad: str
         f"characters or white space: U+{ord(bad):04X}"
         + (f" ({unicodedata.name(bad)})" if unicodedata.name(bad, "") else "")
         + f" at character {len(before) + 2}")
+
+
+# --------------------------------------------------------------------------- review (s11)
+
+
+def test_max_hops_too_long_to_print_is_a_config_error() -> None:
+    """max_hops=10**5000 was a ValueError: repr() refuses integers of more than
+    4300 digits, and the message wrote it out."""
+    with pytest.raises(ConfigError, match=r"^max_hops: max_hops must be a whole number from 1 to "
+                                          r"1024, not an integer of 16610 bits$"):
+        TrustPolicy(max_hops=10**5000)
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [
+    ({"trusted_proxies": [[1] * 10**6]},
+     r"^trusted_proxies\[0\]: invalid trusted proxy \[1, 1, 1, 1, \.\.\.\]: expected a string"),
+    ({"trusted_headers": [[[2] * 10**6]]},
+     r"^trusted_headers\[0\]: invalid header name \[\[2, 2, 2, 2, \.\.\.\]\]: a header name"),
+    ({"hop_aligned": list(range(10**6))},
+     r"^hop_aligned: hop_aligned must be true or false, not \[0, 1, 2, 3, \.\.\.\]$"),
+    ({"custom_headers": {"X-A": [[[3] * 10**6]]}},
+     r"^custom_headers: custom header 'X-A': unknown group \[\[\[\.\.\.\]\]\]: groups: client"),
+])
+def test_a_huge_value_is_cut_short_in_messages(kwargs: dict[str, object], match: str) -> None:
+    """A value that is not text is shown cut short, in the message and as the
+    problem's value: a YAML alias can expand to millions of items."""
+    with pytest.raises(ConfigError, match=match) as info:
+        TrustPolicy(**kwargs)  # type: ignore[arg-type]
+    assert len(str(info.value)) < 300
+    assert all(len(p.value or "") < 100 for p in info.value.problems)
+
+
+def test_yaml_aliases_that_expand_exponentially_fail_fast() -> None:
+    """Nine aliases a level, eight levels deep (43 million items from 300 bytes
+    of YAML): the error took 5 s and held a 226 MB message; it is short and fast.
+    (The line is the anchor's, where the value is written.)"""
+    lines = ["a: &a [x, x, x, x, x, x, x, x, x]"]
+    for previous, name in zip("abcdefg", "bcdefgh", strict=True):
+        lines.append(f"{name}: &{name} [" + ", ".join([f"*{previous}"] * 9) + "]")
+    lines.append("trusted_proxies: [*h]")
+    started = time.perf_counter()
+    match = re.escape("<yaml>:8: invalid trusted proxy [[[...], [...], [...], [...], ...], ")
+    with pytest.raises(ConfigError, match=match) as info:
+        TrustPolicy.from_yaml("\n".join(lines) + "\n")
+    assert time.perf_counter() - started < 2
+    assert len(str(info.value)) < 5000

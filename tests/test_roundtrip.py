@@ -362,3 +362,93 @@ def test_custom_header_order_does_not_matter() -> None:
     assert first == second
     assert first.trusted_headers == ("A-X", "B-X")
     assert TrustPolicy.from_yaml(first.to_yaml()) == first
+
+
+# --------------------------------------------------------------------------- review (s11)
+
+#: Header-name tokens, YAML's special words among them ('On', 'No', 'Null', 'True').
+_TOKEN = st.sampled_from(["On", "No", "Null", "True", "Y", "X", "Edge", "Orig", "1", "0x1F"])
+_CUSTOM = st.lists(_TOKEN, min_size=1, max_size=3).map("-".join).filter(
+    lambda name: name.lower() not in HEADERS and name[0].isalpha())
+#: Prefix segments with the characters directives and YAML treat specially.
+_WIDE_SEGMENTS = st.text(alphabet="abcXYZ09-_.~'\"$;{}@!&=+,:*%é€", min_size=1,
+                         max_size=8).filter(lambda s: s not in (".", ".."))
+
+
+@st.composite
+def wide_policies(draw: st.DrawFn) -> TrustPolicy:
+    """A valid policy with custom header names made of YAML's special words, a
+    script_name holding quotes, '$', '{', '%', ':' and non-ASCII letters, and
+    header names in any case."""
+    registered = draw(st.dictionaries(_CUSTOM, st.sampled_from([g.value for g in Group]),
+                                      max_size=3))
+    if len({name.lower() for name in registered}) != len(registered):
+        assume(False)
+    choices = {group: BY_GROUP[group] + [n for n, g in registered.items() if g == group.value]
+               for group in Group}
+    headers = [name for group in Group
+               if (name := draw(st.none() | st.sampled_from(choices[group]))) is not None]
+    headers = [draw(st.sampled_from([h, h.lower(), h.upper()])) for h in headers]
+    prefix = "".join("/" + s for s in draw(st.lists(_WIDE_SEGMENTS, max_size=3)))
+    proxies = draw(st.lists(networks() | st.sampled_from(NAMED), min_size=1, max_size=6))
+    try:
+        return TrustPolicy(trusted_proxies=proxies, trusted_headers=headers,
+                           script_name=prefix, max_hops=draw(st.integers(1, 1024)),
+                           hop_aligned="x-forwarded-for" in map(str.lower, headers)
+                           and draw(st.booleans()), custom_headers=registered)
+    except ConfigError:  # a '%2e%2e' segment, say: not a valid policy
+        assume(False)
+        raise
+
+
+@given(wide_policies())
+def test_wide_round_trip(policy: TrustPolicy) -> None:
+    """For every valid policy p, including YAML's special words as custom header
+    names and quotes, '$', '{', '%' and non-ASCII letters in script_name:
+    from_yaml(p.to_yaml()) == p, and, without custom headers,
+    from_directives(p.to_directives()) == p."""
+    assert TrustPolicy.from_yaml(policy.to_yaml()) == policy
+    if not policy.custom_headers:
+        assert TrustPolicy.from_directives(policy.to_directives()) == policy
+
+
+EXTENSIONS = {"yaml": "yaml", "directives": "conf", "express": "args"}
+
+
+@given(policies(options=False) | policies(custom=False) | policies())
+def test_convert_on_the_command_line_round_trips(policy: TrustPolicy) -> None:
+    """For every policy p and every pair of forms: `trustedproxy convert` of p
+    written in one form, to another, reads back equal to p, or exits 2 with
+    one error line a form (never a traceback) when the target form cannot
+    carry p."""
+    import io
+    import tempfile
+    from contextlib import redirect_stderr, redirect_stdout
+    from pathlib import Path
+
+    from trustedproxy.cli import main
+
+    written: dict[str, str] = {"yaml": policy.to_yaml()}
+    with contextlib.suppress(ConfigError):
+        written["directives"] = policy.to_directives()
+    with contextlib.suppress(ConfigError):
+        written["express"] = shlex.join(policy.to_express_args())
+    read = {"yaml": TrustPolicy.from_yaml, "directives": TrustPolicy.from_directives,
+            "express": TrustPolicy.from_express_args}
+    with tempfile.TemporaryDirectory() as tmp:
+        for source, text in written.items():
+            path = Path(tmp) / f"policy.{EXTENSIONS[source]}"
+            path.write_text(text, encoding="utf-8")
+            for target in ("yaml", "directives", "express"):
+                out, err = io.StringIO(), io.StringIO()
+                with redirect_stdout(out), redirect_stderr(err):
+                    status = main(["convert", str(path), "--to", target])
+                if target in written:
+                    assert status == 0, err.getvalue()
+                    assert read[target](out.getvalue() if target != "express"
+                                        else out.getvalue().strip()) == policy
+                else:
+                    assert status == 2
+                    assert out.getvalue() == ""
+                    assert err.getvalue().startswith("trustedproxy: error: ")
+                    assert "Traceback" not in err.getvalue()

@@ -232,3 +232,123 @@ def test_not_utf8(tmp_path: pathlib.Path) -> None:
     path.write_bytes(b"trusted_proxies: [\xff]\n")
     with pytest.raises(ConfigError, match=r"x.yaml: not UTF-8 text: invalid"):
         TrustPolicy.from_yaml(path)
+
+
+# --------------------------------------------------------------------------- review (s11)
+
+
+@pytest.mark.parametrize(("text", "match"), [
+    pytest.param("trusted_proxies: [10.0.0.1]\nscript_name: 2001-13-45\n",
+                 r"^trust.yaml:2: invalid YAML value '2001-13-45': YAML reads it as a "
+                 r"timestamp, but month must be in 1\.\.12: put it in quotes if it is text$",
+                 id="plain date out of range"),
+    pytest.param("trusted_proxies: [10.0.0.1]\nmax_hops: " + "9" * 5000 + "\n",
+                 r"^trust.yaml:2: invalid YAML value '9{40}\.\.\.' \(5000 characters\): YAML "
+                 r"reads it as an integer, but it has more than 4300 digits",
+                 id="huge integer"),
+    pytest.param("trusted_proxies:\n  - 10.0.0.1\n  - " + "1" * 4400 + "\n",
+                 r"^trust.yaml:3: invalid YAML value '1{40}\.\.\.' \(4400 characters\)",
+                 id="huge integer in a list"),
+    pytest.param("trusted_proxies: [10.0.0.1]\nmax_hops: !!int abc\n",
+                 r"^trust.yaml:2: invalid YAML value 'abc': YAML reads it as an integer, but "
+                 r"invalid literal", id="int tag on a word"),
+    pytest.param("trusted_proxies: [10.0.0.1]\nmax_hops: !!float abc\n",
+                 r"^trust.yaml:2: invalid YAML value 'abc': YAML reads it as a float",
+                 id="float tag on a word"),
+])
+def test_values_yaml_cannot_construct_are_config_errors(
+        tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch, text: str, match: str) -> None:
+    """A value safe_load itself fails on (a plain date with month 13, an integer
+    past Python's digit limit) was a ValueError out of the loader; it is a
+    ConfigError naming the line, the value and how to make it text."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError, match=match) as info:
+        TrustPolicy.from_yaml(write(tmp_path, text).name)
+    assert len(info.value.problems) == 1
+
+
+@pytest.mark.parametrize(("text", "line"), [
+    ("trusted_proxies:\n  - !foo 10.0.0.1\ntrusted_headers: [X-Forwarded-For]\n", 2),
+    ("trusted_proxies: [!!python/name:os.system x]\ntrusted_headers: [X-Forwarded-For]\n", 1),
+    ("trusted_proxies: [10.0.0.1]\ntrusted_headers: [!x X-Forwarded-For]\n", 2),
+    ("trusted_proxies: [10.0.0.1]\ntrusted_proxies_files: [!x r.txt]\n", 2),
+    ("trusted_proxies: [10.0.0.1]\ncustom_headers: {CF-Connecting-IP: !x client}\n", 2),
+    ("trusted_proxies: [10.0.0.1]\ncustom_headers: {!x CF-Connecting-IP: client}\n", 2),
+    ("trusted_proxies: [10.0.0.1]\n!x script_name: /a\n", 2),
+    ("trusted_proxies: !x [10.0.0.1]\ntrusted_headers: [X-Forwarded-For]\n", 1),
+    ("trusted_proxies: !x 10.0.0.1\ntrusted_headers: [X-Forwarded-For]\n", 1),
+])
+def test_a_tag_on_one_value_is_one_error(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch,
+                                         text: str, line: int) -> None:
+    """A tag safe_load refuses gives one error, at its line: not also
+    "invalid trusted proxy None", "unknown group None", "unknown key 'None'" or
+    "trusted headers but no trusted proxies" for the value it spoiled."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError, match=rf"^trust.yaml:{line}: invalid YAML value: could not "
+                                          r"determine a constructor for the tag") as info:
+        TrustPolicy.from_yaml(write(tmp_path, text).name)
+    assert len(info.value.problems) == 1, info.value.problems
+
+
+def test_a_ranges_file_path_with_a_nul_is_a_config_error(tmp_path: pathlib.Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """A path no file can have (a NUL in it) was a ValueError out of the loader."""
+    path = write(tmp_path, 'trusted_proxies_files: ["r\\0.txt"]\n'
+                           "trusted_headers: [X-Forwarded-For]\n")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError, match=r"^trust.yaml:1: trusted_proxies_files: cannot read "
+                                          r"ranges file: the path holds a NUL character") as info:
+        TrustPolicy.from_yaml(path.name)
+    assert len(info.value.problems) == 1
+
+
+@pytest.mark.parametrize(("source", "kind"), [(None, "NoneType"), (b"trusted_proxies: []\n",
+                                                                    "bytes"), (7, "int")])
+def test_from_yaml_of_neither_text_nor_path(source: object, kind: str) -> None:
+    """from_yaml of something that is neither text nor a path says so, as a
+    ConfigError like from_directives', not a TypeError from deep inside."""
+    with pytest.raises(ConfigError, match=rf"^<yaml>: YAML must be text or a path, not {kind}$"):
+        TrustPolicy.from_yaml(source)  # type: ignore[arg-type]
+
+
+def test_ranges_file_lines_are_counted_as_editors_count_them(tmp_path: pathlib.Path) -> None:
+    """Only a line feed ends a line of a ranges file (CRLF too): a form feed or
+    U+2028 inside a line no longer shifts the line numbers of what follows."""
+    (tmp_path / "r.txt").write_text("10.0.0.1\x0c\n10.0.0.2 # a\u2028b\nbogus\r\n",
+                                    encoding="utf-8")
+    path = write(tmp_path, "trusted_proxies_files: [r.txt]\ntrusted_headers: [X-Forwarded-For]\n")
+    with pytest.raises(ConfigError, match=r"r.txt:3: invalid trusted proxy 'bogus'") as info:
+        TrustPolicy.from_yaml(path)
+    assert len(info.value.problems) == 1
+
+
+@pytest.mark.parametrize("text", [
+    "trusted_proxies: " + "[" * 5000 + "]" * 5000 + "\n",
+    "trusted_proxies: [10.0.0.1]\ncustom_headers: {a: " + "{a: " * 3000 + "1" + "}" * 3001 + "\n",
+    "".join(" " * i + "-\n" for i in range(4000)),
+])
+def test_deep_nesting_is_a_config_error(text: str) -> None:
+    """Lists or mappings nested thousands deep were a RecursionError out of
+    PyYAML's composer; they are a ConfigError naming the text."""
+    with pytest.raises(ConfigError, match=r"^<yaml>(:\d+)?: invalid YAML(: lists or mappings| "
+                                          r"value:) nested too deeply"):
+        TrustPolicy.from_yaml(text)
+
+
+@pytest.mark.parametrize("key", ["trusted_proxie", "trusted_proxy_files", "Trusted_Proxies"])
+def test_a_misspelt_proxies_key_is_one_error(key: str) -> None:
+    """A misspelt trusted_proxies (or trusted_proxies_files) key also drew
+    "trusted headers but no trusted proxies", which it caused."""
+    with pytest.raises(ConfigError, match=rf"^<yaml>:1: unknown key '{key}': did you mean "
+                                          r"'trusted_proxies(_files)?'\?$") as info:
+        TrustPolicy.from_yaml(f"{key}: [10.0.0.1]\ntrusted_headers: [X-Forwarded-For]\n")
+    assert len(info.value.problems) == 1
+
+
+def test_an_unrelated_unknown_key_keeps_the_no_proxies_error() -> None:
+    """An unknown key that is not a misspelt proxies key does not hide the
+    missing trusted_proxies."""
+    with pytest.raises(ConfigError) as info:
+        TrustPolicy.from_yaml("colour: blue\ntrusted_headers: [X-Forwarded-For]\n")
+    assert [p.message.split(":")[0] for p in info.value.problems] == [
+        "unknown key 'colour'", "trusted headers but no trusted proxies"]

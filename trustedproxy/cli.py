@@ -178,6 +178,11 @@ SERVERS: dict[str, str | None] = {
 }
 
 
+def _networks(count: int) -> str:
+    """``1 trusted network``, ``2 trusted networks``: as ``check`` and ``explain`` say it."""
+    return f"{count} trusted network{'s' * (count != 1)}"
+
+
 def _check(args: argparse.Namespace) -> int:
     worst = 0
     server_note = SERVERS.get(args.server) if args.server else None
@@ -196,9 +201,8 @@ def _check(args: argparse.Namespace) -> int:
             print(_printable(line))
         if warnings and args.strict:
             worst = max(worst, 1)
-        proxies = len(policy.trusted_proxies)
         headers = ", ".join(policy.trusted_headers) or "none"
-        print(f"{_printable(path)}: ok: {proxies} trusted network{'s' * (proxies != 1)}; "
+        print(f"{_printable(path)}: ok: {_networks(len(policy.trusted_proxies))}; "
               f"headers: {headers}" + (f"; {len(warnings)} warning{'s' * (len(warnings) != 1)}"
                                        if warnings else ""))
     return worst
@@ -390,7 +394,7 @@ def _malformed_address(peer: str) -> bool:
 
 
 def _explain_text(result: dict[str, Any], policy: TrustPolicy, path: str) -> list[str]:
-    out = [f"policy:  {_printable(path)}: {len(policy.trusted_proxies)} trusted network(s); "
+    out = [f"policy:  {_printable(path)}: {_networks(len(policy.trusted_proxies))}; "
            f"headers: {', '.join(policy.trusted_headers) or 'none'}"]
     peer = result["peer"] or "(empty)"
     if result["trusted"]:
@@ -612,8 +616,10 @@ def _parser() -> argparse.ArgumentParser:
         description="Write a policy file as YAML, mod_wsgi directives or mod_wsgi-express "
                     "arguments. Options mod_wsgi has no directive for are written as "
                     "'# trustedproxy:' comment lines; mod_wsgi-express cannot carry them, "
-                    "and directives cannot register custom headers: converting such a "
-                    "policy to a form that cannot carry it is an error.",
+                    "directives cannot register custom headers, and neither can say "
+                    "'trust headers from Unix-socket peers only' (no trusted proxies): "
+                    "converting such a policy to a form that cannot carry it is an error "
+                    "(exit status 2).",
         epilog="examples:\n  trustedproxy convert trust.yaml --to directives\n"
                "  trustedproxy convert vhost.conf --block 'Location /api' --to yaml",
         formatter_class=formatter,

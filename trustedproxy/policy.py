@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import os
 import re
+import reprlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -51,6 +52,29 @@ _NOT_PUBLIC = _not_public()
 #: Public networks warned about one by one; the rest share one warning, so a
 #: CDN's published list (thousands of networks) does not log thousands of lines.
 MAX_PUBLIC_WARNINGS = 10
+
+
+_REPR = reprlib.Repr()
+_REPR.maxlevel = 2
+_REPR.maxlist = _REPR.maxtuple = _REPR.maxset = _REPR.maxdict = 4
+_REPR.maxother = 60
+
+
+def _shown(value: object) -> str:
+    """A configuration value as a message shows it: ``repr``, but a value that
+    is not text is cut short (a YAML alias can expand to millions of items, and
+    Python refuses to write an integer of more than 4300 digits)."""
+    if isinstance(value, str):
+        return repr(value)
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 128:
+        return f"an integer of {value.bit_length()} bits"
+    return _REPR.repr(value)
+
+
+def _text(value: object) -> str:
+    """A configuration value as a :class:`Problem`'s value: text as it is,
+    anything else as :func:`_shown` shows it."""
+    return value if isinstance(value, str) else _shown(value)
 
 
 def _unwrap(raw: object, where: str) -> tuple[object, str]:
@@ -184,8 +208,8 @@ class TrustPolicy:
                 hint = ""
                 if isinstance(item.value, str) and item.value.isalpha():
                     hint = " (named ranges: " + ", ".join(NAMED_RANGES) + ")"
-                errors.append(Problem(item.source, str(item.value),
-                                      f"invalid trusted proxy {item.value!r}: {exc}{hint}"))
+                errors.append(Problem(item.source, _text(item.value),
+                                      f"invalid trusted proxy {_shown(item.value)}: {exc}{hint}"))
                 continue
             intervals.append((network.first, network.last))
             for note in network.notes:
@@ -223,8 +247,8 @@ class TrustPolicy:
         for item in headers:
             problem = header_name_problem(item.value)
             if problem:
-                errors.append(Problem(item.source, str(item.value),
-                                      f"invalid header name {item.value!r}: {problem}"))
+                errors.append(Problem(item.source, _text(item.value),
+                                      f"invalid header name {_shown(item.value)}: {problem}"))
                 continue
             assert isinstance(item.value, str)
             spec = table.get(item.value.lower())
@@ -256,7 +280,7 @@ class TrustPolicy:
         if raw_script is None:
             raw_script = ""
         if not isinstance(raw_script, str):
-            errors.append(Problem(script_source, repr(raw_script),
+            errors.append(Problem(script_source, _shown(raw_script),
                                   f"script_name must be a string such as '/myapp', "
                                   f"not {type(raw_script).__name__}"))
         else:
@@ -275,15 +299,16 @@ class TrustPolicy:
             value, where = _unwrap(raw, _source or field)
             where_flag[field] = where
             if not isinstance(value, bool):
-                errors.append(Problem(where, repr(value),
-                                      f"{field} must be true or false, not {value!r}"))
+                errors.append(Problem(where, _shown(value),
+                                      f"{field} must be true or false, not {_shown(value)}"))
                 value = False
             flags[field] = value
 
         hops, hops_source = _unwrap(max_hops, _source or "max_hops")
         if isinstance(hops, bool) or not isinstance(hops, int) or not 1 <= hops <= 1024:
-            errors.append(Problem(hops_source, repr(hops),
-                                  f"max_hops must be a whole number from 1 to 1024, not {hops!r}"))
+            errors.append(Problem(hops_source, _shown(hops),
+                                  "max_hops must be a whole number from 1 to 1024, "
+                                  f"not {_shown(hops)}"))
             hops = DEFAULT_MAX_HOPS
 
         merged = merge(intervals)
@@ -652,8 +677,8 @@ def _custom_table(custom: object, source: str, errors: list[Problem]
         group, group_where = _unwrap(raw_group, where)
         problem = header_name_problem(name)
         if problem:
-            errors.append(Problem(name_where, str(name),
-                                  f"invalid custom header name {name!r}: {problem}"))
+            errors.append(Problem(name_where, _text(name),
+                                  f"invalid custom header name {_shown(name)}: {problem}"))
             continue
         assert isinstance(name, str)
         key = name.lower()
@@ -695,10 +720,11 @@ def _custom_table(custom: object, source: str, errors: list[Problem]
                                   "proxy adds, such as CF-Connecting-IP"))
             continue
         if not isinstance(group, str) or group not in groups:
-            close = difflib.get_close_matches(str(group), list(groups), n=1)
+            close = difflib.get_close_matches(_text(group), list(groups), n=1)
             hint = f"did you mean {close[0]!r}?" if close else "groups: " + ", ".join(groups)
-            errors.append(Problem(group_where, str(group),
-                                  f"custom header {name!r}: unknown group {group!r}: {hint}"))
+            errors.append(Problem(group_where, _text(group),
+                                  f"custom header {name!r}: unknown group {_shown(group)}: "
+                                  f"{hint}"))
             continue
         spec = custom_spec(name, groups[group])
         table[spec.key] = spec

@@ -20,6 +20,9 @@ def read_text(name: str, what: str, source: str = "") -> str:
         ConfigError: ``cannot read <what>: <reason>`` or ``not UTF-8 text``,
             with *source* (default: the file name) as its source.
     """
+    if "\0" in name:  # open() raises ValueError, not OSError, for these
+        msg = f"cannot read {what}: the path holds a NUL character"
+        raise ConfigError(msg, source=source or name, value=name)
     try:
         return pathlib.Path(name).read_text(encoding="utf-8-sig")
     except OSError as exc:

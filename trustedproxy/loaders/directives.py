@@ -80,6 +80,10 @@ _BLOCKS = {name.lower(): name for name in (
     "VirtualHost", "Location", "LocationMatch", "Directory", "DirectoryMatch",
     "Files", "FilesMatch")}
 
+#: White space as Apache's parser knows it (C ``isspace``): ASCII only, so a
+#: no-break space or U+2028 is part of a word, as in Apache.
+_SPACE = " \t\n\v\f\r"
+
 _VARIABLE = re.compile(r"\$\{([A-Za-z0-9_.:-]+)\}")  # Apache's ${NAME}, from Define
 _V6_CHARS = frozenset("0123456789abcdef:/")
 _V4_CHARS = frozenset("0123456789./")
@@ -109,7 +113,7 @@ def logical_lines(text: str) -> Iterator[tuple[int, str]]:
                 continue
             parts.append(line)
             break
-        yield start, "".join(parts).strip()
+        yield start, "".join(parts).strip(_SPACE)
 
 
 def getword_conf(line: str, pos: int = 0) -> tuple[str, int]:
@@ -121,7 +125,7 @@ def getword_conf(line: str, pos: int = 0) -> tuple[str, int]:
     Outside quotes only ``\\\\`` is an escape.
     """
     n = len(line)
-    while pos < n and line[pos].isspace():
+    while pos < n and line[pos] in _SPACE:
         pos += 1
     if pos >= n:
         return "", n
@@ -133,7 +137,7 @@ def getword_conf(line: str, pos: int = 0) -> tuple[str, int]:
         if quote and ch == quote:
             i += 1
             break
-        if not quote and ch.isspace():
+        if not quote and ch in _SPACE:
             break
         if ch == "\\" and i + 1 < n and (line[i + 1] == "\\" or (quote and line[i + 1] == quote)):
             out.append(line[i + 1])
@@ -141,7 +145,7 @@ def getword_conf(line: str, pos: int = 0) -> tuple[str, int]:
             continue
         out.append(ch)
         i += 1
-    while i < n and line[i].isspace():
+    while i < n and line[i] in _SPACE:
         i += 1
     return "".join(out), i
 
@@ -151,7 +155,7 @@ def split_words(args: str) -> list[str]:
     (``ap_getword_conf`` until the line is used up)."""
     words = []
     pos = 0
-    args = args.lstrip()
+    args = args.lstrip(_SPACE)
     while pos < len(args):
         word, pos = getword_conf(args, pos)
         words.append(word)
@@ -276,7 +280,7 @@ def _parse(text: str, source: str) -> tuple[list[_Scope], list[Problem]]:
         if not line:
             continue
         if line.startswith("#"):
-            body = line[1:].strip()
+            body = line[1:].strip(_SPACE)
             if body.lower().startswith(_MAGIC):
                 _option(body[len(_MAGIC):], current, number, where, errors)
             continue
@@ -316,6 +320,15 @@ def _parse(text: str, source: str) -> tuple[list[_Scope], list[Problem]]:
             continue
         directive = _DIRECTIVES.get(name.lower())
         if directive is None:
+            if name.lower().startswith("wsgitrust"):
+                # Apache refuses to start on a misspelt directive; skipping it
+                # would load a policy without it.
+                close = difflib.get_close_matches(name.lower(), list(_DIRECTIVES), n=1,
+                                                  cutoff=0.6)
+                hint = (f"did you mean {_DIRECTIVES[close[0]]}?" if close else
+                        f"the trust directives are {PROXIES} and {HEADERS_DIRECTIVE}")
+                errors.append(Problem(where, name, f"unknown directive {name!r} (Apache "
+                                                   f"refuses to start on it): {hint}"))
             continue  # some other Apache directive: not ours
         key = "proxies" if directive == PROXIES else "headers"
         args = _VARIABLE.sub(lambda m: defines.get(m.group(1), m.group(0)), line[pos:])
@@ -441,7 +454,8 @@ def build_policy(settings: dict[str, list[Setting]], source: str, *,
         value: object = setting.words[0]
         if option == "max_hops":
             word = setting.words[0]
-            value = int(word) if word.isascii() and word.isdigit() else word
+            # (a number of thousands of digits is not converted: int() refuses it)
+            value = int(word) if word.isascii() and word.isdigit() and len(word) < 20 else word
         elif option != "script_name":
             flag = _parse_bool(setting.words[0])
             if flag is None:

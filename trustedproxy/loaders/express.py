@@ -69,12 +69,12 @@ def shell_words(text: str, source: str = "<args>") -> list[tuple[str, str]]:
         elif ch == "'":
             end = text.find("'", i + 1)
             if end < 0:
-                msg = "unterminated single quote"
-                raise ConfigError(msg, source=f"{source}:{line}", value=text[i:])
+                raise _unterminated("'", text, i, f"{source}:{line}")
             word.append(text[i + 1 : end])
             line += text.count("\n", i, end)
             i = end + 1
         elif ch == '"':
+            opened = line  # the error names the line the quote opens on
             j = i + 1
             while j < n and text[j] != '"':
                 if text[j] == "\\" and j + 1 < n and text[j + 1] in '"\\$`\n':
@@ -89,8 +89,7 @@ def shell_words(text: str, source: str = "<args>") -> list[tuple[str, str]]:
                 word.append(text[j])
                 j += 1
             if j >= n:
-                msg = "unterminated double quote"
-                raise ConfigError(msg, source=f"{source}:{line}", value=text[i:])
+                raise _unterminated('"', text, i, f"{source}:{opened}")
             i = j + 1
         else:
             word.append(ch)
@@ -98,6 +97,17 @@ def shell_words(text: str, source: str = "<args>") -> list[tuple[str, str]]:
     if word is not None:
         words.append(("".join(word), f"{source}:{start}"))
     return words
+
+
+def _unterminated(quote: str, text: str, start: int, where: str) -> ConfigError:
+    """The error for a quote opened at *start* and never closed: at the line it
+    opens on, the value cut short (it runs to the end of the text)."""
+    value = text[start:].split("\n", 1)[0]
+    value = value if len(value) <= 40 else value[:40] + "..."
+    kind = "single" if quote == "'" else "double"
+    msg = (f"unterminated {kind} quote: {value!r} runs to the end of the text; close it "
+           f"with {quote}")
+    return ConfigError(msg, source=where, value=value)
 
 
 def load_express_args(argv: Sequence[str] | str | os.PathLike[str], *,
@@ -114,6 +124,11 @@ def load_express_args(argv: Sequence[str] | str | os.PathLike[str], *,
         ConfigError: naming the argument (``argv[3]``) or ``file:line`` and
             the option of every problem.
     """
+    if isinstance(argv, (bytes, bytearray)) or not isinstance(argv, (str, os.PathLike,
+                                                                     Sequence)):
+        msg = ("arguments must be a list of strings, one string or a path, "
+               f"not {type(argv).__name__}")
+        raise ConfigError(msg, source=source or "argv")
     if isinstance(argv, os.PathLike):
         name = os.fspath(argv)
         source = source or name
@@ -141,6 +156,7 @@ def parse_express_text(text: str, source: str) -> TrustPolicy:
 
 def _from_words(words: list[tuple[str, str]], source: str) -> TrustPolicy:
     errors: list[Problem] = []
+    lost = False  # an option was not understood: it may have been the --trust-proxy
     values: dict[str, list[tuple[str, str]]] = {PROXIES: [], HEADERS_DIRECTIVE: []}
     i = 0
     while i < len(words):
@@ -157,14 +173,16 @@ def _from_words(words: list[tuple[str, str]], source: str) -> TrustPolicy:
         elif option not in OPTIONS and matches:
             errors.append(Problem(where, arg, f"ambiguous option {option!r}: write "
                                               "--trust-proxy or --trust-proxy-header"))
-            if not eq and i < len(words):
-                i += 1
+            lost = True
+            if not eq and i < len(words) and not words[i][0].startswith("-"):
+                i += 1  # its value (an option after it is read as one)
             continue
         if option not in OPTIONS:
             close = difflib.get_close_matches(option, OPTIONS, n=1, cutoff=0.6)
             hint = f"did you mean {close[0]!r}?" if close else (
                 "the trust options are --trust-proxy and --trust-proxy-header")
             errors.append(Problem(where, arg, f"unknown option {option!r}: {hint}"))
+            lost = True
             if not eq and i < len(words) and not words[i][0].startswith("-"):
                 i += 1
             continue
@@ -189,9 +207,19 @@ def _from_words(words: list[tuple[str, str]], source: str) -> TrustPolicy:
                                     header_settings)):
         # mod_wsgi-express joins the values with spaces into one directive line;
         # keep each value's own position so that messages name its argument.
-        if not " ".join(v for v, _ in items).strip():
-            continue
         option = next(k for k, v in OPTIONS.items() if v == directive)
+        if items and not " ".join(v for v, _ in items).strip():
+            # mod_wsgi-express writes the directive with no argument: Apache refuses it.
+            errors.append(Problem(items[0][1], items[0][0], (
+                f"{option} with an empty value: mod_wsgi-express would write {directive} "
+                "with no argument, which Apache refuses; give "
+                + ("an address, e.g. '--trust-proxy 10.0.0.0/8'" if directive == PROXIES else
+                   "a header name, e.g. '--trust-proxy-header X-Forwarded-For'")
+                + ", or remove the option")))
+            lost = True
+            continue
+        if not items:
+            continue
         for value, where in items:
             into.append(Setting(0, option, split_words(value), where))
     if proxy_settings:
@@ -206,6 +234,7 @@ def _from_words(words: list[tuple[str, str]], source: str) -> TrustPolicy:
         try:
             build()
         except ConfigError as exc:
-            errors += exc.problems
+            errors += [p for p in exc.problems if not (
+                lost and p.message.startswith("--trust-proxy-header without --trust-proxy"))]
         raise ConfigError(errors)
     return build()

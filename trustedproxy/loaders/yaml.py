@@ -19,13 +19,14 @@ from __future__ import annotations
 import difflib
 import os
 import re
+import sys
 from typing import Any
 
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from ..errors import ConfigError, Problem
-from ..policy import Located, TrustPolicy
+from ..policy import Located, TrustPolicy, _shown
 from . import read_text
 
 __all__ = ["KEYS", "load_yaml", "parse_yaml", "read_ranges_file"]
@@ -66,11 +67,45 @@ def read_ranges_file(path: str) -> tuple[list[Located], list[Problem]]:
     except ConfigError as exc:
         return [], list(exc.problems)
     values = []
-    for number, line in enumerate(text.splitlines(), 1):
+    # Lines end at a line feed only (CRLF too), as editors number them:
+    # str.splitlines would also break at a form feed, U+2028 and the like.
+    for number, line in enumerate(text.split("\n"), 1):
         value = line.partition("#")[0].strip()
         if value:
             values.append(Located(value, f"{path}:{number}"))
     return values, []
+
+
+#: What :meth:`_Reader.scalar` returns for a node it could not construct (the
+#: problem is recorded): callers drop the value, so that it draws no second error.
+_BAD: Any = object()
+
+#: How a message calls the value of each tag safe_load constructs.
+_TAG_KINDS = {"int": "an integer", "float": "a float", "bool": "a boolean",
+              "timestamp": "a timestamp", "null": "null", "binary": "binary data"}
+
+
+def _shown_value(text: str) -> str:
+    """A scalar's text for a message: quoted, and cut after 40 characters."""
+    if len(text) <= 40:
+        return repr(text)
+    return f"{text[:40] + '...'!r} ({len(text)} characters)"
+
+
+def _unconstructable(node: Node, where: str, exc: Exception) -> Problem:
+    """The problem of a scalar whose tag safe_load knows but whose text matches
+    no form of it (a plain ``2001-13-45`` is a timestamp with month 13; an
+    integer longer than Python converts; ``!!bool maybe``)."""
+    text = node.value if isinstance(node, ScalarNode) else ""
+    kind = _TAG_KINDS.get(node.tag.rpartition(":")[2], f"the tag {node.tag}")
+    if isinstance(exc, ValueError) and "digits" in str(exc):
+        reason = f"it has more than {sys.get_int_max_str_digits()} digits"
+    elif isinstance(exc, ValueError):
+        reason = str(exc)
+    else:
+        reason = "it is not in any form YAML gives one"
+    return Problem(where, text, f"invalid YAML value {_shown_value(text)}: YAML reads it as "
+                                f"{kind}, but {reason}: put it in quotes if it is text")
 
 
 class _Reader:
@@ -86,7 +121,8 @@ class _Reader:
         return f"{self.name}:{node.start_mark.line + 1}"
 
     def scalar(self, node: Node) -> object:
-        """The Python value of a node, with safe_load's meaning."""
+        """The Python value of a node, with safe_load's meaning, or :data:`_BAD`
+        (the problem recorded) for a node safe_load cannot construct."""
         try:
             return self.constructor.construct_object(node, deep=True)
         except yaml.YAMLError as exc:
@@ -94,7 +130,18 @@ class _Reader:
             self.errors.append(Problem(self.at(node), node.tag, f"invalid YAML value: {problem} "
                                                                  "(only plain YAML is allowed, "
                                                                  "no Python tags)"))
-            return None
+        except RecursionError:
+            self.errors.append(Problem(self.at(node), None, "invalid YAML value: nested too "
+                                                            "deeply to read"))
+        except Exception as exc:
+            # PyYAML's constructors raise ValueError, KeyError, AttributeError...
+            # for a value that matches no form of its tag.
+            self.errors.append(_unconstructable(node, self.at(node), exc))
+        finally:
+            # A failed construction leaves half-built state behind; start afresh.
+            self.constructor.constructed_objects.clear()
+            self.constructor.recursive_objects.clear()
+        return _BAD
 
     def plain(self, node: Node) -> bool:
         """Whether a list or mapping *node* may be read item by item: it has
@@ -115,6 +162,8 @@ class _Reader:
             out = []
             for item in node.value:
                 value = self.scalar(item)
+                if value is _BAD:
+                    continue
                 if (isinstance(item, ScalarNode) and item.style is None
                         and isinstance(value, (int, float, bool))):
                     kind = "a boolean" if isinstance(value, bool) else "a number"
@@ -130,6 +179,8 @@ class _Reader:
                                                     f"write e.g. {key}: {_EXAMPLE[key]}"))
             return []
         value = self.scalar(node)
+        if value is _BAD:
+            return []
         if value is None:
             self.errors.append(Problem(where, None, f"{key} has no value: write a list, e.g. "
                                                     f"{key}: {_EXAMPLE[key]}, or remove the key"))
@@ -146,13 +197,15 @@ class _Reader:
                 self.errors.append(Problem(self.at(key_node), "<<", _MERGE))
                 continue
             name = self.scalar(key_node)
+            group = self.scalar(value_node)
+            if name is _BAD or group is _BAD:
+                continue
             if not isinstance(name, str):
-                self.errors.append(Problem(self.at(key_node), repr(name),
+                self.errors.append(Problem(self.at(key_node), _shown(name),
                                            "custom_headers: a header name must be text, "
                                            f"not {type(name).__name__}"))
                 continue
-            out[Located(name, self.at(key_node))] = Located(self.scalar(value_node),
-                                                            self.at(value_node))
+            out[Located(name, self.at(key_node))] = Located(group, self.at(value_node))
         return out
 
     def files(self, node: Node) -> tuple[list[Located], bool]:
@@ -164,7 +217,7 @@ class _Reader:
                                            "trusted_proxies_files must be a list, not a single "
                                            f"string: write [{listed.value!r}]"))
             else:
-                self.errors.append(Problem(listed.source, repr(listed.value),
+                self.errors.append(Problem(listed.source, _shown(listed.value),
                                            "trusted_proxies_files must be a list of paths, "
                                            f"not {type(listed.value).__name__}"))
             return [], True
@@ -173,7 +226,7 @@ class _Reader:
         failed = False
         for item in listed:
             if not isinstance(item.value, str) or not item.value:
-                self.errors.append(Problem(item.source, repr(item.value),
+                self.errors.append(Problem(item.source, _shown(item.value),
                                            "trusted_proxies_files: each item must be the path "
                                            "of a ranges file"))
                 failed = True
@@ -201,6 +254,9 @@ def load_yaml(source: str | os.PathLike[str], *, name: str | None = None) -> Tru
     Raises:
         ConfigError: naming the file and line of every problem.
     """
+    if not isinstance(source, (str, os.PathLike)):
+        msg = f"YAML must be text or a path, not {type(source).__name__}"
+        raise ConfigError(msg, source=name or "<yaml>")
     if _is_path(source):
         path = os.fspath(source)
         return parse_yaml(read_text(path, "policy file"), name or path, os.path.dirname(path))
@@ -232,6 +288,9 @@ def parse_yaml(text: str, name: str, base: str) -> TrustPolicy:
     """
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except RecursionError:
+        msg = "invalid YAML: lists or mappings nested too deeply to read"
+        raise ConfigError(msg, source=name) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{name}:{mark.line + 1}" if mark is not None else name
@@ -271,11 +330,15 @@ def _build(reader: _Reader, root: MappingNode) -> TrustPolicy:
             proxies_bad = True  # what it would have merged in is not there
             continue
         key = reader.scalar(key_node)
+        if key is _BAD:
+            continue
         if not isinstance(key, str) or key not in KEYS:
-            shown = str(key)
+            shown = key if isinstance(key, str) else _shown(key)
             close = difflib.get_close_matches(shown, KEYS, n=1, cutoff=0.6)
             hint = f"did you mean {close[0]!r}?" if close else "valid keys: " + ", ".join(KEYS)
             reader.errors.append(Problem(where, shown, f"unknown key {shown!r}: {hint}"))
+            if close and close[0] in ("trusted_proxies", "trusted_proxies_files"):
+                proxies_bad = True  # "no trusted proxies" would only repeat this
             continue
         if key in seen:
             reader.errors.append(Problem(where, key, f"duplicate key {key!r} (first at line "
@@ -285,6 +348,7 @@ def _build(reader: _Reader, root: MappingNode) -> TrustPolicy:
         errors_before = len(reader.errors)
         if key == "trusted_proxies_files":
             extra, files_failed = reader.files(value_node)
+            files_failed = files_failed or len(reader.errors) > errors_before
         elif key in _LISTS:
             kwargs[key] = reader.items(key, value_node)
             if key == "trusted_headers" and isinstance(kwargs[key], list):
@@ -297,7 +361,9 @@ def _build(reader: _Reader, root: MappingNode) -> TrustPolicy:
             if reader.plain(value_node):
                 kwargs[key] = Located(reader.custom_headers(value_node), reader.at(value_node))
         else:
-            kwargs[key] = Located(reader.scalar(value_node), reader.at(value_node))
+            value = reader.scalar(value_node)
+            if value is not _BAD:
+                kwargs[key] = Located(value, reader.at(value_node))
     if extra:
         proxies = kwargs.get("trusted_proxies", [])
         if isinstance(proxies, list):
