@@ -64,6 +64,9 @@ def _best(call: Callable[[], object], rounds: int = 3) -> float:
 #: copied the fields joined so far.
 MAX_REPEATED_RATIO = 4.0
 LINES = 64_000
+#: 8 times the lines cost at most this many times as much: about 8 when the
+#: cost is linear, about 64 when it was quadratic.
+MAX_GROWTH = 20.0
 
 
 def _one_pass(headers: list[tuple[bytes, bytes]]
@@ -96,16 +99,32 @@ def test_asgi_cost_is_linear_in_repeated_header_lines(
         other: tuple[bytes, bytes] | None) -> None:
     """Invariant: the ASGI adapter's cost grows linearly with the number of
     header lines a client repeats (ASGI servers hand each line over as its own
-    entry; the adapter joins them, as WSGI servers do): 64,000 lines of a
-    forwarded header cost at most MAX_REPEATED_RATIO times one linear pass
-    over them in Python."""
+    entry; the adapter joins them, as WSGI servers do): 8 times the lines cost
+    at most MAX_GROWTH times as much, and 64,000 lines of a forwarded header
+    cost at most MAX_REPEATED_RATIO times one linear pass over them in Python.
+    The cases take turns, each keeps its best round, and a check that fails is
+    measured again (three times in all): a busy machine only makes the ratios
+    look worse, a quadratic cost stays."""
     middleware = ASGI_KINDS[kind](_asgi_app, POLICY)
-    headers = [line] * LINES if other is None else [line, other] * (LINES // 2)
-    scope = _scope(peer, headers)
-    cost = _best(lambda: _asgi_call(middleware, dict(scope)))
-    linear = _best(lambda: _one_pass(headers))
-    assert cost / linear <= MAX_REPEATED_RATIO, (
-        f"{cost * 1e3:.1f} ms for {LINES:,} repeated lines, {linear * 1e3:.1f} ms for one pass")
+
+    def lines(count: int) -> list[tuple[bytes, bytes]]:
+        return [line] * count if other is None else [line, other] * (count // 2)
+
+    headers, fewer = lines(LINES), lines(LINES // 8)
+    scope, small = _scope(peer, headers), _scope(peer, fewer)
+    growth = ratio = float("inf")
+    for _ in range(3):
+        cost = few = linear = float("inf")
+        for _ in range(3):
+            cost = min(cost, _best(lambda: _asgi_call(middleware, dict(scope)), rounds=1))
+            few = min(few, _best(lambda: _asgi_call(middleware, dict(small)), rounds=1))
+            linear = min(linear, _best(lambda: _one_pass(headers), rounds=1))
+        growth, ratio = min(growth, cost / few), min(ratio, cost / linear)
+        if growth <= MAX_GROWTH and ratio <= MAX_REPEATED_RATIO:
+            return
+    assert growth <= MAX_GROWTH, f"8 times the lines cost {growth:.1f} times as much"
+    assert ratio <= MAX_REPEATED_RATIO, (
+        f"{LINES:,} repeated lines cost {ratio:.1f} times one linear pass over them")
 
 
 # --------------------------------------------------------------------------- ASGI: long names
