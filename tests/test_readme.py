@@ -387,6 +387,19 @@ def test_beyond_examples_yaml_and_python_agree() -> None:
         assert TrustPolicy.from_yaml(text) == eval(code, {"TrustPolicy": TrustPolicy}), code
 
 
+def _through_both_paths(policy: TrustPolicy, headers: dict[str, str]) -> list[dict[str, Any]]:
+    """The environs a request from trusted peer 10.0.0.9 with *headers* becomes
+    on both WSGI paths, each sent twice (cold, then warm)."""
+    seen = []
+    for kind in (TrustedProxyMiddleware, _PurePythonMiddleware):
+        middleware = kind(lambda env, start: [], policy)
+        for _ in range(2):
+            environ = make_environ("10.0.0.9", headers)
+            middleware(environ, None)
+            seen.append(environ)
+    return seen
+
+
 def test_named_ranges_and_limits_as_documented() -> None:
     """Named ranges stand for the networks listed; max_hops' default and bounds, the
     single-value length and the empty-element budget are the code's numbers."""
@@ -411,12 +424,8 @@ def test_named_ranges_and_limits_as_documented() -> None:
     hops, header, client = example.groups()
     cut = TrustPolicy(trusted_proxies=["10.0.0.0/8"], trusted_headers=["X-Forwarded-For"],
                       max_hops=int(hops))
-    for kind in (TrustedProxyMiddleware, _PurePythonMiddleware):
-        middleware = kind(lambda env, start: [], cut)
-        for _ in range(2):  # cold, then warm
-            seen = make_environ("10.0.0.9", {"X-Forwarded-For": header})
-            middleware(seen, None)
-            assert seen["REMOTE_ADDR"] == client, kind
+    for seen in _through_both_paths(cut, {"X-Forwarded-For": header}):
+        assert seen["REMOTE_ADDR"] == client
     for bad in (0, 1025):
         with pytest.raises(ConfigError, match="max_hops must be a whole number from 1 to 1024"):
             TrustPolicy(max_hops=bad)
@@ -956,10 +965,6 @@ def test_forwarded_rewrite_as_documented() -> None:
     assert example is not None
     sent, written = example.groups()
     policy = TrustPolicy(trusted_proxies=["10.0.0.0/8"], trusted_headers=["Forwarded"])
-    for kind in (TrustedProxyMiddleware, _PurePythonMiddleware):
-        middleware = kind(lambda env, start: [], policy)
-        for _ in range(2):  # cold, then warm
-            seen = make_environ("10.0.0.9", {"Forwarded": sent})
-            middleware(seen, None)
-            assert seen["HTTP_FORWARDED"] == written, kind
-            assert seen["REMOTE_ADDR"] == "203.0.113.9"
+    for seen in _through_both_paths(policy, {"Forwarded": sent}):
+        assert seen["HTTP_FORWARDED"] == written
+        assert seen["REMOTE_ADDR"] == "203.0.113.9"
