@@ -182,18 +182,11 @@ def parse_prefix(raw: str, *, text: bool = False) -> Result:
     # unquoted would step out of the prefix with one; servers that decode
     # '%2f' before resolving dot segments (nginx) read '..%2f' as '../'; and
     # servlet containers (Tomcat) read '..;x' as '..' with a path parameter.
-    if any(_dot_dot(s) for s in segments) or (
-            "%" in value and any(_dot_dot(s) for s in _decoded_segments(value))):
+    if any(s.partition(";")[0] == ".." for s in (
+            _decoded_segments(value) if "%" in value else segments)):
         return None, ("a prefix may not hold a '..' segment (nor '%2e%2e', '.%2e' or '%2e.', "
                       "nor one set off by '%2f' or '%5c', nor '..;')")
     return "".join("/" + s for s in segments), ""
-
-
-def _dot_dot(segment: str) -> bool:
-    """Whether a path segment is ``..`` to some server: plainly, with its dots
-    percent-encoded, or before a ``;`` path parameter (``..;x``)."""
-    head = segment.partition(";")[0]
-    return head == ".." or (len(head) <= 6 and head.lower().replace("%2e", ".") == "..")
 
 
 #: Percent-encoded dots, slashes and semicolons, and what servers that decode
@@ -202,9 +195,9 @@ _DECODED = (("%2e", "."), ("%2f", "/"), ("%5c", "/"), ("%3b", ";"))
 
 
 def _decoded_segments(value: str) -> list[str]:
-    """The segments of *value* once ``%2e``, ``%2f`` and ``%5c`` (any case) are
-    decoded: ``/a/..%2fb`` holds a ``..`` segment for a server that decodes
-    ``%2f`` before it resolves dot segments, as nginx does."""
+    """The segments of *value* once ``%2e``, ``%2f``, ``%5c`` and ``%3b`` (any
+    case) are decoded: ``/a/..%2fb`` holds a ``..`` segment for a server that
+    decodes ``%2f`` before it resolves dot segments, as nginx does."""
     text = value.lower()
     for encoded, char in _DECODED:
         text = text.replace(encoded, char)

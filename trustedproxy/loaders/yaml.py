@@ -26,7 +26,7 @@ import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from ..errors import ConfigError, Problem
-from ..policy import Located, TrustPolicy, _shown
+from ..policy import Located, TrustPolicy, _shown, _text
 from . import read_text
 
 __all__ = ["KEYS", "load_yaml", "parse_yaml", "read_ranges_file"]
@@ -143,6 +143,13 @@ class _Reader:
             self.constructor.recursive_objects.clear()
         return _BAD
 
+    def merge_key(self, node: Node) -> bool:
+        """Whether *node* is a ``<<`` merge key (a problem, recorded)."""
+        if node.tag != _MERGE_TAG:
+            return False
+        self.errors.append(Problem(self.at(node), "<<", _MERGE))
+        return True
+
     def plain(self, node: Node) -> bool:
         """Whether a list or mapping *node* may be read item by item: it has
         no tag, or a tag safe_load knows (an unknown or Python tag is recorded
@@ -193,8 +200,7 @@ class _Reader:
         policy's own check finds a name given twice (in any case), at its line."""
         out: dict[Located, Located] = {}
         for key_node, value_node in node.value:
-            if key_node.tag == _MERGE_TAG:
-                self.errors.append(Problem(self.at(key_node), "<<", _MERGE))
+            if self.merge_key(key_node):
                 continue
             name = self.scalar(key_node)
             group = self.scalar(value_node)
@@ -325,15 +331,14 @@ def _build(reader: _Reader, root: MappingNode) -> TrustPolicy:
     proxies_bad = False
     for key_node, value_node in root.value:
         where = reader.at(key_node)
-        if key_node.tag == _MERGE_TAG:
-            reader.errors.append(Problem(where, "<<", _MERGE))
+        if reader.merge_key(key_node):
             proxies_bad = True  # what it would have merged in is not there
             continue
         key = reader.scalar(key_node)
         if key is _BAD:
             continue
         if not isinstance(key, str) or key not in KEYS:
-            shown = key if isinstance(key, str) else _shown(key)
+            shown = _text(key)
             close = difflib.get_close_matches(shown, KEYS, n=1, cutoff=0.6)
             hint = f"did you mean {close[0]!r}?" if close else "valid keys: " + ", ".join(KEYS)
             reader.errors.append(Problem(where, shown, f"unknown key {shown!r}: {hint}"))
