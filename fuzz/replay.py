@@ -34,7 +34,7 @@ HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent)]
 
 import targets  # noqa: E402  (needs the path above)
-from run import add_targets_argument, chosen_targets  # noqa: E402
+from run import add_targets_argument, chosen_targets, report  # noqa: E402
 
 #: The longest input a mutant may grow to: libFuzzer's -max_len in run.py.
 MAX_LEN = 4096
@@ -115,11 +115,7 @@ def main(argv: Sequence[str] | None = None) -> int:
               + (f"finding saved as {found}" if found else "no finding"), flush=True)
         if found:
             failed.append(name)
-    if failed:
-        print(f"replay: findings in {', '.join(failed)} (see {args.artifacts})", file=sys.stderr)
-        return 1
-    print("replay: no findings")
-    return 0
+    return report("replay", failed, args.artifacts)
 
 
 if __name__ == "__main__":

@@ -69,6 +69,16 @@ def chosen_targets(parser: argparse.ArgumentParser, names: Sequence[str]) -> lis
     return list(names) or list(targets.TARGETS)
 
 
+def report(tool: str, failed: Sequence[str], where: object) -> int:
+    """Print the closing line of *tool* (this script or ``replay.py``): the
+    targets with findings, saved in *where*, or none; return the exit status."""
+    if failed:
+        print(f"{tool}: findings in {', '.join(failed)} (see {where})", file=sys.stderr)
+        return 1
+    print(f"{tool}: no findings")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_targets_argument(parser, "run")
@@ -78,11 +88,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     failed = [name for name in chosen_targets(parser, args.targets)
               if run_target(name, args.seconds, grow=args.grow) != 0]
-    if failed:
-        print(f"fuzz: findings in {', '.join(failed)} (see fuzz/artifacts/)", file=sys.stderr)
-        return 1
-    print("fuzz: no findings")
-    return 0
+    return report("fuzz", failed, "fuzz/artifacts/")
 
 
 if __name__ == "__main__":

@@ -41,6 +41,7 @@ __all__ = [
     "merge",
     "parse_element",
     "parse_ip",
+    "parse_peer",
     "parse_network",
 ]
 
@@ -171,6 +172,12 @@ def parse_ip(text: str) -> int | None:
         return int.from_bytes(_pton(_AF_INET, text), "big")
     except (OSError, ValueError):  # ValueError: an embedded NUL
         return None
+
+
+def parse_peer(text: str) -> int | None:
+    """:func:`parse_ip` of a TCP peer as a server reports it: a zone id
+    (``fe80::1%eth0``) is ignored."""
+    return parse_ip(text.partition("%")[0])
 
 
 #: What address text is made of: a peer of these alone (with a digit or ``:``)

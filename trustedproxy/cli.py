@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import netaddr
 
-from .addresses import is_socket_peer, parse_element, parse_ip
+from .addresses import is_socket_peer, parse_element, parse_peer
 from .engine import Decision
 from .errors import ConfigError, Problem, TrustedProxyError
 from .forwarded import MAX_GAP, element_node, parse_forwarded
@@ -390,7 +390,7 @@ def explain(policy: TrustPolicy, peer: str, headers: Sequence[str] = (),
 
 def _malformed_address(peer: str) -> bool:
     """Whether *peer* is neither an IP address nor a Unix-socket peer."""
-    return parse_ip(peer.partition("%")[0]) is None and not is_socket_peer(peer)
+    return parse_peer(peer) is None and not is_socket_peer(peer)
 
 
 def _explain_text(result: dict[str, Any], policy: TrustPolicy, path: str) -> list[str]:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NamedTuple
 
 from ._compiled import speedups
-from .addresses import Matcher, is_socket_peer, key_to_text, parse_element, parse_ip
+from .addresses import Matcher, is_socket_peer, key_to_text, parse_element, parse_peer
 from .forwarded import (
     MAX_GAP,
     SEPARATORS,
@@ -304,7 +304,7 @@ class TrustEngine:
         if fast is not None:
             found = fast.peer(peer)
         else:
-            key = parse_ip(peer.partition("%")[0])
+            key = parse_peer(peer)
             found = None if key is None else key in self._matcher
         trusted = (self._unix and is_socket_peer(peer)) if found is None else found
         if len(self._cache) >= CACHE_SIZE:
