@@ -1,0 +1,259 @@
+"""The app behind real HAProxy (Debian 12: 2.6) and Caddy (Debian 12: 2.6.2).
+
+As in ``test_frontends``: the client connects from 127.0.0.2 (untrusted), the
+front-end reaches the back-end from 127.0.0.1 (trusted), and every back-end is
+served by gunicorn and by waitress. Where a test needs to show what the
+back-end server itself received, the same Flask app runs bare (no middleware)
+behind the same front-end, under ``/bare/``.
+
+What these front-ends do with a client's forwarded headers, as measured here:
+
+- HAProxy ``option forwardfor`` adds one ``X-Forwarded-For`` line after the
+  client's own lines; gunicorn joins repeated lines with ``","``, waitress with
+  ``", "``, so the client's address is the rightmost element and the walk from
+  the right finds it. ``http-request set-header`` replaces every line of a
+  header. With ``option forwardfor if-none`` HAProxy adds nothing when the
+  client sent the header, so the client's value is all the back-end gets.
+- Caddy ``reverse_proxy`` (no ``trusted_proxies``) replaces the client's
+  X-Forwarded-For, -Proto and -Host with its own; every other header the client
+  sent (X-Forwarded-Prefix, X-Forwarded-Port, X-Real-IP, ...) passes through.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import ExitStack
+
+import pytest
+from realservers import ManagedServer, RawResponse, raw_request, start_caddy, start_haproxy
+
+from e2e.backend import BACKEND_KINDS, policy, start_backend
+from e2e.test_frontends import (
+    CLIENT,
+    FORGED,
+    PUBLIC_HOST,
+    forwarded_left,
+    get,
+    seen,
+    started,
+)
+
+pytestmark = [pytest.mark.realserver, pytest.mark.e2e]
+
+#: How each back-end server joins repeated header lines into one environ value.
+JOIN = {"gunicorn": ",", "waitress": ", "}
+
+#: The headers HAProxy and Caddy set in these tests, which the policies trust.
+ALL_SET = ["X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host", "X-Forwarded-Port",
+           "X-Forwarded-Prefix"]
+
+
+@pytest.fixture(params=BACKEND_KINDS)
+def kind(request: pytest.FixtureRequest) -> str:
+    value: str = request.param
+    return value
+
+
+@pytest.fixture
+def servers() -> Iterator[ExitStack]:
+    """Everything a test starts is stopped (by PID) when it ends, in reverse order."""
+    with ExitStack() as stack:
+        yield stack
+
+
+def get_lines(server: ManagedServer, target: str,
+              headers: tuple[tuple[str, str], ...]) -> RawResponse:
+    """GET from the client address with *headers* sent as given (repeats included)."""
+    return raw_request(server.host, server.port, "GET", target,
+                       [("Host", PUBLIC_HOST), *headers], source=CLIENT)
+
+
+def haproxy_with_bare(stack: ExitStack, kind: str, trust: str, frontend: str) -> ManagedServer:
+    """HAProxy with *frontend* lines: ``/bare/...`` goes to the bare app, the rest
+    to the app wrapped in the middleware with policy *trust*."""
+    app = started(stack, start_backend(kind, trust))
+    bare = started(stack, start_backend(kind, trust, attr="plain"))
+    return started(stack, start_haproxy(f"""{frontend}
+    use_backend bare if {{ path_beg /bare/ }}
+    default_backend app
+
+backend app
+    server app1 127.0.0.1:{app.port}
+
+backend bare
+    server bare1 127.0.0.1:{bare.port}
+"""))
+
+
+# --------------------------------------------------------------------------
+# HAProxy
+
+
+def test_haproxy_forwardfor_and_set_header_at_a_prefix(kind: str, servers: ExitStack) -> None:
+    """option forwardfor + set-header Proto/Host/Port/Prefix, the prefix stripped by
+    HAProxy: the app sees the client, https, the public host, port 443 and /myapp,
+    and forged values of every one of those headers change nothing."""
+    app = started(servers, start_backend(kind, policy(["127.0.0.1"], ALL_SET)))
+    haproxy = started(servers, start_haproxy(f"""
+    option forwardfor
+    http-request set-header X-Forwarded-Proto https
+    http-request set-header X-Forwarded-Host %[req.hdr(host)]
+    http-request set-header X-Forwarded-Port 443
+    http-request set-header X-Forwarded-Prefix /myapp
+    http-request replace-path /myapp(/.*) \\1
+    default_backend app
+
+backend app
+    server app1 127.0.0.1:{app.port}
+"""))
+    plain = seen(get(haproxy, "/myapp/hello?q=1"))
+    forged = seen(get(haproxy, "/myapp/hello?q=1", FORGED))
+    for data in (plain, forged):
+        env = data["environ"]
+        assert data["remote_addr"] == CLIENT
+        assert data["url"] == f"https://{PUBLIC_HOST}/myapp/hello?q=1"
+        assert data["is_secure"] is True
+        assert data["script_root"] == "/myapp"
+        assert data["static"] == "/myapp/static/app.css"
+        assert data["external"] == f"https://{PUBLIC_HOST}/myapp/hello"
+        assert env["PATH_INFO"] == "/hello"
+        assert env["SERVER_PORT"] == "443"
+        assert env["HTTP_X_FORWARDED_FOR"] == CLIENT
+        assert data["orig_peer"] == "127.0.0.1"
+        # Trusted headers stay (their values are the proxy's); the rest are removed.
+        assert forwarded_left(data) == {f"HTTP_{h.upper().replace('-', '_')}" for h in ALL_SET}
+    assert forged["environ"]["HTTP_X_FORWARDED_PREFIX"] == "/myapp"
+    assert forged["environ"]["HTTP_X_FORWARDED_PORT"] == "443"
+
+    response = get(haproxy, "/myapp/go")
+    assert response.status == 302
+    assert response.header("Location") in (
+        "/myapp/hello", f"https://{PUBLIC_HOST}/myapp/hello")
+
+
+@pytest.mark.parametrize("lines", [
+    (),
+    (("X-Forwarded-For", "1.2.3.4"),),
+    (("X-Forwarded-For", "1.2.3.4"), ("X-Forwarded-For", "5.6.7.8")),
+    (("X-Forwarded-For", "127.0.0.1"),),  # a trusted address, forged
+    (("X-Forwarded-For", "1.2.3.4, not-an-ip"),),
+    (("X-Forwarded-For", ""),),
+], ids=["none", "one", "two-lines", "trusted-address", "junk", "empty"])
+def test_haproxy_forwardfor_adds_its_own_line(
+    kind: str, servers: ExitStack, lines: tuple[tuple[str, str], ...]
+) -> None:
+    """HAProxy does not append to the client's X-Forwarded-For: it adds a line of
+    its own after the client's. The back-end server joins the lines in order, so
+    HAProxy's element is the rightmost, and the app gets 127.0.0.2, never the
+    forged address."""
+    trust = policy(["127.0.0.1"], ["X-Forwarded-For"])
+    haproxy = haproxy_with_bare(servers, kind, trust, "    option forwardfor")
+
+    received = seen(get_lines(haproxy, "/bare/x", lines))["environ"]["HTTP_X_FORWARDED_FOR"]
+    assert received == JOIN[kind].join([value for _, value in lines] + [CLIENT])
+
+    data = seen(get_lines(haproxy, "/x", lines))
+    assert data["remote_addr"] == CLIENT
+    assert data["environ"]["HTTP_X_FORWARDED_FOR"] == CLIENT  # trimmed to the client
+    assert data["orig_peer"] == "127.0.0.1"
+
+
+@pytest.mark.parametrize(("forged", "client"), [
+    (None, CLIENT),           # no header from the client: HAProxy adds one
+    ("1.2.3.4", "1.2.3.4"),   # kept as sent: the forged address wins
+    ("127.0.0.1", "127.0.0.1"),  # every element trusted: the leftmost (SPEC 4)
+    ("not-an-ip", "127.0.0.1"),  # rightmost invalid: the peer itself (SPEC 4)
+], ids=["absent", "forged", "forged-trusted", "forged-junk"])
+def test_haproxy_forwardfor_if_none_keeps_the_clients_header(
+    kind: str, servers: ExitStack, forged: str | None, client: str
+) -> None:
+    """The footgun: `option forwardfor if-none` adds X-Forwarded-For only when the
+    request has none, so a client's header reaches the back-end unchanged and
+    alone. trustedproxy cannot tell it from HAProxy's (it comes from a trusted
+    peer), so the forged address becomes REMOTE_ADDR. Use `option forwardfor`
+    without `if-none` (or `http-request set-header X-Forwarded-For %[src]`)."""
+    trust = policy(["127.0.0.1"], ["X-Forwarded-For"])
+    haproxy = haproxy_with_bare(servers, kind, trust, "    option forwardfor if-none")
+    lines = () if forged is None else (("X-Forwarded-For", forged),)
+
+    received = seen(get_lines(haproxy, "/bare/x", lines))["environ"]["HTTP_X_FORWARDED_FOR"]
+    assert received == (CLIENT if forged is None else forged)
+
+    data = seen(get_lines(haproxy, "/x", lines))
+    assert data["remote_addr"] == client
+    assert data["orig_peer"] == "127.0.0.1"
+
+
+# --------------------------------------------------------------------------
+# Caddy
+
+
+def test_caddy_reverse_proxy_replaces_the_forged_headers(kind: str, servers: ExitStack) -> None:
+    """Caddy sets X-Forwarded-For/-Proto/-Host itself, replacing the client's: the
+    app sees the client, http and the public host, whatever the client forged.
+    Headers Caddy does not set pass through it; a policy that trusts only the
+    three Caddy sets removes them."""
+    trust = policy(["127.0.0.1"], ["X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host"])
+    app = started(servers, start_backend(kind, trust))
+    bare = started(servers, start_backend(kind, trust, attr="plain"))
+    caddy = started(servers, start_caddy(f"""
+    handle /bare/* {{
+        reverse_proxy 127.0.0.1:{bare.port}
+    }}
+    handle {{
+        reverse_proxy 127.0.0.1:{app.port}
+    }}
+"""))
+    received = seen(get(caddy, "/bare/x", FORGED))["environ"]
+    assert received["HTTP_X_FORWARDED_FOR"] == CLIENT
+    assert received["HTTP_X_FORWARDED_PROTO"] == "http"
+    assert received["HTTP_X_FORWARDED_HOST"] == PUBLIC_HOST
+    assert received["HTTP_X_FORWARDED_PREFIX"] == "/evil"  # not Caddy's: passed through
+    assert received["HTTP_X_REAL_IP"] == "1.2.3.4"
+
+    for headers in ((), FORGED):
+        data = seen(get(caddy, "/path/x?q=1", headers))
+        env = data["environ"]
+        assert data["remote_addr"] == CLIENT
+        assert data["url"] == f"http://{PUBLIC_HOST}/path/x?q=1"
+        assert data["is_secure"] is False
+        assert data["external"] == f"http://{PUBLIC_HOST}/hello"
+        assert env["SCRIPT_NAME"] == ""
+        assert env["SERVER_PORT"] == str(app.port)  # X-Forwarded-Port not trusted
+        assert env["HTTP_X_FORWARDED_FOR"] == CLIENT
+        assert data["orig_peer"] == "127.0.0.1"
+        assert forwarded_left(data) == {"HTTP_X_FORWARDED_FOR", "HTTP_X_FORWARDED_PROTO",
+                                        "HTTP_X_FORWARDED_HOST"}
+
+
+def test_caddy_at_a_sub_path(kind: str, servers: ExitStack) -> None:
+    """handle_path /myapp/* strips the prefix and header_up X-Forwarded-Prefix
+    /myapp names it (replacing a forged one); header_up X-Forwarded-Proto https
+    stands for the TLS this test's Caddy does not speak. Links and redirects
+    carry /myapp, https and the public host."""
+    trust = policy(["127.0.0.1"], ["X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host",
+                                   "X-Forwarded-Prefix"])
+    app = started(servers, start_backend(kind, trust))
+    caddy = started(servers, start_caddy(f"""
+    handle_path /myapp/* {{
+        reverse_proxy 127.0.0.1:{app.port} {{
+            header_up X-Forwarded-Proto https
+            header_up X-Forwarded-Prefix /myapp
+        }}
+    }}
+"""))
+    for headers in ((), FORGED):
+        data = seen(get(caddy, "/myapp/hello", headers))
+        env = data["environ"]
+        assert data["remote_addr"] == CLIENT
+        assert data["url"] == f"https://{PUBLIC_HOST}/myapp/hello"
+        assert data["script_root"] == "/myapp"
+        assert data["static"] == "/myapp/static/app.css"
+        assert data["external"] == f"https://{PUBLIC_HOST}/myapp/hello"
+        assert env["PATH_INFO"] == "/hello"
+        assert env["HTTP_X_FORWARDED_PREFIX"] == "/myapp"
+        assert data["orig_peer"] == "127.0.0.1"
+    response = get(caddy, "/myapp/go", FORGED)
+    assert response.status == 302
+    assert response.header("Location") in (
+        "/myapp/hello", f"https://{PUBLIC_HOST}/myapp/hello")
