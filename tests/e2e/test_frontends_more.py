@@ -21,8 +21,10 @@ What these front-ends do with a client's forwarded headers, as measured here:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import ExitStack
+from pathlib import Path
 
 import pytest
 from realservers import ManagedServer, RawResponse, raw_request, start_caddy, start_haproxy
@@ -46,6 +48,30 @@ JOIN = {"gunicorn": ",", "waitress": ", "}
 #: The headers HAProxy and Caddy set in these tests, which the policies trust.
 ALL_SET = ["X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host", "X-Forwarded-Port",
            "X-Forwarded-Prefix"]
+
+
+#: HAProxy's frontend lines for the app at /myapp (README shows them).
+HAPROXY_AT_MYAPP = r"""
+    option forwardfor
+    http-request set-header X-Forwarded-Proto https
+    http-request set-header X-Forwarded-Host %[req.hdr(host)]
+    http-request set-header X-Forwarded-Port 443
+    http-request set-header X-Forwarded-Prefix /myapp
+    http-request replace-path /myapp(/.*) \1"""
+
+#: Caddy's site body for the app (at 127.0.0.1:APP) at /myapp (README shows it).
+#: This Caddy speaks plain HTTP: header_up X-Forwarded-Proto https stands for the
+#: https that Caddy sends by itself when it serves the site over TLS.
+CADDY_AT_MYAPP = """
+    handle_path /myapp/* {
+        reverse_proxy 127.0.0.1:APP {
+            header_up X-Forwarded-Proto https
+            header_up X-Forwarded-Prefix /myapp
+        }
+    }
+"""
+
+README = Path(__file__).resolve().parents[2] / "README.md"
 
 
 @pytest.fixture(params=BACKEND_KINDS)
@@ -94,13 +120,7 @@ def test_haproxy_forwardfor_and_set_header_at_a_prefix(kind: str, servers: ExitS
     HAProxy: the app sees the client, https, the public host, port 443 and /myapp,
     and forged values of every one of those headers change nothing."""
     app = started(servers, start_backend(kind, policy(["127.0.0.1"], ALL_SET)))
-    haproxy = started(servers, start_haproxy(f"""
-    option forwardfor
-    http-request set-header X-Forwarded-Proto https
-    http-request set-header X-Forwarded-Host %[req.hdr(host)]
-    http-request set-header X-Forwarded-Port 443
-    http-request set-header X-Forwarded-Prefix /myapp
-    http-request replace-path /myapp(/.*) \\1
+    haproxy = started(servers, start_haproxy(f"""{HAPROXY_AT_MYAPP}
     default_backend app
 
 backend app
@@ -234,14 +254,7 @@ def test_caddy_at_a_sub_path(kind: str, servers: ExitStack) -> None:
     trust = policy(["127.0.0.1"], ["X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host",
                                    "X-Forwarded-Prefix"])
     app = started(servers, start_backend(kind, trust))
-    caddy = started(servers, start_caddy(f"""
-    handle_path /myapp/* {{
-        reverse_proxy 127.0.0.1:{app.port} {{
-            header_up X-Forwarded-Proto https
-            header_up X-Forwarded-Prefix /myapp
-        }}
-    }}
-"""))
+    caddy = started(servers, start_caddy(CADDY_AT_MYAPP.replace("APP", str(app.port))))
     for headers in ((), FORGED):
         data = seen(get(caddy, "/myapp/hello", headers))
         env = data["environ"]
@@ -257,3 +270,26 @@ def test_caddy_at_a_sub_path(kind: str, servers: ExitStack) -> None:
     assert response.status == 302
     assert response.header("Location") in (
         "/myapp/hello", f"https://{PUBLIC_HOST}/myapp/hello")
+
+
+# --------------------------------------------------------------------------
+# README
+
+
+@pytest.mark.parametrize(("lang", "tested", "directives"), [
+    ("haproxy", HAPROXY_AT_MYAPP, ("option", "http-request")),
+    ("caddyfile", CADDY_AT_MYAPP, ("handle_path", "header_up")),
+], ids=["haproxy", "caddy"])
+def test_readme_recipes_are_the_tested_lines(
+    lang: str, tested: str, directives: tuple[str, ...]
+) -> None:
+    """Every header or path line of README's HAProxy and Caddy recipes is one the
+    tests above run (the README's policy block is loaded by tests/test_readme.py)."""
+    text = README.read_text(encoding="utf-8")
+    blocks = re.findall(rf"```{lang}\n(.*?)```", text, re.S)
+    assert len(blocks) == 1
+    shown = [line.strip() for line in blocks[0].splitlines()
+             if line.strip().startswith(directives)]
+    assert shown
+    tested_lines = {line.strip() for line in tested.splitlines()}
+    assert set(shown) <= tested_lines
