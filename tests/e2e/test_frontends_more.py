@@ -12,8 +12,9 @@ What these front-ends do with a client's forwarded headers, as measured here:
   client's own lines; gunicorn joins repeated lines with ``","``, waitress with
   ``", "``, so the client's address is the rightmost element and the walk from
   the right finds it. ``http-request set-header`` replaces every line of a
-  header. With ``option forwardfor if-none`` HAProxy adds nothing when the
-  client sent the header, so the client's value is all the back-end gets.
+  header, ``http-request add-header`` adds a line after the client's. With
+  ``option forwardfor if-none`` HAProxy adds nothing when the client sent the
+  header, so the client's value is all the back-end gets.
 - Caddy ``reverse_proxy`` (no ``trusted_proxies``) replaces the client's
   X-Forwarded-For, -Proto and -Host with its own; every other header the client
   sent (X-Forwarded-Prefix, X-Forwarded-Port, X-Real-IP, ...) passes through.
@@ -204,6 +205,40 @@ def test_haproxy_forwardfor_if_none_keeps_the_clients_header(
     assert data["orig_peer"] == "127.0.0.1"
 
 
+@pytest.mark.parametrize("hop_aligned", [False, True], ids=["plain", "hop-aligned"])
+def test_haproxy_add_header_proto_after_a_forged_one(
+    kind: str, servers: ExitStack, hop_aligned: bool
+) -> None:
+    """`http-request add-header X-Forwarded-Proto https` (add, not set) keeps the
+    client's line before HAProxy's: the back-end server joins them into a list.
+    A list in a single-valued header is ignored and removed (the app sees http,
+    never the client's word); with hop_aligned the value HAProxy wrote is taken
+    (its place found by the X-Forwarded-For walk), so the app sees https."""
+    trust = policy(["127.0.0.1"], ["X-Forwarded-For", "X-Forwarded-Proto"])
+    if hop_aligned:
+        trust += "hop_aligned: true\n"
+    haproxy = haproxy_with_bare(servers, kind, trust, """
+    option forwardfor
+    http-request add-header X-Forwarded-Proto https""")
+    forged = (("X-Forwarded-For", "1.2.3.4"), ("X-Forwarded-Proto", "http"))
+
+    received = seen(get_lines(haproxy, "/bare/x", forged))["environ"]
+    assert received["HTTP_X_FORWARDED_PROTO"] == JOIN[kind].join(["http", "https"])
+
+    data = seen(get_lines(haproxy, "/x", ()))  # nothing forged: one value, believed
+    assert data["is_secure"] is True
+    data = seen(get_lines(haproxy, "/x", forged))
+    env = data["environ"]
+    assert data["remote_addr"] == CLIENT
+    if hop_aligned:
+        assert data["is_secure"] is True
+        assert env["HTTP_X_FORWARDED_PROTO"] == "https"  # trimmed to HAProxy's value
+    else:
+        assert data["is_secure"] is False
+        assert env["wsgi.url_scheme"] == "http"
+        assert "HTTP_X_FORWARDED_PROTO" not in env
+
+
 # --------------------------------------------------------------------------
 # Caddy
 
@@ -270,6 +305,45 @@ def test_caddy_at_a_sub_path(kind: str, servers: ExitStack) -> None:
     assert response.status == 302
     assert response.header("Location") in (
         "/myapp/hello", f"https://{PUBLIC_HOST}/myapp/hello")
+
+
+# --------------------------------------------------------------------------
+# Both
+
+
+@pytest.mark.parametrize("front", ["haproxy", "caddy"])
+@pytest.mark.parametrize("connection", [
+    "close, X-Forwarded-For",
+    "keep-alive, X-Forwarded-For, X-Forwarded-Proto, X-Forwarded-Host",
+])
+def test_connection_header_cannot_remove_the_proxys_headers(
+    kind: str, servers: ExitStack, front: str, connection: str
+) -> None:
+    """A client naming the forwarded headers in `Connection` (hop-by-hop, to have
+    a proxy drop them after it set them, leaving the proxy's own address as
+    REMOTE_ADDR) gets nowhere: Caddy removes the named headers before it sets its
+    own, HAProxy ignores the names, and neither back-end server acts on them."""
+    trust = policy(["127.0.0.1"], ["X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host"])
+    app = started(servers, start_backend(kind, trust))
+    if front == "haproxy":
+        proxy = started(servers, start_haproxy(f"""
+    option forwardfor
+    http-request set-header X-Forwarded-Proto https
+    http-request set-header X-Forwarded-Host %[req.hdr(host)]
+    default_backend app
+
+backend app
+    server app1 127.0.0.1:{app.port}
+"""))
+    else:
+        proxy = started(servers, start_caddy(f"    reverse_proxy 127.0.0.1:{app.port}\n"))
+    headers = (("Connection", connection), ("X-Forwarded-For", "1.2.3.4"),
+               ("X-Forwarded-Proto", "ftp"), ("X-Forwarded-Host", "evil.example"))
+    data = seen(get_lines(proxy, "/x", headers))
+    assert data["remote_addr"] == CLIENT
+    assert data["environ"]["HTTP_X_FORWARDED_FOR"] == CLIENT
+    assert data["url"] == f"{'https' if front == 'haproxy' else 'http'}://{PUBLIC_HOST}/x"
+    assert data["orig_peer"] == "127.0.0.1"
 
 
 # --------------------------------------------------------------------------
