@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Install the real servers that tests/differential and tests/e2e run against:
-# Apache 2.4 (+ apache2-dev to build mod_wsgi), nginx, and mod_wsgi 6.1.1 built
-# from PyPI into a venv of Debian's system Python; and the C toolchain (gcc,
-# libc6-dev, python3-dev) that also builds trustedproxy._speedups.
+# Apache 2.4 (+ apache2-dev to build mod_wsgi), nginx, HAProxy 2.6, Caddy 2.6,
+# and mod_wsgi 6.1.1 built from PyPI into a venv of Debian's system Python; and
+# the C toolchain (gcc, libc6-dev, python3-dev) that also builds
+# trustedproxy._speedups.
 #
 # Runs as root on Debian 12, non-interactively. Idempotent: each step is skipped
 # when its result is already there, so a second run takes a second or two.
-# Leaves no nginx/apache2 system daemon running: the tests start their own
-# instances on free ports.
+# Leaves no nginx/apache2/haproxy/caddy system daemon running: the tests start
+# their own instances on free ports.
 #
 # Environment:
 #   TRUSTEDPROXY_MODWSGI_VENV  where to build mod_wsgi (default below); the
@@ -28,7 +29,7 @@ fi
 
 # --- Debian packages -------------------------------------------------------
 # gcc, libc6-dev and python3-dev also build trustedproxy's C speedups.
-PACKAGES=(apache2 apache2-dev python3-dev python3-venv nginx gcc libc6-dev)
+PACKAGES=(apache2 apache2-dev python3-dev python3-venv nginx haproxy caddy gcc libc6-dev)
 missing=()
 for pkg in "${PACKAGES[@]}"; do
     if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then
@@ -58,7 +59,9 @@ fi
 
 # --- no system daemons -----------------------------------------------------
 # Stop and disable whatever the packages may have started, without failing on
-# machines that have no systemd (containers): fall back to the pid files.
+# machines that have no systemd (containers): fall back to the pid files (which
+# may list several pids, as HAProxy's can). Caddy ships only systemd units and
+# no pid file: without systemd nothing starts it.
 stop_daemon() {
     local name="$1" pidfile="$2"
     if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
@@ -68,22 +71,27 @@ stop_daemon() {
     if command -v update-rc.d >/dev/null 2>&1; then
         update-rc.d "$name" disable >/dev/null 2>&1 || true
     fi
-    if [ -s "$pidfile" ]; then
+    if [ -n "$pidfile" ] && [ -s "$pidfile" ]; then
         local pid
-        pid="$(cat "$pidfile")"
-        if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
-            log "stopping system $name (pid $pid)"
-            kill "$pid" 2>/dev/null || true
-            for _ in $(seq 1 50); do
-                kill -0 "$pid" 2>/dev/null || break
-                sleep 0.1
-            done
-        fi
+        for pid in $(cat "$pidfile"); do
+            case "$pid" in *[!0-9]*) continue ;; esac
+            if kill -0 "$pid" 2>/dev/null; then
+                log "stopping system $name (pid $pid)"
+                kill "$pid" 2>/dev/null || true
+                for _ in $(seq 1 50); do
+                    kill -0 "$pid" 2>/dev/null || break
+                    sleep 0.1
+                done
+            fi
+        done
     fi
 }
 stop_daemon apache2 /var/run/apache2/apache2.pid
 stop_daemon apache-htcacheclean /run/apache2/htcacheclean.pid
 stop_daemon nginx /run/nginx.pid
+stop_daemon haproxy /run/haproxy.pid
+stop_daemon caddy ""
+stop_daemon caddy-api ""
 
 # --- mod_wsgi in a venv of Debian's system Python ---------------------------
 # Apache drops to www-data, and the embedded interpreter must be readable by
@@ -101,4 +109,4 @@ fi
 chmod 0755 "$(dirname "$VENV")" "$VENV"
 chmod -R a+rX "$VENV"
 
-log "done: apache2 $(apache2 -v 2>/dev/null | sed -n 's/^Server version: //p'), $(nginx -v 2>&1), mod_wsgi-express at $VENV/bin/mod_wsgi-express"
+log "done: apache2 $(apache2 -v 2>/dev/null | sed -n 's/^Server version: //p'), $(nginx -v 2>&1), $(haproxy -v 2>/dev/null | sed -n 1p | cut -d' ' -f1-3), caddy $(caddy version 2>/dev/null), mod_wsgi-express at $VENV/bin/mod_wsgi-express"

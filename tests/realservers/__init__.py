@@ -1,4 +1,4 @@
-"""Start real servers (mod_wsgi-express, Apache, nginx, gunicorn, waitress) for tests.
+"""Start real servers (mod_wsgi-express, Apache, nginx, HAProxy, Caddy, gunicorn, waitress).
 
 Shared by ``tests/differential`` and ``tests/e2e``. Every server runs on a free
 port of 127.0.0.1, from its own temporary directory under /tmp (0755 dirs, 0644
@@ -25,7 +25,9 @@ from realservers.servers import (
     modwsgi_express_path,
     modwsgi_module_config,
     start_apache_proxy,
+    start_caddy,
     start_gunicorn,
+    start_haproxy,
     start_modwsgi_express,
     start_nginx,
     start_waitress,
@@ -45,7 +47,9 @@ __all__ = [
     "raw_request",
     "require",
     "start_apache_proxy",
+    "start_caddy",
     "start_gunicorn",
+    "start_haproxy",
     "start_modwsgi_express",
     "start_nginx",
     "start_waitress",

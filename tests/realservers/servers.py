@@ -269,6 +269,98 @@ http {{
 
 
 # --------------------------------------------------------------------------
+# HAProxy
+
+
+def start_haproxy(body: str, *, name: str = "haproxy") -> ManagedServer:
+    """HAProxy (``mode http``) in the foreground, listening on a free port.
+
+    The configuration is a ``global`` and a ``defaults`` section, then
+    ``frontend public`` with its ``bind`` line, followed by *body*: the rest of
+    that frontend (``option forwardfor``, ``http-request ...``,
+    ``default_backend ...``) and the ``backend`` sections. ``{port}`` and
+    ``{dir}`` in *body* are replaced by the listen port and the server's
+    directory. No master process or socket (``-db``, not ``-W``), no chroot,
+    no user change; the log goes to standard output, kept with the server.
+    """
+    binary = find_program("haproxy", "/usr/sbin/haproxy")
+    require(binary is not None, f"haproxy is not installed: {INSTALL_HINT}")
+    assert binary is not None
+    directory = make_server_dir(name)
+    port = free_port()
+    conf_text = f"""
+global
+    log stdout format raw local0 info
+    maxconn 256
+
+defaults
+    mode http
+    log global
+    option httplog
+    timeout connect 5s
+    timeout client 30s
+    timeout server 30s
+
+frontend public
+    bind 127.0.0.1:{port}
+{_fill(body, port, directory)}
+"""
+    conf = write_file(directory / "haproxy.cfg", conf_text)
+    argv = [binary, "-db", "-f", str(conf)]
+    server = ManagedServer(name, argv, directory=directory, host="127.0.0.1", port=port,
+                           cwd=directory)
+    return server.start()
+
+
+# --------------------------------------------------------------------------
+# Caddy
+
+
+def start_caddy(site_body: str, *, name: str = "caddy") -> ManagedServer:
+    """Caddy (``caddy run``) serving one plain-HTTP site on a free port.
+
+    The Caddyfile has a global block (``admin off``, ``auto_https off``, a
+    bounded ``grace_period``, HTTP/1.1 only) and the site ``http://:PORT`` bound to
+    127.0.0.1, holding *site_body* (``reverse_proxy ...``, ``handle_path ...``).
+    ``{port}`` and ``{dir}`` in *site_body* are replaced by the listen port and
+    the server's directory; Caddy's own ``{placeholders}`` are left alone.
+    HOME, XDG_DATA_HOME and XDG_CONFIG_HOME point into the server's directory,
+    so Caddy keeps nothing outside it.
+    """
+    binary = find_program("caddy", "/usr/bin/caddy")
+    require(binary is not None, f"caddy is not installed: {INSTALL_HINT}")
+    assert binary is not None
+    directory = make_server_dir(name)
+    port = free_port()
+    caddyfile_text = f"""{{
+    admin off
+    auto_https off
+    grace_period 2s
+    storage file_system {directory}/data
+    servers {{
+        protocols h1
+    }}
+}}
+
+http://:{port} {{
+    bind 127.0.0.1
+{_fill(site_body, port, directory)}
+}}
+"""
+    caddyfile = write_file(directory / "Caddyfile", caddyfile_text)
+    env = dict(os.environ)
+    env.update(HOME=str(directory), XDG_DATA_HOME=str(directory / "data"),
+               XDG_CONFIG_HOME=str(directory / "config"))
+    argv = [binary, "run", "--config", str(caddyfile), "--adapter", "caddyfile",
+            "--pidfile", str(directory / "caddy.pid")]
+    server = ManagedServer(
+        name, argv, directory=directory, host="127.0.0.1", port=port,
+        pid_file=directory / "caddy.pid", env=env, cwd=directory,
+    )
+    return server.start()
+
+
+# --------------------------------------------------------------------------
 # Python WSGI servers for the back-end (run by this test interpreter)
 
 
