@@ -368,6 +368,40 @@ def test_django_strip_prefix_from_path(dj: DjangoFront) -> None:
     assert (seen["path"], seen["path_info"]) == ("/inf/info/", "/info/")
 
 
+def test_django_prefix_alone(dj: DjangoFront) -> None:
+    """The prefix alone (/shop, passed through with strip_prefix_from_path) is
+    the application's root: WSGI gives an empty PATH_INFO, which Django reads as
+    /; Django's ASGIRequest keeps the empty route and CommonMiddleware's
+    APPEND_SLASH redirects to /shop/, prefix kept, which is the root."""
+    response = dj.request(PROXY, "/shop", FORWARDED, policy=STRIP)
+    if dj.asgi:
+        assert (response.status, response.headers["location"]) == (301, "/shop/")
+    else:
+        assert (response.status, response.body) == (200, b"target")
+    response = dj.request(PROXY, "/shop/", FORWARDED, policy=STRIP)
+    assert (response.status, response.body) == (200, b"target")
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "SPEC §2/§5 rewrite SCRIPT_NAME only, and Django's get_script_name() prefers "
+    "SCRIPT_URL (or REDIRECT_URL), which Apache sets when mod_rewrite is on (or "
+    "after an internal redirect): behind a proxy that strips its prefix, Django "
+    "then loses the trusted X-Forwarded-Prefix. Needs a SPEC decision on "
+    "rewriting SCRIPT_URL/REDIRECT_URL too."))
+@pytest.mark.parametrize("key", ["SCRIPT_URL", "REDIRECT_URL"])
+@pytest.mark.parametrize("middleware", [WsgiMiddleware, WsgiPure], ids=["compiled", "pure"])
+def test_django_prefix_with_apache_script_url(middleware: type[Any], key: str) -> None:
+    """Under Apache (mod_wsgi) with mod_rewrite on, the environ holds SCRIPT_URL,
+    the request's URL path (/info/ from a proxy that stripped /shop); Django
+    builds its script prefix from it rather than from SCRIPT_NAME."""
+    environ = make_environ(PROXY, FORWARDED, PATH_INFO="/info/", CONTENT_LENGTH="0",
+                           **{key: "/info/", "wsgi.input": io.BytesIO(b""),
+                              "wsgi.errors": io.StringIO()})
+    seen = call_wsgi(middleware(WSGIHandler(), POLICY), environ).json()
+    assert seen["script_name"] == "/shop"
+    assert seen["target"] == "https://public.example/shop/target/"
+
+
 def test_django_non_ascii_prefix(dj: DjangoFront) -> None:
     """A prefix sent as UTF-8 bytes reaches Django as the same text through WSGI
     (SCRIPT_NAME, bytes as latin-1) and ASGI (root_path, decoded), and reverse()
@@ -531,7 +565,12 @@ async def socket(websocket: WebSocket) -> None:
     await websocket.close()
 
 
-ROUTES = [Route("/items/{item_id}", item, name="item"),
+async def home(request: Request) -> JSONResponse:
+    return JSONResponse({"route": "home", **report(request)})
+
+
+ROUTES = [Route("/", home, name="home"),
+          Route("/items/{item_id}", item, name="item"),
           Route("/products/{pid}", product, name="product"),
           WebSocketRoute("/ws", socket, name="ws")]
 
@@ -614,6 +653,17 @@ def test_starlette_strip_prefix_from_path(st: StarletteFront) -> None:
     assert seen["url"] == "https://public.example/shop/items/42"
     assert seen["url_for"] == "https://public.example/shop/items/7"
     assert st.get(PROXY, "/shop/items/42", FORWARDED).status == 404
+
+
+def test_starlette_prefix_alone(st: StarletteFront) -> None:
+    """The prefix alone (/shop, passed through with strip_prefix_from_path):
+    Starlette's slash redirect keeps the prefix and the public origin."""
+    response = st.get(PROXY, "/shop", FORWARDED, policy=STRIP)
+    assert (response.status, response.headers["location"]) == (307, "https://public.example/shop/")
+    seen = st.get(PROXY, "/shop/", FORWARDED, policy=STRIP).json()
+    assert seen["route"] == "home"
+    assert (seen["root_path"], seen["path"]) == ("/shop", "/shop/")
+    assert seen["url"] == "https://public.example/shop/"
 
 
 def test_starlette_prefix_is_not_a_partial_segment(st: StarletteFront) -> None:

@@ -7,6 +7,7 @@ from django.urls import path
 from django_site import views
 
 urlpatterns = [
+    path("", views.target, name="home"),
     path("info/", views.info, name="info"),
     path("go/", views.go, name="go"),
     path("target/", views.target, name="target"),
