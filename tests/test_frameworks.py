@@ -23,6 +23,7 @@ import importlib.util
 import io
 import json
 import re
+import socket as pysocket
 import sys
 import textwrap
 from collections.abc import Callable, Iterator, Mapping
@@ -59,10 +60,7 @@ from starlette.applications import Starlette  # noqa: E402
 from starlette.middleware import Middleware  # noqa: E402
 from starlette.middleware.httpsredirect import HTTPSRedirectMiddleware  # noqa: E402
 from starlette.middleware.trustedhost import TrustedHostMiddleware  # noqa: E402
-from starlette.requests import Request  # noqa: E402
-from starlette.responses import JSONResponse  # noqa: E402
-from starlette.routing import Route, WebSocketRoute  # noqa: E402
-from starlette.websockets import WebSocket  # noqa: E402
+from starlette_site import ROUTES  # noqa: E402
 
 if not settings.configured:
     settings.configure(**{name: value for name, value in vars(django_site.settings).items()
@@ -466,7 +464,6 @@ def test_readme_django_wiring(kind: str, tmp_path: Path, monkeypatch: pytest.Mon
 
 DJANGO_ASGI_MODULE = '''
 import os
-import pathlib
 
 os.environ["DJANGO_SETTINGS_MODULE"] = "django_site.settings"
 
@@ -474,29 +471,46 @@ from django.core.asgi import get_asgi_application
 from trustedproxy import TrustPolicy
 from trustedproxy.asgi import TrustedProxyMiddleware
 
-application = TrustedProxyMiddleware(get_asgi_application(), TrustPolicy(
+app = TrustedProxyMiddleware(get_asgi_application(), TrustPolicy(
+    trusted_proxies=["127.0.0.1", "10.0.0.0/8"], trusted_headers={headers!r}))
+'''
+
+STARLETTE_MODULE = '''
+from starlette.applications import Starlette
+from starlette_site import ROUTES
+from trustedproxy import TrustPolicy
+from trustedproxy.asgi import TrustedProxyMiddleware
+
+app = TrustedProxyMiddleware(Starlette(routes=ROUTES), TrustPolicy(
     trusted_proxies=["127.0.0.1", "10.0.0.0/8"], trusted_headers={headers!r}))
 '''
 
 
-@pytest.fixture(scope="module")
-def django_uvicorn() -> Iterator[ManagedServer]:
-    """uvicorn (its own proxy handling off) on 127.0.0.1 serving the test project
-    through trustedproxy's ASGI middleware; stopped by PID."""
-    require(importlib.util.find_spec("uvicorn") is not None,
-            "uvicorn is not installed (pip install -e '.[test]')")
-    directory = make_server_dir("uvicorn-django")
-    (directory / "django_asgi.py").write_text(
-        textwrap.dedent(DJANGO_ASGI_MODULE.format(headers=HEADERS)), encoding="utf-8")
+def start_uvicorn(name: str, module: str, *options: str) -> ManagedServer:
+    """uvicorn (its own proxy handling off) on 127.0.0.1 serving *module*'s
+    ``app``, with the worktree and tests/ importable; waited for with a bounded
+    loop. The caller stops it (by PID: ``cleanup()``)."""
+    for needed in ("uvicorn", "websockets"):
+        require(importlib.util.find_spec(needed) is not None,
+                f"{needed} is not installed (pip install -e '.[test]')")
+    directory = make_server_dir(f"uvicorn-{name}")
+    (directory / f"{name}_app.py").write_text(
+        textwrap.dedent(module.format(headers=HEADERS)), encoding="utf-8")
     port = free_port()
     argv = [sys.executable, "-m", "uvicorn", "--host", "127.0.0.1", "--port", str(port),
-            "--no-proxy-headers", "--lifespan", "off", "--app-dir", str(directory),
-            "--no-access-log", "django_asgi:application"]
+            "--no-proxy-headers", "--lifespan", "off", "--ws", "websockets",
+            "--app-dir", str(directory), "--no-access-log", *options, f"{name}_app:app"]
     env = {"PATH": "/usr/bin:/bin", "PYTHONUNBUFFERED": "1",
            "PYTHONPATH": f"{REPO}:{REPO / 'tests'}"}
-    server = ManagedServer("uvicorn-django", argv, directory=directory, host="127.0.0.1",
+    server = ManagedServer(f"uvicorn-{name}", argv, directory=directory, host="127.0.0.1",
                            port=port, env=env, cwd=directory)
-    server.start()
+    return server.start()
+
+
+@pytest.fixture(scope="module")
+def django_uvicorn() -> Iterator[ManagedServer]:
+    """The test project under uvicorn, through trustedproxy's ASGI middleware."""
+    server = start_uvicorn("django", DJANGO_ASGI_MODULE)
     try:
         yield server
     finally:
@@ -529,50 +543,6 @@ def test_django_under_uvicorn(django_uvicorn: ManagedServer) -> None:
 
 
 # --------------------------------------------------------------------------- Starlette
-
-
-def report(connection: Request | WebSocket) -> dict[str, Any]:
-    """What Starlette's request API says of a request or websocket."""
-    url = connection.url
-    name = "item" if connection.scope["type"] == "http" else "ws"
-    params = {"item_id": "7"} if name == "item" else {}
-    return {
-        "client": connection.client.host if connection.client else None,
-        "scheme": url.scheme,
-        "hostname": url.hostname,
-        "port": url.port,
-        "url": str(url),
-        "url_for": str(connection.url_for(name, **params)),
-        "product_url": str(connection.url_for("product", pid="7")),
-        "root_path": connection.scope.get("root_path"),
-        "path": connection.scope["path"],
-        "params": dict(connection.path_params),
-        "forwarded": sorted(n for n in connection.headers if n.startswith("x-forwarded")),
-    }
-
-
-async def item(request: Request) -> JSONResponse:
-    return JSONResponse({"route": "item", **report(request)})
-
-
-async def product(request: Request) -> JSONResponse:
-    return JSONResponse({"route": "product", **report(request)})
-
-
-async def socket(websocket: WebSocket) -> None:
-    await websocket.accept()
-    await websocket.send_json(report(websocket))
-    await websocket.close()
-
-
-async def home(request: Request) -> JSONResponse:
-    return JSONResponse({"route": "home", **report(request)})
-
-
-ROUTES = [Route("/", home, name="home"),
-          Route("/items/{item_id}", item, name="item"),
-          Route("/products/{pid}", product, name="product"),
-          WebSocketRoute("/ws", socket, name="ws")]
 
 
 @dataclass
@@ -747,3 +717,65 @@ def test_readme_starlette_wiring(kind: str, tmp_path: Path,
     seen = call_asgi(app, make_scope(PROXY, "/items/42", FORWARDED)).json()
     assert (seen["client"], seen["scheme"]) == (CLIENT, "https")
     assert seen["url_for"] == "https://public.example/shop/items/7"
+
+
+# ------------------------------------------------------------------------ Starlette, uvicorn
+
+
+@pytest.fixture(scope="module")
+def starlette_uvicorn() -> Iterator[ManagedServer]:
+    """The Starlette app under uvicorn with its own root_path (--root-path /srv)."""
+    server = start_uvicorn("starlette", STARLETTE_MODULE, "--root-path", "/srv")
+    try:
+        yield server
+    finally:
+        server.cleanup()
+
+
+def test_starlette_under_uvicorn(starlette_uvicorn: ManagedServer) -> None:
+    """Through a real uvicorn whose root_path is /srv: the trusted proxy's prefix
+    goes in front of it, the route matches, url_for has both; an untrusted peer
+    (127.0.0.2) forging the headers gets uvicorn's own view."""
+    server = starlette_uvicorn
+    forwarded = list(FORWARDED.items())
+    response = raw_request(server.host, server.port, "GET", "/items/42", forwarded,
+                           source="127.0.0.1", timeout=10.0)
+    assert response.status == 200, server.log_text()
+    seen = response.json()
+    assert (seen["client"], seen["scheme"], seen["hostname"]) == (CLIENT, "https", PUBLIC)
+    assert (seen["root_path"], seen["path"]) == ("/shop/srv", "/shop/srv/items/42")
+    assert seen["params"] == {"item_id": "42"}
+    assert seen["url_for"] == "https://public.example/shop/srv/items/7"
+    response = raw_request(server.host, server.port, "GET", "/items/42", forwarded,
+                           source="127.0.0.2", timeout=10.0)
+    assert response.status == 200, server.log_text()
+    seen = response.json()
+    assert (seen["client"], seen["scheme"]) == ("127.0.0.2", "http")
+    assert (seen["root_path"], seen["path"]) == ("/srv", "/srv/items/42")
+    assert seen["url_for"] == f"http://127.0.0.1:{server.port}/srv/items/7"
+    assert seen["forwarded"] == []
+
+
+def test_starlette_websocket_under_uvicorn(starlette_uvicorn: ManagedServer) -> None:
+    """A real websocket through uvicorn: wss and the client behind the trusted
+    https proxy, ws and the peer for an untrusted one."""
+    from websockets.sync.client import connect
+
+    server = starlette_uvicorn
+
+    def open_report(source: str) -> dict[str, Any]:
+        sock = pysocket.create_connection((server.host, server.port), timeout=10.0,
+                                          source_address=(source, 0))
+        with connect(f"ws://{server.host}:{server.port}/ws", sock=sock,
+                     additional_headers=list(FORWARDED.items()), open_timeout=10,
+                     close_timeout=5) as websocket:
+            message = websocket.recv(timeout=10)
+        result: dict[str, Any] = json.loads(message)
+        return result
+
+    seen = open_report("127.0.0.1")
+    assert (seen["client"], seen["scheme"]) == (CLIENT, "wss")
+    assert seen["url"] == "wss://public.example/shop/srv/ws"
+    seen = open_report("127.0.0.2")
+    assert (seen["client"], seen["scheme"]) == ("127.0.0.2", "ws")
+    assert seen["url"] == f"ws://127.0.0.1:{server.port}/srv/ws"
