@@ -348,6 +348,39 @@ def test_django_forged_host(dj: DjangoFront) -> None:
     assert refused.status == 400
 
 
+def test_django_own_proxy_settings_left_on(dj: DjangoFront) -> None:
+    """A project that keeps Django's own proxy settings on (USE_X_FORWARDED_HOST,
+    USE_X_FORWARDED_PORT, SECURE_PROXY_SSL_HEADER) gets the same answers: the
+    trusted proxy's headers stay, equal to what the middleware set, and an
+    untrusted peer's are gone before Django could believe them."""
+    django_too = {"USE_X_FORWARDED_HOST": True, "USE_X_FORWARDED_PORT": True,
+                  "SECURE_PROXY_SSL_HEADER": ("HTTP_X_FORWARDED_PROTO", "https")}
+    seen = dj.request(PROXY, "/info/", FORWARDED, **django_too).json()
+    assert (seen["secure"], seen["host"], seen["port"]) == (True, PUBLIC, "443")
+    assert seen["target"] == "https://public.example/shop/target/"
+    seen = dj.request(STRANGER, "/info/", {**FORWARDED, "X-Forwarded-Port": "8443"},
+                      **django_too).json()
+    assert (seen["secure"], seen["host"], seen["port"]) == (False, BACKEND, "8000")
+    assert seen["target"] == "http://backend.internal:8000/target/"
+
+
+def test_django_hop_aligned(dj: DjangoFront) -> None:
+    """With hop_aligned, Django sees the values the outermost trusted proxy
+    (10.0.0.7, the one the client reached) wrote, not the inner one's."""
+    aligned = TrustPolicy(trusted_proxies=["10.0.0.0/8"], trusted_headers=HEADERS,
+                          hop_aligned=True)
+    headers = {"X-Forwarded-For": f"{CLIENT}, 10.0.0.7", "X-Forwarded-Proto": "https, http",
+               "X-Forwarded-Host": "public.example, lb.internal",
+               "X-Forwarded-Port": "443, 80", "X-Forwarded-Prefix": "/shop, /lb"}
+    seen = dj.request(PROXY, "/info/", headers, policy=aligned).json()
+    assert (seen["remote_addr"], seen["secure"], seen["host"]) == (CLIENT, True, PUBLIC)
+    assert seen["port"] == "443"
+    assert seen["target"] == "https://public.example/shop/target/"
+    # README: Django's USE_X_FORWARDED_HOST would read the whole list kept, and refuse it.
+    refused = dj.request(PROXY, "/info/", headers, policy=aligned, USE_X_FORWARDED_HOST=True)
+    assert refused.status == 400
+
+
 def test_django_allowed_hosts_apply_to_forwarded_host(dj: DjangoFront) -> None:
     """The trusted proxy's host is still checked against ALLOWED_HOSTS."""
     refused = dj.request(PROXY, "/info/", {**FORWARDED, "X-Forwarded-Host": "evil.example"})
