@@ -702,6 +702,21 @@ def test_starlette_https_redirect(st: StarletteFront) -> None:
     assert forged.headers["location"] == "https://backend.internal:8000/items/42"
 
 
+def test_starlette_middleware_list_order(st: StarletteFront) -> None:
+    """In Starlette's own middleware list the first entry is the outermost: there
+    trustedproxy works as when it wraps the app; after HTTPSRedirectMiddleware,
+    the redirect sees the proxy's http and loops (README: outermost)."""
+    first = Starlette(routes=ROUTES, middleware=[Middleware(st.middleware, policy=POLICY),
+                                                 Middleware(HTTPSRedirectMiddleware)])
+    response = call_asgi(first, make_scope(PROXY, "/items/42", FORWARDED))
+    assert response.json()["url_for"] == "https://public.example/shop/items/7"
+    last = Starlette(routes=ROUTES, middleware=[Middleware(HTTPSRedirectMiddleware),
+                                                Middleware(st.middleware, policy=POLICY)])
+    response = call_asgi(last, make_scope(PROXY, "/items/42", FORWARDED))
+    assert (response.status, response.headers["location"]) == (
+        307, "https://backend.internal:8000/items/42")
+
+
 def test_starlette_trusted_host(st: StarletteFront) -> None:
     """TrustedHostMiddleware sees the trusted proxy's host, never a forged one."""
     inner = (Middleware(TrustedHostMiddleware, allowed_hosts=[PUBLIC]),)
