@@ -2,8 +2,9 @@
 APIs report, not what the environ or scope holds.
 
 Django runs through both WSGI paths (compiled and pure Python) and both ASGI
-paths, from hand-built environs and scopes, and once through a real uvicorn.
-Starlette runs through both ASGI paths. Every value checked is one the
+paths, from hand-built environs and scopes, and through a real uvicorn.
+Starlette runs through both ASGI paths, and through a real uvicorn (http and
+a websocket) with its own root_path. Every value checked is one the
 framework computes itself (``request.is_secure()``, ``get_host()``,
 ``build_absolute_uri``, ``url_for``, its redirect and host middleware), with
 the framework's own proxy handling left off.
@@ -27,7 +28,7 @@ import socket as pysocket
 import sys
 import textwrap
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -203,7 +204,6 @@ class DjangoFront:
     name: str
     middleware: type[Any]
     asgi: bool
-    overrides: dict[str, Any] = field(default_factory=dict)
 
     def request(self, peer: str, path: str, headers: Mapping[str, str] | None = None, *,
                 method: str = "GET", policy: TrustPolicy = POLICY,
