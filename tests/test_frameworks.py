@@ -337,6 +337,23 @@ def test_django_csrf_origin(dj: DjangoFront) -> None:
     assert plain.status == 403
 
 
+def test_django_csrf_referer(dj: DjangoFront) -> None:
+    """Without Origin, Django checks the Referer of a secure request against
+    get_host(): behind the trusted https proxy a Referer from the public host
+    passes and one from another site fails (403); neither check would run on
+    the plain http request the backend received."""
+    def post(referer: str) -> Response:
+        return dj.request(PROXY, "/submit/", {**FORWARDED, "Referer": referer,
+                                              "Cookie": f"csrftoken={CSRF}",
+                                              "X-CSRFToken": CSRF}, method="POST")
+
+    passed = post("https://public.example/shop/form/")
+    assert (passed.status, passed.body) == (200, b"accepted")
+    refused = post("https://evil.example/form/")
+    assert refused.status == 403
+    assert b"CSRF" in refused.body
+
+
 def test_django_forged_host(dj: DjangoFront) -> None:
     """An untrusted peer forging X-Forwarded-Host gets its real Host in get_host(),
     or 400 when that host is not allowed (never the forged one, even an allowed one)."""
