@@ -576,7 +576,7 @@ def uvicorn_server(request: pytest.FixtureRequest) -> Iterator[ManagedServer]:
     try:
         yield server
     finally:
-        server.stop()
+        server.cleanup()  # stopped by PID, its directory removed
 
 
 def http_get(server: ManagedServer, headers: list[tuple[str, str]], source: str,
