@@ -60,6 +60,7 @@ __all__ = [
     "logical_lines",
     "mod_wsgi_proxy_problem",
     "parse_directives",
+    "policy_problems",
     "split_words",
 ]
 
@@ -407,6 +408,36 @@ def build_policy(settings: dict[str, list[Setting]], source: str, *,
     Raises:
         ConfigError: with every problem found.
     """
+    policy, problems = _build(settings, source, partial_ipv4, proxies_name, headers_name,
+                              proxies_lost=False)
+    if problems or policy is None:
+        raise ConfigError(problems)
+    return policy
+
+
+def policy_problems(settings: dict[str, list[Setting]], source: str, *,
+                    proxies_name: str = PROXIES, headers_name: str = HEADERS_DIRECTIVE,
+                    proxies_lost: bool = False) -> list[Problem]:
+    """The problems :func:`build_policy` finds in *settings* (none: they make
+    a policy), for a caller that has found problems of its own.
+
+    Args:
+        settings: as for :func:`build_policy`.
+        source: as for :func:`build_policy`.
+        proxies_name: as for :func:`build_policy`.
+        headers_name: as for :func:`build_policy`.
+        proxies_lost: the caller could not read a proxies setting it was
+            given (its own problem says why), so the headers' "without
+            proxies" problem would only repeat that one: it is left out.
+    """
+    return _build(settings, source, True, proxies_name, headers_name,
+                  proxies_lost=proxies_lost)[1]
+
+
+def _build(settings: dict[str, list[Setting]], source: str, partial_ipv4: bool,
+           proxies_name: str, headers_name: str, *,
+           proxies_lost: bool) -> tuple[TrustPolicy | None, list[Problem]]:
+    """:func:`build_policy`'s work: the policy, or ``None``, and the problems in order."""
     errors: list[Problem] = []
     directive_at: dict[str, str] = {}
     # An express command line may give both options on one line (one place):
@@ -466,8 +497,8 @@ def build_policy(settings: dict[str, list[Setting]], source: str, *,
             value = flag
         kwargs[option] = Located(value, where)
     unix = kwargs.get("trust_unix_socket")
-    if settings.get("headers") and not settings.get("proxies") and isinstance(unix, Located) \
-            and unix.value is True:
+    if settings.get("headers") and not settings.get("proxies") and not proxies_lost \
+            and isinstance(unix, Located) and unix.value is True:
         # trustedproxy would trust Unix-socket peers only; Apache, which skips the
         # comment line, would believe these headers from every client.
         errors.append(Problem(settings["headers"][0].at(source), None, (
@@ -484,7 +515,7 @@ def build_policy(settings: dict[str, list[Setting]], source: str, *,
         for problem in exc.problems:
             message = problem.message
             if message.startswith("trusted headers but no trusted proxies"):
-                if proxy_rejected:
+                if proxy_rejected or proxies_lost:
                     continue
                 message = (f"{headers_name} without {proxies_name}: mod_wsgi would then "
                            "believe these headers from every client; add "
@@ -495,10 +526,8 @@ def build_policy(settings: dict[str, list[Setting]], source: str, *,
             elif problem.source in directive_at:
                 message = f"{directive_at[problem.source]}: {message}"
             errors.append(Problem(problem.source, problem.value, message))
-        raise ConfigError(_in_order(errors)) from None
-    if errors:
-        raise ConfigError(_in_order(errors))
-    return policy
+        return None, _in_order(errors)
+    return (None if errors else policy), _in_order(errors)
 
 
 def _line_of(problem: Problem) -> int:
