@@ -500,3 +500,22 @@ def test_error_lines_with_crlf_bom_tabs_continuations_and_nesting(
                      .replace(b"\xef\xbb\xbf\xef\xbb\xbf", b"\xef\xbb\xbf"))
     with pytest.raises(ConfigError, match=match):
         TrustPolicy.from_file(path)
+
+
+# --------------------------------------------------------------------------- review (s12)
+
+
+@pytest.mark.parametrize(("word", "match"), [
+    pytest.param("010", r"'010' has a leading zero \(octal to some readers, 8 in YAML 1\.1\): "
+                        r"write it without, in plain decimal digits", id="leading zero"),
+    pytest.param("0x10", r"max_hops must be a whole number from 1 to 1024, not '0x10'", id="hex"),
+    pytest.param("+5", r"max_hops must be a whole number from 1 to 1024, not '\+5'", id="sign"),
+    pytest.param("1_000", r"max_hops must be a whole number from 1 to 1024, not '1_000'",
+                 id="separators"),
+])
+def test_max_hops_only_in_plain_decimal(word: str, match: str) -> None:
+    """'# trustedproxy: max_hops 010' loaded as 10, where YAML 1.1 reads 010
+    as 8: as in YAML, only plain decimal digits are a number of hops."""
+    with pytest.raises(ConfigError, match=r"^t.conf:2: # trustedproxy: max_hops: " + match):
+        load(f"WSGITrustedProxies 10.0.0.1\n# trustedproxy: max_hops {word}\n")
+    assert load("WSGITrustedProxies 10.0.0.1\n# trustedproxy: max_hops 10\n").max_hops == 10

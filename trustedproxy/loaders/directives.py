@@ -485,7 +485,16 @@ def _build(settings: dict[str, list[Setting]], source: str, partial_ipv4: bool,
         value: object = setting.words[0]
         if option == "max_hops":
             word = setting.words[0]
-            # (a number of thousands of digits is not converted: int() refuses it)
+            if len(word) > 1 and word.startswith("0") and word.isascii() and word.isdigit():
+                octal = set(word) <= set("01234567") and len(word) < 20
+                note = f", {int(word, 8)} in YAML 1.1" if octal else ""
+                errors.append(Problem(where, word, (
+                    f"{setting.directive}: {word!r} has a leading zero (octal to some "
+                    f"readers{note}): write it without, in plain decimal digits")))
+                continue
+            # Plain decimal digits only, as in YAML; anything else goes to the
+            # policy's own check as text. (A number of thousands of digits is
+            # not converted: int() refuses it.)
             value = int(word) if word.isascii() and word.isdigit() and len(word) < 20 else word
         elif option != "script_name":
             flag = _parse_bool(setting.words[0])
