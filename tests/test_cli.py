@@ -7,11 +7,12 @@ import os
 import pathlib
 import subprocess
 import sys
+from typing import Any
 
 import pytest
 
 from trustedproxy import TrustPolicy, _compiled
-from trustedproxy.cli import _walk_lines, explain, main
+from trustedproxy.cli import SERVERS, _walk_lines, explain, main
 from trustedproxy.errors import ConfigError
 from trustedproxy.loaders.files import detect_format
 
@@ -525,7 +526,9 @@ class TestWalkText:
     ("uwsgi", "uWSGI keeps header names with '_'"),
     ("other", "check that your server drops header names with '_'"),
     ("waitress", "waitress removes X-Forwarded-For, -Host, -Proto, -Port, -By and Forwarded"),
-    ("gunicorn", None), ("mod_wsgi", None), ("uvicorn", None),
+    ("uvicorn", "uvicorn --interface wsgi (its own WSGI bridge, as a2wsgi's) merges header "
+                "names with '_' as uWSGI does"),
+    ("gunicorn", None), ("mod_wsgi", None),
 ])
 def test_check_server_underscore_warning(tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str],
                                          server: str, warned: str | None) -> None:
@@ -676,3 +679,67 @@ def test_convert_help_names_every_refusal(files: pathlib.Path,
     for form in ("directives", "express"):
         assert main(["convert", "unix.yaml", "--to", form]) == 2
         assert "Unix-socket peers only" in capsys.readouterr().err
+
+
+def test_check_server_uvicorn_says_what_a_wsgi_user_should_do(
+        tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """check --server uvicorn said nothing, though uvicorn --interface wsgi
+    merges a client's 'X_Forwarded_For' into HTTP_X_FORWARDED_FOR as uWSGI
+    does; it now says so, and what to do, in the voice of the uWSGI note."""
+    path = tmp_path / "trust.yaml"
+    path.write_text("trusted_proxies: [10.0.0.0/8]\ntrusted_headers: [X-Forwarded-For]\n")
+    assert main(["check", "--server", "uvicorn", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert (f"{path}: warning: --server uvicorn: uvicorn --interface wsgi (its own WSGI bridge, "
+            "as a2wsgi's) merges header names with '_' as uWSGI does: a client's "
+            "'X_Forwarded_For' line is joined to HTTP_X_FORWARDED_FOR before the WSGI "
+            "middleware sees it, so a trusted proxy that passes it through lets the client "
+            "add to the list; serve a WSGI app as ASGI instead, with "
+            "trustedproxy.asgi.TrustedProxyMiddleware around the bridge (it removes such names "
+            "before the bridge merges them), or make the front-end drop such headers (nginx "
+            "does by default: underscores_in_headers off); an ASGI app needs nothing\n") in out
+    assert "uvicorn --interface wsgi do not" in (SERVERS["other"] or "")
+
+
+def test_the_uvicorn_advice_works() -> None:
+    """What the uvicorn note advises: the ASGI middleware around uvicorn's WSGI
+    bridge. Straight through the bridge, a client's X_Forwarded_For joins the
+    header (the fact the note states); with the middleware around it, the WSGI
+    app sees only what the trusted proxy wrote."""
+    import asyncio
+    import warnings
+
+    wsgi_bridge = pytest.importorskip("uvicorn.middleware.wsgi")
+    from trustedproxy.asgi import TrustedProxyMiddleware as AsgiMiddleware
+
+    seen: dict[str, str] = {}
+
+    def wsgi_app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        seen.update({k: v for k, v in environ.items() if k.startswith(("HTTP_", "REMOTE_"))})
+        start_response("200 OK", [("Content-Length", "0")])
+        return []
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # uvicorn's own bridge is deprecated
+        bridge = wsgi_bridge.WSGIMiddleware(wsgi_app)
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
+             "scheme": "http", "path": "/", "raw_path": b"/", "root_path": "",
+             "query_string": b"", "server": ("127.0.0.1", 8000), "client": ("10.0.0.5", 40000),
+             "headers": [(b"host", b"app"), (b"x-forwarded-for", b"203.0.113.7"),
+                         (b"x_forwarded_for", b"10.0.0.9")]}
+
+    async def call(app: Any) -> None:
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message: dict[str, Any]) -> None:
+            pass
+
+        await app(dict(scope, headers=list(scope["headers"])), receive, send)
+
+    asyncio.run(call(bridge))
+    assert seen["HTTP_X_FORWARDED_FOR"] == "203.0.113.7,10.0.0.9"  # merged: the client's is last
+    seen.clear()
+    policy = TrustPolicy(trusted_proxies=["10.0.0.0/8"], trusted_headers=["X-Forwarded-For"])
+    asyncio.run(call(AsgiMiddleware(bridge, policy)))
+    assert (seen["REMOTE_ADDR"], seen["HTTP_X_FORWARDED_FOR"]) == ("203.0.113.7", "203.0.113.7")

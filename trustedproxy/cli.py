@@ -156,9 +156,9 @@ def _located(problem: Problem, path: str) -> str:
 
 #: WSGI/ASGI servers and what to check in their own settings: what they do
 #: with a header name holding '_' (measured by tests/test_smuggling.py; see
-#: SECURITY.md), and waitress's own header clearing. ``None``: nothing; they
-#: drop or keep such names apart, so a client cannot smuggle X_Forwarded_For
-#: in as X-Forwarded-For.
+#: SECURITY.md; uvicorn's WSGI bridge by tests/test_cli.py), and waitress's
+#: own header clearing. ``None``: nothing; they drop or keep such names apart,
+#: so a client cannot smuggle X_Forwarded_For in as X-Forwarded-For.
 SERVERS: dict[str, str | None] = {
     "gunicorn": None,
     "waitress": ("waitress removes X-Forwarded-For, -Host, -Proto, -Port, -By and Forwarded "
@@ -167,14 +167,21 @@ SERVERS: dict[str, str | None] = {
                  "--no-clear-untrusted-proxy-headers (clear_untrusted_proxy_headers=False) "
                  "and without its own trusted_proxy"),
     "mod_wsgi": None,
-    "uvicorn": None,
+    "uvicorn": ("uvicorn --interface wsgi (its own WSGI bridge, as a2wsgi's) merges header names "
+                "with '_' as uWSGI does: a client's 'X_Forwarded_For' line is joined to "
+                "HTTP_X_FORWARDED_FOR before the WSGI middleware sees it, so a trusted proxy "
+                "that passes it through lets the client add to the list; serve a WSGI app as "
+                "ASGI instead, with trustedproxy.asgi.TrustedProxyMiddleware around the bridge "
+                "(it removes such names before the bridge merges them), or make the front-end "
+                "drop such headers (nginx does by default: underscores_in_headers off); an ASGI "
+                "app needs nothing"),
     "uwsgi": ("uWSGI keeps header names with '_': a client's 'X_Forwarded_For' line is "
               "merged into HTTP_X_FORWARDED_FOR, so a trusted proxy that passes it through "
               "lets the client add to the list; make the front-end drop such headers (nginx "
               "does by default: underscores_in_headers off) or overwrite X-Forwarded-For"),
     "other": ("check that your server drops header names with '_' or keeps them apart from "
-              "'-' names (gunicorn, waitress, mod_wsgi and uvicorn do; uWSGI does not): see "
-              "SECURITY.md"),
+              "'-' names (gunicorn, waitress, mod_wsgi and uvicorn serving ASGI do; uWSGI and "
+              "uvicorn --interface wsgi do not): see SECURITY.md"),
 }
 
 
@@ -583,8 +590,8 @@ def _parser() -> argparse.ArgumentParser:
                        help="exit with status 1 when there are warnings")
     check.add_argument("--server", choices=sorted(SERVERS), metavar="SERVER",
                        help="the WSGI/ASGI server behind the policy; warns when it keeps header "
-                            "names with '_', or removes forwarded headers itself "
-                            "(choices: %(choices)s)")
+                            "names with '_' (uvicorn: with --interface wsgi), or removes "
+                            "forwarded headers itself (choices: %(choices)s)")
     _add_load_options(check)
     check.set_defaults(func=_check)
 
