@@ -743,3 +743,91 @@ def test_the_uvicorn_advice_works() -> None:
     policy = TrustPolicy(trusted_proxies=["10.0.0.0/8"], trusted_headers=["X-Forwarded-For"])
     asyncio.run(call(AsgiMiddleware(bridge, policy)))
     assert (seen["REMOTE_ADDR"], seen["HTTP_X_FORWARDED_FOR"]) == ("203.0.113.7", "203.0.113.7")
+
+
+# --------------------------------------------------------------------------- a closed stdout
+
+#: A policy file whose check prints 20,000 warnings (host bits set), and whose
+#: convert prints 20,000 networks (none adjacent, so none merge): far more
+#: than a pipe holds.
+BIG = ("trusted_proxies:\n" + "".join(f"  - 10.{i // 256}.{i % 256}.1/31\n" for i in range(20000))
+       + "trusted_headers: [X-Forwarded-For]\n")
+PAD = ["-H", "X-Pad-1: " + "a" * 100_000, "-H", "X-Pad-2: " + "b" * 100_000,
+       "-H", "X-Pad-3: " + "c" * 100_000]
+
+
+def run_into_closed_pipe(argv: list[str], cwd: pathlib.Path,
+                        env: dict[str, str]) -> tuple[int, bytes, bytes]:
+    """Run the command line with stdout into a pipe that is closed after the
+    first read (at most 4 KiB), as '| head -1' does; return the exit status,
+    what was read and stderr."""
+    proc = subprocess.Popen([sys.executable, "-m", "trustedproxy", *argv], cwd=cwd, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None
+    assert proc.stderr is not None
+    with proc:
+        try:
+            first = os.read(proc.stdout.fileno(), 4096)
+            proc.stdout.close()
+            err = proc.stderr.read()
+            code = proc.wait(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    return code, first, err
+
+
+@pytest.mark.parametrize(("argv", "first"), [
+    pytest.param(["check", "big.yaml"], b"big.yaml:2: warning: trusted proxy '10.0.0.1/31': "
+                                        b"host bits set: read as 10.0.0.0/31\n", id="check"),
+    pytest.param(["explain", "big.yaml", "--peer", "10.0.0.5", *PAD],
+                 b"policy:  big.yaml: 20000 trusted networks; headers: X-Forwarded-For\n",
+                 id="explain"),
+    pytest.param(["explain", "big.yaml", "--peer", "10.0.0.5", "--json", *PAD], b"{\n",
+                 id="explain --json"),
+    pytest.param(["convert", "big.yaml", "--to", "yaml"], b"trusted_proxies:\n",
+                 id="convert --to yaml"),
+    pytest.param(["convert", "big.yaml", "--to", "directives"],
+                 b"WSGITrustedProxies 10.0.0.0/31 10.0.1.0/31 ", id="convert --to directives"),
+])
+@pytest.mark.parametrize("unbuffered", [False, True], ids=["buffered", "unbuffered"])
+def test_a_stdout_closed_early_ends_the_command_quietly(
+        tmp_path: pathlib.Path, argv: list[str], first: bytes, unbuffered: bool) -> None:
+    """'trustedproxy explain ... | head -1' printed 'trustedproxy: error: [Errno
+    32] Broken pipe' and exited 2. A closed stdout now ends the command with no
+    message and no traceback, with exit status 141 (128 + SIGPIPE, what the
+    shell reports for a command that SIGPIPE ends), for every command that
+    writes much; with PYTHONUNBUFFERED too (where a write cut short by the
+    close is dropped without an error, so a single large write ended with 0)."""
+    (tmp_path / "big.yaml").write_text(BIG)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    if unbuffered:
+        env["PYTHONUNBUFFERED"] = "1"
+    code, line, err = run_into_closed_pipe(argv, tmp_path, env)
+    assert (code, err) == (141, b"")
+    shown = min(len(line), len(first))  # unbuffered print writes the line and its end apart
+    assert shown
+    assert line[:shown] == first[:shown]
+
+
+@pytest.mark.parametrize(("argv", "status"), [
+    (["check", "trust.yaml"], 141), (["convert", "trust.yaml", "--to", "express"], 141),
+    (["explain", "trust.yaml", "--peer", "10.0.0.5"], 141),
+    (["--version"], 0), (["check", "--help"], 0),
+])
+def test_a_stdout_closed_before_anything_is_written(tmp_path: pathlib.Path,
+                                                    argv: list[str], status: int) -> None:
+    """A stdout with no reader from the start: short output ends as quietly,
+    with status 141 (output that waits in Python's buffer is flushed before
+    main returns, never at exit, where it would print 'Exception ignored'
+    and give status 120). --help and --version are argparse's own: it
+    ignores the failed write and exits 0, quietly too."""
+    (tmp_path / "trust.yaml").write_text(YAML)
+    read, write = os.pipe()
+    os.close(read)  # no reader: the first write fails
+    try:
+        result = subprocess.run([sys.executable, "-m", "trustedproxy", *argv], cwd=tmp_path,
+                                stdout=write, stderr=subprocess.PIPE, timeout=60, check=False)
+    finally:
+        os.close(write)
+    assert (result.returncode, result.stderr) == (status, b"")

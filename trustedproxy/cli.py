@@ -1,7 +1,9 @@
 """The ``trustedproxy`` command line: ``main(argv) -> int``.
 
-Exit codes: 0 fine, 1 problems found, 2 usage or configuration error. Errors
-are printed as one line each, never as a traceback.
+Exit codes: 0 fine, 1 problems found, 2 usage or configuration error, 141
+stdout closed before the output was written (``| head -1``: 128 + SIGPIPE, as
+the shell reports for a command SIGPIPE ends). Errors are printed as one line
+each, never as a traceback.
 """
 
 from __future__ import annotations
@@ -491,6 +493,20 @@ def _argument(arg: str) -> str:
         return arg
 
 
+def _emit(text: str) -> None:
+    """Write *text* to stdout a line at a time.
+
+    With unbuffered output (``python -u``, ``PYTHONUNBUFFERED``), a write
+    that the reader's close cuts short is taken as done: the rest is dropped
+    without an error, so one large write into ``| head -1`` could end with
+    status 0. A line at a time, the next line's write fails, and
+    :func:`main` ends the command as for any closed stdout.
+    """
+    write = sys.stdout.write
+    for line in text.splitlines(keepends=True):
+        write(line)
+
+
 def _explain(args: argparse.Namespace) -> int:
     policy = load_file(args.file, format=args.format, block=args.block)
     result = explain(policy, _argument(args.peer), [_argument(h) for h in args.header],
@@ -498,9 +514,9 @@ def _explain(args: argparse.Namespace) -> int:
     if args.json:
         result = {"policy": _printable(args.file), **result,
                   "warnings": [_printable(str(w)) for w in policy.warnings()]}
-        print(json.dumps(result, indent=2))
+        _emit(json.dumps(result, indent=2) + "\n")
     else:
-        print("\n".join(_explain_text(result, policy, args.file)))
+        _emit("\n".join(_explain_text(result, policy, args.file)) + "\n")
     return 0
 
 
@@ -510,11 +526,11 @@ def _explain(args: argparse.Namespace) -> int:
 def _convert(args: argparse.Namespace) -> int:
     policy = load_file(args.file, format=args.format, block=args.block)
     if args.to == "yaml":
-        print(policy.to_yaml(), end="")
+        _emit(policy.to_yaml())
     elif args.to == "directives":
-        print(policy.to_directives(), end="")
+        _emit(policy.to_directives())
     else:
-        print(shlex.join(policy.to_express_args()))
+        _emit(shlex.join(policy.to_express_args()) + "\n")
     return 0
 
 
@@ -638,8 +654,43 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: The exit status when stdout is closed before the output is written
+#: (``trustedproxy explain ... | head -1``): 128 + SIGPIPE, what the shell
+#: reports for a command that SIGPIPE ends, as it would end a C program.
+STDOUT_CLOSED = 141
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line with *argv* (default ``sys.argv[1:]``); return the exit code."""
+    """Run the command line with *argv* (default ``sys.argv[1:]``); return the exit code.
+
+    A stdout closed by its reader (``| head -1``) ends the command quietly,
+    with status :data:`STDOUT_CLOSED`: no message, no traceback. As Python's
+    documentation advises for SIGPIPE, stdout is then pointed at
+    :data:`os.devnull`, so that flushing it at exit cannot fail again.
+    """
+    try:
+        code = _main(argv)
+        sys.stdout.flush()  # short output waits in the buffer: fail here, not at exit
+    except BrokenPipeError:
+        _stdout_to_devnull()
+        return STDOUT_CLOSED
+    return code
+
+
+def _stdout_to_devnull() -> None:
+    """Point the stdout file descriptor at os.devnull (when it has one)."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # replaced by a test, or already closed
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, fd)
+    finally:
+        os.close(devnull)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     for stream in (sys.stdout, sys.stderr):
         # Whatever the terminal's encoding (ASCII, latin-1, a Windows code page), a
         # character it cannot show is escaped, never a UnicodeEncodeError.
@@ -659,6 +710,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except TrustedProxyError as exc:
         print(_printable(f"trustedproxy: error: {exc}"), file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        raise  # stdout closed by its reader: main() ends quietly
     except OSError as exc:
         print(_printable(f"trustedproxy: error: {exc}"), file=sys.stderr)
         return 2
