@@ -155,3 +155,66 @@ def test_guessed_form_error_says_how_to_force_it(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         TrustPolicy.from_file(path, format="directives")
     assert "this file was read as" not in str(info.value)
+
+
+# --------------------------------------------------------------------------- review (s12)
+
+
+@pytest.mark.parametrize(("text", "fmt"), [
+    # YAML, with the other forms' markers in strings, list items, block scalars, comments
+    pytest.param(YAML + "script_name: \"/--trust-proxy\"\n", "yaml", id="yaml: quoted value"),
+    pytest.param(YAML + "script_name: /--trust-proxy-header\n", "yaml", id="yaml: plain value"),
+    pytest.param("trusted_proxies: [10.0.0.0/8]\ntrusted_headers:\n  - X-Forwarded-For\n"
+                 "  - --trust-proxy\n", "yaml", id="yaml: list item"),
+    pytest.param(YAML + "# as --trust-proxy 10.0.0.0/8 in mod_wsgi-express\n", "yaml",
+                 id="yaml: comment"),
+    pytest.param(YAML + "script_name: |\n  WSGITrustedProxies 10.0.0.1\n", "yaml",
+                 id="yaml: directive line in a block scalar"),
+    pytest.param(YAML + "script_name: >\n  <VirtualHost *:80>\n", "yaml",
+                 id="yaml: Apache block in a block scalar"),
+    pytest.param("{trusted_proxies: [10.0.0.1], trusted_headers: ['--trust-proxy-header']}\n",
+                 "yaml", id="yaml: flow mapping"),
+    pytest.param("# WSGITrustedProxies 10.0.0.1\n" + YAML, "yaml", id="yaml: directive comment"),
+    # directives, with the other forms' markers
+    pytest.param(DIRECTIVES + "# mod_wsgi-express start-server --trust-proxy 10.0.0.0/8\n",
+                 "directives", id="directives: express comment"),
+    pytest.param("Header set X-Note \"--trust-proxy\"\n" + DIRECTIVES, "directives",
+                 id="directives: express option in a quoted value"),
+    pytest.param("# trusted_proxies: [10.0.0.0/8]\n" + DIRECTIVES, "directives",
+                 id="directives: YAML comment"),
+    pytest.param("# trustedproxy: script_name /app\n# --trust-proxy 10.0.0.1\n", "directives",
+                 id="directives: option lines and an express comment"),
+    # express, with the other forms' markers
+    pytest.param("# WSGITrustedProxies 10.0.0.0/8\n" + EXPRESS, "express",
+                 id="express: directive comment"),
+    pytest.param("# trusted_proxies: [10.0.0.0/8]\n" + EXPRESS, "express",
+                 id="express: YAML comment"),
+    pytest.param(EXPRESS.rstrip("\n") + " \\\n    --setenv NOTE 'see\nWSGITrustedProxies in "
+                 "the vhost'\n", "express", id="express: directive line in a quoted value"),
+    pytest.param(EXPRESS.rstrip("\n") + " --log-format 'trusted_proxies: %h'\n", "express",
+                 id="express: YAML-like text in a quoted value"),
+    pytest.param(EXPRESS.rstrip("\n") + " --include-file \"\n<VirtualHost *:80>\"\n",
+                 "express", id="express: Apache block in a quoted value"),
+    pytest.param("<VirtualHost *:80>\nHeader set X-Note \"--trust-proxy\"\n</VirtualHost>\n",
+                 "directives", id="directives: a block, and an option in a quoted value"),
+])
+def test_detect_each_form_whatever_the_others_markers(text: str, fmt: str) -> None:
+    """Each form is told from its content even when it holds another form's
+    marker in a string, a list item, a block scalar or a comment: YAML that
+    reads as a mapping with policy keys is YAML (a quoted '--trust-proxy' made
+    it express arguments), and a directive line inside a shell-quoted value
+    does not make express arguments directives."""
+    assert detect_format("policy", text) == fmt
+
+
+def test_yaml_with_an_express_marker_loads(tmp_path: Path) -> None:
+    """The policy of a YAML file with '--trust-proxy' in a value loads (it loaded
+    as express arguments: an empty policy, one warning)."""
+    path = tmp_path / "policy"
+    path.write_text("trusted_proxies: [10.0.0.0/8, 192.0.2.10]\n"
+                    "trusted_headers: [X-Forwarded-For, X-Forwarded-Proto]\n"
+                    "custom_headers: {X-Note--trust-proxy: client}\n")
+    assert TrustPolicy.from_file(path) == TrustPolicy(
+        trusted_proxies=["10.0.0.0/8", "192.0.2.10"],
+        trusted_headers=["X-Forwarded-For", "X-Forwarded-Proto"],
+        custom_headers={"X-Note--trust-proxy": "client"})
