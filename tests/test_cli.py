@@ -104,11 +104,28 @@ class TestCheck:
             "trust.yaml: error: block '/b': a block applies to directive files only (this file "
             "is read as yaml)\n")
 
-    def test_format_option(self, files: pathlib.Path) -> None:
-        """--format overrides detection."""
+    def test_format_option(self, files: pathlib.Path, capsys: pytest.CaptureFixture[str]) -> None:
+        """--format overrides detection; a file with nothing in the form it names
+        that looks like another form is an error (it loaded an empty policy with
+        a warning), exit status 2; a file of that form with nothing in it loads."""
         (files / "policy.txt").write_text(YAML)
         assert main(["check", "--format", "yaml", "policy.txt"]) == 0
-        assert main(["check", "--format", "directives", "policy.txt"]) == 0  # no directives
+        capsys.readouterr()
+        assert main(["check", "trust.yaml", "--format", "express"]) == 2
+        assert capsys.readouterr().out == (
+            "trust.yaml: error: format='express' (on the command line: --format express) reads "
+            "this file as express, but nothing in it is: it has no --trust-proxy or "
+            "--trust-proxy-header option; it looks like yaml, for it has a YAML mapping with "
+            "the keys trusted_proxies, trusted_headers: say format='yaml' (--format yaml), or "
+            "leave the format out\n")
+        assert main(["check", "--format", "directives", "policy.txt"]) == 2
+        assert main(["explain", "--format", "directives", "policy.txt", "--peer", "::1"]) == 2
+        assert "trustedproxy: error: policy.txt: format='directives'" in (
+            capsys.readouterr().err)
+        (files / "start.txt").write_text("mod_wsgi-express start-server app.wsgi\n")
+        assert main(["check", "--strict", "--format", "express", "start.txt"]) == 1
+        assert "start.txt: warning: no trusted proxies and no trusted headers" in (
+            capsys.readouterr().out)
 
 
 @pytest.mark.parametrize(("name", "text", "fmt"), [

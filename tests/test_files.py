@@ -218,3 +218,67 @@ def test_yaml_with_an_express_marker_loads(tmp_path: Path) -> None:
         trusted_proxies=["10.0.0.0/8", "192.0.2.10"],
         trusted_headers=["X-Forwarded-For", "X-Forwarded-Proto"],
         custom_headers={"X-Note--trust-proxy": "client"})
+
+
+@pytest.mark.parametrize(("given", "form", "looks", "why"), [
+    ("express", "yaml", "yaml", "a YAML mapping with the keys trusted_proxies, trusted_headers"),
+    ("directives", "yaml", "yaml", "a YAML mapping with the keys trusted_proxies, "
+                                   "trusted_headers"),
+    ("express", "directives", "directives", "a WSGITrustedProxies/WSGITrustedProxyHeaders line"),
+    ("directives", "express", "express", "a --trust-proxy option outside a comment"),
+])
+def test_a_format_the_file_cannot_be_is_an_error(tmp_path: Path, given: str, form: str,
+                                                 looks: str, why: str) -> None:
+    """format= (--format) naming a form the file is not in loaded an empty policy
+    with a warning; when nothing in the file is read as that form and it looks
+    like another, it is an error naming the file, the form given and the form
+    the file looks like."""
+    path = tmp_path / "policy.txt"
+    path.write_text(FORMS[form])
+    nothing = {"express": "no --trust-proxy or --trust-proxy-header option",
+               "directives": "no WSGITrustedProxies/WSGITrustedProxyHeaders line and no "
+                             "'# trustedproxy:' option line"}[given]
+    with pytest.raises(ConfigError) as info:
+        TrustPolicy.from_file(path, format=given)
+    assert [str(p) for p in info.value.problems] == [
+        f"{path}: format={given!r} (on the command line: --format {given}) reads this file as "
+        f"{given}, but nothing in it is: it has {nothing}; it looks like {looks}, for it has "
+        f"{why}: say format={looks!r} (--format {looks}), or leave the format out"]
+    assert info.value.value == given
+
+
+@pytest.mark.parametrize(("form", "looks", "why"), [
+    ("directives", "directives", "a WSGITrustedProxies/WSGITrustedProxyHeaders line"),
+    ("express", "express", "a --trust-proxy option outside a comment"),
+])
+def test_format_yaml_on_another_form_says_what_it_looks_like(tmp_path: Path, form: str,
+                                                            looks: str, why: str) -> None:
+    """format='yaml' on a file in another form was already an error (not a
+    mapping); its last problem now says what the file looks like."""
+    path = tmp_path / "policy.txt"
+    path.write_text(FORMS[form])
+    with pytest.raises(ConfigError, match=r"a policy file must be a mapping") as info:
+        TrustPolicy.from_file(path, format="yaml")
+    assert str(info.value.problems[-1]) == (
+        f"{path}: format='yaml' (on the command line: --format yaml) reads this file as yaml; "
+        f"it looks like {looks}, for it has {why}: say format={looks!r} (--format {looks}), "
+        "or leave the format out")
+
+
+@pytest.mark.parametrize(("form", "text"), [
+    ("express", ""), ("express", "# nothing yet\n"),
+    ("express", "mod_wsgi-express start-server app.wsgi --port 8000\n"),
+    ("directives", ""), ("directives", "<VirtualHost *:80>\nServerName a\n</VirtualHost>\n"),
+    ("directives", "ServerName example.com\n"), ("express", "ServerName example.com\n"),
+])
+def test_a_file_of_the_form_given_with_nothing_in_it_still_loads(
+        tmp_path: Path, form: str, text: str) -> None:
+    """An empty file, or one of the form given that trusts nothing (a start-server
+    line without --trust-proxy, a vhost without trust directives), or one that
+    looks like no form in particular, loads as before: an empty policy, whose
+    warning says it trusts nothing."""
+    path = tmp_path / "policy.txt"
+    path.write_text(text)
+    policy = TrustPolicy.from_file(path, format=form)
+    assert policy == TrustPolicy()
+    assert "this policy trusts no peer" in str(policy.warnings()[0])

@@ -143,7 +143,9 @@ def _demo(args: argparse.Namespace) -> int:
 
 def _add_load_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", choices=FORMATS,
-                        help="the file's form (default: from its extension, else its content)")
+                        help="the file's form (default: from its extension, else its content); "
+                             "a file with nothing of that form that looks like another form "
+                             "is an error")
     parser.add_argument("--block", metavar="BLOCK",
                         help="in a directive file whose blocks disagree, the block to use, "
                              "e.g. 'Location /api' or 'VirtualHost *:443'")

@@ -126,7 +126,9 @@ def load_file(path: str | os.PathLike[str], *, format: str | None = None,
     Raises:
         ValueError: for a *format* that is not one of :data:`FORMATS`.
         ConfigError: for a file that cannot be read or does not hold a valid
-            policy, or a *block* for a file that is not in directive form.
+            policy, a *block* for a file that is not in directive form, or a
+            *format* the file cannot be in: nothing in it is read as that
+            form, and it looks like another.
     """
     if format is not None and format not in FORMATS:
         msg = f"format must be one of {', '.join(map(repr, FORMATS))}, not {format!r}"
@@ -141,6 +143,8 @@ def load_file(path: str | os.PathLike[str], *, format: str | None = None,
         msg = (f"block {block!r}: a block applies to directive files only "
                f"(this file is read as {fmt})")
         raise ConfigError(msg, source=name, value=block)
+    if format is not None:
+        return _load_as_said(name, text, format, block)
     if not told_by:
         return _load(name, text, fmt, block)
     try:
@@ -151,6 +155,50 @@ def load_file(path: str | os.PathLike[str], *, format: str | None = None,
                 f"its content has {told_by}; if it is in another form, say so "
                 f"with {others} (on the command line: --format), or rename it")
         raise ConfigError([*exc.problems, Problem(name, None, hint)]) from None
+
+
+#: What each form reads, said as what a file that holds none of it lacks.
+_NOTHING = {
+    "directives": "no WSGITrustedProxies/WSGITrustedProxyHeaders line and no "
+                  "'# trustedproxy:' option line",
+    "express": "no --trust-proxy or --trust-proxy-header option",
+}
+
+
+def _holds(fmt: str, text: str) -> bool:
+    """Whether anything in *text* is read as *fmt* (for YAML: whatever loads)."""
+    if fmt == "directives":
+        return bool(_DIRECTIVE_LINE.search(text) or _OPTION_LINE.search(text))
+    if fmt == "express":
+        try:
+            return any(word.startswith("--trust") for word, _ in shell_words(text))
+        except ConfigError:
+            return True  # the loader says what is wrong with it
+    return True
+
+
+def _load_as_said(name: str, text: str, fmt: str, block: str | None) -> TrustPolicy:
+    """Load *text* in the form *fmt* that ``format=`` names. A file in which
+    nothing is read as that form, and that looks like another form, is an
+    error naming both (it would load as an empty policy); when loading fails
+    and the file looks like another form, the last problem says so. A file
+    that looks like no form in particular (empty, comments, a vhost with no
+    trust directives) loads as before."""
+    looks = _looks_like(text)
+    if looks is None or looks[0] == fmt:
+        return _load(name, text, fmt, block)
+    form, why = looks
+    said = f"format={fmt!r} (on the command line: --format {fmt}) reads this file as {fmt}"
+    instead = (f"it looks like {form}, for it has {why}: say format={form!r} "
+               f"(--format {form}), or leave the format out")
+    try:
+        policy = _load(name, text, fmt, block)
+    except ConfigError as exc:
+        raise ConfigError([*exc.problems, Problem(name, fmt, f"{said}; {instead}")]) from None
+    if not _holds(fmt, text):
+        msg = f"{said}, but nothing in it is: it has {_NOTHING[fmt]}; {instead}"
+        raise ConfigError(msg, source=name, value=fmt)
+    return policy
 
 
 def _load(name: str, text: str, fmt: str, block: str | None) -> TrustPolicy:
