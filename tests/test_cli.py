@@ -848,3 +848,13 @@ def test_a_stdout_closed_before_anything_is_written(tmp_path: pathlib.Path,
     finally:
         os.close(write)
     assert (result.returncode, result.stderr) == (status, b"")
+
+
+def test_help_names_every_exit_status(capsys: pytest.CaptureFixture[str]) -> None:
+    """The top-level help and check's help list the exit statuses, 141 included."""
+    assert main(["--help"]) == 0
+    assert ("exit status: 0 fine, 1 warnings (check --strict), 2 usage or configuration "
+            "error,\n141 stdout closed before the output was written (| head)") in (
+        capsys.readouterr().out)
+    assert main(["check", "--help"]) == 0
+    assert "141 stdout closed early (| head)" in " ".join(capsys.readouterr().out.split())

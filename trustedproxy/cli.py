@@ -571,6 +571,8 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="trustedproxy",
         description="Believe forwarded headers only from the proxies you trust.",
+        epilog="exit status: 0 fine, 1 warnings (check --strict), 2 usage or configuration "
+               "error,\n141 stdout closed before the output was written (| head)",
         formatter_class=argparse.RawDescriptionHelpFormatter,  # --version keeps its lines
     )
     parser.add_argument("--version", action="version", version=version_text(),
@@ -597,7 +599,8 @@ def _parser() -> argparse.ArgumentParser:
         description="Load each policy file (YAML, mod_wsgi directives or mod_wsgi-express "
                     "arguments) and print every warning and error as 'file:line: warning: message' "
                     "or 'file:line: error: message', then 'file: ok: ...' for a file that loads. "
-                    "Exit status: 0 clean, 1 warnings (with --strict), 2 errors.",
+                    "Exit status: 0 clean, 1 warnings (with --strict), 2 errors, 141 stdout "
+                    "closed early (| head).",
         epilog="examples:\n  trustedproxy check trust.yaml\n"
                "  trustedproxy check --strict trust.yaml /etc/apache2/sites-enabled/app.conf\n"
                "  trustedproxy check --server uwsgi trust.yaml",
