@@ -94,8 +94,8 @@ def _yaml_policy_keys(text: str) -> list[str]:
         return []
     if not isinstance(root, yaml.MappingNode):
         return []
-    return [key.value for key, _ in root.value
-            if isinstance(key, yaml.ScalarNode) and key.value in KEYS]
+    return list(dict.fromkeys(key.value for key, _ in root.value
+                              if isinstance(key, yaml.ScalarNode) and key.value in KEYS))
 
 
 def _express_options(text: str) -> tuple[bool, bool] | None:

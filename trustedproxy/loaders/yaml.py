@@ -92,9 +92,10 @@ def _shown_value(text: str) -> str:
     return f"{text[:40] + '...'!r} ({len(text)} characters)"
 
 
-#: The keys whose value is an integer, and the only form one is taken in:
-#: decimal digits, with no leading zero, '+' sign or '_' separator.
-_INTEGERS = ("max_hops",)
+#: The keys whose value is an integer, with the range the policy takes; the
+#: only form one is read from: decimal digits, with no leading zero, '+' sign
+#: or '_' separator.
+_INTEGERS = {"max_hops": (1, 1024)}
 _DECIMAL = re.compile(r"-?(?:0|[1-9][0-9]*)")
 
 
@@ -177,12 +178,13 @@ class _Reader:
                 or not isinstance(node, ScalarNode) or _DECIMAL.fullmatch(node.value)):
             return value
         text = node.value
+        low, high = _INTEGERS[key]
         read = str(value) if value.bit_length() <= 128 else _shown(value)
         self.errors.append(Problem(
             self.at(node), text,
             f"{key} {_shown_value(text)} is {_integer_form(text)} to YAML 1.1, read as {read}: "
-            "write a whole number from 1 to 1024 in plain decimal digits"
-            + (f" ({key}: {value})" if 1 <= value <= 1024 else "")))
+            f"write a whole number from {low} to {high} in plain decimal digits"
+            + (f" ({key}: {value})" if low <= value <= high else "")))
         return _BAD
 
     def merge_key(self, node: Node) -> bool:
