@@ -7,11 +7,12 @@ import os
 import pathlib
 import subprocess
 import sys
+from typing import Any
 
 import pytest
 
 from trustedproxy import TrustPolicy, _compiled
-from trustedproxy.cli import _walk_lines, explain, main
+from trustedproxy.cli import SERVERS, _walk_lines, explain, main
 from trustedproxy.errors import ConfigError
 from trustedproxy.loaders.files import detect_format
 
@@ -103,11 +104,28 @@ class TestCheck:
             "trust.yaml: error: block '/b': a block applies to directive files only (this file "
             "is read as yaml)\n")
 
-    def test_format_option(self, files: pathlib.Path) -> None:
-        """--format overrides detection."""
+    def test_format_option(self, files: pathlib.Path, capsys: pytest.CaptureFixture[str]) -> None:
+        """--format overrides detection; a file with nothing in the form it names
+        that looks like another form is an error (it loaded an empty policy with
+        a warning), exit status 2; a file of that form with nothing in it loads."""
         (files / "policy.txt").write_text(YAML)
         assert main(["check", "--format", "yaml", "policy.txt"]) == 0
-        assert main(["check", "--format", "directives", "policy.txt"]) == 0  # no directives
+        capsys.readouterr()
+        assert main(["check", "trust.yaml", "--format", "express"]) == 2
+        assert capsys.readouterr().out == (
+            "trust.yaml: error: format='express' (on the command line: --format express) reads "
+            "this file as express, but nothing in it is: it has no --trust-proxy or "
+            "--trust-proxy-header option; it looks like yaml, for it has a YAML mapping with "
+            "the keys trusted_proxies, trusted_headers: say format='yaml' (--format yaml), or "
+            "leave the format out\n")
+        assert main(["check", "--format", "directives", "policy.txt"]) == 2
+        assert main(["explain", "--format", "directives", "policy.txt", "--peer", "::1"]) == 2
+        assert "trustedproxy: error: policy.txt: format='directives'" in (
+            capsys.readouterr().err)
+        (files / "start.txt").write_text("mod_wsgi-express start-server app.wsgi\n")
+        assert main(["check", "--strict", "--format", "express", "start.txt"]) == 1
+        assert "start.txt: warning: no trusted proxies and no trusted headers" in (
+            capsys.readouterr().out)
 
 
 @pytest.mark.parametrize(("name", "text", "fmt"), [
@@ -525,7 +543,9 @@ class TestWalkText:
     ("uwsgi", "uWSGI keeps header names with '_'"),
     ("other", "check that your server drops header names with '_'"),
     ("waitress", "waitress removes X-Forwarded-For, -Host, -Proto, -Port, -By and Forwarded"),
-    ("gunicorn", None), ("mod_wsgi", None), ("uvicorn", None),
+    ("uvicorn", "uvicorn --interface wsgi (its own WSGI bridge, as a2wsgi's) merges header "
+                "names with '_' as uWSGI does"),
+    ("gunicorn", None), ("mod_wsgi", None),
 ])
 def test_check_server_underscore_warning(tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str],
                                          server: str, warned: str | None) -> None:
@@ -676,3 +696,165 @@ def test_convert_help_names_every_refusal(files: pathlib.Path,
     for form in ("directives", "express"):
         assert main(["convert", "unix.yaml", "--to", form]) == 2
         assert "Unix-socket peers only" in capsys.readouterr().err
+
+
+def test_check_server_uvicorn_says_what_a_wsgi_user_should_do(
+        tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """check --server uvicorn said nothing, though uvicorn --interface wsgi
+    merges a client's 'X_Forwarded_For' into HTTP_X_FORWARDED_FOR as uWSGI
+    does; it now says so, and what to do, in the voice of the uWSGI note."""
+    path = tmp_path / "trust.yaml"
+    path.write_text("trusted_proxies: [10.0.0.0/8]\ntrusted_headers: [X-Forwarded-For]\n")
+    assert main(["check", "--server", "uvicorn", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert (f"{path}: warning: --server uvicorn: uvicorn --interface wsgi (its own WSGI bridge, "
+            "as a2wsgi's) merges header names with '_' as uWSGI does: a client's "
+            "'X_Forwarded_For' line is joined to HTTP_X_FORWARDED_FOR before the WSGI "
+            "middleware sees it, so a trusted proxy that passes it through lets the client "
+            "add to the list; serve a WSGI app as ASGI instead, with "
+            "trustedproxy.asgi.TrustedProxyMiddleware around the bridge (it removes such names "
+            "before the bridge merges them), or make the front-end drop such headers (nginx "
+            "does by default: underscores_in_headers off); an ASGI app needs nothing\n") in out
+    assert "uvicorn --interface wsgi do not" in (SERVERS["other"] or "")
+
+
+def test_the_uvicorn_advice_works() -> None:
+    """What the uvicorn note advises: the ASGI middleware around uvicorn's WSGI
+    bridge. Straight through the bridge, a client's X_Forwarded_For joins the
+    header (the fact the note states); with the middleware around it, the WSGI
+    app sees only what the trusted proxy wrote."""
+    import asyncio
+    import warnings
+
+    wsgi_bridge = pytest.importorskip("uvicorn.middleware.wsgi")
+    from trustedproxy.asgi import TrustedProxyMiddleware as AsgiMiddleware
+
+    seen: dict[str, str] = {}
+
+    def wsgi_app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        seen.update({k: v for k, v in environ.items() if k.startswith(("HTTP_", "REMOTE_"))})
+        start_response("200 OK", [("Content-Length", "0")])
+        return []
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # uvicorn's own bridge is deprecated
+        bridge = wsgi_bridge.WSGIMiddleware(wsgi_app)
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
+             "scheme": "http", "path": "/", "raw_path": b"/", "root_path": "",
+             "query_string": b"", "server": ("127.0.0.1", 8000), "client": ("10.0.0.5", 40000),
+             "headers": [(b"host", b"app"), (b"x-forwarded-for", b"203.0.113.7"),
+                         (b"x_forwarded_for", b"10.0.0.9")]}
+
+    async def call(app: Any) -> None:
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message: dict[str, Any]) -> None:
+            pass
+
+        await app(dict(scope, headers=list(scope["headers"])), receive, send)
+
+    asyncio.run(call(bridge))
+    assert seen["HTTP_X_FORWARDED_FOR"] == "203.0.113.7,10.0.0.9"  # merged: the client's is last
+    seen.clear()
+    policy = TrustPolicy(trusted_proxies=["10.0.0.0/8"], trusted_headers=["X-Forwarded-For"])
+    asyncio.run(call(AsgiMiddleware(bridge, policy)))
+    assert (seen["REMOTE_ADDR"], seen["HTTP_X_FORWARDED_FOR"]) == ("203.0.113.7", "203.0.113.7")
+
+
+# --------------------------------------------------------------------------- a closed stdout
+
+#: A policy file whose check prints 20,000 warnings (host bits set), and whose
+#: convert prints 20,000 networks (none adjacent, so none merge): far more
+#: than a pipe holds.
+BIG = ("trusted_proxies:\n" + "".join(f"  - 10.{i // 256}.{i % 256}.1/31\n" for i in range(20000))
+       + "trusted_headers: [X-Forwarded-For]\n")
+PAD = ["-H", "X-Pad-1: " + "a" * 100_000, "-H", "X-Pad-2: " + "b" * 100_000,
+       "-H", "X-Pad-3: " + "c" * 100_000]
+
+
+def run_into_closed_pipe(argv: list[str], cwd: pathlib.Path,
+                        env: dict[str, str]) -> tuple[int, bytes, bytes]:
+    """Run the command line with stdout into a pipe that is closed after the
+    first read (at most 4 KiB), as '| head -1' does; return the exit status,
+    what was read and stderr."""
+    proc = subprocess.Popen([sys.executable, "-m", "trustedproxy", *argv], cwd=cwd, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None
+    assert proc.stderr is not None
+    with proc:
+        try:
+            first = os.read(proc.stdout.fileno(), 4096)
+            proc.stdout.close()
+            err = proc.stderr.read()
+            code = proc.wait(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    return code, first, err
+
+
+@pytest.mark.parametrize(("argv", "first"), [
+    pytest.param(["check", "big.yaml"], b"big.yaml:2: warning: trusted proxy '10.0.0.1/31': "
+                                        b"host bits set: read as 10.0.0.0/31\n", id="check"),
+    pytest.param(["explain", "big.yaml", "--peer", "10.0.0.5", *PAD],
+                 b"policy:  big.yaml: 20000 trusted networks; headers: X-Forwarded-For\n",
+                 id="explain"),
+    pytest.param(["explain", "big.yaml", "--peer", "10.0.0.5", "--json", *PAD], b"{\n",
+                 id="explain --json"),
+    pytest.param(["convert", "big.yaml", "--to", "yaml"], b"trusted_proxies:\n",
+                 id="convert --to yaml"),
+    pytest.param(["convert", "big.yaml", "--to", "directives"],
+                 b"WSGITrustedProxies 10.0.0.0/31 10.0.1.0/31 ", id="convert --to directives"),
+])
+@pytest.mark.parametrize("unbuffered", [False, True], ids=["buffered", "unbuffered"])
+def test_a_stdout_closed_early_ends_the_command_quietly(
+        tmp_path: pathlib.Path, argv: list[str], first: bytes, unbuffered: bool) -> None:
+    """'trustedproxy explain ... | head -1' printed 'trustedproxy: error: [Errno
+    32] Broken pipe' and exited 2. A closed stdout now ends the command with no
+    message and no traceback, with exit status 141 (128 + SIGPIPE, what the
+    shell reports for a command that SIGPIPE ends), for every command that
+    writes much; with PYTHONUNBUFFERED too (where a write cut short by the
+    close is dropped without an error, so a single large write ended with 0)."""
+    (tmp_path / "big.yaml").write_text(BIG)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    if unbuffered:
+        env["PYTHONUNBUFFERED"] = "1"
+    code, line, err = run_into_closed_pipe(argv, tmp_path, env)
+    assert (code, err) == (141, b"")
+    shown = min(len(line), len(first))  # unbuffered print writes the line and its end apart
+    assert shown
+    assert line[:shown] == first[:shown]
+
+
+@pytest.mark.parametrize(("argv", "status"), [
+    (["check", "trust.yaml"], 141), (["convert", "trust.yaml", "--to", "express"], 141),
+    (["explain", "trust.yaml", "--peer", "10.0.0.5"], 141),
+    (["--version"], 0), (["check", "--help"], 0),
+])
+def test_a_stdout_closed_before_anything_is_written(tmp_path: pathlib.Path,
+                                                    argv: list[str], status: int) -> None:
+    """A stdout with no reader from the start: short output ends as quietly,
+    with status 141 (output that waits in Python's buffer is flushed before
+    main returns, never at exit, where it would print 'Exception ignored'
+    and give status 120). --help and --version are argparse's own: it
+    ignores the failed write and exits 0, quietly too."""
+    (tmp_path / "trust.yaml").write_text(YAML)
+    read, write = os.pipe()
+    os.close(read)  # no reader: the first write fails
+    try:
+        result = subprocess.run([sys.executable, "-m", "trustedproxy", *argv], cwd=tmp_path,
+                                stdout=write, stderr=subprocess.PIPE, timeout=60, check=False)
+    finally:
+        os.close(write)
+    assert (result.returncode, result.stderr) == (status, b"")
+
+
+def test_help_names_every_exit_status(capsys: pytest.CaptureFixture[str]) -> None:
+    """The top-level help and check's help list the exit statuses, 141 included."""
+    assert main(["--help"]) == 0
+    assert ("exit status: 0 fine, 1 warnings (check --strict), 2 usage or configuration "
+            "error,\n141 stdout closed before the output was written (| head)") in (
+        capsys.readouterr().out)
+    assert main(["check", "--help"]) == 0
+    assert "141 stdout closed early (| head)" in " ".join(capsys.readouterr().out.split())

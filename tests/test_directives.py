@@ -500,3 +500,121 @@ def test_error_lines_with_crlf_bom_tabs_continuations_and_nesting(
                      .replace(b"\xef\xbb\xbf\xef\xbb\xbf", b"\xef\xbb\xbf"))
     with pytest.raises(ConfigError, match=match):
         TrustPolicy.from_file(path)
+
+
+# --------------------------------------------------------------------------- review (s12)
+
+
+@pytest.mark.parametrize(("word", "match"), [
+    pytest.param("010", r"'010' has a leading zero \(octal to some readers, 8 in YAML 1\.1\): "
+                        r"write it without, in plain decimal digits", id="leading zero"),
+    pytest.param("0x10", r"max_hops must be a whole number from 1 to 1024, not '0x10'", id="hex"),
+    pytest.param("+5", r"max_hops must be a whole number from 1 to 1024, not '\+5'", id="sign"),
+    pytest.param("1_000", r"max_hops must be a whole number from 1 to 1024, not '1_000'",
+                 id="separators"),
+])
+def test_max_hops_only_in_plain_decimal(word: str, match: str) -> None:
+    """'# trustedproxy: max_hops 010' loaded as 10, where YAML 1.1 reads 010
+    as 8: as in YAML, only plain decimal digits are a number of hops."""
+    with pytest.raises(ConfigError, match=r"^t.conf:2: # trustedproxy: max_hops: " + match):
+        load(f"WSGITrustedProxies 10.0.0.1\n# trustedproxy: max_hops {word}\n")
+    assert load("WSGITrustedProxies 10.0.0.1\n# trustedproxy: max_hops 10\n").max_hops == 10
+
+
+NOT_WSGI = ("WSGITrustedProxies 10.0.0.1\nWSGITrustedProxyHeaders X-Forwarded-For\n"
+            "<IfModule {negated}>\n"
+            "  # mod_wsgi is not loaded: serve a maintenance page\n"
+            "  WSGITrustedProxies 0.0.0.0/1 128.0.0.0/1\n"
+            "  WSGITrustedProxyHeaders X-Real-IP\n"
+            "  # trustedproxy: script_name /down\n"
+            "  Define NAME value\n"
+            "</IfModule>\n")
+
+
+@pytest.mark.parametrize("negated", ["!mod_wsgi.c", "!wsgi_module"])
+def test_a_negated_mod_wsgi_block_is_skipped(negated: str) -> None:
+    """Apache reads <IfModule !mod_wsgi.c> (or !wsgi_module) only when mod_wsgi is
+    not loaded, and then no WSGI directive applies: its contents were read as if
+    they applied (here: trusting every address, and a second client header).
+    They are skipped, with a warning for each trust line skipped."""
+    policy = load(NOT_WSGI.format(negated=negated))
+    assert policy == TrustPolicy(trusted_proxies=["10.0.0.1"], trusted_headers=XFF)
+    notes = [str(w) for w in policy.warnings()]
+    assert notes == [
+        f"t.conf:5: WSGITrustedProxies is inside <IfModule {negated}> (line 3), which Apache "
+        "skips when mod_wsgi is loaded: not read",
+        f"t.conf:6: WSGITrustedProxyHeaders is inside <IfModule {negated}> (line 3), which "
+        "Apache skips when mod_wsgi is loaded: not read",
+        f"t.conf:7: # trustedproxy: script_name is inside <IfModule {negated}> (line 3), which "
+        "Apache skips when mod_wsgi is loaded: not read"]
+
+
+@pytest.mark.parametrize(("text", "policy"), [
+    pytest.param("<VirtualHost *:80>\nWSGITrustedProxies 10.0.0.1\n<IfModule !mod_wsgi.c>\n"
+                 "<Location /x>\nWSGITrustedProxyHeaders X-Real-IP\n</Location>\n</IfModule>\n"
+                 "WSGITrustedProxyHeaders X-Forwarded-For\n</VirtualHost>\n",
+                 TrustPolicy(trusted_proxies=["10.0.0.1"], trusted_headers=XFF),
+                 id="a block inside, inside a virtual host"),
+    pytest.param("<IfModule !wsgi_module>\n<IfModule !mod_wsgi.c>\n<IfModule mod_wsgi.c>\n"
+                 "WSGITrustedProxies 10.0.0.9\n</IfModule>\n</IfModule>\n"
+                 "WSGITrustedProxyHeaders X-Real-IP\n</IfModule>\n"
+                 "WSGITrustedProxies 10.0.0.1\nWSGITrustedProxyHeaders X-Forwarded-For\n",
+                 TrustPolicy(trusted_proxies=["10.0.0.1"], trusted_headers=XFF),
+                 id="nested negated and positive"),
+    pytest.param("<IfModule mod_wsgi.c>\nWSGITrustedProxies 10.0.0.1\n<IfModule !mod_wsgi.c>\n"
+                 "WSGITrustedProxies 10.0.0.9\n</IfModule>\nWSGITrustedProxyHeaders "
+                 "X-Forwarded-For\n</IfModule>\n",
+                 TrustPolicy(trusted_proxies=["10.0.0.1"], trusted_headers=XFF),
+                 id="inside a positive one"),
+    pytest.param("<IfModule !mod_ssl.c>\nWSGITrustedProxies 10.0.0.1\n</IfModule>\n"
+                 "<IfModule !mod_wsgi.c >\nWSGITrustedProxyHeaders X-Forwarded-For\n"
+                 "</IfModule>\n<IfModule !MOD_WSGI.C>\nWSGITrustedProxies 10.0.0.2\n</IfModule>\n",
+                 TrustPolicy(trusted_proxies=["10.0.0.1", "10.0.0.2"], trusted_headers=XFF),
+                 id="other modules and names Apache finds no module by"),
+])
+def test_negated_mod_wsgi_blocks_nest(text: str, policy: TrustPolicy) -> None:
+    """Whatever is nested in a negated mod_wsgi block is skipped (blocks, positive
+    IfModule, more negated ones), and such a block is skipped wherever it is. Other
+    negated modules stay transparent, and so do names Apache compares exactly and
+    finds no module by ('!mod_wsgi.c ' with a space, '!MOD_WSGI.C': Apache then
+    reads the block)."""
+    assert load(text) == policy
+
+
+def test_a_skipped_block_must_still_nest() -> None:
+    """Apache checks the nesting of sections it skips: so does the reader."""
+    with pytest.raises(ConfigError, match=r"(?m)^t.conf:3: expected </Location> \(opened at "
+                                          r"line 2\) "
+                                          r"but saw </IfModule>"):
+        load("<IfModule !mod_wsgi.c>\n<Location /x>\n</IfModule>\n")
+    with pytest.raises(ConfigError, match=r"^t.conf:1: <IfModule> is never closed"):
+        load("<IfModule !mod_wsgi.c>\nWSGITrustedProxies 10.0.0.1\n")
+
+
+def test_a_block_in_a_skipped_section_cannot_be_chosen() -> None:
+    """--block lists only the blocks Apache reads."""
+    with pytest.raises(ConfigError, match=r"block '/x' matches no block; the blocks are: "
+                                          r"Location /y \(line 5\)$"):
+        load("<IfModule !mod_wsgi.c>\n<Location /x>\n</Location>\n</IfModule>\n"
+             "<Location /y>\n</Location>\n", block="/x")
+
+
+@pytest.mark.parametrize("directive", ["Include", "IncludeOptional", "include"])
+def test_include_is_not_followed_and_says_so(directive: str) -> None:
+    """An Include line is not followed (Apache reads a relative path from
+    ServerRoot, which the text does not say): a warning names the line and the
+    file, so a policy that lives in the included file is not taken for none."""
+    policy = load(f"<VirtualHost *:80>\n  {directive} conf.d/proxy.conf\n"
+                  "  WSGITrustedProxies 10.0.0.1\n  WSGITrustedProxyHeaders X-Forwarded-For\n"
+                  f"</VirtualHost>\n<IfModule !mod_wsgi.c>\n  {directive} down.conf\n"
+                  "</IfModule>\n")
+    assert policy == TrustPolicy(trusted_proxies=["10.0.0.1"], trusted_headers=XFF)
+    assert [str(w) for w in policy.warnings()] == [
+        f"t.conf:2: {directive} 'conf.d/proxy.conf' is not followed: trust directives in the "
+        "included file are not read here; check that file as well "
+        "(trustedproxy check FILE...)"]
+    empty = load(f"{directive} \"/etc/apache2/wsgi trust.conf\"\n")
+    assert [str(w) for w in empty.warnings()][-1] == (
+        f"t.conf:1: {directive} '/etc/apache2/wsgi trust.conf' is not followed: trust "
+        "directives in the included file are not read here; check that file as well "
+        "(trustedproxy check FILE...)")

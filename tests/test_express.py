@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import pathlib
 import re
+from typing import Any
 
 import pytest
 
 from trustedproxy import ConfigError, TrustPolicy
+from trustedproxy.errors import Problem
+from trustedproxy.loaders import express
 from trustedproxy.loaders.express import shell_words
 
 EXPECTED = TrustPolicy(trusted_proxies=["127.0.0.1", "10.0.0.0/8"],
@@ -270,3 +273,56 @@ def test_an_unterminated_quote_is_named_where_it_opens(quote: str, kind: str) ->
                                           rf"end of the text; close it with {quote}$") as info:
         TrustPolicy.from_express_args(text, source="s.sh")
     assert info.value.problems[0].value == f"{quote}10.0.0.1"
+
+
+# --------------------------------------------------------------------------- review (s12)
+
+
+@pytest.mark.parametrize("argv", [
+    pytest.param(["--trust-proxy-headr", "X-Real-IP", "--trust-proxy-header", "X-Forwarded-For"],
+                 id="misspelt header option"),
+    pytest.param(["--trust-proxy-headers=X-Real-IP", "--trust-proxy-header", "X-Forwarded-For"],
+                 id="misspelt header option with ="),
+    pytest.param(["--trust-proxy-header", "X-Forwarded-For", "--trust-proxy-header", "a\nb"],
+                 id="a value with a line break"),
+])
+def test_headers_without_proxies_is_reported_once(argv: list[str]) -> None:
+    """When the misread option cannot have been --trust-proxy (it is a misspelt
+    --trust-proxy-header), or the other error is of another kind, the policy
+    still has no trusted proxies: "--trust-proxy-header without --trust-proxy"
+    is reported, exactly once. (It was dropped whenever any option was not
+    understood, by matching the start of its message.)"""
+    with pytest.raises(ConfigError) as info:
+        TrustPolicy.from_express_args(argv)
+    messages = [p.message for p in info.value.problems]
+    assert len(messages) == 2, messages
+    assert sum("without --trust-proxy" in m for m in messages) == 1, messages
+    assert re.match(r"--trust-proxy-header without --trust-proxy: mod_wsgi would then believe "
+                    r"these headers from every client", messages[1])
+
+
+def test_the_follow_on_error_is_dropped_whatever_its_wording(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The express loader tells the policy builder that a --trust-proxy may
+    have been lost, rather than dropping problems whose message starts a
+    certain way: with every message the builder returns reworded, a misread
+    --trust-proxy is still the only error."""
+    def reworded(real: Any) -> Any:
+        def builder(*args: Any, **kwargs: Any) -> Any:
+            try:
+                result = real(*args, **kwargs)
+            except ConfigError as exc:
+                raise ConfigError([Problem(p.source, p.value, "Reworded: " + p.message)
+                                   for p in exc.problems]) from None
+            if isinstance(result, list):  # policy_problems
+                return [Problem(p.source, p.value, "Reworded: " + p.message) for p in result]
+            return result
+        return builder
+
+    for name in ("build_policy", "policy_problems"):
+        if hasattr(express, name):
+            monkeypatch.setattr(express, name, reworded(getattr(express, name)))
+    with pytest.raises(ConfigError, match=r"^argv\[0\]: ambiguous option") as info:
+        TrustPolicy.from_express_args(["--trust-p", "10.0.0.1", "--trust-proxy-header",
+                                       "X-Forwarded-For"])
+    assert len(info.value.problems) == 1, info.value.problems

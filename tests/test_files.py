@@ -155,3 +155,130 @@ def test_guessed_form_error_says_how_to_force_it(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         TrustPolicy.from_file(path, format="directives")
     assert "this file was read as" not in str(info.value)
+
+
+# --------------------------------------------------------------------------- review (s12)
+
+
+@pytest.mark.parametrize(("text", "fmt"), [
+    # YAML, with the other forms' markers in strings, list items, block scalars, comments
+    pytest.param(YAML + "script_name: \"/--trust-proxy\"\n", "yaml", id="yaml: quoted value"),
+    pytest.param(YAML + "script_name: /--trust-proxy-header\n", "yaml", id="yaml: plain value"),
+    pytest.param("trusted_proxies: [10.0.0.0/8]\ntrusted_headers:\n  - X-Forwarded-For\n"
+                 "  - --trust-proxy\n", "yaml", id="yaml: list item"),
+    pytest.param(YAML + "# as --trust-proxy 10.0.0.0/8 in mod_wsgi-express\n", "yaml",
+                 id="yaml: comment"),
+    pytest.param(YAML + "script_name: |\n  WSGITrustedProxies 10.0.0.1\n", "yaml",
+                 id="yaml: directive line in a block scalar"),
+    pytest.param(YAML + "script_name: >\n  <VirtualHost *:80>\n", "yaml",
+                 id="yaml: Apache block in a block scalar"),
+    pytest.param("{trusted_proxies: [10.0.0.1], trusted_headers: ['--trust-proxy-header']}\n",
+                 "yaml", id="yaml: flow mapping"),
+    pytest.param("# WSGITrustedProxies 10.0.0.1\n" + YAML, "yaml", id="yaml: directive comment"),
+    # directives, with the other forms' markers
+    pytest.param(DIRECTIVES + "# mod_wsgi-express start-server --trust-proxy 10.0.0.0/8\n",
+                 "directives", id="directives: express comment"),
+    pytest.param("Header set X-Note \"--trust-proxy\"\n" + DIRECTIVES, "directives",
+                 id="directives: express option in a quoted value"),
+    pytest.param("# trusted_proxies: [10.0.0.0/8]\n" + DIRECTIVES, "directives",
+                 id="directives: YAML comment"),
+    pytest.param("# trustedproxy: script_name /app\n# --trust-proxy 10.0.0.1\n", "directives",
+                 id="directives: option lines and an express comment"),
+    # express, with the other forms' markers
+    pytest.param("# WSGITrustedProxies 10.0.0.0/8\n" + EXPRESS, "express",
+                 id="express: directive comment"),
+    pytest.param("# trusted_proxies: [10.0.0.0/8]\n" + EXPRESS, "express",
+                 id="express: YAML comment"),
+    pytest.param(EXPRESS.rstrip("\n") + " \\\n    --setenv NOTE 'see\nWSGITrustedProxies in "
+                 "the vhost'\n", "express", id="express: directive line in a quoted value"),
+    pytest.param(EXPRESS.rstrip("\n") + " --log-format 'trusted_proxies: %h'\n", "express",
+                 id="express: YAML-like text in a quoted value"),
+    pytest.param(EXPRESS.rstrip("\n") + " --include-file \"\n<VirtualHost *:80>\"\n",
+                 "express", id="express: Apache block in a quoted value"),
+    pytest.param("<VirtualHost *:80>\nHeader set X-Note \"--trust-proxy\"\n</VirtualHost>\n",
+                 "directives", id="directives: a block, and an option in a quoted value"),
+])
+def test_detect_each_form_whatever_the_others_markers(text: str, fmt: str) -> None:
+    """Each form is told from its content even when it holds another form's
+    marker in a string, a list item, a block scalar or a comment: YAML that
+    reads as a mapping with policy keys is YAML (a quoted '--trust-proxy' made
+    it express arguments), and a directive line inside a shell-quoted value
+    does not make express arguments directives."""
+    assert detect_format("policy", text) == fmt
+
+
+def test_yaml_with_an_express_marker_loads(tmp_path: Path) -> None:
+    """The policy of a YAML file with '--trust-proxy' in a value loads (it loaded
+    as express arguments: an empty policy, one warning)."""
+    path = tmp_path / "policy"
+    path.write_text("trusted_proxies: [10.0.0.0/8, 192.0.2.10]\n"
+                    "trusted_headers: [X-Forwarded-For, X-Forwarded-Proto]\n"
+                    "custom_headers: {X-Note--trust-proxy: client}\n")
+    assert TrustPolicy.from_file(path) == TrustPolicy(
+        trusted_proxies=["10.0.0.0/8", "192.0.2.10"],
+        trusted_headers=["X-Forwarded-For", "X-Forwarded-Proto"],
+        custom_headers={"X-Note--trust-proxy": "client"})
+
+
+@pytest.mark.parametrize(("given", "form", "looks", "why"), [
+    ("express", "yaml", "yaml", "a YAML mapping with the keys trusted_proxies, trusted_headers"),
+    ("directives", "yaml", "yaml", "a YAML mapping with the keys trusted_proxies, "
+                                   "trusted_headers"),
+    ("express", "directives", "directives", "a WSGITrustedProxies/WSGITrustedProxyHeaders line"),
+    ("directives", "express", "express", "a --trust-proxy option outside a comment"),
+])
+def test_a_format_the_file_cannot_be_is_an_error(tmp_path: Path, given: str, form: str,
+                                                 looks: str, why: str) -> None:
+    """format= (--format) naming a form the file is not in loaded an empty policy
+    with a warning; when nothing in the file is read as that form and it looks
+    like another, it is an error naming the file, the form given and the form
+    the file looks like."""
+    path = tmp_path / "policy.txt"
+    path.write_text(FORMS[form])
+    nothing = {"express": "no --trust-proxy or --trust-proxy-header option",
+               "directives": "no WSGITrustedProxies/WSGITrustedProxyHeaders line and no "
+                             "'# trustedproxy:' option line"}[given]
+    with pytest.raises(ConfigError) as info:
+        TrustPolicy.from_file(path, format=given)
+    assert [str(p) for p in info.value.problems] == [
+        f"{path}: format={given!r} (on the command line: --format {given}) reads this file as "
+        f"{given}, but nothing in it is: it has {nothing}; it looks like {looks}, for it has "
+        f"{why}: say format={looks!r} (--format {looks}), or leave the format out"]
+    assert info.value.value == given
+
+
+@pytest.mark.parametrize(("form", "looks", "why"), [
+    ("directives", "directives", "a WSGITrustedProxies/WSGITrustedProxyHeaders line"),
+    ("express", "express", "a --trust-proxy option outside a comment"),
+])
+def test_format_yaml_on_another_form_says_what_it_looks_like(tmp_path: Path, form: str,
+                                                            looks: str, why: str) -> None:
+    """format='yaml' on a file in another form was already an error (not a
+    mapping); its last problem now says what the file looks like."""
+    path = tmp_path / "policy.txt"
+    path.write_text(FORMS[form])
+    with pytest.raises(ConfigError, match=r"a policy file must be a mapping") as info:
+        TrustPolicy.from_file(path, format="yaml")
+    assert str(info.value.problems[-1]) == (
+        f"{path}: format='yaml' (on the command line: --format yaml) reads this file as yaml; "
+        f"it looks like {looks}, for it has {why}: say format={looks!r} (--format {looks}), "
+        "or leave the format out")
+
+
+@pytest.mark.parametrize(("form", "text"), [
+    ("express", ""), ("express", "# nothing yet\n"),
+    ("express", "mod_wsgi-express start-server app.wsgi --port 8000\n"),
+    ("directives", ""), ("directives", "<VirtualHost *:80>\nServerName a\n</VirtualHost>\n"),
+    ("directives", "ServerName example.com\n"), ("express", "ServerName example.com\n"),
+])
+def test_a_file_of_the_form_given_with_nothing_in_it_still_loads(
+        tmp_path: Path, form: str, text: str) -> None:
+    """An empty file, or one of the form given that trusts nothing (a start-server
+    line without --trust-proxy, a vhost without trust directives), or one that
+    looks like no form in particular, loads as before: an empty policy, whose
+    warning says it trusts nothing."""
+    path = tmp_path / "policy.txt"
+    path.write_text(text)
+    policy = TrustPolicy.from_file(path, format=form)
+    assert policy == TrustPolicy()
+    assert "this policy trusts no peer" in str(policy.warnings()[0])

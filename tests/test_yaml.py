@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pathlib
+import re
 
 import pytest
 
@@ -352,3 +353,82 @@ def test_an_unrelated_unknown_key_keeps_the_no_proxies_error() -> None:
         TrustPolicy.from_yaml("colour: blue\ntrusted_headers: [X-Forwarded-For]\n")
     assert [p.message.split(":")[0] for p in info.value.problems] == [
         "unknown key 'colour'", "trusted headers but no trusted proxies"]
+
+
+# --------------------------------------------------------------------------- review (s12)
+
+
+@pytest.mark.parametrize(("value", "kind", "read"), [
+    pytest.param("0x10", "a hexadecimal number", "16", id="hex"),
+    pytest.param("017", "an octal number (a leading 0)", "15", id="octal"),
+    pytest.param("010", "an octal number (a leading 0)", "8", id="octal ten"),
+    pytest.param("0b11", "a binary number", "3", id="binary"),
+    pytest.param("1_000", "a number with '_' separators", "1000", id="separators"),
+    pytest.param("1:30", "a base-60 number", "90", id="sexagesimal"),
+    pytest.param("+5", "a number with a '+' sign", "5", id="plus sign"),
+    pytest.param("!!int 0x20", "a hexadecimal number", "32", id="tagged hex"),
+])
+def test_max_hops_only_in_plain_decimal(tmp_path: pathlib.Path, value: str, kind: str,
+                                        read: str) -> None:
+    """YAML 1.1 reads 0x10, 017, 0b11, 1_000, 1:30 and +5 as integers (017 is 15,
+    1:30 is 90), and max_hops took them silently; only plain decimal digits are
+    a number of hops now, and the error names the line, the value, how YAML
+    reads it and what to write."""
+    path = write(tmp_path, f"trusted_proxies: [10.0.0.1]\ntrusted_headers: [X-Forwarded-For]\n"
+                           f"max_hops: {value}\n")
+    shown = value.removeprefix("!!int ")
+    with pytest.raises(ConfigError, match=(
+            rf"^{re.escape(str(path))}:3: max_hops {re.escape(repr(shown))} is {re.escape(kind)} "
+            rf"to YAML 1\.1, read as {read}: write a whole number from 1 to 1024 in plain decimal "
+            r"digits")) as info:
+        TrustPolicy.from_yaml(path)
+    assert len(info.value.problems) == 1
+    assert info.value.problems[0].value == shown
+
+
+@pytest.mark.parametrize(("value", "hops"), [("16", 16), ("1", 1), ("1024", 1024),
+                                             ("!!int 7", 7)])
+def test_max_hops_in_decimal_loads(value: str, hops: int) -> None:
+    """Plain decimal digits (tagged !!int or not) are read as they are written."""
+    policy = TrustPolicy.from_yaml("trusted_proxies: [10.0.0.1]\n"
+                                   f"trusted_headers: [X-Forwarded-For]\nmax_hops: {value}\n")
+    assert policy.max_hops == hops
+
+
+def test_max_hops_huge_hex_is_one_error() -> None:
+    """A hexadecimal max_hops too long for Python to write in decimal is named by its size."""
+    with pytest.raises(ConfigError, match=r"^<yaml>:2: max_hops '0xf{38}\.\.\.' \(5002 "
+                                          r"characters\) is a hexadecimal number to YAML "
+                                          r"1\.1, read as an integer of 20000 bits: write a "
+                                          r"whole number") as info:
+        TrustPolicy.from_yaml("trusted_proxies: [10.0.0.1]\nmax_hops: 0x" + "f" * 5000 + "\n")
+    assert len(info.value.problems) == 1
+
+
+@pytest.mark.parametrize("key", ["strip_prefix_from_path", "trust_unix_socket", "hop_aligned"])
+@pytest.mark.parametrize(("value", "flag"), [
+    ("true", True), ("false", False), ("True", True), ("FALSE", False),
+    ("yes", True), ("no", False), ("on", True), ("Off", False),
+])
+def test_yaml_booleans_that_load(key: str, value: str, flag: bool) -> None:
+    """The boolean options take true/false and YAML 1.1's yes/no/on/off (in the
+    three casings YAML knows), each read as what it says: the directive comment
+    lines take on/off and yes/no too, and trust_unix_socket: yes has always loaded."""
+    text = (f"trusted_proxies: [10.0.0.1]\ntrusted_headers: [X-Forwarded-For, "
+            f"X-Forwarded-Prefix]\nscript_name: /app\n{key}: {value}\n")
+    assert getattr(TrustPolicy.from_yaml(text), key) is flag
+
+
+@pytest.mark.parametrize("key", ["strip_prefix_from_path", "trust_unix_socket", "hop_aligned"])
+@pytest.mark.parametrize(("value", "shown"), [
+    ("1", "1"), ("0", "0"), ("y", "'y'"), ("n", "'n'"), ("'true'", "'true'"), ("oN", "'oN'"),
+    ("0x1", "1"), ("~", "None"),
+])
+def test_yaml_booleans_that_do_not(key: str, value: str, shown: str) -> None:
+    """Anything else (a number, y/n, quoted text, a mixed case YAML does not
+    read as a boolean, null) is an error naming the line, the value and what
+    is valid."""
+    text = f"trusted_proxies: [10.0.0.1]\ntrusted_headers: [X-Forwarded-For]\n{key}: {value}\n"
+    with pytest.raises(ConfigError, match=rf"^<yaml>:3: {key} must be true or false, "
+                                          rf"not {re.escape(shown)}$"):
+        TrustPolicy.from_yaml(text)

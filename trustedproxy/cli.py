@@ -1,7 +1,9 @@
 """The ``trustedproxy`` command line: ``main(argv) -> int``.
 
-Exit codes: 0 fine, 1 problems found, 2 usage or configuration error. Errors
-are printed as one line each, never as a traceback.
+Exit codes: 0 fine, 1 problems found, 2 usage or configuration error, 141
+stdout closed before the output was written (``| head -1``: 128 + SIGPIPE, as
+the shell reports for a command SIGPIPE ends). Errors are printed as one line
+each, never as a traceback.
 """
 
 from __future__ import annotations
@@ -141,7 +143,9 @@ def _demo(args: argparse.Namespace) -> int:
 
 def _add_load_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", choices=FORMATS,
-                        help="the file's form (default: from its extension, else its content)")
+                        help="the file's form (default: from its extension, else its content); "
+                             "a file with nothing of that form that looks like another form "
+                             "is an error")
     parser.add_argument("--block", metavar="BLOCK",
                         help="in a directive file whose blocks disagree, the block to use, "
                              "e.g. 'Location /api' or 'VirtualHost *:443'")
@@ -156,9 +160,9 @@ def _located(problem: Problem, path: str) -> str:
 
 #: WSGI/ASGI servers and what to check in their own settings: what they do
 #: with a header name holding '_' (measured by tests/test_smuggling.py; see
-#: SECURITY.md), and waitress's own header clearing. ``None``: nothing; they
-#: drop or keep such names apart, so a client cannot smuggle X_Forwarded_For
-#: in as X-Forwarded-For.
+#: SECURITY.md; uvicorn's WSGI bridge by tests/test_cli.py), and waitress's
+#: own header clearing. ``None``: nothing; they drop or keep such names apart,
+#: so a client cannot smuggle X_Forwarded_For in as X-Forwarded-For.
 SERVERS: dict[str, str | None] = {
     "gunicorn": None,
     "waitress": ("waitress removes X-Forwarded-For, -Host, -Proto, -Port, -By and Forwarded "
@@ -167,14 +171,21 @@ SERVERS: dict[str, str | None] = {
                  "--no-clear-untrusted-proxy-headers (clear_untrusted_proxy_headers=False) "
                  "and without its own trusted_proxy"),
     "mod_wsgi": None,
-    "uvicorn": None,
+    "uvicorn": ("uvicorn --interface wsgi (its own WSGI bridge, as a2wsgi's) merges header names "
+                "with '_' as uWSGI does: a client's 'X_Forwarded_For' line is joined to "
+                "HTTP_X_FORWARDED_FOR before the WSGI middleware sees it, so a trusted proxy "
+                "that passes it through lets the client add to the list; serve a WSGI app as "
+                "ASGI instead, with trustedproxy.asgi.TrustedProxyMiddleware around the bridge "
+                "(it removes such names before the bridge merges them), or make the front-end "
+                "drop such headers (nginx does by default: underscores_in_headers off); an ASGI "
+                "app needs nothing"),
     "uwsgi": ("uWSGI keeps header names with '_': a client's 'X_Forwarded_For' line is "
               "merged into HTTP_X_FORWARDED_FOR, so a trusted proxy that passes it through "
               "lets the client add to the list; make the front-end drop such headers (nginx "
               "does by default: underscores_in_headers off) or overwrite X-Forwarded-For"),
     "other": ("check that your server drops header names with '_' or keeps them apart from "
-              "'-' names (gunicorn, waitress, mod_wsgi and uvicorn do; uWSGI does not): see "
-              "SECURITY.md"),
+              "'-' names (gunicorn, waitress, mod_wsgi and uvicorn serving ASGI do; uWSGI and "
+              "uvicorn --interface wsgi do not): see SECURITY.md"),
 }
 
 
@@ -484,6 +495,20 @@ def _argument(arg: str) -> str:
         return arg
 
 
+def _emit(text: str) -> None:
+    """Write *text* to stdout a line at a time.
+
+    With unbuffered output (``python -u``, ``PYTHONUNBUFFERED``), a write
+    that the reader's close cuts short is taken as done: the rest is dropped
+    without an error, so one large write into ``| head -1`` could end with
+    status 0. A line at a time, the next line's write fails, and
+    :func:`main` ends the command as for any closed stdout.
+    """
+    write = sys.stdout.write
+    for line in text.splitlines(keepends=True):
+        write(line)
+
+
 def _explain(args: argparse.Namespace) -> int:
     policy = load_file(args.file, format=args.format, block=args.block)
     result = explain(policy, _argument(args.peer), [_argument(h) for h in args.header],
@@ -491,9 +516,9 @@ def _explain(args: argparse.Namespace) -> int:
     if args.json:
         result = {"policy": _printable(args.file), **result,
                   "warnings": [_printable(str(w)) for w in policy.warnings()]}
-        print(json.dumps(result, indent=2))
+        _emit(json.dumps(result, indent=2) + "\n")
     else:
-        print("\n".join(_explain_text(result, policy, args.file)))
+        _emit("\n".join(_explain_text(result, policy, args.file)) + "\n")
     return 0
 
 
@@ -503,11 +528,11 @@ def _explain(args: argparse.Namespace) -> int:
 def _convert(args: argparse.Namespace) -> int:
     policy = load_file(args.file, format=args.format, block=args.block)
     if args.to == "yaml":
-        print(policy.to_yaml(), end="")
+        _emit(policy.to_yaml())
     elif args.to == "directives":
-        print(policy.to_directives(), end="")
+        _emit(policy.to_directives())
     else:
-        print(shlex.join(policy.to_express_args()))
+        _emit(shlex.join(policy.to_express_args()) + "\n")
     return 0
 
 
@@ -546,6 +571,8 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="trustedproxy",
         description="Believe forwarded headers only from the proxies you trust.",
+        epilog="exit status: 0 fine, 1 warnings (check --strict), 2 usage or configuration "
+               "error,\n141 stdout closed before the output was written (| head)",
         formatter_class=argparse.RawDescriptionHelpFormatter,  # --version keeps its lines
     )
     parser.add_argument("--version", action="version", version=version_text(),
@@ -572,7 +599,8 @@ def _parser() -> argparse.ArgumentParser:
         description="Load each policy file (YAML, mod_wsgi directives or mod_wsgi-express "
                     "arguments) and print every warning and error as 'file:line: warning: message' "
                     "or 'file:line: error: message', then 'file: ok: ...' for a file that loads. "
-                    "Exit status: 0 clean, 1 warnings (with --strict), 2 errors.",
+                    "Exit status: 0 clean, 1 warnings (with --strict), 2 errors, 141 stdout "
+                    "closed early (| head).",
         epilog="examples:\n  trustedproxy check trust.yaml\n"
                "  trustedproxy check --strict trust.yaml /etc/apache2/sites-enabled/app.conf\n"
                "  trustedproxy check --server uwsgi trust.yaml",
@@ -583,8 +611,8 @@ def _parser() -> argparse.ArgumentParser:
                        help="exit with status 1 when there are warnings")
     check.add_argument("--server", choices=sorted(SERVERS), metavar="SERVER",
                        help="the WSGI/ASGI server behind the policy; warns when it keeps header "
-                            "names with '_', or removes forwarded headers itself "
-                            "(choices: %(choices)s)")
+                            "names with '_' (uvicorn: with --interface wsgi), or removes "
+                            "forwarded headers itself (choices: %(choices)s)")
     _add_load_options(check)
     check.set_defaults(func=_check)
 
@@ -631,8 +659,43 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: The exit status when stdout is closed before the output is written
+#: (``trustedproxy explain ... | head -1``): 128 + SIGPIPE, what the shell
+#: reports for a command that SIGPIPE ends, as it would end a C program.
+STDOUT_CLOSED = 141
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line with *argv* (default ``sys.argv[1:]``); return the exit code."""
+    """Run the command line with *argv* (default ``sys.argv[1:]``); return the exit code.
+
+    A stdout closed by its reader (``| head -1``) ends the command quietly,
+    with status :data:`STDOUT_CLOSED`: no message, no traceback. As Python's
+    documentation advises for SIGPIPE, stdout is then pointed at
+    :data:`os.devnull`, so that flushing it at exit cannot fail again.
+    """
+    try:
+        code = _main(argv)
+        sys.stdout.flush()  # short output waits in the buffer: fail here, not at exit
+    except BrokenPipeError:
+        _stdout_to_devnull()
+        return STDOUT_CLOSED
+    return code
+
+
+def _stdout_to_devnull() -> None:
+    """Point the stdout file descriptor at os.devnull (when it has one)."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # replaced by a test, or already closed
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, fd)
+    finally:
+        os.close(devnull)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     for stream in (sys.stdout, sys.stderr):
         # Whatever the terminal's encoding (ASCII, latin-1, a Windows code page), a
         # character it cannot show is escaped, never a UnicodeEncodeError.
@@ -652,6 +715,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except TrustedProxyError as exc:
         print(_printable(f"trustedproxy: error: {exc}"), file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        raise  # stdout closed by its reader: main() ends quietly
     except OSError as exc:
         print(_printable(f"trustedproxy: error: {exc}"), file=sys.stderr)
         return 2

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import os
 import pathlib
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from ..errors import ConfigError
+from ..errors import ConfigError, Problem
 
-__all__ = ["read_text", "refuse_file_name"]
+if TYPE_CHECKING:
+    from ..policy import TrustPolicy
+
+__all__ = ["add_warnings", "read_text", "refuse_file_name"]
 
 #: The extensions of policy files (``from_file``), and ``.txt``.
 _FILE_EXTENSIONS = (".conf", ".htaccess", ".args", ".sh", ".express", ".txt", ".yaml", ".yml")
@@ -63,3 +68,12 @@ def refuse_file_name(text: str, what: str, method: str, source: str) -> None:
            f"(TrustPolicy.{method}(pathlib.Path({word!r}))) or use "
            f"TrustPolicy.from_file({word!r})")
     raise ConfigError(msg, source=source, value=word)
+
+
+def add_warnings(policy: TrustPolicy, warnings: Sequence[Problem]) -> TrustPolicy:
+    """Return *policy*, just made by a loader, with the loader's own *warnings*
+    (what it did not read, and why) after the policy's: ``check`` prints them
+    and the middleware logs them, as it does the policy's own."""
+    if warnings:
+        object.__setattr__(policy, "_warnings", (*policy.warnings(), *warnings))
+    return policy

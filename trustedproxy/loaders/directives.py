@@ -21,7 +21,13 @@ its two directives (``mod_wsgi-reference.md`` §1):
   that sets only one of the two directives inherits the other one from the
   enclosing block, as mod_wsgi merges them. Other sections (``<IfModule>``,
   ``<IfDefine>`` ...) are transparent. When blocks give different policies,
-  ``block=`` says which one is meant.
+  ``block=`` says which one is meant;
+* ``<IfModule !mod_wsgi.c>`` and ``<IfModule !wsgi_module>`` are skipped with
+  all they hold, as Apache skips them with mod_wsgi loaded (which the WSGI
+  directives need); a trust line in one draws a warning;
+* ``Include`` and ``IncludeOptional`` are not followed (Apache reads a
+  relative path from ``ServerRoot``, which the text does not say): each draws
+  a warning naming the line and the file.
 
 The options mod_wsgi has no directive for are written as comment lines that
 Apache ignores and trustedproxy reads::
@@ -48,7 +54,7 @@ from ..addresses import ipv6_text, ipv6_value
 from ..errors import ConfigError, Problem
 from ..policy import Located, TrustPolicy
 from ..ranges import NAMED_RANGES
-from . import read_text, refuse_file_name
+from . import add_warnings, read_text, refuse_file_name
 
 __all__ = [
     "DIRECTIVE_OPTIONS",
@@ -60,6 +66,7 @@ __all__ = [
     "logical_lines",
     "mod_wsgi_proxy_problem",
     "parse_directives",
+    "policy_problems",
     "split_words",
 ]
 
@@ -267,14 +274,25 @@ def _strip_quotes(text: str) -> str:
     return text
 
 
-def _parse(text: str, source: str) -> tuple[list[_Scope], list[Problem]]:
-    """Read the text into scopes; return every scope and the structural problems."""
+#: The names ``<IfModule>`` finds mod_wsgi by: its source file and its module
+#: identifier (``LoadModule wsgi_module ...``), compared exactly, as Apache does.
+_WSGI_MODULE = ("mod_wsgi.c", "wsgi_module")
+#: Directives that read another file, which is not followed (lower case).
+_INCLUDES = ("include", "includeoptional")
+
+
+def _parse(text: str, source: str) -> tuple[list[_Scope], list[Problem], list[Problem]]:
+    """Read the text into scopes; return every scope, the structural problems
+    and the warnings (what was not read)."""
     server = _Scope("", "", 0, None)
     scopes = [server]
-    stack: list[tuple[str, int, _Scope | None]] = []  # (section name, line, scope it opened)
+    # (section name, line, scope it opened, whether it starts a skipped region)
+    stack: list[tuple[str, int, _Scope | None, bool]] = []
     errors: list[Problem] = []
+    warnings: list[Problem] = []
     defines: dict[str, str] = {}
     current = server
+    skipped: tuple[str, int] | None = None  # the <IfModule !mod_wsgi.c> being skipped
     for number, line in logical_lines(text):
         where = f"{source}:{number}"
         if not line:
@@ -282,7 +300,11 @@ def _parse(text: str, source: str) -> tuple[list[_Scope], list[Problem]]:
         if line.startswith("#"):
             body = line[1:].strip(_SPACE)
             if body.lower().startswith(_MAGIC):
-                _option(body[len(_MAGIC):], current, number, where, errors)
+                if skipped:
+                    option = (split_words(body[len(_MAGIC):]) or [""])[0]
+                    warnings.append(_skipped(where, f"# {_MAGIC} {option}".rstrip(), skipped))
+                else:
+                    _option(body[len(_MAGIC):], current, number, where, errors)
             continue
         name, pos = getword_conf(line)
         if name.startswith("</"):
@@ -291,10 +313,12 @@ def _parse(text: str, source: str) -> tuple[list[_Scope], list[Problem]]:
                 errors.append(Problem(where, name, f"{name} closes a section that was "
                                                    "never opened"))
                 continue
-            opened, opened_line, scope = stack.pop()
+            opened, opened_line, scope, skips = stack.pop()
             if opened.lower() != closing:
                 errors.append(Problem(where, name, f"expected </{opened}> (opened at line "
                                                    f"{opened_line}) but saw {name}"))
+            if skips:
+                skipped = None
             if scope is not None:
                 current = scope.parent or server
             continue
@@ -304,21 +328,45 @@ def _parse(text: str, source: str) -> tuple[list[_Scope], list[Problem]]:
             if not rest.endswith(">") and not name.endswith(">"):
                 errors.append(Problem(where, line, f"<{section} section line must end "
                                                    "with '>'"))
+            if skipped:  # Apache only checks that what it skips nests
+                stack.append((section, number, None, False))
+                continue
+            # Apache takes <IfModule>'s argument as written up to the last '>'
+            # (no quotes, no trimming) and compares module names exactly.
+            module = rest.rpartition(">")[0] if ">" in rest else rest
+            if (section.lower() == "ifmodule" and module.startswith("!")
+                    and module[1:] in _WSGI_MODULE):
+                # Read only when mod_wsgi is not loaded, and then no WSGI
+                # directive applies: skip it, as Apache does with mod_wsgi loaded.
+                skipped = (f"<{section} {module}>", number)
+                stack.append((section, number, None, True))
+                continue
             arg = _strip_quotes(rest.rstrip().removesuffix(">"))
             kind = _BLOCKS.get(section.lower())
             if kind is None:
-                stack.append((section, number, None))
+                stack.append((section, number, None, False))
                 continue
             scope = _Scope(kind, arg, number, current)
             scopes.append(scope)
-            stack.append((section, number, scope))
+            stack.append((section, number, scope, False))
             current = scope
+            continue
+        directive = _DIRECTIVES.get(name.lower())
+        if skipped:
+            if directive is not None:
+                warnings.append(_skipped(where, directive, skipped))
             continue
         if name.lower() == "define":
             define, after = getword_conf(line, pos)
             defines[define] = getword_conf(line, after)[0]
             continue
-        directive = _DIRECTIVES.get(name.lower())
+        if name.lower() in _INCLUDES:
+            included = getword_conf(line, pos)[0]
+            warnings.append(Problem(where, included, (
+                f"{name} {included!r} is not followed: trust directives in the included "
+                "file are not read here; check that file as well (trustedproxy check "
+                "FILE...)")))
+            continue
         if directive is None:
             if name.lower().startswith("wsgitrust"):
                 # Apache refuses to start on a misspelt directive; skipping it
@@ -346,10 +394,16 @@ def _parse(text: str, source: str) -> tuple[list[_Scope], list[Problem]]:
             errors.append(Problem(where, None, f"{directive} with {what}; "
                                                "give at least one value or remove the line"))
         current.settings.setdefault(key, []).append(Setting(number, directive, words))
-    for opened, opened_line, _ in stack:
+    for opened, opened_line, _, _ in stack:
         errors.append(Problem(f"{source}:{opened_line}", opened,
                               f"<{opened}> is never closed: add </{opened}>"))
-    return scopes, errors
+    return scopes, errors, warnings
+
+
+def _skipped(where: str, what: str, block: tuple[str, int]) -> Problem:
+    """The warning for a trust line inside a skipped ``<IfModule !mod_wsgi.c>``."""
+    return Problem(where, None, f"{what} is inside {block[0]} (line {block[1]}), which Apache "
+                                "skips when mod_wsgi is loaded: not read")
 
 
 def _option(body: str, scope: _Scope, number: int, where: str, errors: list[Problem]) -> None:
@@ -407,6 +461,36 @@ def build_policy(settings: dict[str, list[Setting]], source: str, *,
     Raises:
         ConfigError: with every problem found.
     """
+    policy, problems = _build(settings, source, partial_ipv4, proxies_name, headers_name,
+                              proxies_lost=False)
+    if problems or policy is None:
+        raise ConfigError(problems)
+    return policy
+
+
+def policy_problems(settings: dict[str, list[Setting]], source: str, *,
+                    proxies_name: str = PROXIES, headers_name: str = HEADERS_DIRECTIVE,
+                    proxies_lost: bool = False) -> list[Problem]:
+    """The problems :func:`build_policy` finds in *settings* (none: they make
+    a policy), for a caller that has found problems of its own.
+
+    Args:
+        settings: as for :func:`build_policy`.
+        source: as for :func:`build_policy`.
+        proxies_name: as for :func:`build_policy`.
+        headers_name: as for :func:`build_policy`.
+        proxies_lost: the caller could not read a proxies setting it was
+            given (its own problem says why), so the headers' "without
+            proxies" problem would only repeat that one: it is left out.
+    """
+    return _build(settings, source, True, proxies_name, headers_name,
+                  proxies_lost=proxies_lost)[1]
+
+
+def _build(settings: dict[str, list[Setting]], source: str, partial_ipv4: bool,
+           proxies_name: str, headers_name: str, *,
+           proxies_lost: bool) -> tuple[TrustPolicy | None, list[Problem]]:
+    """:func:`build_policy`'s work: the policy, or ``None``, and the problems in order."""
     errors: list[Problem] = []
     directive_at: dict[str, str] = {}
     # An express command line may give both options on one line (one place):
@@ -454,7 +538,16 @@ def build_policy(settings: dict[str, list[Setting]], source: str, *,
         value: object = setting.words[0]
         if option == "max_hops":
             word = setting.words[0]
-            # (a number of thousands of digits is not converted: int() refuses it)
+            if len(word) > 1 and word.startswith("0") and word.isascii() and word.isdigit():
+                octal = set(word) <= set("01234567") and len(word) < 20
+                note = f", {int(word, 8)} in YAML 1.1" if octal else ""
+                errors.append(Problem(where, word, (
+                    f"{setting.directive}: {word!r} has a leading zero (octal to some "
+                    f"readers{note}): write it without, in plain decimal digits")))
+                continue
+            # Plain decimal digits only, as in YAML; anything else goes to the
+            # policy's own check as text. (A number of thousands of digits is
+            # not converted: int() refuses it.)
             value = int(word) if word.isascii() and word.isdigit() and len(word) < 20 else word
         elif option != "script_name":
             flag = _parse_bool(setting.words[0])
@@ -466,8 +559,8 @@ def build_policy(settings: dict[str, list[Setting]], source: str, *,
             value = flag
         kwargs[option] = Located(value, where)
     unix = kwargs.get("trust_unix_socket")
-    if settings.get("headers") and not settings.get("proxies") and isinstance(unix, Located) \
-            and unix.value is True:
+    if settings.get("headers") and not settings.get("proxies") and not proxies_lost \
+            and isinstance(unix, Located) and unix.value is True:
         # trustedproxy would trust Unix-socket peers only; Apache, which skips the
         # comment line, would believe these headers from every client.
         errors.append(Problem(settings["headers"][0].at(source), None, (
@@ -484,7 +577,7 @@ def build_policy(settings: dict[str, list[Setting]], source: str, *,
         for problem in exc.problems:
             message = problem.message
             if message.startswith("trusted headers but no trusted proxies"):
-                if proxy_rejected:
+                if proxy_rejected or proxies_lost:
                     continue
                 message = (f"{headers_name} without {proxies_name}: mod_wsgi would then "
                            "believe these headers from every client; add "
@@ -495,10 +588,8 @@ def build_policy(settings: dict[str, list[Setting]], source: str, *,
             elif problem.source in directive_at:
                 message = f"{directive_at[problem.source]}: {message}"
             errors.append(Problem(problem.source, problem.value, message))
-        raise ConfigError(_in_order(errors)) from None
-    if errors:
-        raise ConfigError(_in_order(errors))
-    return policy
+        return None, _in_order(errors)
+    return (None if errors else policy), _in_order(errors)
 
 
 def _line_of(problem: Problem) -> int:
@@ -541,9 +632,14 @@ def load_directives(text: str | os.PathLike[str], *, source: str | None = None,
 def parse_directives(text: str, source: str, block: str | None = None) -> TrustPolicy:
     """Load a policy from directive *text* (for :func:`load_directives`, and
     for a file already read), naming *source* in messages."""
-    scopes, errors = _parse(text, source)
+    scopes, errors, warnings = _parse(text, source)
     if errors:
         raise ConfigError(_in_order(errors))
+    return add_warnings(_choose(scopes, source, block), warnings)
+
+
+def _choose(scopes: list[_Scope], source: str, block: str | None) -> TrustPolicy:
+    """The policy of the block *block*, or the one every block agrees on."""
     if block is not None:
         chosen = [s for s in scopes if _matches(s, block)]
         if len(chosen) != 1:

@@ -20,7 +20,14 @@ from collections.abc import Sequence
 from ..errors import ConfigError, Problem
 from ..policy import TrustPolicy
 from . import read_text, refuse_file_name
-from .directives import HEADERS_DIRECTIVE, PROXIES, Setting, build_policy, split_words
+from .directives import (
+    HEADERS_DIRECTIVE,
+    PROXIES,
+    Setting,
+    build_policy,
+    policy_problems,
+    split_words,
+)
 
 __all__ = ["OPTIONS", "load_express_args", "parse_express_text", "shell_words"]
 
@@ -156,7 +163,10 @@ def parse_express_text(text: str, source: str) -> TrustPolicy:
 
 def _from_words(words: list[tuple[str, str]], source: str) -> TrustPolicy:
     errors: list[Problem] = []
-    lost = False  # an option was not understood: it may have been the --trust-proxy
+    # A --trust-proxy may have been lost: an option that could have been it was
+    # not understood, or its value was empty. "--trust-proxy-header without
+    # --trust-proxy" would then only repeat that error: build_policy is told so.
+    lost = False
     values: dict[str, list[tuple[str, str]]] = {PROXIES: [], HEADERS_DIRECTIVE: []}
     i = 0
     while i < len(words):
@@ -182,7 +192,8 @@ def _from_words(words: list[tuple[str, str]], source: str) -> TrustPolicy:
             hint = f"did you mean {close[0]!r}?" if close else (
                 "the trust options are --trust-proxy and --trust-proxy-header")
             errors.append(Problem(where, arg, f"unknown option {option!r}: {hint}"))
-            lost = True
+            # a misspelt --trust-proxy-header was not the --trust-proxy
+            lost = lost or not close or OPTIONS[close[0]] == PROXIES
             if not eq and i < len(words) and not words[i][0].startswith("-"):
                 i += 1
             continue
@@ -216,7 +227,7 @@ def _from_words(words: list[tuple[str, str]], source: str) -> TrustPolicy:
                 + ("an address, e.g. '--trust-proxy 10.0.0.0/8'" if directive == PROXIES else
                    "a header name, e.g. '--trust-proxy-header X-Forwarded-For'")
                 + ", or remove the option")))
-            lost = True
+            lost = lost or directive == PROXIES
             continue
         if not items:
             continue
@@ -226,15 +237,9 @@ def _from_words(words: list[tuple[str, str]], source: str) -> TrustPolicy:
         settings["proxies"] = proxy_settings
     if header_settings:
         settings["headers"] = header_settings
-    def build() -> TrustPolicy:
-        return build_policy(settings, source, proxies_name="--trust-proxy",
-                            headers_name="--trust-proxy-header")
-
     if errors:
-        try:
-            build()
-        except ConfigError as exc:
-            errors += [p for p in exc.problems if not (
-                lost and p.message.startswith("--trust-proxy-header without --trust-proxy"))]
-        raise ConfigError(errors)
-    return build()
+        raise ConfigError(errors + policy_problems(
+            settings, source, proxies_name="--trust-proxy", headers_name="--trust-proxy-header",
+            proxies_lost=lost))
+    return build_policy(settings, source, proxies_name="--trust-proxy",
+                        headers_name="--trust-proxy-header")

@@ -7,9 +7,12 @@ import pathlib
 import re
 from typing import TYPE_CHECKING
 
+import yaml
+
 from ..errors import ConfigError, Problem
 from . import read_text
 from .directives import DIRECTIVE_OPTIONS
+from .express import shell_words
 
 if TYPE_CHECKING:
     from ..policy import TrustPolicy
@@ -27,6 +30,12 @@ _EXPRESS_OPTION = re.compile(r"^[^#\n]*--trust-proxy", re.MULTILINE)  # not in a
 _OPTION_LINE = re.compile(r"^[ \t]*#[ \t]*trustedproxy:[ \t]*(?:"
                           + "|".join(DIRECTIVE_OPTIONS) + r")[ \t]", re.IGNORECASE | re.MULTILINE)
 _CONTENT_LINE = re.compile(r"^[ \t]*[^#\s]", re.MULTILINE)  # a line that is not a comment
+#: A directive-form marker at the start of a line inside a shell word (a quoted value).
+_QUOTED_MARKER = re.compile(r"\n[ \t]*(?:wsgitrustedprox|<(?:VirtualHost|Location|Directory))",
+                            re.IGNORECASE)
+#: What the content of a file with no telling content is read as, and why.
+_FALLBACK = ("yaml", "no WSGITrustedProxies/WSGITrustedProxyHeaders line, Apache block or "
+                     "--trust-proxy option")
 
 
 def detect_format(path: str, text: str) -> str:
@@ -34,13 +43,17 @@ def detect_format(path: str, text: str) -> str:
     ``.conf``/``.htaccess``, ``.args``/``.sh``/``.express``), else from its
     content, else YAML.
 
-    By content, a ``WSGITrustedProxies``/``WSGITrustedProxyHeaders`` line or an
+    By content: YAML that reads as a mapping with a policy key
+    (``trusted_proxies``...) is YAML, whatever its strings and comments hold;
+    else a ``WSGITrustedProxies``/``WSGITrustedProxyHeaders`` line or an
     Apache ``<VirtualHost>``/``<Location>``/``<Directory>`` block means
-    directives; ``--trust-proxy`` outside a ``#`` comment, express arguments;
-    ``# trustedproxy: OPTION VALUE`` lines mean directives only in a file that
-    holds nothing but comments (what :func:`~trustedproxy.loaders.writers.to_directives`
-    writes for a policy with options and no trust directives), so a YAML file
-    whose comments happen to start that way is still read as YAML.
+    directives (unless every such line is inside a shell-quoted value of a
+    ``--trust-proxy`` command line); ``--trust-proxy`` outside a ``#``
+    comment, express arguments; ``# trustedproxy: OPTION VALUE`` lines mean
+    directives only in a file that holds nothing but comments (what
+    :func:`~trustedproxy.loaders.writers.to_directives` writes for a policy
+    with options and no trust directives), so a YAML file whose comments
+    happen to start that way is still read as YAML.
     """
     return _EXTENSIONS.get(pathlib.PurePath(path).suffix.lower()) or _content_form(text)[0]
 
@@ -48,16 +61,55 @@ def detect_format(path: str, text: str) -> str:
 def _content_form(text: str) -> tuple[str, str]:
     """The form told from a file's content (see :func:`detect_format`), and
     what in the content told it (for messages)."""
-    if _DIRECTIVE_LINE.search(text):
+    return _looks_like(text) or _FALLBACK
+
+
+def _looks_like(text: str) -> tuple[str, str] | None:
+    """The form a file's content shows, and what shows it; ``None`` when
+    nothing in it belongs to one form (YAML is then the default)."""
+    keys = _yaml_policy_keys(text)
+    if keys:
+        return "yaml", f"a YAML mapping with the key{'s' * (len(keys) > 1)} {', '.join(keys)}"
+    express = _express_options(text)
+    quoted = express is not None and express[1]  # the markers below are in quoted values
+    if _DIRECTIVE_LINE.search(text) and not quoted:
         return "directives", "a WSGITrustedProxies/WSGITrustedProxyHeaders line"
-    if _APACHE_BLOCK.search(text):
+    if _APACHE_BLOCK.search(text) and not quoted:
         return "directives", "an Apache <VirtualHost>, <Location> or <Directory> block"
-    if _EXPRESS_OPTION.search(text):
+    if express:
         return "express", "a --trust-proxy option outside a comment"
     if _OPTION_LINE.search(text) and not _CONTENT_LINE.search(text):
         return "directives", "only comments, with '# trustedproxy:' option lines"
-    return "yaml", ("no WSGITrustedProxies/WSGITrustedProxyHeaders line, Apache block or "
-                    "--trust-proxy option")
+    return None
+
+
+def _yaml_policy_keys(text: str) -> list[str]:
+    """The policy keys (``trusted_proxies``...) of *text* read as a YAML mapping,
+    in the order written; none when it is not one (or not YAML at all)."""
+    from .yaml import KEYS
+
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except (yaml.YAMLError, RecursionError):
+        return []
+    if not isinstance(root, yaml.MappingNode):
+        return []
+    return list(dict.fromkeys(key.value for key, _ in root.value
+                              if isinstance(key, yaml.ScalarNode) and key.value in KEYS))
+
+
+def _express_options(text: str) -> tuple[bool, bool] | None:
+    """Whether *text*, read as a shell command line, has a ``--trust-proxy``
+    option (a word outside comments), and whether a line that starts with a
+    trust directive or an Apache block is inside a quoted value; ``None`` for
+    no option."""
+    try:
+        words = [word for word, _ in shell_words(text)]
+    except ConfigError:  # an unterminated quote: not a command line, or a broken one
+        return (True, False) if _EXPRESS_OPTION.search(text) else None
+    if not any(word.startswith("--trust-proxy") for word in words):
+        return None
+    return True, any(_QUOTED_MARKER.search(word) for word in words)
 
 
 def load_file(path: str | os.PathLike[str], *, format: str | None = None,
@@ -74,7 +126,9 @@ def load_file(path: str | os.PathLike[str], *, format: str | None = None,
     Raises:
         ValueError: for a *format* that is not one of :data:`FORMATS`.
         ConfigError: for a file that cannot be read or does not hold a valid
-            policy, or a *block* for a file that is not in directive form.
+            policy, a *block* for a file that is not in directive form, or a
+            *format* the file cannot be in: nothing in it is read as that
+            form, and it looks like another.
     """
     if format is not None and format not in FORMATS:
         msg = f"format must be one of {', '.join(map(repr, FORMATS))}, not {format!r}"
@@ -89,6 +143,8 @@ def load_file(path: str | os.PathLike[str], *, format: str | None = None,
         msg = (f"block {block!r}: a block applies to directive files only "
                f"(this file is read as {fmt})")
         raise ConfigError(msg, source=name, value=block)
+    if format is not None:
+        return _load_as_said(name, text, format, block)
     if not told_by:
         return _load(name, text, fmt, block)
     try:
@@ -99,6 +155,50 @@ def load_file(path: str | os.PathLike[str], *, format: str | None = None,
                 f"its content has {told_by}; if it is in another form, say so "
                 f"with {others} (on the command line: --format), or rename it")
         raise ConfigError([*exc.problems, Problem(name, None, hint)]) from None
+
+
+#: What each form reads, said as what a file that holds none of it lacks.
+_NOTHING = {
+    "directives": "no WSGITrustedProxies/WSGITrustedProxyHeaders line and no "
+                  "'# trustedproxy:' option line",
+    "express": "no --trust-proxy or --trust-proxy-header option",
+}
+
+
+def _holds(fmt: str, text: str) -> bool:
+    """Whether anything in *text* is read as *fmt* (for YAML: whatever loads)."""
+    if fmt == "directives":
+        return bool(_DIRECTIVE_LINE.search(text) or _OPTION_LINE.search(text))
+    if fmt == "express":
+        try:
+            return any(word.startswith("--trust") for word, _ in shell_words(text))
+        except ConfigError:
+            return True  # the loader says what is wrong with it
+    return True
+
+
+def _load_as_said(name: str, text: str, fmt: str, block: str | None) -> TrustPolicy:
+    """Load *text* in the form *fmt* that ``format=`` names. A file in which
+    nothing is read as that form, and that looks like another form, is an
+    error naming both (it would load as an empty policy); when loading fails
+    and the file looks like another form, the last problem says so. A file
+    that looks like no form in particular (empty, comments, a vhost with no
+    trust directives) loads as before."""
+    looks = _looks_like(text)
+    if looks is None or looks[0] == fmt:
+        return _load(name, text, fmt, block)
+    form, why = looks
+    said = f"format={fmt!r} (on the command line: --format {fmt}) reads this file as {fmt}"
+    instead = (f"it looks like {form}, for it has {why}: say format={form!r} "
+               f"(--format {form}), or leave the format out")
+    try:
+        policy = _load(name, text, fmt, block)
+    except ConfigError as exc:
+        raise ConfigError([*exc.problems, Problem(name, fmt, f"{said}; {instead}")]) from None
+    if not _holds(fmt, text):
+        msg = f"{said}, but nothing in it is: it has {_NOTHING[fmt]}; {instead}"
+        raise ConfigError(msg, source=name, value=fmt)
+    return policy
 
 
 def _load(name: str, text: str, fmt: str, block: str | None) -> TrustPolicy:

@@ -92,6 +92,31 @@ def _shown_value(text: str) -> str:
     return f"{text[:40] + '...'!r} ({len(text)} characters)"
 
 
+#: The keys whose value is an integer, with the range the policy takes; the
+#: only form one is read from: decimal digits, with no leading zero, '+' sign
+#: or '_' separator.
+_INTEGERS = {"max_hops": (1, 1024)}
+_DECIMAL = re.compile(r"-?(?:0|[1-9][0-9]*)")
+
+
+def _integer_form(text: str) -> str:
+    """How a message calls a YAML 1.1 integer that is not plain decimal digits."""
+    digits = text.lstrip("+-").lower()
+    if digits.startswith("0x"):
+        return "a hexadecimal number"
+    if digits.startswith("0b"):
+        return "a binary number"
+    if ":" in digits:
+        return "a base-60 number"
+    if digits.startswith("0") and len(digits) > 1:
+        return "an octal number (a leading 0)"
+    if "_" in digits:
+        return "a number with '_' separators"
+    if text.startswith("+"):
+        return "a number with a '+' sign"
+    return "an integer in a form other than decimal digits"
+
+
 def _unconstructable(node: Node, where: str, exc: Exception) -> Problem:
     """The problem of a scalar whose tag safe_load knows but whose text matches
     no form of it (a plain ``2001-13-45`` is a timestamp with month 13; an
@@ -141,6 +166,25 @@ class _Reader:
             # A failed construction leaves half-built state behind; start afresh.
             self.constructor.constructed_objects.clear()
             self.constructor.recursive_objects.clear()
+        return _BAD
+
+    def decimal(self, key: str, node: Node, value: object) -> object:
+        """*value*, an integer-valued key's, or :data:`_BAD` (the problem
+        recorded) for an integer YAML 1.1 read from a form other than plain
+        decimal digits (``0x10``, ``017``, ``1:30``...): a reader of the file
+        may well take ``017`` for seventeen. What is not an integer is left
+        to the policy's own check."""
+        if (isinstance(value, bool) or not isinstance(value, int)
+                or not isinstance(node, ScalarNode) or _DECIMAL.fullmatch(node.value)):
+            return value
+        text = node.value
+        low, high = _INTEGERS[key]
+        read = str(value) if value.bit_length() <= 128 else _shown(value)
+        self.errors.append(Problem(
+            self.at(node), text,
+            f"{key} {_shown_value(text)} is {_integer_form(text)} to YAML 1.1, read as {read}: "
+            f"write a whole number from {low} to {high} in plain decimal digits"
+            + (f" ({key}: {value})" if low <= value <= high else "")))
         return _BAD
 
     def merge_key(self, node: Node) -> bool:
@@ -367,6 +411,8 @@ def _build(reader: _Reader, root: MappingNode) -> TrustPolicy:
                 kwargs[key] = Located(reader.custom_headers(value_node), reader.at(value_node))
         else:
             value = reader.scalar(value_node)
+            if key in _INTEGERS and value is not _BAD:
+                value = reader.decimal(key, value_node, value)
             if value is not _BAD:
                 kwargs[key] = Located(value, reader.at(value_node))
     if extra:
