@@ -543,9 +543,9 @@ class TestWalkText:
     ("uwsgi", "uWSGI keeps header names with '_'"),
     ("other", "check that your server drops header names with '_'"),
     ("waitress", "waitress removes X-Forwarded-For, -Host, -Proto, -Port, -By and Forwarded"),
-    ("uvicorn", "uvicorn --interface wsgi (its own WSGI bridge, as a2wsgi's) merges header "
-                "names with '_' as uWSGI does"),
-    ("gunicorn", None), ("mod_wsgi", None),
+    ("uvicorn-wsgi", "uvicorn --interface wsgi (its own WSGI bridge, as a2wsgi's) merges "
+                     "header names with '_' as uWSGI does"),
+    ("gunicorn", None), ("mod_wsgi", None), ("uvicorn", None),
 ])
 def test_check_server_underscore_warning(tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str],
                                          server: str, warned: str | None) -> None:
@@ -702,19 +702,27 @@ def test_check_server_uvicorn_says_what_a_wsgi_user_should_do(
         tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]) -> None:
     """check --server uvicorn said nothing, though uvicorn --interface wsgi
     merges a client's 'X_Forwarded_For' into HTTP_X_FORWARDED_FOR as uWSGI
-    does; it now says so, and what to do, in the voice of the uWSGI note."""
+    does. --server uvicorn-wsgi warns about it and says what to do, in the
+    voice of the uWSGI note; --server uvicorn (an ASGI app, which needs
+    nothing) prints a note pointing there, which --strict does not count."""
     path = tmp_path / "trust.yaml"
     path.write_text("trusted_proxies: [10.0.0.0/8]\ntrusted_headers: [X-Forwarded-For]\n")
-    assert main(["check", "--server", "uvicorn", str(path)]) == 0
+    assert main(["check", "--strict", "--server", "uvicorn-wsgi", str(path)]) == 1
     out = capsys.readouterr().out
-    assert (f"{path}: warning: --server uvicorn: uvicorn --interface wsgi (its own WSGI bridge, "
-            "as a2wsgi's) merges header names with '_' as uWSGI does: a client's "
+    assert (f"{path}: warning: --server uvicorn-wsgi: uvicorn --interface wsgi (its own WSGI "
+            "bridge, as a2wsgi's) merges header names with '_' as uWSGI does: a client's "
             "'X_Forwarded_For' line is joined to HTTP_X_FORWARDED_FOR before the WSGI "
             "middleware sees it, so a trusted proxy that passes it through lets the client "
-            "add to the list; serve a WSGI app as ASGI instead, with "
+            "add to the list; serve the WSGI app as ASGI instead, with "
             "trustedproxy.asgi.TrustedProxyMiddleware around the bridge (it removes such names "
             "before the bridge merges them), or make the front-end drop such headers (nginx "
-            "does by default: underscores_in_headers off); an ASGI app needs nothing\n") in out
+            "does by default: underscores_in_headers off)\n") in out
+    assert main(["check", "--strict", "--server", "uvicorn", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines() == [
+        f"{path}: note: --server uvicorn: an ASGI app needs nothing; for a WSGI app served "
+        "with --interface wsgi, check with --server uvicorn-wsgi",
+        f"{path}: ok: 1 trusted network; headers: X-Forwarded-For"]
     assert "uvicorn --interface wsgi do not" in (SERVERS["other"] or "")
 
 

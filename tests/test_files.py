@@ -58,7 +58,35 @@ def test_format_said_wins_over_the_extension(tmp_path: Path) -> None:
     path = tmp_path / "trust.conf"
     path.write_text(YAML)
     assert TrustPolicy.from_file(path, format="yaml") == POLICY
-    assert TrustPolicy.from_file(path) == TrustPolicy()  # as directives: it holds none
+    # Read as directives (its extension), it holds none and looks like YAML: an
+    # error naming the file, the extension and the form it looks like (it loaded
+    # as an empty policy).
+    with pytest.raises(ConfigError) as info:
+        TrustPolicy.from_file(path)
+    assert [str(p) for p in info.value.problems] == [
+        f"{path}: the extension '.conf' reads this file as directives, but nothing in it is: "
+        "it has no WSGITrustedProxies/WSGITrustedProxyHeaders line and no '# trustedproxy:' "
+        "option line; it looks like yaml, for it has a YAML mapping with the keys "
+        "trusted_proxies, trusted_headers: rename it, or say format='yaml' (--format yaml)"]
+
+
+@pytest.mark.parametrize(("name", "form"), [
+    ("trust.yaml", "directives"), ("trust.yml", "express"), ("trust.args", "directives"),
+    ("trust.sh", "yaml"), ("vhost.conf", "express"),
+])
+def test_an_extension_the_content_contradicts(tmp_path: Path, name: str, form: str) -> None:
+    """A file whose extension names one form and whose content is plainly another
+    is an error (or, when reading it as the extension's form fails, its last
+    problem says what it looks like); it is never an empty policy."""
+    path = tmp_path / name
+    path.write_text(FORMS[form])
+    with pytest.raises(ConfigError) as info:
+        TrustPolicy.from_file(path)
+    last = str(info.value.problems[-1])
+    assert last.startswith(f"{path}: the extension {path.suffix!r} reads this file as ")
+    assert f"it looks like {form}, for it has " in last
+    assert last.endswith(f"rename it, or say format={form!r} (--format {form})")
+    assert TrustPolicy.from_file(path, format=form) != TrustPolicy()
 
 
 def test_block_picks_a_block_of_a_directive_file(tmp_path: Path) -> None:

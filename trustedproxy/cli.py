@@ -171,14 +171,15 @@ SERVERS: dict[str, str | None] = {
                  "--no-clear-untrusted-proxy-headers (clear_untrusted_proxy_headers=False) "
                  "and without its own trusted_proxy"),
     "mod_wsgi": None,
-    "uvicorn": ("uvicorn --interface wsgi (its own WSGI bridge, as a2wsgi's) merges header names "
-                "with '_' as uWSGI does: a client's 'X_Forwarded_For' line is joined to "
-                "HTTP_X_FORWARDED_FOR before the WSGI middleware sees it, so a trusted proxy "
-                "that passes it through lets the client add to the list; serve a WSGI app as "
-                "ASGI instead, with trustedproxy.asgi.TrustedProxyMiddleware around the bridge "
-                "(it removes such names before the bridge merges them), or make the front-end "
-                "drop such headers (nginx does by default: underscores_in_headers off); an ASGI "
-                "app needs nothing"),
+    "uvicorn": None,  # serving an ASGI app; see NOTES
+    "uvicorn-wsgi": ("uvicorn --interface wsgi (its own WSGI bridge, as a2wsgi's) merges header "
+                     "names with '_' as uWSGI does: a client's 'X_Forwarded_For' line is joined "
+                     "to HTTP_X_FORWARDED_FOR before the WSGI middleware sees it, so a trusted "
+                     "proxy that passes it through lets the client add to the list; serve the "
+                     "WSGI app as ASGI instead, with trustedproxy.asgi.TrustedProxyMiddleware "
+                     "around the bridge (it removes such names before the bridge merges them), "
+                     "or make the front-end drop such headers (nginx does by default: "
+                     "underscores_in_headers off)"),
     "uwsgi": ("uWSGI keeps header names with '_': a client's 'X_Forwarded_For' line is "
               "merged into HTTP_X_FORWARDED_FOR, so a trusted proxy that passes it through "
               "lets the client add to the list; make the front-end drop such headers (nginx "
@@ -186,6 +187,13 @@ SERVERS: dict[str, str | None] = {
     "other": ("check that your server drops header names with '_' or keeps them apart from "
               "'-' names (gunicorn, waitress, mod_wsgi and uvicorn serving ASGI do; uWSGI and "
               "uvicorn --interface wsgi do not): see SECURITY.md"),
+}
+
+#: What ``check --server`` says about a server that needs nothing, but that a
+#: related setup does: printed as a note, which ``--strict`` does not count.
+NOTES: dict[str, str] = {
+    "uvicorn": ("an ASGI app needs nothing; for a WSGI app served with --interface wsgi, "
+                "check with --server uvicorn-wsgi"),
 }
 
 
@@ -210,6 +218,8 @@ def _check(args: argparse.Namespace) -> int:
             warnings.append(f"{path}: warning: --server {args.server}: {server_note}")
         for line in warnings:
             print(_printable(line))
+        if args.server in NOTES and policy.trusted_headers:
+            print(_printable(f"{path}: note: --server {args.server}: {NOTES[args.server]}"))
         if warnings and args.strict:
             worst = max(worst, 1)
         headers = ", ".join(policy.trusted_headers) or "none"
@@ -611,7 +621,7 @@ def _parser() -> argparse.ArgumentParser:
                        help="exit with status 1 when there are warnings")
     check.add_argument("--server", choices=sorted(SERVERS), metavar="SERVER",
                        help="the WSGI/ASGI server behind the policy; warns when it keeps header "
-                            "names with '_' (uvicorn: with --interface wsgi), or removes "
+                            "names with '_' (uvicorn-wsgi: uvicorn --interface wsgi), or removes "
                             "forwarded headers itself (choices: %(choices)s)")
     _add_load_options(check)
     check.set_defaults(func=_check)

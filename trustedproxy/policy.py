@@ -25,10 +25,12 @@ from .values import parse_prefix
 if TYPE_CHECKING:
     from .engine import TrustEngine
 
-__all__ = ["DEFAULT_MAX_HOPS", "Located", "TrustPolicy"]
+__all__ = ["DEFAULT_MAX_HOPS", "MAX_HOPS_RANGE", "Located", "TrustPolicy"]
 
 #: How many X-Forwarded-For elements the walk passes at most, by default.
 DEFAULT_MAX_HOPS = 32
+#: The values ``max_hops`` may take (inclusive).
+MAX_HOPS_RANGE = (1, 1024)
 
 
 
@@ -305,9 +307,10 @@ class TrustPolicy:
             flags[field] = value
 
         hops, hops_source = _unwrap(max_hops, _source or "max_hops")
-        if isinstance(hops, bool) or not isinstance(hops, int) or not 1 <= hops <= 1024:
+        low, high = MAX_HOPS_RANGE
+        if isinstance(hops, bool) or not isinstance(hops, int) or not low <= hops <= high:
             errors.append(Problem(hops_source, _shown(hops),
-                                  "max_hops must be a whole number from 1 to 1024, "
+                                  f"max_hops must be a whole number from {low} to {high}, "
                                   f"not {_shown(hops)}"))
             hops = DEFAULT_MAX_HOPS
 

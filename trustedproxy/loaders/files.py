@@ -144,9 +144,9 @@ def load_file(path: str | os.PathLike[str], *, format: str | None = None,
                f"(this file is read as {fmt})")
         raise ConfigError(msg, source=name, value=block)
     if format is not None:
-        return _load_as_said(name, text, format, block)
+        return _load_as_said(name, text, format, block, None)
     if not told_by:
-        return _load(name, text, fmt, block)
+        return _load_as_said(name, text, fmt, block, pathlib.PurePath(name).suffix)
     try:
         return _load(name, text, fmt, block)
     except ConfigError as exc:  # the form was a guess: say how it was made, and how to say it
@@ -177,8 +177,10 @@ def _holds(fmt: str, text: str) -> bool:
     return True
 
 
-def _load_as_said(name: str, text: str, fmt: str, block: str | None) -> TrustPolicy:
-    """Load *text* in the form *fmt* that ``format=`` names. A file in which
+def _load_as_said(name: str, text: str, fmt: str, block: str | None,
+                  extension: str | None) -> TrustPolicy:
+    """Load *text* in the form *fmt* that ``format=`` names (*extension*
+    ``None``) or that the file name's *extension* tells. A file in which
     nothing is read as that form, and that looks like another form, is an
     error naming both (it would load as an empty policy); when loading fails
     and the file looks like another form, the last problem says so. A file
@@ -188,9 +190,14 @@ def _load_as_said(name: str, text: str, fmt: str, block: str | None) -> TrustPol
     if looks is None or looks[0] == fmt:
         return _load(name, text, fmt, block)
     form, why = looks
-    said = f"format={fmt!r} (on the command line: --format {fmt}) reads this file as {fmt}"
-    instead = (f"it looks like {form}, for it has {why}: say format={form!r} "
-               f"(--format {form}), or leave the format out")
+    if extension is None:
+        said = f"format={fmt!r} (on the command line: --format {fmt}) reads this file as {fmt}"
+        instead = (f"it looks like {form}, for it has {why}: say format={form!r} "
+                   f"(--format {form}), or leave the format out")
+    else:
+        said = f"the extension {extension!r} reads this file as {fmt}"
+        instead = (f"it looks like {form}, for it has {why}: rename it, or say "
+                   f"format={form!r} (--format {form})")
     try:
         policy = _load(name, text, fmt, block)
     except ConfigError as exc:

@@ -26,7 +26,7 @@ import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from ..errors import ConfigError, Problem
-from ..policy import Located, TrustPolicy, _shown, _text
+from ..policy import MAX_HOPS_RANGE, Located, TrustPolicy, _shown, _text
 from . import read_text
 
 __all__ = ["KEYS", "load_yaml", "parse_yaml", "read_ranges_file"]
@@ -95,7 +95,7 @@ def _shown_value(text: str) -> str:
 #: The keys whose value is an integer, with the range the policy takes; the
 #: only form one is read from: decimal digits, with no leading zero, '+' sign
 #: or '_' separator.
-_INTEGERS = {"max_hops": (1, 1024)}
+_INTEGERS = {"max_hops": MAX_HOPS_RANGE}
 _DECIMAL = re.compile(r"-?(?:0|[1-9][0-9]*)")
 
 
