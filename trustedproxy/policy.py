@@ -31,6 +31,9 @@ __all__ = ["DEFAULT_MAX_HOPS", "MAX_HOPS_RANGE", "Located", "TrustPolicy"]
 DEFAULT_MAX_HOPS = 32
 #: The values ``max_hops`` may take (inclusive).
 MAX_HOPS_RANGE = (1, 1024)
+#: How the problem "trusted headers, no trusted proxies" starts: the loaders
+#: recognise it by this (they drop or reword it), so its wording lives here.
+NO_PROXIES = "trusted headers but no trusted proxies"
 
 
 
@@ -327,7 +330,7 @@ class TrustPolicy:
                 and not any(p.message.startswith("invalid trusted proxy") for p in errors)):
             errors.append(Problem(
                 headers_where, None,
-                "trusted headers but no trusted proxies: list the proxies' addresses in "
+                f"{NO_PROXIES}: list the proxies' addresses in "
                 "trusted_proxies (mod_wsgi would then believe these headers from every "
                 "client); to trust every peer, write '0.0.0.0/0' and '::/0' explicitly"))
         if flags["hop_aligned"] and "x-forwarded-for" not in names:

@@ -52,7 +52,7 @@ from dataclasses import dataclass, field
 
 from ..addresses import ipv6_text, ipv6_value
 from ..errors import ConfigError, Problem
-from ..policy import Located, TrustPolicy
+from ..policy import NO_PROXIES, Located, TrustPolicy
 from ..ranges import NAMED_RANGES
 from . import add_warnings, read_text, refuse_file_name
 
@@ -576,7 +576,7 @@ def _build(settings: dict[str, list[Setting]], source: str, partial_ipv4: bool,
     except ConfigError as exc:
         for problem in exc.problems:
             message = problem.message
-            if message.startswith("trusted headers but no trusted proxies"):
+            if message.startswith(NO_PROXIES):
                 if proxy_rejected or proxies_lost:
                     continue
                 message = (f"{headers_name} without {proxies_name}: mod_wsgi would then "

@@ -26,7 +26,7 @@ import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from ..errors import ConfigError, Problem
-from ..policy import MAX_HOPS_RANGE, Located, TrustPolicy, _shown, _text
+from ..policy import MAX_HOPS_RANGE, NO_PROXIES, Located, TrustPolicy, _shown, _text
 from . import read_text
 
 __all__ = ["KEYS", "load_yaml", "parse_yaml", "read_ranges_file"]
@@ -424,7 +424,7 @@ def _build(reader: _Reader, root: MappingNode) -> TrustPolicy:
         policy = TrustPolicy(_source=reader.name, **kwargs)
     except ConfigError as exc:
         for problem in exc.problems:
-            if (problem.message.startswith("trusted headers but no trusted proxies")
+            if (problem.message.startswith(NO_PROXIES)
                     and (files_failed or proxies_bad)):
                 continue  # a consequence of a problem already reported
             errors.append(problem)
