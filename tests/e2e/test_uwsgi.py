@@ -8,7 +8,7 @@ connect from 127.0.0.2 and the trusted peer (a proxy) from 127.0.0.1; the
 same Flask app runs bare (``plain``) where a test shows what uWSGI itself hands
 the application.
 
-What uWSGI (2.0.30, both modes) does, as measured here:
+What uWSGI (2.0.30 from pyuwsgi, and 2.0.31; both modes) does, as measured here:
 
 - A header name with ``_`` is kept and filed under the same CGI key as its
   ``-`` spelling: ``X_Forwarded_For`` becomes ``HTTP_X_FORWARDED_FOR``, and
@@ -38,7 +38,7 @@ import http.client
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -104,6 +104,24 @@ def uwsgi(stack: ExitStack, mode: str, attr: str = "application", **kwargs: Any
                                       name=f"uwsgi-{mode}-{attr}", **kwargs))
 
 
+Pair = tuple[ManagedServer, ManagedServer]
+
+
+@pytest.fixture(scope="module")
+def shared() -> Iterator[Callable[[str], Pair]]:
+    """``shared(mode)``: the app and the bare app under uWSGI in *mode*, started on
+    first use and kept for this module (the apps keep no state between requests)."""
+    with ExitStack() as stack:
+        cache: dict[str, Pair] = {}
+
+        def get(mode: str) -> Pair:
+            if mode not in cache:
+                cache[mode] = (uwsgi(stack, mode), uwsgi(stack, mode, "plain"))
+            return cache[mode]
+
+        yield get
+
+
 def send(server: ManagedServer, target: str, headers: tuple[tuple[str, str], ...] = (),
          *, source: str = CLIENT) -> RawResponse:
     """GET from *source* with *headers* sent as given (repeats and odd names included)."""
@@ -115,12 +133,11 @@ def send(server: ManagedServer, target: str, headers: tuple[tuple[str, str], ...
 # Untrusted peers
 
 
-def test_untrusted_peer_sees_no_forged_header(mode: str, servers: ExitStack) -> None:
+def test_untrusted_peer_sees_no_forged_header(mode: str, shared: Callable[[str], Pair]) -> None:
     """A direct client (127.0.0.2) forging every forwarded header: the app sees none
     of them, and apart from them the environ is the bare app's. (The two headers
     uWSGI turns into a scheme are left out here: see the scheme tests below.)"""
-    app = uwsgi(servers, mode)
-    bare = uwsgi(servers, mode, "plain")
+    app, bare = shared(mode)
     forged = tuple((name, value) for name, value in FORGED if name not in SCHEME_SETTERS)
     data = seen(send(app, "/x?q=1", forged))
     env = data["environ"]
@@ -144,14 +161,15 @@ def test_untrusted_peer_sees_no_forged_header(mode: str, servers: ExitStack) -> 
 # Header names with "_"
 
 
-def test_underscore_name_is_filed_as_the_dash_name(mode: str, servers: ExitStack) -> None:
+def test_underscore_name_is_filed_as_the_dash_name(
+    mode: str, shared: Callable[[str], Pair]
+) -> None:
     """uWSGI files ``X_Forwarded_For`` under HTTP_X_FORWARDED_FOR and merges it with
     ``X-Forwarded-For`` lines in line order (", "). From an untrusted peer the
     middleware removes it; from the trusted peer it cannot tell it from the real
     header: an underscore line after the proxy's line is the rightmost element,
     and the walk takes it as the client; before it, it is out of the walk's reach."""
-    app = uwsgi(servers, mode)
-    bare = uwsgi(servers, mode, "plain")
+    app, bare = shared(mode)
     underscore = ("X_Forwarded_For", FORGED_CLIENT)
     proxys = ("X-Forwarded-For", CLIENT)  # what the trusted proxy writes
 
@@ -233,13 +251,13 @@ backend app
 
 
 @pytest.mark.parametrize("front", sorted(FRONT_ENDS))
-def test_front_ends_and_underscore_names(front: str, servers: ExitStack) -> None:
+def test_front_ends_and_underscore_names(front: str, servers: ExitStack,
+                                         shared: Callable[[str], Pair]) -> None:
     """Through a real front-end, a client's ``X_Forwarded_For`` becomes REMOTE_ADDR
     under uWSGI exactly when the front-end passes the line on after its own
     X-Forwarded-For: Caddy (default ``reverse_proxy``) and nginx with
     ``underscores_in_headers on`` do; nginx's default and HAProxy do not."""
-    app = uwsgi(servers, "http-socket")
-    bare = uwsgi(servers, "http-socket", "plain")
+    app, bare = shared("http-socket")
     underscore = (("X_Forwarded_For", FORGED_CLIENT),)
     received = seen(send(start_front(servers, front, bare.port), "/x", underscore))[
         "environ"]["HTTP_X_FORWARDED_FOR"]
@@ -257,12 +275,11 @@ def test_front_ends_and_underscore_names(front: str, servers: ExitStack) -> None
 # Repeated lines, REMOTE_ADDR, SCRIPT_NAME
 
 
-def test_repeated_lines_are_joined(mode: str, servers: ExitStack) -> None:
+def test_repeated_lines_are_joined(mode: str, shared: Callable[[str], Pair]) -> None:
     """uWSGI joins repeated lines with ", ": X-Forwarded-For lines make one list
     (walked from the right: the last line's address is the client), repeated
     X-Forwarded-Host lines a list, which is ignored and removed (SPEC 5)."""
-    app = uwsgi(servers, mode)
-    bare = uwsgi(servers, mode, "plain")
+    app, bare = shared(mode)
     lines = (("X-Forwarded-For", "198.51.100.1"), ("X-Forwarded-For", "203.0.113.7"),
              ("X-Forwarded-Host", "one.example"), ("X-Forwarded-Host", "two.example"))
     plain = seen(send(bare, "/x", lines, source=PROXY))["environ"]
@@ -370,7 +387,7 @@ def uwsgi_scheme(headers: tuple[tuple[str, str], ...]) -> str:
 
 @pytest.mark.parametrize("headers", SCHEME_CASES, ids=SCHEME_IDS)
 def test_uwsgi_derives_the_scheme_from_client_headers(
-    mode: str, servers: ExitStack, headers: tuple[tuple[str, str], ...]
+    mode: str, shared: Callable[[str], Pair], headers: tuple[tuple[str, str], ...]
 ) -> None:
     """uWSGI sets wsgi.url_scheme from X-Forwarded-Proto (as sent, any text) or
     X-Forwarded-Ssl, for every peer, before the middleware runs. The middleware
@@ -379,8 +396,7 @@ def test_uwsgi_derives_the_scheme_from_client_headers(
     text. Pinned here; reported (needs a SPEC decision). Mitigation: keep the
     app's port unreachable but from the proxy, and have the proxy overwrite
     X-Forwarded-Proto and drop X-Forwarded-Ssl and names with ``_``."""
-    app = uwsgi(servers, mode)
-    bare = uwsgi(servers, mode, "plain")
+    app, bare = shared(mode)
     expected = uwsgi_scheme(headers)
     assert seen(send(bare, "/x", headers))["environ"]["wsgi.url_scheme"] == expected
     data = seen(send(app, "/x", headers))
@@ -405,9 +421,9 @@ def test_uwsgi_derives_the_scheme_from_client_headers(
     "headers for an untrusted peer: reported, needs a SPEC decision"))
 @pytest.mark.parametrize("headers", SCHEME_CASES, ids=SCHEME_IDS)
 def test_untrusted_client_cannot_choose_the_scheme(
-    servers: ExitStack, headers: tuple[tuple[str, str], ...]
+    shared: Callable[[str], Pair], headers: tuple[tuple[str, str], ...]
 ) -> None:
     """What a user expects: an untrusted client's headers do not decide the scheme."""
-    app = uwsgi(servers, "http-socket")
+    app, _ = shared("http-socket")
     data = seen(send(app, "/x", headers))
     assert data["environ"]["wsgi.url_scheme"] == "http"
