@@ -1,4 +1,5 @@
-"""Start real servers (mod_wsgi-express, Apache, nginx, HAProxy, Caddy, gunicorn, waitress).
+"""Start real servers (mod_wsgi-express, Apache, nginx, HAProxy, Caddy, gunicorn, waitress,
+uWSGI, hypercorn).
 
 Shared by ``tests/differential`` and ``tests/e2e``. Every server runs on a free
 port of 127.0.0.1, from its own temporary directory under /tmp (0755 dirs, 0644
@@ -28,9 +29,12 @@ from realservers.servers import (
     start_caddy,
     start_gunicorn,
     start_haproxy,
+    start_hypercorn,
     start_modwsgi_express,
     start_nginx,
+    start_uwsgi,
     start_waitress,
+    uwsgi_program,
 )
 
 __all__ = [
@@ -50,8 +54,11 @@ __all__ = [
     "start_caddy",
     "start_gunicorn",
     "start_haproxy",
+    "start_hypercorn",
     "start_modwsgi_express",
     "start_nginx",
+    "start_uwsgi",
     "start_waitress",
+    "uwsgi_program",
     "write_file",
 ]

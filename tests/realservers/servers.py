@@ -440,3 +440,105 @@ def start_waitress(
         env=_python_env([directory]), cwd=directory,
     )
     return server.start(ready=lambda: http_ready("127.0.0.1", port))
+
+
+# --------------------------------------------------------------------------
+# uWSGI (WSGI) and hypercorn (ASGI): Python servers run by this test interpreter
+
+
+def uwsgi_program() -> str:
+    """The ``uwsgi`` command: the one beside this interpreter (``pyuwsgi``, from the
+    ``test`` extra, installs it there), else the first on PATH (skip/fail if none)."""
+    program = find_program("uwsgi", str(Path(sys.executable).parent / "uwsgi"))
+    require(program is not None,
+            "uwsgi is not installed (pip install -e '.[test]' installs pyuwsgi)")
+    assert program is not None
+    return program
+
+
+#: How :func:`start_uwsgi` listens: uWSGI's own HTTP parser in the worker
+#: (``--http-socket``), or the HTTP router, a process of its own in front of the
+#: worker that speaks uwsgi to it (``--http``).
+UWSGI_MODES = ("http-socket", "http")
+
+
+def start_uwsgi(
+    files: Mapping[str, str],
+    app_spec: str,
+    *,
+    name: str = "uwsgi",
+    mode: str = "http-socket",
+    mount: str | None = None,
+    ipv6_port: int | None = None,
+    args: Sequence[str] = (),
+) -> ManagedServer:
+    """uWSGI (``--master``, one worker process) serving *app_spec* (``module:callable``)
+    from *files*, over HTTP on a free port of 127.0.0.1.
+
+    *mode* is ``"http-socket"`` or ``"http"`` (:data:`UWSGI_MODES`). With *mount*
+    (``"/myapp"``) the app is mounted there (``--mount``, ``--manage-script-name``:
+    uWSGI sets ``SCRIPT_NAME`` and strips it from ``PATH_INFO``). With *ipv6_port*
+    (``--http-socket`` only) uWSGI listens on ``[::1]:ipv6_port`` as well.
+    ``--strict`` makes an unknown option an error and ``--need-app`` a module that
+    does not load; ``--die-on-term`` makes SIGTERM stop the master and its workers.
+    """
+    if mode not in UWSGI_MODES:
+        raise ValueError(f"mode must be one of {UWSGI_MODES}, not {mode!r}")
+    program = uwsgi_program()
+    directory = _write_app_dir(name, files)
+    port = free_port()
+    listen = ["--http-socket" if mode == "http-socket" else "--http", f"127.0.0.1:{port}"]
+    if ipv6_port is not None:
+        if mode != "http-socket":
+            raise ValueError("ipv6_port needs mode='http-socket'")
+        listen += ["--http-socket", f"[::1]:{ipv6_port}"]
+    module, _, attr = app_spec.partition(":")
+    app = (["--mount", f"{mount}={app_spec}", "--manage-script-name"] if mount
+           else ["--module", module, "--callable", attr or "application"])
+    argv = [
+        program, "--strict", *listen,
+        "--master", "--processes", "1", "--die-on-term", "--need-app",
+        "--chdir", str(directory), "--pythonpath", str(directory),
+        "--pidfile", str(directory / "uwsgi.pid"),
+        *app, *args,
+    ]
+    server = ManagedServer(
+        name, argv, directory=directory, host="127.0.0.1", port=port,
+        pid_file=directory / "uwsgi.pid", env=_python_env([directory]), cwd=directory,
+    )
+    return server.start(ready=lambda: http_ready("127.0.0.1", port))
+
+
+def start_hypercorn(
+    files: Mapping[str, str],
+    app_spec: str,
+    *,
+    name: str = "hypercorn",
+    root_path: str | None = None,
+    args: Sequence[str] = (),
+) -> ManagedServer:
+    """hypercorn serving the ASGI *app_spec* (``module:attr``) from *files* on a free
+    port of 127.0.0.1 (HTTP/1.1 and websockets; one worker; ``--root-path`` when
+    *root_path* is given). hypercorn reads no forwarded header itself (its
+    ``ProxyFixMiddleware`` is opt-in), so only our middleware acts.
+    """
+    require(importlib.util.find_spec("hypercorn") is not None,
+            "hypercorn is not installed (pip install -e '.[test]')")
+    directory = _write_app_dir(name, files)
+    port = free_port()
+    argv = [
+        sys.executable, "-m", "hypercorn",
+        "--bind", f"127.0.0.1:{port}",
+        "--workers", "1",
+        "--pid", str(directory / "hypercorn.pid"),
+        "--error-logfile", str(directory / "hypercorn.log"),
+        *(["--root-path", root_path] if root_path is not None else []),
+        *args,
+        app_spec,
+    ]
+    server = ManagedServer(
+        name, argv, directory=directory, host="127.0.0.1", port=port,
+        pid_file=directory / "hypercorn.pid", logs=[directory / "hypercorn.log"],
+        env=_python_env([directory]), cwd=directory,
+    )
+    return server.start(ready=lambda: http_ready("127.0.0.1", port))
