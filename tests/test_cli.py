@@ -545,7 +545,7 @@ class TestWalkText:
     ("waitress", "waitress removes X-Forwarded-For, -Host, -Proto, -Port, -By and Forwarded"),
     ("uvicorn-wsgi", "uvicorn --interface wsgi (its own WSGI bridge, as a2wsgi's) merges "
                      "header names with '_' as uWSGI does"),
-    ("gunicorn", None), ("mod_wsgi", None), ("uvicorn", None),
+    ("gunicorn", None), ("mod_wsgi", None), ("uvicorn", None), ("hypercorn", None),
 ])
 def test_check_server_underscore_warning(tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str],
                                          server: str, warned: str | None) -> None:

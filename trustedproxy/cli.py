@@ -171,6 +171,7 @@ SERVERS: dict[str, str | None] = {
                  "--no-clear-untrusted-proxy-headers (clear_untrusted_proxy_headers=False) "
                  "and without its own trusted_proxy"),
     "mod_wsgi": None,
+    "hypercorn": None,  # keeps '_' names apart (tests/e2e/test_hypercorn.py); ASGI
     "uvicorn": None,  # serving an ASGI app; see NOTES
     "uvicorn-wsgi": ("uvicorn --interface wsgi (its own WSGI bridge, as a2wsgi's) merges header "
                      "names with '_' as uWSGI does: a client's 'X_Forwarded_For' line is joined "
@@ -181,12 +182,16 @@ SERVERS: dict[str, str | None] = {
                      "or make the front-end drop such headers (nginx does by default: "
                      "underscores_in_headers off)"),
     "uwsgi": ("uWSGI keeps header names with '_': a client's 'X_Forwarded_For' line is "
-              "merged into HTTP_X_FORWARDED_FOR, so a trusted proxy that passes it through "
-              "lets the client add to the list; make the front-end drop such headers (nginx "
-              "does by default: underscores_in_headers off) or overwrite X-Forwarded-For"),
+              "merged into HTTP_X_FORWARDED_FOR in line order, so a front-end that passes it "
+              "on after its own X-Forwarded-For (Caddy's reverse_proxy does, and nginx with "
+              "underscores_in_headers on) lets the client choose REMOTE_ADDR; make the "
+              "front-end drop header names with '_' (nginx does by default). uWSGI also sets "
+              "wsgi.url_scheme from any client's X-Forwarded-Proto or X-Forwarded-Ssl, which "
+              "the middleware leaves as it is for an untrusted peer: let only the front-end "
+              "reach uWSGI, and have it set X-Forwarded-Proto and remove X-Forwarded-Ssl"),
     "other": ("check that your server drops header names with '_' or keeps them apart from "
-              "'-' names (gunicorn, waitress, mod_wsgi and uvicorn serving ASGI do; uWSGI and "
-              "uvicorn --interface wsgi do not): see SECURITY.md"),
+              "'-' names (gunicorn, waitress, mod_wsgi, hypercorn and uvicorn serving ASGI do; "
+              "uWSGI and uvicorn --interface wsgi do not): see SECURITY.md"),
 }
 
 #: What ``check --server`` says about a server that needs nothing, but that a
