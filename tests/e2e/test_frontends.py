@@ -9,7 +9,6 @@ gunicorn and by waitress.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from contextlib import ExitStack
 from typing import Any
 
@@ -23,7 +22,7 @@ from realservers import (
     start_nginx,
 )
 
-from e2e.backend import BACKEND_KINDS, example, policy, start_backend
+from e2e.backend import example, policy, start_backend
 
 pytestmark = [pytest.mark.realserver, pytest.mark.e2e]
 
@@ -48,19 +47,6 @@ FORGED = (
     ("X-Forwarded-Prefix", "/evil"), ("X-Script-Name", "/evil"),
     ("X-Forwarded-Script-Name", "/evil"), ("Forwarded", "for=1.2.3.4;proto=https;host=evil"),
 )
-
-
-@pytest.fixture(params=BACKEND_KINDS)
-def kind(request: pytest.FixtureRequest) -> str:
-    value: str = request.param
-    return value
-
-
-@pytest.fixture
-def servers() -> Iterator[ExitStack]:
-    """Everything a test starts is stopped (by PID) when it ends, in reverse order."""
-    with ExitStack() as stack:
-        yield stack
 
 
 def started(stack: ExitStack, server: ManagedServer) -> ManagedServer:

@@ -23,14 +23,13 @@ What these front-ends do with a client's forwarded headers, as measured here:
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
 from realservers import ManagedServer, RawResponse, raw_request, start_caddy, start_haproxy
 
-from e2e.backend import BACKEND_KINDS, policy, start_backend
+from e2e.backend import policy, start_backend
 from e2e.test_frontends import (
     CLIENT,
     FORGED,
@@ -73,19 +72,6 @@ CADDY_AT_MYAPP = """
 """
 
 README = Path(__file__).resolve().parents[2] / "README.md"
-
-
-@pytest.fixture(params=BACKEND_KINDS)
-def kind(request: pytest.FixtureRequest) -> str:
-    value: str = request.param
-    return value
-
-
-@pytest.fixture
-def servers() -> Iterator[ExitStack]:
-    """Everything a test starts is stopped (by PID) when it ends, in reverse order."""
-    with ExitStack() as stack:
-        yield stack
 
 
 def get_lines(server: ManagedServer, target: str,

@@ -91,13 +91,6 @@ def mode(request: pytest.FixtureRequest) -> str:
     return value
 
 
-@pytest.fixture
-def servers() -> Iterator[ExitStack]:
-    """Everything a test starts is stopped (by PID) when it ends, in reverse order."""
-    with ExitStack() as stack:
-        yield stack
-
-
 def uwsgi(stack: ExitStack, mode: str, attr: str = "application", **kwargs: Any
           ) -> ManagedServer:
     return started(stack, start_uwsgi(backend_files(), f"e2e_app:{attr}", mode=mode,
