@@ -12,6 +12,7 @@ import importlib.machinery
 import importlib.metadata
 import importlib.util
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -97,6 +98,24 @@ def test_pyproject_metadata() -> None:
     assert project["scripts"] == {"trustedproxy": "trustedproxy.cli:main"}
     assert set(project["optional-dependencies"]) == {"test", "dev", "bench", "fuzz"}
     assert "py.typed" in PYPROJECT["tool"]["setuptools"]["package-data"]["trustedproxy"]
+
+
+def test_classifiers_name_each_python_ci_tests() -> None:
+    """The "Python :: 3.X" classifiers are exactly the CPython versions CI tests:
+    requires-python's minimum (the machine's python3 in .ci/run) and the ones
+    .ci/versions.sh tests by default, with none missing in between."""
+    prefix = "Programming Language :: Python :: 3."
+    minors = sorted(int(c.removeprefix(prefix)) for c in PYPROJECT["project"]["classifiers"]
+                    if c.startswith(prefix))
+    assert PYPROJECT["project"]["requires-python"] == f">=3.{minors[0]}"
+    assert minors == list(range(minors[0], minors[-1] + 1))
+    script = ROOT / ".ci" / "versions.sh"
+    if not script.is_file():
+        pytest.skip(".ci/versions.sh is not in an sdist")
+    defaults = re.search(r"^\[ \$# -gt 0 \] \|\| set -- (.+)$",
+                         script.read_text(encoding="utf-8"), re.M)
+    assert defaults is not None
+    assert [f"3.{m}" for m in minors[1:]] == defaults.group(1).split()
 
 
 def test_installed_metadata_matches_the_package() -> None:
