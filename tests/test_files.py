@@ -9,6 +9,7 @@ from support import Recorder, make_environ
 
 from trustedproxy import ConfigError, TrustedProxyMiddleware, TrustPolicy
 from trustedproxy.asgi import TrustedProxyMiddleware as AsgiMiddleware
+from trustedproxy.loaders import files
 from trustedproxy.loaders.files import detect_format
 
 POLICY = TrustPolicy(trusted_proxies=["10.0.0.0/8", "192.0.2.10"],
@@ -310,3 +311,29 @@ def test_a_file_of_the_form_given_with_nothing_in_it_still_loads(
     policy = TrustPolicy.from_file(path, format=form)
     assert policy == TrustPolicy()
     assert "this policy trusts no peer" in str(policy.warnings()[0])
+
+
+@pytest.mark.parametrize(("form", "name"), [("yaml", "trust.yaml"), ("directives", "trust.conf"),
+                                            ("express", "trust.args"), ("yaml", "policy")])
+def test_a_file_that_loads_in_its_form_is_not_looked_at_again(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, form: str, name: str) -> None:
+    """What a file looks like (a YAML parse and a shell-word split of the whole
+    text) is worked out only when loading fails or the file holds nothing of
+    its form: a large policy that loads is read once (a 100,000-network YAML
+    file spent 2 of its 5 s in that check)."""
+    path = tmp_path / name
+    path.write_text(FORMS[form])
+    if name == "policy":  # no extension: the form is guessed once, from the content
+        calls: list[str] = []
+        real = files._looks_like
+        monkeypatch.setattr(files, "_looks_like", lambda text: calls.append(text) or real(text))
+        assert TrustPolicy.from_file(path) == POLICY
+        assert len(calls) == 1
+        return
+
+    def looked(text: str) -> None:
+        raise AssertionError("_looks_like called for a file that loads in its form")
+
+    monkeypatch.setattr(files, "_looks_like", looked)
+    assert TrustPolicy.from_file(path) == POLICY
+    assert TrustPolicy.from_file(path, format=form) == POLICY

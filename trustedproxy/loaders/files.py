@@ -88,6 +88,8 @@ def _yaml_policy_keys(text: str) -> list[str]:
     in the order written; none when it is not one (or not YAML at all)."""
     from .yaml import KEYS
 
+    if not any(key in text for key in KEYS):  # no policy key written plainly: skip parsing
+        return []
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except (yaml.YAMLError, RecursionError):
@@ -170,6 +172,8 @@ def _holds(fmt: str, text: str) -> bool:
     if fmt == "directives":
         return bool(_DIRECTIVE_LINE.search(text) or _OPTION_LINE.search(text))
     if fmt == "express":
+        if "--trust" not in text:  # no shell word can start with it
+            return False
         try:
             return any(word.startswith("--trust") for word, _ in shell_words(text))
         except ConfigError:
@@ -186,10 +190,30 @@ def _load_as_said(name: str, text: str, fmt: str, block: str | None,
     and the file looks like another form, the last problem says so. A file
     that looks like no form in particular (empty, comments, a vhost with no
     trust directives) loads as before."""
+    # What the file looks like is found only when it matters (loading failed,
+    # or nothing in the file is of the form): a large policy that loads pays
+    # nothing for the check.
+    try:
+        policy = _load(name, text, fmt, block)
+    except ConfigError as exc:
+        looks = _looks_like(text)
+        if looks is None or looks[0] == fmt:
+            raise
+        hint = _instead(fmt, extension, *looks)
+        raise ConfigError([*exc.problems, Problem(name, fmt, f"{hint[0]}; {hint[1]}")]) from None
+    if _holds(fmt, text):
+        return policy
     looks = _looks_like(text)
     if looks is None or looks[0] == fmt:
-        return _load(name, text, fmt, block)
-    form, why = looks
+        return policy
+    said, instead = _instead(fmt, extension, *looks)
+    msg = f"{said}, but nothing in it is: it has {_NOTHING[fmt]}; {instead}"
+    raise ConfigError(msg, source=name, value=fmt)
+
+
+def _instead(fmt: str, extension: str | None, form: str, why: str) -> tuple[str, str]:
+    """How *fmt* was said (by ``format=`` when *extension* is ``None``), and what
+    to do instead for a file that looks like *form* because of *why*."""
     if extension is None:
         said = f"format={fmt!r} (on the command line: --format {fmt}) reads this file as {fmt}"
         instead = (f"it looks like {form}, for it has {why}: say format={form!r} "
@@ -198,14 +222,7 @@ def _load_as_said(name: str, text: str, fmt: str, block: str | None,
         said = f"the extension {extension!r} reads this file as {fmt}"
         instead = (f"it looks like {form}, for it has {why}: rename it, or say "
                    f"format={form!r} (--format {form})")
-    try:
-        policy = _load(name, text, fmt, block)
-    except ConfigError as exc:
-        raise ConfigError([*exc.problems, Problem(name, fmt, f"{said}; {instead}")]) from None
-    if not _holds(fmt, text):
-        msg = f"{said}, but nothing in it is: it has {_NOTHING[fmt]}; {instead}"
-        raise ConfigError(msg, source=name, value=fmt)
-    return policy
+    return said, instead
 
 
 def _load(name: str, text: str, fmt: str, block: str | None) -> TrustPolicy:
