@@ -319,9 +319,13 @@ def test_wsgi_underscore_names_replace_the_dash_name(wsgi: Callable[..., Managed
 
     # The same for a single value: where uWSGI makes a list (ignored), Granian
     # hands over the client's value alone, and the middleware believes it.
-    headers = (("X-Forwarded-Proto", "http"), ("X_Forwarded_Proto", "https"))
-    assert environ_of(bare, headers, PROXY)["HTTP_X_FORWARDED_PROTO"] == "https"
-    assert environ_of(app, headers, PROXY)["wsgi.url_scheme"] == "https"
+    headers = (("X-Forwarded-Proto", "http"), ("X_Forwarded_Proto", "https"),
+               ("X-Forwarded-Host", PUBLIC), ("X_Forwarded_Host", "evil.example"))
+    plain = environ_of(bare, headers, PROXY)
+    assert (plain["HTTP_X_FORWARDED_PROTO"], plain["HTTP_X_FORWARDED_HOST"]) == (
+        "https", "evil.example")
+    env = environ_of(app, headers, PROXY)
+    assert (env["wsgi.url_scheme"], env["HTTP_HOST"]) == ("https", "evil.example")
 
 
 def test_check_server_granian_warns_about_underscore_names(tmp_path: Path) -> None:
