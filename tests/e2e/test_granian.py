@@ -40,6 +40,7 @@ What Granian (2.8) does, as measured here:
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -49,7 +50,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from realservers import ManagedServer, start_granian
+from realservers import ManagedServer, require, start_granian
 
 from e2e.test_frontends import (
     CLIENT,
@@ -458,7 +459,8 @@ def test_wsgi_granian_proxy_wrapper(wsgi: Callable[..., ManagedServer]) -> None:
 def test_granian_has_no_proxy_header_option() -> None:
     """Granian's command line has no option that reads forwarded headers: its proxy
     handling is only the opt-in wrappers in ``granian.utils.proxies``."""
-    pytest.importorskip("granian")
+    require(importlib.util.find_spec("granian") is not None,
+            "granian is not installed (pip install -e '.[test]')")
     result = subprocess.run([sys.executable, "-m", "granian", "--help"], capture_output=True,
                             text=True, timeout=60, check=True)
     assert "--interface" in result.stdout
