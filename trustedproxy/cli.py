@@ -160,7 +160,8 @@ def _located(problem: Problem, path: str) -> str:
 
 #: WSGI/ASGI servers and what to check in their own settings: what they do
 #: with a header name holding '_' (measured by tests/test_smuggling.py; see
-#: SECURITY.md; uvicorn's WSGI bridge by tests/test_cli.py), and waitress's
+#: SECURITY.md; uvicorn's WSGI bridge by tests/test_cli.py; Granian by
+#: tests/e2e/test_granian.py), and waitress's
 #: own header clearing. ``None``: nothing; they drop or keep such names apart,
 #: so a client cannot smuggle X_Forwarded_For in as X-Forwarded-For.
 SERVERS: dict[str, str | None] = {
@@ -172,6 +173,17 @@ SERVERS: dict[str, str | None] = {
                  "and without its own trusted_proxy"),
     "mod_wsgi": None,
     "hypercorn": None,  # keeps '_' names apart (tests/e2e/test_hypercorn.py); ASGI
+    "granian": ("Granian's WSGI interface (--interface wsgi) files header names with '_' under "
+                "the CGI key of the '-' name, and of two spellings the one whose first line "
+                "comes later replaces the other: a client's 'X_Forwarded_For' (or "
+                "'X_Forwarded_Proto') line that a front-end passes on after its own "
+                "X-Forwarded-For (-Proto) replaces it in HTTP_X_FORWARDED_FOR "
+                "(HTTP_X_FORWARDED_PROTO), so the client chooses REMOTE_ADDR (the scheme); "
+                "Caddy's reverse_proxy passes such lines on so, and nginx with "
+                "underscores_in_headers on; make the front-end drop header names with '_' "
+                "(nginx does by default), or serve an ASGI app with --interface asgi and "
+                "trustedproxy.asgi.TrustedProxyMiddleware (check with --server granian-asgi)"),
+    "granian-asgi": None,  # --interface asgi keeps '_' names apart (tests/e2e/test_granian.py)
     "uvicorn": None,  # serving an ASGI app; see NOTES
     "uvicorn-wsgi": ("uvicorn --interface wsgi (its own WSGI bridge, as a2wsgi's) merges header "
                      "names with '_' as uWSGI does: a client's 'X_Forwarded_For' line is joined "
@@ -190,8 +202,9 @@ SERVERS: dict[str, str | None] = {
               "the middleware leaves as it is for an untrusted peer: let only the front-end "
               "reach uWSGI, and have it set X-Forwarded-Proto and remove X-Forwarded-Ssl"),
     "other": ("check that your server drops header names with '_' or keeps them apart from "
-              "'-' names (gunicorn, waitress, mod_wsgi, hypercorn and uvicorn serving ASGI do; "
-              "uWSGI and uvicorn --interface wsgi do not): see SECURITY.md"),
+              "'-' names (gunicorn, waitress, mod_wsgi, hypercorn, and uvicorn and Granian "
+              "serving ASGI do; uWSGI, Granian's WSGI interface and uvicorn --interface wsgi "
+              "do not): see SECURITY.md"),
 }
 
 #: What ``check --server`` says about a server that needs nothing, but that a
@@ -626,7 +639,8 @@ def _parser() -> argparse.ArgumentParser:
                        help="exit with status 1 when there are warnings")
     check.add_argument("--server", choices=sorted(SERVERS), metavar="SERVER",
                        help="the WSGI/ASGI server behind the policy; warns when it keeps header "
-                            "names with '_' (uvicorn-wsgi: uvicorn --interface wsgi), or removes "
+                            "names with '_' (uvicorn-wsgi: uvicorn --interface wsgi; granian: "
+                            "its --interface wsgi, granian-asgi: its --interface asgi), or removes "
                             "forwarded headers itself (choices: %(choices)s)")
     _add_load_options(check)
     check.set_defaults(func=_check)

@@ -542,3 +542,53 @@ def start_hypercorn(
         env=_python_env([directory]), cwd=directory,
     )
     return server.start(ready=lambda: http_ready("127.0.0.1", port))
+
+
+# --------------------------------------------------------------------------
+# Granian (WSGI and ASGI), run by this test interpreter
+
+
+#: The interfaces :func:`start_granian` serves (Granian's ``--interface``).
+GRANIAN_INTERFACES = ("wsgi", "asgi")
+
+
+def start_granian(
+    files: Mapping[str, str],
+    app_spec: str,
+    *,
+    name: str = "granian",
+    interface: str = "wsgi",
+    url_path_prefix: str | None = None,
+    args: Sequence[str] = (),
+) -> ManagedServer:
+    """Granian serving *app_spec* (``module:attr``) from *files* with ``--interface``
+    *interface* (``"wsgi"`` or ``"asgi"``, :data:`GRANIAN_INTERFACES`) on a free port
+    of 127.0.0.1: one worker, HTTP/1.1 (and websockets for ASGI), with
+    ``--url-path-prefix`` when *url_path_prefix* is given. Granian has no proxy-header
+    option of its own (its ``granian.utils.proxies`` wrappers are opt-in, in the
+    application's code), so only our middleware acts.
+    """
+    if interface not in GRANIAN_INTERFACES:
+        raise ValueError(f"interface must be one of {GRANIAN_INTERFACES}, not {interface!r}")
+    require(importlib.util.find_spec("granian") is not None,
+            "granian is not installed (pip install -e '.[test]')")
+    directory = _write_app_dir(name, files)
+    port = free_port()
+    argv = [
+        sys.executable, "-m", "granian",
+        "--interface", interface,
+        "--host", "127.0.0.1", "--port", str(port),
+        "--http", "1",
+        "--workers", "1", "--blocking-threads", "1" if interface == "asgi" else "4",
+        "--backpressure", "16",
+        "--pid-file", str(directory / "granian.pid"),
+        "--working-dir", str(directory),
+        *(["--url-path-prefix", url_path_prefix] if url_path_prefix is not None else []),
+        *args,
+        app_spec,
+    ]
+    server = ManagedServer(
+        name, argv, directory=directory, host="127.0.0.1", port=port,
+        pid_file=directory / "granian.pid", env=_python_env([directory]), cwd=directory,
+    )
+    return server.start(ready=lambda: http_ready("127.0.0.1", port))
