@@ -545,10 +545,10 @@ class TestWalkText:
     ("waitress", "waitress removes X-Forwarded-For, -Host, -Proto, -Port, -By and Forwarded"),
     ("uvicorn-wsgi", "uvicorn --interface wsgi (its own WSGI bridge, as a2wsgi's) merges "
                      "header names with '_' as uWSGI does"),
-    ("granian", "Granian's WSGI interface (--interface wsgi) files header names with '_' "
+    ("granian-wsgi", "Granian's WSGI interface (--interface wsgi) files header names with '_' "
                 "under the CGI key of the '-' name"),
     ("gunicorn", None), ("mod_wsgi", None), ("uvicorn", None), ("hypercorn", None),
-    ("granian-asgi", None),
+    ("granian", None),
 ])
 def test_check_server_underscore_warning(tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str],
                                          server: str, warned: str | None) -> None:
@@ -731,15 +731,15 @@ def test_check_server_uvicorn_says_what_a_wsgi_user_should_do(
 
 def test_check_server_granian_says_what_to_do(
         tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """check --server granian warns that Granian's WSGI interface lets a client's
+    """check --server granian-wsgi warns that Granian's WSGI interface lets a client's
     'X_Forwarded_For' line replace the front-end's X-Forwarded-For (measured by
-    tests/e2e/test_granian.py) and says what to do; --server granian-asgi (the
+    tests/e2e/test_granian.py) and says what to do; --server granian (the
     ASGI interface keeps such names apart) has nothing to say; 'other' names both."""
     path = tmp_path / "trust.yaml"
     path.write_text("trusted_proxies: [10.0.0.0/8]\ntrusted_headers: [X-Forwarded-For]\n")
-    assert main(["check", "--strict", "--server", "granian", str(path)]) == 1
+    assert main(["check", "--strict", "--server", "granian-wsgi", str(path)]) == 1
     out = capsys.readouterr().out
-    assert (f"{path}: warning: --server granian: Granian's WSGI interface (--interface wsgi) "
+    assert (f"{path}: warning: --server granian-wsgi: Granian's WSGI interface (--interface wsgi) "
             "files header names with '_' under the CGI key of the '-' name, and of two "
             "spellings the one whose first line comes later replaces the other: a client's "
             "'X_Forwarded_For' (or 'X_Forwarded_Proto') line that a front-end passes on after "
@@ -748,10 +748,12 @@ def test_check_server_granian_says_what_to_do(
             "Caddy's reverse_proxy passes such lines on so, and nginx with "
             "underscores_in_headers on; make the front-end drop header names with '_' "
             "(nginx does by default), or serve an ASGI app with --interface asgi and "
-            "trustedproxy.asgi.TrustedProxyMiddleware (check with --server granian-asgi)\n"
+            "trustedproxy.asgi.TrustedProxyMiddleware (check with --server granian)\n"
             ) in out
-    assert main(["check", "--strict", "--server", "granian-asgi", str(path)]) == 0
+    assert main(["check", "--strict", "--server", "granian", str(path)]) == 0
     assert capsys.readouterr().out.splitlines() == [
+        f"{path}: note: --server granian: an ASGI app (--interface asgi) needs nothing; for a "
+        "WSGI app served with --interface wsgi, check with --server granian-wsgi",
         f"{path}: ok: 1 trusted network; headers: X-Forwarded-For"]
     other = SERVERS["other"] or ""
     assert "Granian serving ASGI" in other

@@ -173,17 +173,17 @@ SERVERS: dict[str, str | None] = {
                  "and without its own trusted_proxy"),
     "mod_wsgi": None,
     "hypercorn": None,  # keeps '_' names apart (tests/e2e/test_hypercorn.py); ASGI
-    "granian": ("Granian's WSGI interface (--interface wsgi) files header names with '_' under "
-                "the CGI key of the '-' name, and of two spellings the one whose first line "
-                "comes later replaces the other: a client's 'X_Forwarded_For' (or "
-                "'X_Forwarded_Proto') line that a front-end passes on after its own "
-                "X-Forwarded-For (-Proto) replaces it in HTTP_X_FORWARDED_FOR "
-                "(HTTP_X_FORWARDED_PROTO), so the client chooses REMOTE_ADDR (the scheme); "
-                "Caddy's reverse_proxy passes such lines on so, and nginx with "
-                "underscores_in_headers on; make the front-end drop header names with '_' "
-                "(nginx does by default), or serve an ASGI app with --interface asgi and "
-                "trustedproxy.asgi.TrustedProxyMiddleware (check with --server granian-asgi)"),
-    "granian-asgi": None,  # --interface asgi keeps '_' names apart (tests/e2e/test_granian.py)
+    "granian-wsgi": ("Granian's WSGI interface (--interface wsgi) files header names with '_' "
+                     "under the CGI key of the '-' name, and of two spellings the one whose "
+                     "first line comes later replaces the other: a client's 'X_Forwarded_For' "
+                     "(or 'X_Forwarded_Proto') line that a front-end passes on after its own "
+                     "X-Forwarded-For (-Proto) replaces it in HTTP_X_FORWARDED_FOR "
+                     "(HTTP_X_FORWARDED_PROTO), so the client chooses REMOTE_ADDR (the scheme); "
+                     "Caddy's reverse_proxy passes such lines on so, and nginx with "
+                     "underscores_in_headers on; make the front-end drop header names with '_' "
+                     "(nginx does by default), or serve an ASGI app with --interface asgi and "
+                     "trustedproxy.asgi.TrustedProxyMiddleware (check with --server granian)"),
+    "granian": None,  # --interface asgi keeps '_' names apart (tests/e2e/test_granian.py); NOTES
     "uvicorn": None,  # serving an ASGI app; see NOTES
     "uvicorn-wsgi": ("uvicorn --interface wsgi (its own WSGI bridge, as a2wsgi's) merges header "
                      "names with '_' as uWSGI does: a client's 'X_Forwarded_For' line is joined "
@@ -212,6 +212,8 @@ SERVERS: dict[str, str | None] = {
 NOTES: dict[str, str] = {
     "uvicorn": ("an ASGI app needs nothing; for a WSGI app served with --interface wsgi, "
                 "check with --server uvicorn-wsgi"),
+    "granian": ("an ASGI app (--interface asgi) needs nothing; for a WSGI app served with "
+                "--interface wsgi, check with --server granian-wsgi"),
 }
 
 
@@ -639,8 +641,8 @@ def _parser() -> argparse.ArgumentParser:
                        help="exit with status 1 when there are warnings")
     check.add_argument("--server", choices=sorted(SERVERS), metavar="SERVER",
                        help="the WSGI/ASGI server behind the policy; warns when it keeps header "
-                            "names with '_' (uvicorn-wsgi: uvicorn --interface wsgi; granian: "
-                            "its --interface wsgi, granian-asgi: its --interface asgi), or removes "
+                            "names with '_' (uvicorn-wsgi: uvicorn --interface wsgi; granian-wsgi: "
+                            "its --interface wsgi, granian: its --interface asgi), or removes "
                             "forwarded headers itself (choices: %(choices)s)")
     _add_load_options(check)
     check.set_defaults(func=_check)

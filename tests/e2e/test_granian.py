@@ -193,7 +193,7 @@ def asgi(request: pytest.FixtureRequest) -> Iterator[tuple[ManagedServer, str]]:
     """Granian's ASGI interface serving ASGI_APP (``--url-path-prefix`` or not),
     and the prefix."""
     prefix: str | None = request.param
-    server = start_granian({"g_app.py": ASGI_APP}, "g_app:app", name="granian-asgi",
+    server = start_granian({"g_app.py": ASGI_APP}, "g_app:app", name="granian",
                            interface="asgi", url_path_prefix=prefix)
     try:
         yield server, prefix or ""
@@ -330,9 +330,9 @@ def test_wsgi_underscore_names_replace_the_dash_name(wsgi: Callable[..., Managed
 
 
 def test_check_server_granian_warns_about_underscore_names(tmp_path: Path) -> None:
-    """``trustedproxy check --server granian`` warns that Granian's WSGI interface
+    """``trustedproxy check --server granian-wsgi`` warns that Granian's WSGI interface
     lets a client's ``X_Forwarded_For`` replace HTTP_X_FORWARDED_FOR (the fact
-    measured above); ``--server granian-asgi`` has nothing to say."""
+    measured above); ``--server granian`` has nothing to say."""
     policy_file = tmp_path / "trust.yaml"
     policy_file.write_text(TRUST, encoding="utf-8")
 
@@ -341,14 +341,14 @@ def test_check_server_granian_warns_about_underscore_names(tmp_path: Path) -> No
             [sys.executable, "-m", "trustedproxy", "check", "--strict", "--server", server,
              str(policy_file)], capture_output=True, text=True, timeout=60, check=False)
 
-    result = check("granian")
+    result = check("granian-wsgi")
     assert result.returncode == 1, result.stderr
-    warning = [line for line in result.stdout.splitlines() if "--server granian" in line]
+    warning = [line for line in result.stdout.splitlines() if "--server granian-wsgi" in line]
     assert len(warning) == 1, result.stdout
     assert "'X_Forwarded_For'" in warning[0]
     assert "HTTP_X_FORWARDED_FOR" in warning[0]
     assert "drop" in warning[0]
-    result = check("granian-asgi")
+    result = check("granian")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "warning" not in result.stdout
 
