@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import subprocess
 import sys
 import tempfile
 import time
@@ -219,3 +220,158 @@ def test_a_huge_file_is_refused_or_loaded_in_bounded_time(
         if growth <= MAX_GROWTH:
             break
     assert growth <= MAX_GROWTH, f"{name} {shape}: 1 MB costs {growth:.0f}x 64 KB"
+
+
+# --------------------------------------------------------------------------- review findings
+
+
+@pytest.mark.parametrize(("name", "text"), [
+    ("vhost.conf", "# old note\rWSGITrustedProxies 6.6.6.6\nWSGITrustedProxies 10.0.0.1\n"
+                   "WSGITrustedProxyHeaders X-Forwarded-For\n"),
+    ("cmd.args", "--trust-proxy 10.0.0.1 --trust-proxy-header X-Forwarded-For "
+                 "# note\r--trust-proxy 6.6.6.6\n"),
+])
+def test_a_lone_carriage_return_is_not_a_line_break_in_a_file(
+        tmp_path: Path, name: str, text: str) -> None:
+    """Apache (``apache2 -t``) and a shell end a line at LF only: a lone CR
+    inside a comment keeps what follows in the comment. A file loads as the
+    same text given as a string does (it was read with universal newlines, so
+    the file trusted 6.6.6.6 where Apache and the text loader did not)."""
+    path = tmp_path / name
+    path.write_bytes(text.encode())
+    loaded = TrustPolicy.from_file(str(path))
+    assert "6.6.6.6" not in loaded.trusted_proxies
+    assert loaded == TrustPolicy(trusted_proxies=["10.0.0.1"],
+                                 trusted_headers=["X-Forwarded-For"])
+
+
+def test_crlf_files_still_load(tmp_path: Path) -> None:
+    """Windows line ends (CRLF) load in every form, as before."""
+    for name, text in (("a.yaml", "trusted_proxies: [10.0.0.1]\ntrusted_headers: [X-Real-IP]\n"),
+                       ("a.conf", "WSGITrustedProxies 10.0.0.1\nWSGITrustedProxyHeaders "
+                                  "X-Real-IP\n"),
+                       ("a.args", "--trust-proxy 10.0.0.1 \\\n--trust-proxy-header X-Real-IP\n")):
+        path = tmp_path / name
+        path.write_bytes(text.replace("\n", "\r\n").encode())
+        assert TrustPolicy.from_file(str(path)) == TrustPolicy(
+            trusted_proxies=["10.0.0.1"], trusted_headers=["X-Real-IP"]), name
+
+
+@pytest.mark.parametrize("argument", ['"! mod_wsgi.c"', "'! mod_wsgi.c'", '"!mod_wsgi.c>"',
+                                      '"!mod_ssl.c"', '"!"mod_wsgi.c', "'!' mod_wsgi.c"])
+def test_a_quoted_word_starting_with_bang_names_no_module(argument: str) -> None:
+    """``apache2 -t`` with mod_wsgi loaded: a quoted first word that starts
+    with ``!`` is not a negation but a module name starting with ``!``, which
+    no module has, so Apache never reads the block (tests/differential/
+    test_ifmodule.py checks each case): its trust line is skipped with a
+    warning. ``'"! mod_wsgi.c"'`` and ``'"!mod_ssl.c"'`` were read."""
+    policy = TrustPolicy.from_directives(
+        "WSGITrustedProxies 10.0.0.1\nWSGITrustedProxyHeaders X-Forwarded-For\n"
+        f"<IfModule {argument}>\nWSGITrustedProxies 10.0.0.9\n</IfModule>\n")
+    assert policy.trusted_proxies == ("10.0.0.1",)
+    assert any("not read" in w.message for w in policy.warnings())
+
+
+@pytest.mark.parametrize("argument", ["", "!", '""', '!""'])
+def test_an_ifmodule_without_a_module_name_is_an_error(argument: str) -> None:
+    """Apache refuses to start on ``<IfModule>`` with no module name
+    (``apache2 -t``: 'directive requires additional arguments')."""
+    with pytest.raises(ConfigError, match=r"<directives>:3: <IfModule> needs a module name"):
+        TrustPolicy.from_directives(
+            "WSGITrustedProxies 10.0.0.1\nWSGITrustedProxyHeaders X-Forwarded-For\n"
+            f"<IfModule {argument}>\nWSGITrustedProxies 10.0.0.9\n</IfModule>\n")
+
+
+def _cli(args: list[str], *, stdout_closed: bool = False, stderr_closed: bool = False,
+         stdout: int | None = None, env: dict[str, str] | None = None,
+         cwd: Path | None = None) -> tuple[int, bytes, bytes]:
+    """Run ``python -m trustedproxy`` with a pipe whose reader is gone as
+    stdout or stderr (or a closed descriptor, *stdout* = -1)."""
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
+    if stdout_closed:
+        os.close(out_r)
+    if stderr_closed:
+        os.close(err_r)
+    environ = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
+    close_fds = stdout == -1
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "-c", "import os, sys\nif sys.argv[1] == 'close': os.close(1)\n"
+             "from trustedproxy.cli import main\nraise SystemExit(main(sys.argv[2:]))",
+             "close" if close_fds else "keep", *args],
+            stdout=out_w, stderr=err_w, env=environ, cwd=cwd)
+        os.close(out_w)
+        os.close(err_w)
+        code = process.wait(timeout=60)
+        out = b"" if stdout_closed else os.read(out_r, 1 << 20)
+        err = b"" if stderr_closed else os.read(err_r, 1 << 20)
+    finally:
+        for fd in ((out_r,) if not stdout_closed else ()) + ((err_r,) if not stderr_closed
+                                                               else ()):
+            os.close(fd)
+    return code, out, err
+
+
+def test_a_closed_stderr_keeps_the_error_status(tmp_path: Path) -> None:
+    """An error message that cannot be written (stderr's reader gone) leaves
+    the exit status 2, and stdout as it was: it was 141, the status of a
+    closed stdout."""
+    (tmp_path / "p.yaml").write_text("trusted_proxies: [10.0.0.1]\n")
+    code, out, _ = _cli(["explain", "p.yaml", "--peer", "10.0.0.1", "-H", "bad"],
+                        stderr_closed=True, cwd=tmp_path)
+    assert (code, out) == (2, b"")
+    code, out, _ = _cli(["convert", "p.yaml", "--to", "yaml"], stderr_closed=True, cwd=tmp_path)
+    assert code == 0
+    assert b"10.0.0.1" in out
+
+
+def test_a_closed_stdout_descriptor_is_a_closed_stdout(tmp_path: Path) -> None:
+    """``trustedproxy convert ... >&-`` (no stdout at all: sys.stdout is None)
+    ends with status 141, as a stdout closed by its reader does; it was an
+    AttributeError traceback."""
+    (tmp_path / "p.yaml").write_text("trusted_proxies: [10.0.0.1]\n")
+    for args in (["convert", "p.yaml", "--to", "directives"],
+                 ["explain", "p.yaml", "--peer", "10.0.0.1"]):
+        code, _, err = _cli(args, stdout=-1, cwd=tmp_path)
+        assert (code, err) == (141, b""), args
+
+
+@pytest.mark.parametrize("encoding", ["ascii", "latin-1", "cp1252"])
+def test_convert_writes_utf8_whatever_the_terminal_encoding(tmp_path: Path,
+                                                            encoding: str) -> None:
+    """``convert`` writes UTF-8, the encoding policy files are read in, so its
+    output loads back equal under any terminal encoding: under ASCII the
+    directives held ``/caf\\xe9`` as text (a different script_name), under
+    latin-1 bytes that are not UTF-8."""
+    policy = TrustPolicy(trusted_proxies=["10.0.0.1"], trusted_headers=["X-Real-IP"],
+                         script_name="/caf\u00e9/\u65e5")
+    (tmp_path / "p.yaml").write_text(policy.to_yaml(), encoding="utf-8")
+    for form, name in (("directives", "out.conf"), ("yaml", "out.yaml"), ("express", "o.args")):
+        code, out, err = _cli(["convert", "p.yaml", "--to", form], cwd=tmp_path,
+                              env={"PYTHONIOENCODING": encoding})
+        if form == "express":
+            assert code == 2, err  # express cannot carry script_name
+            continue
+        assert code == 0, err
+        (tmp_path / name).write_bytes(out)
+        assert TrustPolicy.from_file(str(tmp_path / name)) == policy, (form, out)
+
+
+@pytest.mark.parametrize("name", ["policy.yaml", "ranges"])
+def test_an_endless_file_is_refused(tmp_path: Path, name: str) -> None:
+    """A policy or ranges file larger than MAX_FILE_SIZE (``/dev/zero``) is a
+    ConfigError naming it: it was a MemoryError after reading all memory."""
+    from trustedproxy.loaders import MAX_FILE_SIZE
+
+    assert MAX_FILE_SIZE >= 1 << 20
+    if name == "ranges":
+        path = tmp_path / "p.yaml"
+        path.write_text("trusted_proxies_files: [/dev/zero]\n")
+        with pytest.raises(ConfigError, match=r"p.yaml:1: trusted_proxies_files: cannot read "
+                                              r"ranges file: larger than \d+ MiB"):
+            load_file(str(path))
+    else:
+        with pytest.raises(ConfigError, match=r"/dev/zero: cannot read policy file: larger "
+                                              r"than \d+ MiB"):
+            load_file("/dev/zero", format="yaml")
