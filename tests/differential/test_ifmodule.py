@@ -25,6 +25,8 @@ ARGUMENTS = [
     "!mod_wsgi.c other", "!other mod_wsgi.c", "!MOD_WSGI.C", "!mod_wsgi.cc", "!mod_wsgi",
     '"mod_wsgi.c"', "mod_wsgi.c ", "!mod_ssl.c", "!mod_nonexistent.c", '"!wsgi_module" x',
     "'!mod_wsgi.c'", '!"mod_wsgi.c',
+    # a quoted word starting with '!' names no module (session-12 review)
+    '"! mod_wsgi.c"', '"!mod_wsgi.c>"', '"!mod_ssl.c"', "'!' mod_wsgi.c",
 ]
 
 

@@ -332,6 +332,9 @@ def _parse(text: str, source: str) -> tuple[list[_Scope], list[Problem], list[Pr
                 stack.append((section, number, None, False))
                 continue
             module = rest.rpartition(">")[0] if ">" in rest else rest
+            if section.lower() == "ifmodule" and not getword_conf(module.removeprefix("!"))[0]:
+                errors.append(Problem(where, line, f"<{section}> needs a module name (Apache "
+                                                   "refuses to start without one)"))
             if section.lower() == "ifmodule" and _negated_wsgi(module):
                 # Read only when mod_wsgi is not loaded, and then no WSGI
                 # directive applies: skip it, as Apache does with mod_wsgi loaded.
@@ -398,19 +401,21 @@ def _parse(text: str, source: str) -> tuple[list[_Scope], list[Problem], list[Pr
 
 
 def _negated_wsgi(argument: str) -> bool:
-    """Whether ``<IfModule argument>`` is read only without mod_wsgi.
+    """Whether Apache, with mod_wsgi loaded, skips ``<IfModule argument>``.
 
     As Apache 2.4 reads it (observed with ``apache2 -t``; the differential
-    suite checks it): a ``!`` first, then the first word, quotes removed as for
-    any directive word, or a first word that starts with ``!`` once its quotes
-    are removed (``! "mod_wsgi.c" other`` and ``"!mod_wsgi.c"`` are both
-    ``!mod_wsgi.c``); the name is compared with the module's names exactly
-    (``!MOD_WSGI.C`` names no module, so Apache reads that block).
+    suite checks it): a ``!`` first negates, then the first word, quotes
+    removed as for any directive word, is the module's name, compared with
+    mod_wsgi's names exactly (``! "mod_wsgi.c" other`` is ``!mod_wsgi.c``;
+    ``!MOD_WSGI.C`` names no module, so Apache reads that block). A quoted
+    word that starts with ``!`` (``"!mod_wsgi.c"``, ``"! mod_ssl.c"``) is not
+    a negation but a name starting with ``!``, which no module has: Apache
+    never reads that block.
     """
     negated = argument.startswith("!")
     word = getword_conf(argument, 1 if negated else 0)[0]
     if not negated and word.startswith("!"):
-        negated, word = True, word[1:]
+        return True
     return negated and word in _WSGI_MODULE
 
 
