@@ -297,10 +297,9 @@ def _cli(args: list[str], *, stdout_closed: bool = False, stderr_closed: bool = 
     close_fds = stdout == -1
     try:
         process = subprocess.Popen(
-            [sys.executable, "-c", "import os, sys\nif sys.argv[1] == 'close': os.close(1)\n"
-             "from trustedproxy.cli import main\nraise SystemExit(main(sys.argv[2:]))",
-             "close" if close_fds else "keep", *args],
-            stdout=out_w, stderr=err_w, env=environ, cwd=cwd)
+            [sys.executable, "-m", "trustedproxy", *args], stdout=out_w, stderr=err_w,
+            env=environ, cwd=cwd,
+            preexec_fn=(lambda: os.close(1)) if close_fds else None)
         os.close(out_w)
         os.close(err_w)
         code = process.wait(timeout=60)
