@@ -374,3 +374,37 @@ def test_an_endless_file_is_refused(tmp_path: Path, name: str) -> None:
         with pytest.raises(ConfigError, match=r"/dev/zero: cannot read policy file: larger "
                                               r"than \d+ MiB"):
             load_file("/dev/zero", format="yaml")
+
+
+@pytest.mark.parametrize("text", [
+    'trusted_proxies: [10.0.0.1]\ntrusted_headers: [X-Forwarded-For]\n'
+    'script_name: "/app" --trust-proxy 6.6.6.6 --trust-proxy-header X-Real-IP\n',
+    'trusted_proxies: [10.0.0.1]\ntrusted_headers: [X-Forwarded-For\n'
+    'WSGITrustedProxies 6.6.6.6\n',
+])
+def test_broken_yaml_with_policy_keys_is_not_read_as_another_form(tmp_path: Path,
+                                                                  text: str) -> None:
+    """A file with no extension whose lines start with policy keys
+    (``trusted_proxies:``), but which is not valid YAML, is read as YAML, so
+    its YAML error is reported: it loaded as express arguments (or
+    directives) from words in its values, trusting 6.6.6.6 without a word."""
+    path = tmp_path / "policy"
+    path.write_text(text)
+    assert detect_format(str(path), text) == "yaml"
+    with pytest.raises(ConfigError, match=r"invalid YAML: .*\n.*read as yaml because its name "
+                                          r"has no known extension and its content has a line "
+                                          r"starting with the key trusted_proxies"):
+        load_file(str(path))
+
+
+@pytest.mark.parametrize("argv", [
+    ["--trust-proxy-header", "X-Forwarded-For", "--trust-proxy"],
+    ["--trust-proxy-header", "X-Forwarded-For", "--trust-proxy", "10.0.0.1\n10.0.0.2"],
+])
+def test_a_trust_proxy_option_that_was_not_read_draws_no_follow_on(argv: list[str]) -> None:
+    """``--trust-proxy`` with no value, or one holding a line break, is the
+    one problem: the "--trust-proxy-header without --trust-proxy" problem
+    only repeated it (proxies_lost was not set for these two)."""
+    with pytest.raises(ConfigError, match=r"argv\[[23]\]: --trust-proxy") as info:
+        TrustPolicy.from_express_args(argv)
+    assert len(info.value.problems) == 1, info.value.problems
