@@ -7,7 +7,9 @@ before its fix; the commit that fixed it says which).
 
 from __future__ import annotations
 
+import copy
 import os
+import pickle
 import shlex
 import subprocess
 import sys
@@ -408,3 +410,26 @@ def test_a_trust_proxy_option_that_was_not_read_draws_no_follow_on(argv: list[st
     with pytest.raises(ConfigError, match=r"argv\[[23]\]: --trust-proxy") as info:
         TrustPolicy.from_express_args(argv)
     assert len(info.value.problems) == 1, info.value.problems
+
+
+@pytest.mark.parametrize("copier", [lambda p: pickle.loads(pickle.dumps(p)), copy.copy,
+                                    copy.deepcopy], ids=["pickle", "copy", "deepcopy"])
+def test_a_copy_keeps_the_loaders_and_the_policys_warnings(
+        copier: Callable[[TrustPolicy], TrustPolicy]) -> None:
+    """A policy pickled or copied (a server that hands it to worker
+    processes) warns as the original does: the loader's own warnings
+    (Include not followed, a skipped <IfModule> block, added by
+    loaders.add_warnings) and the policy's, with their file:line. The copy
+    was rebuilt from the canonical values, so both were lost."""
+    policy = TrustPolicy.from_directives(
+        "WSGITrustedProxies 10.0.0.1/8\nWSGITrustedProxyHeaders X-Forwarded-For\n"
+        "Include other.conf\n<IfModule !mod_wsgi.c>\nWSGITrustedProxies 6.6.6.6\n"
+        "</IfModule>\n", source="vhost.conf")
+    messages = [str(w) for w in policy.warnings()]
+    assert any("vhost.conf:1: " in m and "10.0.0.1/8" in m for m in messages), messages
+    assert any("vhost.conf:3: Include 'other.conf' is not followed" in m for m in messages)
+    assert any("vhost.conf:5: WSGITrustedProxies is inside" in m for m in messages)
+    duplicate = copier(policy)
+    assert duplicate == policy
+    assert duplicate.warnings() == policy.warnings()
+    assert duplicate.to_yaml() == policy.to_yaml()
