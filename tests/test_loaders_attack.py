@@ -433,3 +433,19 @@ def test_a_copy_keeps_the_loaders_and_the_policys_warnings(
     assert duplicate == policy
     assert duplicate.warnings() == policy.warnings()
     assert duplicate.to_yaml() == policy.to_yaml()
+
+
+def test_a_defined_variable_is_expanded_in_every_line_as_apache_does() -> None:
+    """Apache replaces ``${NAME}`` (from ``Define``) in every line before it
+    reads it (``apache2 -t``: ``<IfModule ${M}>`` with ``Define M
+    !mod_wsgi.c`` is skipped; ``${D} x`` runs the directive D names). Only
+    the trust directives' arguments were expanded, so that block's trust line
+    was read and 6.6.6.6 trusted."""
+    policy = TrustPolicy.from_directives(
+        "WSGITrustedProxies 10.0.0.1\nWSGITrustedProxyHeaders X-Forwarded-For\n"
+        "Define M !mod_wsgi.c\n<IfModule ${M}>\nWSGITrustedProxies 6.6.6.6\n</IfModule>\n"
+        "Define D WSGITrustedProxies\n${D} 10.0.0.2\n")
+    assert policy.trusted_proxies == ("10.0.0.1", "10.0.0.2")
+    with pytest.raises(ConfigError, match=r"<directives>:1: WSGITrustedProxies uses \$\{NOPE\}, "
+                                          "which this text does not Define"):
+        TrustPolicy.from_directives("WSGITrustedProxies ${NOPE}\n")

@@ -13,9 +13,9 @@ its two directives (``mod_wsgi-reference.md`` §1):
   ``'...'`` quote, with ``\\"`` and ``\\\\`` escapes inside);
 * a directive repeated in one block appends to the list;
 * every other directive is ignored, so a whole virtual host file can be given;
-  ``${NAME}`` in a trust directive is replaced by the value of an earlier
-  ``Define NAME VALUE`` (an undefined name is an error: Apache's environment
-  is not read);
+  ``${NAME}`` in any line is replaced by the value of an earlier
+  ``Define NAME VALUE``, as Apache does before reading the line (an undefined
+  name in a trust directive is an error: Apache's environment is not read);
 * a trust directive in ``<VirtualHost>``, ``<Location>``, ``<Directory>`` or
   ``<Files>`` (and the ``...Match`` forms) applies to that block, and a block
   that sets only one of the two directives inherits the other one from the
@@ -306,6 +306,8 @@ def _parse(text: str, source: str) -> tuple[list[_Scope], list[Problem], list[Pr
                 else:
                     _option(body[len(_MAGIC):], current, number, where, errors)
             continue
+        if "${" in line and not skipped:  # Apache expands every line it reads, as a whole
+            line = _VARIABLE.sub(lambda m: defines.get(m.group(1), m.group(0)), line)
         name, pos = getword_conf(line)
         if name.startswith("</"):
             closing = name[2:].rstrip(">").strip().lower()
