@@ -449,3 +449,18 @@ def test_a_defined_variable_is_expanded_in_every_line_as_apache_does() -> None:
     with pytest.raises(ConfigError, match=r"<directives>:1: WSGITrustedProxies uses \$\{NOPE\}, "
                                           "which this text does not Define"):
         TrustPolicy.from_directives("WSGITrustedProxies ${NOPE}\n")
+
+
+def test_a_file_named_htaccess_is_read_as_directives(tmp_path: Path) -> None:
+    """``.htaccess`` (the whole name: pathlib gives a dot-file no suffix)
+    tells directives, as README says: an .htaccess with Apache directives and
+    a '# trustedproxy:' line was read as YAML (an error), and YAML in one
+    loaded as YAML rather than being the extension-contradiction error."""
+    path = tmp_path / ".htaccess"
+    assert detect_format(str(path), "") == "directives"
+    path.write_text("RewriteEngine On\n# trustedproxy: script_name /app\n")
+    assert load_file(str(path)) == TrustPolicy(script_name="/app")
+    path.write_text("trusted_proxies: [10.0.0.1]\ntrusted_headers: [X-Real-IP]\n")
+    with pytest.raises(ConfigError, match=r"the extension '\.htaccess' reads this file as "
+                                          r"directives, but nothing in it is"):
+        load_file(str(path))

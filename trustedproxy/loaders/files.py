@@ -59,7 +59,14 @@ def detect_format(path: str, text: str) -> str:
     with options and no trust directives), so a YAML file whose comments
     happen to start that way is still read as YAML.
     """
-    return _EXTENSIONS.get(pathlib.PurePath(path).suffix.lower()) or _content_form(text)[0]
+    return _EXTENSIONS.get(_extension(path).lower()) or _content_form(text)[0]
+
+
+def _extension(path: str) -> str:
+    """The extension that tells a file's form: its suffix, or the whole name
+    of a dot-file (``.htaccess``, which :mod:`pathlib` gives no suffix)."""
+    pure = pathlib.PurePath(path)
+    return pure.suffix or (pure.name if pure.name.startswith(".") else "")
 
 
 def _content_form(text: str) -> tuple[str, str]:
@@ -153,7 +160,7 @@ def load_file(path: str | os.PathLike[str], *, format: str | None = None,
         raise ValueError(msg)
     name = os.fspath(path)
     text = read_text(name, "policy file")
-    fmt = format or _EXTENSIONS.get(pathlib.PurePath(name).suffix.lower())
+    fmt = format or _EXTENSIONS.get(_extension(name).lower())
     told_by = ""  # what in the content told the form, when the content did
     if not fmt:
         fmt, told_by = _content_form(text)
@@ -164,7 +171,7 @@ def load_file(path: str | os.PathLike[str], *, format: str | None = None,
     if format is not None:
         return _load_as_said(name, text, format, block, None)
     if not told_by:
-        return _load_as_said(name, text, fmt, block, pathlib.PurePath(name).suffix)
+        return _load_as_said(name, text, fmt, block, _extension(name))
     try:
         return _load(name, text, fmt, block)
     except ConfigError as exc:  # the form was a guess: say how it was made, and how to say it
