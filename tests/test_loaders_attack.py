@@ -464,3 +464,25 @@ def test_a_file_named_htaccess_is_read_as_directives(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"the extension '\.htaccess' reads this file as "
                                           r"directives, but nothing in it is"):
         load_file(str(path))
+
+
+@pytest.mark.parametrize("line", ["Include", "IncludeOptional", 'IncludeOptional ""',
+                                  "include a.conf b.conf", "Include a\\ b.conf"])
+def test_an_include_without_exactly_one_file_is_an_error(line: str) -> None:
+    """``apache2 -t``: 'Include takes one argument' for no file, an empty one
+    or two (``a\\ b.conf`` is two words to Apache). Apache refuses to start,
+    so the text is refused rather than warned about ("Include '' is not
+    followed")."""
+    with pytest.raises(ConfigError, match=r"<directives>:3: .*nclude.* takes one argument, "
+                                          r"the file to include \(Apache refuses to start "
+                                          r"otherwise\); quote a name that holds spaces"):
+        TrustPolicy.from_directives("WSGITrustedProxies 10.0.0.1\n"
+                                    f"WSGITrustedProxyHeaders X-Forwarded-For\n{line}\n")
+
+
+def test_an_include_with_a_quoted_name_is_warned_about() -> None:
+    """A quoted name with spaces or escaped quotes is one file: a warning names it."""
+    policy = TrustPolicy.from_directives(
+        'WSGITrustedProxies 10.0.0.1\nWSGITrustedProxyHeaders X-Forwarded-For\n'
+        'Include "sites/a b.conf"\nIncludeOptional \'x.conf\'\n')
+    assert [w.value for w in policy.warnings()] == ["sites/a b.conf", "x.conf"]

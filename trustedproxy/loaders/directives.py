@@ -363,7 +363,13 @@ def _parse(text: str, source: str) -> tuple[list[_Scope], list[Problem], list[Pr
             defines[define] = getword_conf(line, after)[0]
             continue
         if name.lower() in _INCLUDES:
-            included = getword_conf(line, pos)[0]
+            files = split_words(line[pos:])
+            if len(files) != 1 or not files[0]:
+                errors.append(Problem(where, line, (
+                    f"{name} takes one argument, the file to include (Apache refuses to start "
+                    "otherwise); quote a name that holds spaces")))
+                continue
+            included = files[0]
             warnings.append(Problem(where, included, (
                 f"{name} {included!r} is not followed: trust directives in the included "
                 "file are not read here; check that file as well (trustedproxy check "
