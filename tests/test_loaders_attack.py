@@ -486,3 +486,14 @@ def test_an_include_with_a_quoted_name_is_warned_about() -> None:
         'WSGITrustedProxies 10.0.0.1\nWSGITrustedProxyHeaders X-Forwarded-For\n'
         'Include "sites/a b.conf"\nIncludeOptional \'x.conf\'\n')
     assert [w.value for w in policy.warnings()] == ["sites/a b.conf", "x.conf"]
+
+
+def test_blocks_that_agree_keep_each_blocks_warnings() -> None:
+    """When every block gives the same policy, the warnings of each block's
+    lines are kept (``10.0.0.1/8``, host bits set, in the second vhost), not
+    only the first block's: ``check`` called such a file clean."""
+    policy = TrustPolicy.from_directives(
+        "<VirtualHost *:80>\nWSGITrustedProxies 10.0.0.0/8\nWSGITrustedProxyHeaders "
+        "X-Forwarded-For\n</VirtualHost>\n<VirtualHost *:443>\nWSGITrustedProxies 10.0.0.1/8\n"
+        "WSGITrustedProxyHeaders X-Forwarded-For\n</VirtualHost>\n")
+    assert [(w.source, w.value) for w in policy.warnings()] == [("<directives>:6", "10.0.0.1/8")]

@@ -701,4 +701,8 @@ def _choose(scopes: list[_Scope], source: str, block: str | None) -> TrustPolicy
                    f"different policies: say which one is meant with block={options} "
                    "(on the command line: --block)")
             raise ConfigError(msg, source=where, value=scope.path)
-    return first
+    # Equal policies, but each block's lines draw their own warnings (host bits set...).
+    warnings = list(first.warnings())
+    for _, policy in policies[1:]:
+        warnings += [w for w in policy.warnings() if w not in warnings]
+    return add_warnings(first, warnings[len(first.warnings()):])
