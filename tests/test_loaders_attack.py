@@ -497,3 +497,13 @@ def test_blocks_that_agree_keep_each_blocks_warnings() -> None:
         "X-Forwarded-For\n</VirtualHost>\n<VirtualHost *:443>\nWSGITrustedProxies 10.0.0.1/8\n"
         "WSGITrustedProxyHeaders X-Forwarded-For\n</VirtualHost>\n")
     assert [(w.source, w.value) for w in policy.warnings()] == [("<directives>:6", "10.0.0.1/8")]
+
+
+def test_a_ranges_file_with_old_mac_line_ends_still_loads(tmp_path: Path) -> None:
+    """A ranges file's lines may end in CR alone, as before files were read
+    with their line ends as they are (read_text no longer translates them)."""
+    (tmp_path / "ranges.txt").write_bytes(b"10.0.0.0/8\r# cdn\r192.0.2.0/24\r")
+    (tmp_path / "p.yaml").write_text("trusted_proxies_files: [ranges.txt]\n"
+                                     "trusted_headers: [X-Real-IP]\n")
+    assert load_file(str(tmp_path / "p.yaml")).trusted_proxies == ("10.0.0.0/8",
+                                                                    "192.0.2.0/24")
