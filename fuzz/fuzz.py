@@ -28,7 +28,7 @@ with atheris.instrument_imports(include=["trustedproxy", "yaml"]):
 
     # Modules the library imports lazily: import them now, instrumented.
     for _module in ("trustedproxy.loaders.yaml", "trustedproxy.loaders.directives",
-                    "trustedproxy.loaders.express",
+                    "trustedproxy.loaders.express", "trustedproxy.loaders.files",
                     "trustedproxy.forwarded", "trustedproxy.asgi"):
         if targets.module_exists(_module):
             importlib.import_module(_module)

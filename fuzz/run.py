@@ -31,7 +31,7 @@ import targets  # noqa: E402  (needs the path above)
 #: libFuzzer options for every run: inputs up to 4 KiB (64 KiB for the loaders),
 #: a hung input after 10 s, and a memory ceiling well above normal use.
 COMMON = ["-timeout=10", "-rss_limit_mb=2048", "-print_final_stats=1"]
-MAX_LEN = {"yaml": 65536, "directives": 65536, "express": 65536}
+MAX_LEN = {"yaml": 65536, "directives": 65536, "express": 65536, "files": 65536}
 
 
 def run_target(name: str, seconds: int, *, grow: bool) -> int:

@@ -138,6 +138,30 @@ EXPRESS = {  # a leading 0: one shell string; 1: an argument list, NUL between a
 }
 
 
+#: files layout: the first byte is name (bits 0-1: policy, x.yaml, x.conf,
+#: x.args) | format << 2 (0: none, 1: yaml, 2: directives, 3: express).
+FILES = {
+    "yaml-no-name": (0, 0, YAML["basic"]),
+    "yaml-markers-in-strings": (0, 0, "# WSGITrustedProxies 10.0.0.1\n"
+                                      "trusted_proxies: [10.0.0.0/8]\n"
+                                      "script_name: '/--trust-proxy'\n"
+                                      "trusted_headers: [X-Real-IP]\n"),
+    "directives-no-name": (0, 0, "<VirtualHost *:80>\n" + DIRECTIVES["basic"] + "</VirtualHost>\n"),
+    "directives-ifmodule": (0, 0, "<IfModule !mod_wsgi.c>\nWSGITrustedProxies 10.0.0.9\n"
+                                  "</IfModule>\nInclude 'other file.conf'\n"
+                                  + DIRECTIVES["basic"]),
+    "options-only": (0, 0, "# trustedproxy: script_name /app\n# trustedproxy: max_hops 5\n"),
+    "express-no-name": (0, 0, "mod_wsgi-express start-server app.wsgi --trust-proxy 10.0.0.1 "
+                              "--trust-proxy-header X-Forwarded-For\n"),
+    "express-quoted-directive": (0, 0, "--trust-proxy '10.0.0.1\nWSGITrustedProxies 1.2.3.4'\n"),
+    "yaml-as-conf": (2, 0, YAML["basic"]),
+    "yaml-format-express": (0, 3, YAML["basic"]),
+    "directives-format-yaml": (1, 1, DIRECTIVES["basic"]),
+    "express-as-args": (3, 0, "--trust-proxy=10.0.0.0/8 --trust-proxy-header=X-Real-IP\n"),
+    "empty-conf": (2, 2, ""),
+}
+
+
 FORWARDED = {
     "rfc-example": 'for="_gazonk", For="[2001:db8:cafe::17]:4711", for=192.0.2.60;proto=http;'
                    'by=203.0.113.43',
@@ -161,6 +185,9 @@ def main() -> int:
         "express": EXPRESS,
         # forwarded layout: the first byte picks the element limit (0: the default).
         "forwarded": {name: b"\0" + v.encode("latin-1") for name, v in FORWARDED.items()},
+        # files layout: see FILES.
+        "files": {name: bytes([index | fmt << 2]) + text.encode()
+                  for name, (index, fmt, text) in FILES.items()},
     }
     failures = 0
     for target, seeds in corpora.items():

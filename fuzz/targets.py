@@ -26,6 +26,12 @@ Targets (``TARGETS``):
     ``TrustPolicy.from_express_args(argv)``, a shell string or an argument
     list: nothing but ``ConfigError`` escapes, and what loads reads back
     equal from ``to_express_args``.
+``files``
+    ``load_file(path, format=...)``: arbitrary bytes written to a file named
+    ``policy``, ``x.yaml``, ``x.conf`` or ``x.args``, loaded with each
+    ``format=`` (none, yaml, directives, express): nothing but ``ConfigError``
+    escapes, ``detect_format`` never raises, and a file loaded with no format
+    loads the same (or fails the same) with the format detected.
 ``asgi``
     The request target's inputs as an ASGI scope, through
     ``trustedproxy.asgi.TrustedProxyMiddleware`` (present once that module exists).
@@ -50,10 +56,12 @@ import importlib
 import importlib.util
 import ipaddress
 import logging
+import os
 import pickle
 import shlex
 import socket
 import string
+import tempfile
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -687,6 +695,80 @@ def express(data: bytes) -> None:
     assert TrustPolicy.from_express_args(shlex.join(args)) == policy, args
 
 
+#: The names the ``files`` target writes its input under: no extension, and
+#: each form's usual one.
+FILE_NAMES = ("policy", "x.yaml", "x.conf", "x.args")
+#: The ``format=`` values it loads with (``None``: told from the name or content).
+FILE_FORMATS = (None, "yaml", "directives", "express")
+_FILES_DIR: list[str] = []  # one scratch directory per process, made on first use
+#: Paths a file's content may name (``trusted_proxies_files``) that a fuzzing
+#: process must not open: a terminal's stdin would block the run.
+_DEVICE_PATHS = (b"/dev", b"/proc", b"/sys")
+
+
+def files_input(data: bytes) -> tuple[str, str | None, bytes]:
+    """Decode *data* for the ``files`` target: the first byte picks the file
+    name (bits 0-1, :data:`FILE_NAMES`) and the format (bits 2-3,
+    :data:`FILE_FORMATS`); the rest is the file's bytes, written as they are
+    (not UTF-8 too)."""
+    first = data[0] if data else 0
+    return FILE_NAMES[first & 3], FILE_FORMATS[first >> 2 & 3], data[1:]
+
+
+def check_file(name: str, fmt: str | None, content: bytes) -> None:
+    """Load *content* written to a file *name* with ``format=fmt``; assert the
+    invariants.
+
+    Invariants: ``detect_format`` never raises, and says the form the name's
+    extension names; only ``ConfigError`` (each problem with a message) or a
+    policy comes out, and a policy passes :func:`check_loader`'s checks
+    (pickling, written forms read back, a request answered); loaded with no
+    format, the file gives the same policy (or fails, as) loaded with the
+    format detected.
+    """
+    from trustedproxy.loaders import read_text
+    from trustedproxy.loaders.files import FORMATS, detect_format, load_file
+
+    if not _FILES_DIR:
+        _FILES_DIR.append(tempfile.mkdtemp(prefix="trustedproxy-fuzz-files-"))
+    path = os.path.join(_FILES_DIR[0], name)
+    with open(path, "wb") as out:
+        out.write(content)
+    try:
+        try:
+            text = read_text(path, "policy file")  # the text load_file reads
+        except ConfigError:  # not UTF-8: detect_format still takes any text
+            text = content.decode("utf-8-sig", errors="replace")
+        detected = detect_format(path, text)
+        assert detected in FORMATS, detected
+        if name != "policy":
+            assert detected == {"yaml": "yaml", "conf": "directives",
+                                "args": "express"}[name.rpartition(".")[2]], detected
+        check_loader(lambda _: load_file(path, format=fmt), "")
+        if fmt is None:
+            outcomes = []
+            for said in (None, detected):
+                try:
+                    outcomes.append(load_file(path, format=said))
+                except ConfigError as exc:
+                    outcomes.append(tuple(p.message for p in exc.problems))
+            loaded, as_detected = outcomes
+            assert isinstance(loaded, TrustPolicy) == isinstance(as_detected, TrustPolicy), (
+                detected, outcomes)
+            if isinstance(loaded, TrustPolicy):
+                assert loaded == as_detected, (detected, loaded, as_detected)
+    finally:
+        os.unlink(path)
+
+
+def files(data: bytes) -> None:
+    """Target ``files``: see :func:`check_file` and :func:`files_input`."""
+    name, fmt, content = files_input(data)
+    if any(device in content for device in _DEVICE_PATHS):
+        return  # a ranges file there could block (stdin) or never end (/dev/zero)
+    check_file(name, fmt, content)
+
+
 def check_forwarded(value: str, max_elements: int | None = None) -> None:
     """The RFC 7239 parser never raises and what it accepts it can write back.
 
@@ -902,5 +984,7 @@ if hasattr(TrustPolicy, "from_directives") and module_exists(
     TARGETS["directives"] = directives
 if module_exists("trustedproxy.forwarded"):
     TARGETS["forwarded"] = forwarded
+if module_exists("trustedproxy.loaders.files"):
+    TARGETS["files"] = files
 if module_exists("trustedproxy.asgi"):
     TARGETS["asgi"] = asgi

@@ -525,18 +525,31 @@ def _argument(arg: str) -> str:
         return arg
 
 
-def _emit(text: str) -> None:
-    """Write *text* to stdout a line at a time.
+def _emit(text: str, *, utf8: bool = False) -> None:
+    """Write *text* to stdout a line at a time; *utf8*: as UTF-8 bytes,
+    whatever the terminal's encoding (``convert``: policy files are read as
+    UTF-8, so its output must load back as it was written, not with
+    characters the terminal's encoding lacks escaped).
 
     With unbuffered output (``python -u``, ``PYTHONUNBUFFERED``), a write
     that the reader's close cuts short is taken as done: the rest is dropped
     without an error, so one large write into ``| head -1`` could end with
     status 0. A line at a time, the next line's write fails, and
-    :func:`main` ends the command as for any closed stdout.
+    :func:`main` ends the command as for any closed stdout. No stdout at all
+    (``>&-``: ``sys.stdout`` is ``None``) is a closed stdout too.
     """
-    write = sys.stdout.write
+    stdout = sys.stdout
+    if stdout is None:
+        raise BrokenPipeError(9, "stdout is closed")
+    raw = getattr(stdout, "buffer", None) if utf8 else None
+    if raw is not None:
+        stdout.flush()
+        for line in text.splitlines(keepends=True):
+            raw.write(line.encode("utf-8", "surrogateescape"))
+        raw.flush()
+        return
     for line in text.splitlines(keepends=True):
-        write(line)
+        stdout.write(line)
 
 
 def _explain(args: argparse.Namespace) -> int:
@@ -558,11 +571,11 @@ def _explain(args: argparse.Namespace) -> int:
 def _convert(args: argparse.Namespace) -> int:
     policy = load_file(args.file, format=args.format, block=args.block)
     if args.to == "yaml":
-        _emit(policy.to_yaml())
+        _emit(policy.to_yaml(), utf8=True)
     elif args.to == "directives":
-        _emit(policy.to_directives())
+        _emit(policy.to_directives(), utf8=True)
     else:
-        _emit(shlex.join(policy.to_express_args()) + "\n")
+        _emit(shlex.join(policy.to_express_args()) + "\n", utf8=True)
     return 0
 
 
@@ -706,17 +719,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     try:
         code = _main(argv)
-        sys.stdout.flush()  # short output waits in the buffer: fail here, not at exit
+        if sys.stdout is not None:
+            sys.stdout.flush()  # short output waits in the buffer: fail here, not at exit
     except BrokenPipeError:
         _stdout_to_devnull()
         return STDOUT_CLOSED
     return code
 
 
-def _stdout_to_devnull() -> None:
-    """Point the stdout file descriptor at os.devnull (when it has one)."""
+def _stdout_to_devnull(stream: Any = None) -> None:
+    """Point the stdout (or *stream*'s) file descriptor at os.devnull (when it has one)."""
     try:
-        fd = sys.stdout.fileno()
+        fd = (stream or sys.stdout).fileno()
     except (AttributeError, OSError, ValueError):  # replaced by a test, or already closed
         return
     devnull = os.open(os.devnull, os.O_WRONLY)
@@ -741,14 +755,28 @@ def _main(argv: Sequence[str] | None) -> int:
         result: int = args.func(args)
     except ConfigError as exc:
         for problem in exc.problems:
-            print(_printable(f"trustedproxy: error: {problem}"), file=sys.stderr)
+            _error(f"trustedproxy: error: {problem}")
         return 2
     except TrustedProxyError as exc:
-        print(_printable(f"trustedproxy: error: {exc}"), file=sys.stderr)
+        _error(f"trustedproxy: error: {exc}")
         return 2
     except BrokenPipeError:
         raise  # stdout closed by its reader: main() ends quietly
     except OSError as exc:
-        print(_printable(f"trustedproxy: error: {exc}"), file=sys.stderr)
+        _error(f"trustedproxy: error: {exc}")
         return 2
     return result
+
+
+def _error(line: str) -> None:
+    """Print an error line on stderr. When stderr is closed (its reader gone,
+    or no stderr at all) the line is lost, but the exit status still says
+    what happened: a failed write here is not the closed stdout of status
+    :data:`STDOUT_CLOSED`."""
+    stderr = sys.stderr
+    if stderr is None:
+        return
+    try:
+        print(_printable(line), file=stderr, flush=True)
+    except OSError:
+        _stdout_to_devnull(stderr)  # so that flushing it at exit cannot fail again

@@ -417,9 +417,14 @@ class TrustPolicy:
         return f"TrustPolicy({', '.join(args)})"
 
     def __reduce__(self) -> tuple[Any, ...]:
+        # Rebuilt from the canonical values; the warnings (with their file:line,
+        # and a loader's own) are carried as they are, not recomputed from them.
         return (_rebuild, (self.trusted_proxies, self.trusted_headers, self.script_name,
                            self.strip_prefix_from_path, self.trust_unix_socket, self.max_hops,
-                           self.hop_aligned, self.custom_headers))
+                           self.hop_aligned, self.custom_headers), self._warnings)
+
+    def __setstate__(self, state: tuple[Problem, ...]) -> None:
+        object.__setattr__(self, "_warnings", tuple(state))
 
     # ----------------------------------------------------------------- accessors
 

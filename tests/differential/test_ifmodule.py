@@ -25,6 +25,8 @@ ARGUMENTS = [
     "!mod_wsgi.c other", "!other mod_wsgi.c", "!MOD_WSGI.C", "!mod_wsgi.cc", "!mod_wsgi",
     '"mod_wsgi.c"', "mod_wsgi.c ", "!mod_ssl.c", "!mod_nonexistent.c", '"!wsgi_module" x',
     "'!mod_wsgi.c'", '!"mod_wsgi.c',
+    # a quoted word starting with '!' names no module (session-12 review)
+    '"! mod_wsgi.c"', '"!mod_wsgi.c>"', '"!mod_ssl.c"', "'!' mod_wsgi.c",
 ]
 
 
@@ -46,3 +48,16 @@ def test_ifmodule_blocks_read_as_apache_reads_them(argument: str) -> None:
         f"<IfModule {argument}>\nWSGITrustedProxies 10.0.0.9\n</IfModule>\n")
     read = "10.0.0.9" in policy.trusted_proxies
     assert read == apache_reads(argument), (argument, policy)
+
+
+@pytest.mark.parametrize("value", ["!mod_wsgi.c", "mod_wsgi.c", "!wsgi_module"])
+def test_ifmodule_named_by_a_define_reads_as_apache_reads(value: str) -> None:
+    """Invariant: Apache expands ``${M}`` before it reads the section line, so
+    ``<IfModule ${M}>`` after ``Define M value`` is read exactly when
+    ``<IfModule value>`` is, by Apache and by ``from_directives``."""
+    check = apache_config_test(f"Define M {value}\n<IfModule ${{M}}>\nNoSuchDirectiveHere\n"
+                               "</IfModule>\n")
+    policy = TrustPolicy.from_directives(
+        "WSGITrustedProxies 10.0.0.1\nWSGITrustedProxyHeaders X-Forwarded-For\n"
+        f"Define M {value}\n<IfModule ${{M}}>\nWSGITrustedProxies 10.0.0.9\n</IfModule>\n")
+    assert ("10.0.0.9" in policy.trusted_proxies) == (not check.accepted) == apache_reads(value)

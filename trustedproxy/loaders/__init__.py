@@ -12,27 +12,42 @@ from ..errors import ConfigError, Problem
 if TYPE_CHECKING:
     from ..policy import TrustPolicy
 
-__all__ = ["add_warnings", "read_text", "refuse_file_name"]
+__all__ = ["MAX_FILE_SIZE", "add_warnings", "read_text", "refuse_file_name"]
 
 #: The extensions of policy files (``from_file``), and ``.txt``.
 _FILE_EXTENSIONS = (".conf", ".htaccess", ".args", ".sh", ".express", ".txt", ".yaml", ".yml")
 
 
+#: The largest configuration file read (bytes): what is larger (``/dev/zero``)
+#: is refused rather than read into memory.
+MAX_FILE_SIZE = 16 << 20
+
+
 def read_text(name: str, what: str, source: str = "") -> str:
-    """Read a configuration file as UTF-8 (a BOM is dropped).
+    """Read a configuration file as UTF-8 (a BOM is dropped), its line ends as
+    they are: a lone CR is not a line break to Apache or a shell, so it is not
+    turned into one (each loader reads CRLF itself).
 
     Raises:
-        ConfigError: ``cannot read <what>: <reason>`` or ``not UTF-8 text``,
-            with *source* (default: the file name) as its source.
+        ConfigError: ``cannot read <what>: <reason>`` (a file larger than
+            :data:`MAX_FILE_SIZE` too) or ``not UTF-8 text``, with *source*
+            (default: the file name) as its source.
     """
     if "\0" in name:  # open() raises ValueError, not OSError, for these
         msg = f"cannot read {what}: the path holds a NUL character"
         raise ConfigError(msg, source=source or name, value=name)
     try:
-        return pathlib.Path(name).read_text(encoding="utf-8-sig")
+        with pathlib.Path(name).open("rb") as file:
+            data = file.read(MAX_FILE_SIZE + 1)
     except OSError as exc:
         msg = f"cannot read {what}: {exc.strerror or exc}"
         raise ConfigError(msg, source=source or name, value=name) from None
+    if len(data) > MAX_FILE_SIZE:
+        msg = (f"cannot read {what}: larger than {MAX_FILE_SIZE >> 20} MiB, which no "
+               "configuration file is")
+        raise ConfigError(msg, source=source or name, value=name)
+    try:
+        return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         msg = f"not UTF-8 text: {exc.reason}"
         raise ConfigError(msg, source=source or name) from None

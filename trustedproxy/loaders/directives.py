@@ -13,9 +13,9 @@ its two directives (``mod_wsgi-reference.md`` §1):
   ``'...'`` quote, with ``\\"`` and ``\\\\`` escapes inside);
 * a directive repeated in one block appends to the list;
 * every other directive is ignored, so a whole virtual host file can be given;
-  ``${NAME}`` in a trust directive is replaced by the value of an earlier
-  ``Define NAME VALUE`` (an undefined name is an error: Apache's environment
-  is not read);
+  ``${NAME}`` in any line is replaced by the value of an earlier
+  ``Define NAME VALUE``, as Apache does before reading the line (an undefined
+  name in a trust directive is an error: Apache's environment is not read);
 * a trust directive in ``<VirtualHost>``, ``<Location>``, ``<Directory>`` or
   ``<Files>`` (and the ``...Match`` forms) applies to that block, and a block
   that sets only one of the two directives inherits the other one from the
@@ -306,6 +306,8 @@ def _parse(text: str, source: str) -> tuple[list[_Scope], list[Problem], list[Pr
                 else:
                     _option(body[len(_MAGIC):], current, number, where, errors)
             continue
+        if "${" in line and not skipped:  # Apache expands every line it reads, as a whole
+            line = _VARIABLE.sub(lambda m: defines.get(m.group(1), m.group(0)), line)
         name, pos = getword_conf(line)
         if name.startswith("</"):
             closing = name[2:].rstrip(">").strip().lower()
@@ -332,6 +334,9 @@ def _parse(text: str, source: str) -> tuple[list[_Scope], list[Problem], list[Pr
                 stack.append((section, number, None, False))
                 continue
             module = rest.rpartition(">")[0] if ">" in rest else rest
+            if section.lower() == "ifmodule" and not getword_conf(module.removeprefix("!"))[0]:
+                errors.append(Problem(where, line, f"<{section}> needs a module name (Apache "
+                                                   "refuses to start without one)"))
             if section.lower() == "ifmodule" and _negated_wsgi(module):
                 # Read only when mod_wsgi is not loaded, and then no WSGI
                 # directive applies: skip it, as Apache does with mod_wsgi loaded.
@@ -358,7 +363,13 @@ def _parse(text: str, source: str) -> tuple[list[_Scope], list[Problem], list[Pr
             defines[define] = getword_conf(line, after)[0]
             continue
         if name.lower() in _INCLUDES:
-            included = getword_conf(line, pos)[0]
+            files = split_words(line[pos:])
+            if len(files) != 1 or not files[0]:
+                errors.append(Problem(where, line, (
+                    f"{name} takes one argument, the file to include (Apache refuses to start "
+                    "otherwise); quote a name that holds spaces")))
+                continue
+            included = files[0]
             warnings.append(Problem(where, included, (
                 f"{name} {included!r} is not followed: trust directives in the included "
                 "file are not read here; check that file as well (trustedproxy check "
@@ -398,19 +409,21 @@ def _parse(text: str, source: str) -> tuple[list[_Scope], list[Problem], list[Pr
 
 
 def _negated_wsgi(argument: str) -> bool:
-    """Whether ``<IfModule argument>`` is read only without mod_wsgi.
+    """Whether Apache, with mod_wsgi loaded, skips ``<IfModule argument>``.
 
     As Apache 2.4 reads it (observed with ``apache2 -t``; the differential
-    suite checks it): a ``!`` first, then the first word, quotes removed as for
-    any directive word, or a first word that starts with ``!`` once its quotes
-    are removed (``! "mod_wsgi.c" other`` and ``"!mod_wsgi.c"`` are both
-    ``!mod_wsgi.c``); the name is compared with the module's names exactly
-    (``!MOD_WSGI.C`` names no module, so Apache reads that block).
+    suite checks it): a ``!`` first negates, then the first word, quotes
+    removed as for any directive word, is the module's name, compared with
+    mod_wsgi's names exactly (``! "mod_wsgi.c" other`` is ``!mod_wsgi.c``;
+    ``!MOD_WSGI.C`` names no module, so Apache reads that block). A quoted
+    word that starts with ``!`` (``"!mod_wsgi.c"``, ``"! mod_ssl.c"``) is not
+    a negation but a name starting with ``!``, which no module has: Apache
+    never reads that block.
     """
     negated = argument.startswith("!")
     word = getword_conf(argument, 1 if negated else 0)[0]
     if not negated and word.startswith("!"):
-        negated, word = True, word[1:]
+        return True
     return negated and word in _WSGI_MODULE
 
 
@@ -688,4 +701,8 @@ def _choose(scopes: list[_Scope], source: str, block: str | None) -> TrustPolicy
                    f"different policies: say which one is meant with block={options} "
                    "(on the command line: --block)")
             raise ConfigError(msg, source=where, value=scope.path)
-    return first
+    # Equal policies, but each block's lines draw their own warnings (host bits set...).
+    warnings = list(first.warnings())
+    for _, policy in policies[1:]:
+        warnings += [w for w in policy.warnings() if w not in warnings]
+    return add_warnings(first, warnings[len(first.warnings()):])

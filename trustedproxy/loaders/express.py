@@ -203,11 +203,13 @@ def _from_words(words: list[tuple[str, str]], source: str) -> TrustPolicy:
                                                   + ("'--trust-proxy 10.0.0.0/8'"
                                                      if option == "--trust-proxy" else
                                                      "'--trust-proxy-header X-Forwarded-For'")))
+                lost = lost or option == "--trust-proxy"
                 continue
             value, where = words[i]
             i += 1
         if "\n" in value or "\r" in value:
             errors.append(Problem(where, value, f"{option}: a value may not hold a line break"))
+            lost = lost or option == "--trust-proxy"
             continue
         values[OPTIONS[option]].append((value, where))
     settings: dict[str, list[Setting]] = {}

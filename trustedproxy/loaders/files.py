@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import pathlib
 import re
@@ -44,18 +45,28 @@ def detect_format(path: str, text: str) -> str:
     content, else YAML.
 
     By content: YAML that reads as a mapping with a policy key
-    (``trusted_proxies``...) is YAML, whatever its strings and comments hold;
-    else a ``WSGITrustedProxies``/``WSGITrustedProxyHeaders`` line or an
-    Apache ``<VirtualHost>``/``<Location>``/``<Directory>`` block means
-    directives (unless every such line is inside a shell-quoted value of a
-    ``--trust-proxy`` command line); ``--trust-proxy`` outside a ``#``
-    comment, express arguments; ``# trustedproxy: OPTION VALUE`` lines mean
-    directives only in a file that holds nothing but comments (what
+    (``trusted_proxies``...) is YAML, whatever its strings and comments hold,
+    and so is text that is not valid YAML but has a line starting with a
+    policy key and ``:`` (its YAML error is then reported, rather than words
+    of its values read as another form); else a ``WSGITrustedProxies`` or
+    ``WSGITrustedProxyHeaders`` line or an Apache ``<VirtualHost>``,
+    ``<Location>`` or ``<Directory>`` block means directives (unless every
+    such line is inside a shell-quoted value of a ``--trust-proxy`` command
+    line); ``--trust-proxy`` outside a ``#`` comment, express arguments;
+    ``# trustedproxy: OPTION VALUE`` lines mean directives only in a file
+    that holds nothing but comments (what
     :func:`~trustedproxy.loaders.writers.to_directives` writes for a policy
     with options and no trust directives), so a YAML file whose comments
     happen to start that way is still read as YAML.
     """
-    return _EXTENSIONS.get(pathlib.PurePath(path).suffix.lower()) or _content_form(text)[0]
+    return _EXTENSIONS.get(_extension(path).lower()) or _content_form(text)[0]
+
+
+def _extension(path: str) -> str:
+    """The extension that tells a file's form: its suffix, or the whole name
+    of a dot-file (``.htaccess``, which :mod:`pathlib` gives no suffix)."""
+    pure = pathlib.PurePath(path)
+    return pure.suffix or (pure.name if pure.name.startswith(".") else "")
 
 
 def _content_form(text: str) -> tuple[str, str]:
@@ -70,6 +81,10 @@ def _looks_like(text: str) -> tuple[str, str] | None:
     keys = _yaml_policy_keys(text)
     if keys:
         return "yaml", f"a YAML mapping with the key{'s' * (len(keys) > 1)} {', '.join(keys)}"
+    if keys is None:  # not YAML: but a line that starts with a policy key is broken YAML
+        key_line = _yaml_key_line().search(text)
+        if key_line:
+            return "yaml", f"a line starting with the key {key_line.group(1)} (not valid YAML)"
     express = _express_options(text)
     quoted = express is not None and express[1]  # the markers below are in quoted values
     if _DIRECTIVE_LINE.search(text) and not quoted:
@@ -83,9 +98,10 @@ def _looks_like(text: str) -> tuple[str, str] | None:
     return None
 
 
-def _yaml_policy_keys(text: str) -> list[str]:
+def _yaml_policy_keys(text: str) -> list[str] | None:
     """The policy keys (``trusted_proxies``...) of *text* read as a YAML mapping,
-    in the order written; none when it is not one (or not YAML at all)."""
+    in the order written; none when it is not one; ``None`` when it is not
+    YAML at all."""
     from .yaml import KEYS
 
     if not any(key in text for key in KEYS):  # no policy key written plainly: skip parsing
@@ -93,11 +109,20 @@ def _yaml_policy_keys(text: str) -> list[str]:
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except (yaml.YAMLError, RecursionError):
-        return []
+        return None
     if not isinstance(root, yaml.MappingNode):
         return []
     return list(dict.fromkeys(key.value for key, _ in root.value
                               if isinstance(key, yaml.ScalarNode) and key.value in KEYS))
+
+
+@functools.cache
+def _yaml_key_line() -> re.Pattern[str]:
+    """A line that starts with a YAML policy key and ``:``: in a file that is
+    not valid YAML, it tells broken YAML (Apache and a shell refuse such a line)."""
+    from .yaml import KEYS
+
+    return re.compile(r"^(" + "|".join(KEYS) + r")[ \t]*:(?:[ \t]|$)", re.MULTILINE)
 
 
 def _express_options(text: str) -> tuple[bool, bool] | None:
@@ -137,7 +162,7 @@ def load_file(path: str | os.PathLike[str], *, format: str | None = None,
         raise ValueError(msg)
     name = os.fspath(path)
     text = read_text(name, "policy file")
-    fmt = format or _EXTENSIONS.get(pathlib.PurePath(name).suffix.lower())
+    fmt = format or _EXTENSIONS.get(_extension(name).lower())
     told_by = ""  # what in the content told the form, when the content did
     if not fmt:
         fmt, told_by = _content_form(text)
@@ -148,7 +173,7 @@ def load_file(path: str | os.PathLike[str], *, format: str | None = None,
     if format is not None:
         return _load_as_said(name, text, format, block, None)
     if not told_by:
-        return _load_as_said(name, text, fmt, block, pathlib.PurePath(name).suffix)
+        return _load_as_said(name, text, fmt, block, _extension(name))
     try:
         return _load(name, text, fmt, block)
     except ConfigError as exc:  # the form was a guess: say how it was made, and how to say it

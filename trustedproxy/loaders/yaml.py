@@ -56,6 +56,9 @@ def _is_path(source: str | os.PathLike[str]) -> bool:
     return source.endswith((".yaml", ".yml")) or os.path.isfile(source)
 
 
+_LINE_END = re.compile(r"\r\n|\r|\n")
+
+
 def read_ranges_file(path: str) -> tuple[list[Located], list[Problem]]:
     """Read a ranges file: one address or network a line, ``#`` comments allowed.
 
@@ -67,9 +70,9 @@ def read_ranges_file(path: str) -> tuple[list[Located], list[Problem]]:
     except ConfigError as exc:
         return [], list(exc.problems)
     values = []
-    # Lines end at a line feed only (CRLF too), as editors number them:
-    # str.splitlines would also break at a form feed, U+2028 and the like.
-    for number, line in enumerate(text.split("\n"), 1):
+    # Lines end at LF, CRLF or CR alone, as editors number them: str.splitlines
+    # would also break at a form feed, U+2028 and the like.
+    for number, line in enumerate(_LINE_END.split(text), 1):
         value = line.partition("#")[0].strip()
         if value:
             values.append(Located(value, f"{path}:{number}"))
