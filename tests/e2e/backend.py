@@ -15,6 +15,51 @@ from realservers import ManagedServer, start_gunicorn, start_waitress
 
 BACKEND_KINDS = ("gunicorn", "waitress")
 
+#: The start of an ASGI test app's source: what :data:`ASGI_ECHO_APP` imports.
+ASGI_ECHO_IMPORTS = """\
+import json
+
+from trustedproxy.asgi import EXTENSION_KEY
+"""
+
+#: An ASGI app, ``inner``, that answers an http request (and a websocket, with
+#: one message) with what it saw of the scope as JSON (``view``), and runs a
+#: lifespan. The servers' tests append their own wrapping of it.
+ASGI_ECHO_APP = """
+
+def view(scope):
+    ext = scope.get("extensions", {}).get(EXTENSION_KEY)
+    return {
+        "type": scope["type"], "client": scope["client"], "scheme": scope["scheme"],
+        "server": scope["server"], "root_path": scope["root_path"], "path": scope["path"],
+        "raw_path": scope["raw_path"].decode("latin-1"),
+        "headers": [[n.decode("latin-1"), v.decode("latin-1")] for n, v in scope["headers"]],
+        "trusted": ext["decision"].trusted if ext else None,
+        "orig_client": ext["orig"]["client"] if ext else None,
+    }
+
+
+async def inner(scope, receive, send):
+    if scope["type"] == "lifespan":
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+    elif scope["type"] == "http":
+        body = json.dumps(view(scope)).encode()
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"application/json")]})
+        await send({"type": "http.response.body", "body": body})
+    elif scope["type"] == "websocket":
+        await receive()  # websocket.connect
+        await send({"type": "websocket.accept"})
+        await send({"type": "websocket.send", "text": json.dumps(view(scope))})
+        await send({"type": "websocket.close", "code": 1000})
+"""
+
 APP_SOURCE = '''\
 from pathlib import Path
 

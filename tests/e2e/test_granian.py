@@ -52,6 +52,7 @@ from typing import Any
 import pytest
 from realservers import ManagedServer, require, start_granian
 
+from e2e.backend import ASGI_ECHO_APP, ASGI_ECHO_IMPORTS
 from e2e.test_frontends import (
     CLIENT,
     FORGED,
@@ -96,45 +97,11 @@ inside.wsgi_app = TrustedProxyMiddleware(
     str(e2e_app.HERE / "policy.yaml"))
 '''
 
-ASGI_APP = '''\
-import json
-
+ASGI_APP = ASGI_ECHO_IMPORTS + '''\
 from granian.utils.proxies import wrap_asgi_with_proxy_headers
 from trustedproxy import TrustPolicy
-from trustedproxy.asgi import EXTENSION_KEY, TrustedProxyMiddleware
-
-
-def view(scope):
-    ext = scope.get("extensions", {}).get(EXTENSION_KEY)
-    return {
-        "type": scope["type"], "client": scope["client"], "scheme": scope["scheme"],
-        "server": scope["server"], "root_path": scope["root_path"], "path": scope["path"],
-        "raw_path": scope["raw_path"].decode("latin-1"),
-        "headers": [[n.decode("latin-1"), v.decode("latin-1")] for n, v in scope["headers"]],
-        "trusted": ext["decision"].trusted if ext else None,
-        "orig_client": ext["orig"]["client"] if ext else None,
-    }
-
-
-async def inner(scope, receive, send):
-    if scope["type"] == "lifespan":
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await send({"type": "lifespan.shutdown.complete"})
-                return
-    elif scope["type"] == "http":
-        body = json.dumps(view(scope)).encode()
-        await send({"type": "http.response.start", "status": 200,
-                    "headers": [(b"content-type", b"application/json")]})
-        await send({"type": "http.response.body", "body": body})
-    elif scope["type"] == "websocket":
-        await receive()  # websocket.connect
-        await send({"type": "websocket.accept"})
-        await send({"type": "websocket.send", "text": json.dumps(view(scope))})
-        await send({"type": "websocket.close", "code": 1000})
+from trustedproxy.asgi import TrustedProxyMiddleware
+''' + ASGI_ECHO_APP + '''
 
 
 POLICY = TrustPolicy(

@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 from realservers import ManagedServer, raw_request, start_hypercorn
 
+from e2e.backend import ASGI_ECHO_APP, ASGI_ECHO_IMPORTS
 from e2e.test_frontends import FORGED
 
 pytestmark = [pytest.mark.realserver, pytest.mark.e2e]
@@ -33,44 +34,10 @@ PROXY = "127.0.0.1"
 REAL_CLIENT = "198.51.100.7"
 PUBLIC_HOST = "www.example.test:8443"
 
-APP = '''\
-import json
-
+APP = ASGI_ECHO_IMPORTS + '''\
 from trustedproxy import TrustPolicy
-from trustedproxy.asgi import EXTENSION_KEY, TrustedProxyMiddleware
-
-
-def view(scope):
-    ext = scope.get("extensions", {}).get(EXTENSION_KEY)
-    return {
-        "type": scope["type"], "client": scope["client"], "scheme": scope["scheme"],
-        "server": scope["server"], "root_path": scope["root_path"], "path": scope["path"],
-        "raw_path": scope["raw_path"].decode("latin-1"),
-        "headers": [[n.decode("latin-1"), v.decode("latin-1")] for n, v in scope["headers"]],
-        "trusted": ext["decision"].trusted if ext else None,
-        "orig_client": ext["orig"]["client"] if ext else None,
-    }
-
-
-async def inner(scope, receive, send):
-    if scope["type"] == "lifespan":
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await send({"type": "lifespan.shutdown.complete"})
-                return
-    elif scope["type"] == "http":
-        body = json.dumps(view(scope)).encode()
-        await send({"type": "http.response.start", "status": 200,
-                    "headers": [(b"content-type", b"application/json")]})
-        await send({"type": "http.response.body", "body": body})
-    elif scope["type"] == "websocket":
-        await receive()  # websocket.connect
-        await send({"type": "websocket.accept"})
-        await send({"type": "websocket.send", "text": json.dumps(view(scope))})
-        await send({"type": "websocket.close", "code": 1000})
+from trustedproxy.asgi import TrustedProxyMiddleware
+''' + ASGI_ECHO_APP + '''
 
 
 wrapped = TrustedProxyMiddleware(inner, TrustPolicy(
