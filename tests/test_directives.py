@@ -428,6 +428,20 @@ def test_undefined_variable() -> None:
         load("WSGITrustedProxies ${LB}\nWSGITrustedProxyHeaders X-Forwarded-For")
 
 
+def test_variables_are_expanded_once() -> None:
+    """Apache expands ${NAME} once, when it reads a line: ``Define A ${B}`` before
+    B is defined gives A the text ``${B}``, which a later ``${A}`` does not expand
+    again (``apache2 -t``: "Config variable ${B} is not defined", then the
+    literal ``${B}``). A trust directive expanded twice trusted 10.0.0.9, which
+    Apache never does; it is an error naming the name left unexpanded."""
+    with pytest.raises(ConfigError, match=r"t.conf:3: WSGITrustedProxies uses \$\{B\}"):
+        load("Define A ${B}\nDefine B 10.0.0.9\nWSGITrustedProxies ${A}\n"
+             "WSGITrustedProxyHeaders X-Forwarded-For\n")
+    # Expanded once, a value holding another defined name's value still works.
+    assert load("Define B 10.0.0.9\nDefine A ${B}\nWSGITrustedProxies ${A}\n"
+                "WSGITrustedProxyHeaders X-Forwarded-For\n").trusted_proxies == ("10.0.0.9",)
+
+
 # --------------------------------------------------------------------------- review (s11)
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import pytest
 from realservers import apache_config_test
 
-from trustedproxy import TrustPolicy
+from trustedproxy import ConfigError, TrustPolicy
 
 pytestmark = [pytest.mark.realserver, pytest.mark.differential]
 
@@ -61,3 +61,24 @@ def test_ifmodule_named_by_a_define_reads_as_apache_reads(value: str) -> None:
         "WSGITrustedProxies 10.0.0.1\nWSGITrustedProxyHeaders X-Forwarded-For\n"
         f"Define M {value}\n<IfModule ${{M}}>\nWSGITrustedProxies 10.0.0.9\n</IfModule>\n")
     assert ("10.0.0.9" in policy.trusted_proxies) == (not check.accepted) == apache_reads(value)
+
+
+
+@pytest.mark.parametrize(("defines", "apache_accepts"), [
+    ("Define A ${B}\nDefine B 10.0.0.9\n", False),  # A is the text ${B}
+    ("Define B 10.0.0.9\nDefine A ${B}\n", True),   # A is 10.0.0.9
+])
+def test_variables_are_expanded_once_as_apache_does(defines: str, apache_accepts: bool) -> None:
+    """Invariant: Apache expands ``${NAME}`` once, when it reads a line, so a
+    Define that names a variable not yet defined holds that text, and mod_wsgi
+    refuses ``WSGITrustedProxies ${A}``; ``from_directives`` refuses it too, and
+    loads the same line when the variable was defined first."""
+    text = defines + "WSGITrustedProxies ${A}\nWSGITrustedProxyHeaders X-Forwarded-For\n"
+    check = apache_config_test(text)
+    assert check.accepted == apache_accepts, check.output
+    if apache_accepts:
+        assert TrustPolicy.from_directives(text).trusted_proxies == ("10.0.0.9",)
+    else:
+        assert '"${B}"' in check.output, check.output
+        with pytest.raises(ConfigError, match=r"WSGITrustedProxies uses \$\{B\}"):
+            TrustPolicy.from_directives(text)

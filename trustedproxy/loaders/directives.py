@@ -387,7 +387,7 @@ def _parse(text: str, source: str) -> tuple[list[_Scope], list[Problem], list[Pr
                                                    f"refuses to start on it): {hint}"))
             continue  # some other Apache directive: not ours
         key = "proxies" if directive == PROXIES else "headers"
-        args = _VARIABLE.sub(lambda m: defines.get(m.group(1), m.group(0)), line[pos:])
+        args = line[pos:]  # ${NAME} expanded above, once, as Apache does
         unknown = sorted(set(_VARIABLE.findall(args)))
         if unknown:
             errors.append(Problem(where, f"${{{unknown[0]}}}", (
