@@ -404,13 +404,19 @@ def start_gunicorn(
         "--access-logfile", str(directory / "access.log"),
         app_spec,
     ]
-    server = ManagedServer(
-        name, argv, directory=directory, host="127.0.0.1", port=port,
-        pid_file=directory / "gunicorn.pid", logs=[directory / "gunicorn.log"],
-        env=_python_env([directory]), cwd=directory,
-    )
-    return server.start(ready=lambda: http_ready("127.0.0.1", port))
+    return _start_python_server(name, argv, directory, port, pid_file=directory / "gunicorn.pid",
+                                logs=[directory / "gunicorn.log"])
 
+
+def _start_python_server(name: str, argv: list[str], directory: Path, port: int, *,
+                         pid_file: Path | None = None, logs: Sequence[Path] = ()
+                         ) -> ManagedServer:
+    """Start a Python server (*argv*) serving from *directory* on 127.0.0.1:*port*,
+    with *directory* on its ``sys.path``, ready once it answers HTTP."""
+    server = ManagedServer(name, argv, directory=directory, host="127.0.0.1", port=port,
+                           pid_file=pid_file, logs=logs, env=_python_env([directory]),
+                           cwd=directory)
+    return server.start(ready=lambda: http_ready("127.0.0.1", port))
 
 WAITRESS_LAUNCHER = """\
 import importlib, sys
@@ -435,11 +441,7 @@ def start_waitress(
     directory = _write_app_dir(name, {**files, "_waitress_launcher.py": WAITRESS_LAUNCHER})
     port = free_port()
     argv = [sys.executable, str(directory / "_waitress_launcher.py"), str(port), app_spec]
-    server = ManagedServer(
-        name, argv, directory=directory, host="127.0.0.1", port=port,
-        env=_python_env([directory]), cwd=directory,
-    )
-    return server.start(ready=lambda: http_ready("127.0.0.1", port))
+    return _start_python_server(name, argv, directory, port)
 
 
 # --------------------------------------------------------------------------
@@ -502,11 +504,7 @@ def start_uwsgi(
         "--pidfile", str(directory / "uwsgi.pid"),
         *app, *args,
     ]
-    server = ManagedServer(
-        name, argv, directory=directory, host="127.0.0.1", port=port,
-        pid_file=directory / "uwsgi.pid", env=_python_env([directory]), cwd=directory,
-    )
-    return server.start(ready=lambda: http_ready("127.0.0.1", port))
+    return _start_python_server(name, argv, directory, port, pid_file=directory / "uwsgi.pid")
 
 
 def start_hypercorn(
@@ -536,12 +534,8 @@ def start_hypercorn(
         *args,
         app_spec,
     ]
-    server = ManagedServer(
-        name, argv, directory=directory, host="127.0.0.1", port=port,
-        pid_file=directory / "hypercorn.pid", logs=[directory / "hypercorn.log"],
-        env=_python_env([directory]), cwd=directory,
-    )
-    return server.start(ready=lambda: http_ready("127.0.0.1", port))
+    return _start_python_server(name, argv, directory, port, pid_file=directory / "hypercorn.pid",
+                                logs=[directory / "hypercorn.log"])
 
 
 # --------------------------------------------------------------------------
@@ -587,8 +581,4 @@ def start_granian(
         *args,
         app_spec,
     ]
-    server = ManagedServer(
-        name, argv, directory=directory, host="127.0.0.1", port=port,
-        pid_file=directory / "granian.pid", env=_python_env([directory]), cwd=directory,
-    )
-    return server.start(ready=lambda: http_ready("127.0.0.1", port))
+    return _start_python_server(name, argv, directory, port, pid_file=directory / "granian.pid")
