@@ -701,63 +701,59 @@ def test_convert_help_names_every_refusal(files: pathlib.Path,
         assert "Unix-socket peers only" in capsys.readouterr().err
 
 
-def test_check_server_uvicorn_says_what_a_wsgi_user_should_do(
-        tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]) -> None:
+#: The servers that serve ASGI apps safely and WSGI apps with '_' names merged:
+#: (ASGI choice, WSGI choice, the WSGI choice's warning, the ASGI choice's note,
+#: what the 'other' note says of them).
+ASGI_AND_WSGI = [
+    ("uvicorn", "uvicorn-wsgi",
+     "uvicorn --interface wsgi (its own WSGI bridge, as a2wsgi's) merges header names with '_' "
+     "as uWSGI does: a client's 'X_Forwarded_For' line is joined to HTTP_X_FORWARDED_FOR before "
+     "the WSGI middleware sees it, so a trusted proxy that passes it through lets the client "
+     "add to the list; serve the WSGI app as ASGI instead, with "
+     "trustedproxy.asgi.TrustedProxyMiddleware around the bridge (it removes such names before "
+     "the bridge merges them), or make the front-end drop such headers (nginx does by default: "
+     "underscores_in_headers off)",
+     "an ASGI app needs nothing; for a WSGI app served with --interface wsgi, check with "
+     "--server uvicorn-wsgi",
+     ["uvicorn --interface wsgi do not"]),
+    ("granian", "granian-wsgi",
+     "Granian's WSGI interface (--interface wsgi) files header names with '_' under the CGI key "
+     "of the '-' name, and of two spellings the one whose first line comes later replaces the "
+     "other: a client's 'X_Forwarded_For' (or 'X_Forwarded_Proto') line that a front-end "
+     "passes on after its own X-Forwarded-For (-Proto) replaces it in HTTP_X_FORWARDED_FOR "
+     "(HTTP_X_FORWARDED_PROTO), so the client chooses REMOTE_ADDR (the scheme); Caddy's "
+     "reverse_proxy passes such lines on so, and nginx with underscores_in_headers on; make the "
+     "front-end drop header names with '_' (nginx does by default), or serve an ASGI app with "
+     "--interface asgi and trustedproxy.asgi.TrustedProxyMiddleware (check with --server "
+     "granian)",
+     "an ASGI app (--interface asgi) needs nothing; for a WSGI app served with --interface "
+     "wsgi, check with --server granian-wsgi",
+     ["Granian serving ASGI", "Granian's WSGI interface"]),
+]
+
+
+@pytest.mark.parametrize(("asgi", "wsgi", "warning", "note", "other"), ASGI_AND_WSGI,
+                         ids=[row[0] for row in ASGI_AND_WSGI])
+def test_check_server_says_what_a_wsgi_user_should_do(
+        tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str], asgi: str, wsgi: str,
+        warning: str, note: str, other: list[str]) -> None:
     """check --server uvicorn said nothing, though uvicorn --interface wsgi
     merges a client's 'X_Forwarded_For' into HTTP_X_FORWARDED_FOR as uWSGI
-    does. --server uvicorn-wsgi warns about it and says what to do, in the
-    voice of the uWSGI note; --server uvicorn (an ASGI app, which needs
-    nothing) prints a note pointing there, which --strict does not count."""
+    does (and Granian's WSGI interface lets it replace the front-end's header,
+    as tests/e2e/test_granian.py measures). --server uvicorn-wsgi (granian-wsgi)
+    warns about it and says what to do, in the voice of the uWSGI note;
+    --server uvicorn (granian), an ASGI app, which needs nothing, prints a note
+    pointing there, which --strict does not count; 'other' names them."""
     path = tmp_path / "trust.yaml"
     path.write_text("trusted_proxies: [10.0.0.0/8]\ntrusted_headers: [X-Forwarded-For]\n")
-    assert main(["check", "--strict", "--server", "uvicorn-wsgi", str(path)]) == 1
-    out = capsys.readouterr().out
-    assert (f"{path}: warning: --server uvicorn-wsgi: uvicorn --interface wsgi (its own WSGI "
-            "bridge, as a2wsgi's) merges header names with '_' as uWSGI does: a client's "
-            "'X_Forwarded_For' line is joined to HTTP_X_FORWARDED_FOR before the WSGI "
-            "middleware sees it, so a trusted proxy that passes it through lets the client "
-            "add to the list; serve the WSGI app as ASGI instead, with "
-            "trustedproxy.asgi.TrustedProxyMiddleware around the bridge (it removes such names "
-            "before the bridge merges them), or make the front-end drop such headers (nginx "
-            "does by default: underscores_in_headers off)\n") in out
-    assert main(["check", "--strict", "--server", "uvicorn", str(path)]) == 0
-    out = capsys.readouterr().out
-    assert out.splitlines() == [
-        f"{path}: note: --server uvicorn: an ASGI app needs nothing; for a WSGI app served "
-        "with --interface wsgi, check with --server uvicorn-wsgi",
-        f"{path}: ok: 1 trusted network; headers: X-Forwarded-For"]
-    assert "uvicorn --interface wsgi do not" in (SERVERS["other"] or "")
-
-
-def test_check_server_granian_says_what_to_do(
-        tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """check --server granian-wsgi warns that Granian's WSGI interface lets a client's
-    'X_Forwarded_For' line replace the front-end's X-Forwarded-For (measured by
-    tests/e2e/test_granian.py) and says what to do; --server granian (the
-    ASGI interface keeps such names apart) has nothing to say; 'other' names both."""
-    path = tmp_path / "trust.yaml"
-    path.write_text("trusted_proxies: [10.0.0.0/8]\ntrusted_headers: [X-Forwarded-For]\n")
-    assert main(["check", "--strict", "--server", "granian-wsgi", str(path)]) == 1
-    out = capsys.readouterr().out
-    assert (f"{path}: warning: --server granian-wsgi: Granian's WSGI interface (--interface wsgi) "
-            "files header names with '_' under the CGI key of the '-' name, and of two "
-            "spellings the one whose first line comes later replaces the other: a client's "
-            "'X_Forwarded_For' (or 'X_Forwarded_Proto') line that a front-end passes on after "
-            "its own X-Forwarded-For (-Proto) replaces it in HTTP_X_FORWARDED_FOR "
-            "(HTTP_X_FORWARDED_PROTO), so the client chooses REMOTE_ADDR (the scheme); "
-            "Caddy's reverse_proxy passes such lines on so, and nginx with "
-            "underscores_in_headers on; make the front-end drop header names with '_' "
-            "(nginx does by default), or serve an ASGI app with --interface asgi and "
-            "trustedproxy.asgi.TrustedProxyMiddleware (check with --server granian)\n"
-            ) in out
-    assert main(["check", "--strict", "--server", "granian", str(path)]) == 0
+    assert main(["check", "--strict", "--server", wsgi, str(path)]) == 1
+    assert f"{path}: warning: --server {wsgi}: {warning}\n" in capsys.readouterr().out
+    assert main(["check", "--strict", "--server", asgi, str(path)]) == 0
     assert capsys.readouterr().out.splitlines() == [
-        f"{path}: note: --server granian: an ASGI app (--interface asgi) needs nothing; for a "
-        "WSGI app served with --interface wsgi, check with --server granian-wsgi",
+        f"{path}: note: --server {asgi}: {note}",
         f"{path}: ok: 1 trusted network; headers: X-Forwarded-For"]
-    other = SERVERS["other"] or ""
-    assert "Granian serving ASGI" in other
-    assert "Granian's WSGI interface" in other
+    for words in other:
+        assert words in (SERVERS["other"] or "")
 
 
 def test_the_uvicorn_advice_works() -> None:
