@@ -29,7 +29,12 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#if PY_VERSION_HEX < 0x030C0000
+/* T_OBJECT_EX; from 3.12 Python.h has Py_T_OBJECT_EX and this header is
+ * deprecated. */
 #include <structmember.h>
+#define Py_T_OBJECT_EX T_OBJECT_EX
+#endif
 #ifdef _WIN32
 /* inet_pton and inet_ntop (ws2_32, linked by setup.py); after Python.h, as
  * CPython's own socket module includes them, and without the rest of
@@ -52,6 +57,7 @@
 #else
 #define PREFETCH(p) ((void)(p))
 #endif
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 /* Windows' C runtime makes environ (the process environment) a macro; here
@@ -1269,13 +1275,21 @@ static void
 put_back(Core *self, PyObject *environ, PyObject **values, const Py_ssize_t *found,
          Py_ssize_t nfound)
 {
+#if PY_VERSION_HEX >= 0x030C0000
+    PyObject *raised = PyErr_GetRaisedException();
+#else
     PyObject *type, *value, *traceback;
     PyErr_Fetch(&type, &value, &traceback);
+#endif
     for (Py_ssize_t j = 0; j < nfound; j++) {
         if (PyDict_SetItem(environ, PyTuple_GET_ITEM(self->keys, found[j]), values[found[j]]) < 0)
             PyErr_Clear();
     }
+#if PY_VERSION_HEX >= 0x030C0000
+    PyErr_SetRaisedException(raised);
+#else
     PyErr_Restore(type, value, traceback);
+#endif
 }
 
 /* Remember in orig the value of every found key in *idx*. */
@@ -1807,7 +1821,7 @@ call_replaced(PyObject *op, PyObject *const *args, size_t nargsf, PyObject *kwna
 
 static PyObject *core_call(PyObject *op, PyObject *args, PyObject *kwargs);
 
-/* The call protocol. (environ, start_response) goes to core_run; any other
+/* The call protocol of an instance. (environ, start_response) goes to core_run; any other
  * shape (keywords, a wrong number of arguments) to the reference, which binds
  * or refuses the arguments as a Python method does. A class whose __call__
  * was assigned after it was made (before Python 3.12 that leaves it marked
@@ -1823,10 +1837,21 @@ core_vectorcall(PyObject *op, PyObject *const *args, size_t nargsf, PyObject *kw
     return core_run(op, args[0], args[1]);
 }
 
+/* Core.__call__ itself: a call of an instance whose class keeps it made
+ * without vectorcall, or the slot named from a subclass that overrides
+ * __call__ (super().__call__(environ, start_response) in a wrapper). Never the
+ * replaced __call__ of core_vectorcall: that may be the caller. */
 static PyObject *
 core_call(PyObject *op, PyObject *args, PyObject *kwargs)
 {
-    return PyVectorcall_Call(op, args, kwargs);
+    if (PyTuple_GET_SIZE(args) == 2 && (kwargs == NULL || PyDict_GET_SIZE(kwargs) == 0))
+        return core_run(op, PyTuple_GET_ITEM(args, 0), PyTuple_GET_ITEM(args, 1));
+    PyObject *method = PyObject_GetAttr(op, S_call_python);
+    if (method == NULL)
+        return NULL;
+    PyObject *result = PyObject_Call(method, args, kwargs);
+    Py_DECREF(method);
+    return result;
 }
 
 static PyObject *
@@ -2081,7 +2106,7 @@ static PyMethodDef core_methods[] = {
 };
 
 static PyMemberDef core_members[] = {
-    {"app", T_OBJECT_EX, offsetof(Core, app), 0, "The wrapped WSGI application."},
+    {"app", Py_T_OBJECT_EX, offsetof(Core, app), 0, "The wrapped WSGI application."},
     {NULL, 0, 0, 0, NULL},
 };
 
