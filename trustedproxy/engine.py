@@ -285,6 +285,12 @@ class TrustEngine:
             rows.append((spec.key, spec.kind, target, (target, spec.name), parse, cache))
         self._trusted = tuple(rows)
 
+    def __reduce__(self) -> tuple[type[TrustEngine], tuple[TrustPolicy]]:
+        """Copies and pickles are compiled anew from :attr:`policy`, with empty
+        caches (which change no decision), whether or not the compiled fast
+        path is in use (its lookup tables are not picklable objects)."""
+        return (TrustEngine, (self.policy,))
+
     def is_trusted(self, peer: str) -> bool:
         """Whether *peer* is a trusted proxy.
 

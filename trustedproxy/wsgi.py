@@ -47,6 +47,14 @@ DECISION_KEY = "trustedproxy.decision"
 
 logger = logging.getLogger("trustedproxy")
 
+#: The attributes __init__ derives from the policy: a copy derives them anew.
+_DERIVED = frozenset({"engine", "_plain", "_env_to_name", "_env_keys", "_key_order"})
+
+
+def _new_instance(cls: type[TrustedProxyMiddleware]) -> TrustedProxyMiddleware:
+    """A middleware of *cls* not yet set up (what copies and pickles start from)."""
+    return cls.__new__(cls)
+
 _NAME_TO_ENV = {spec.key: spec.environ_key for spec in HEADERS.values()}
 _NO_HEADERS: dict[str, str] = {}
 
@@ -184,6 +192,23 @@ class TrustedProxyMiddleware(_Base):
         self._key_order = {key: i for i, key in enumerate(self._env_to_name)}
         if SPEEDUPS:
             self._setup_speedups()
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Copies and pickles (:mod:`copy`, :mod:`pickle`): a new middleware of
+        the same class, set up for (a copy of) the same ``app`` and ``policy``,
+        with every other attribute a subclass gave it; what the caches held is
+        not copied (it changes no decision). The compiled path's tables are
+        built anew, so this works with and without :data:`SPEEDUPS`."""
+        state = {key: value for key, value in vars(self).items() if key not in _DERIVED}
+        state["app"] = self.app  # with SPEEDUPS, a slot of the compiled base
+        return (_new_instance, (type(self),), state)
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Set up a copy made by :meth:`__reduce__` (not a subclass's
+        ``__init__``, whose arguments the copy does not know)."""
+        state = dict(state)
+        TrustedProxyMiddleware.__init__(self, state.pop("app"), state.pop("policy"))
+        vars(self).update(state)
 
     def _setup_speedups(self) -> None:
         """Hand the compiled path (``_speedups.Core``) the engine's tables and caches."""
