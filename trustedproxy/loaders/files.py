@@ -130,9 +130,8 @@ def _express_options(text: str) -> tuple[bool, bool] | None:
     option (a word outside comments), and whether a line that starts with a
     trust directive or an Apache block is inside a quoted value; ``None`` for
     no option."""
-    try:
-        words = [word for word, _ in shell_words(text)]
-    except ConfigError:  # an unterminated quote: not a command line, or a broken one
+    words = _shell_words(text)
+    if words is None:  # an unterminated quote: not a command line, or a broken one
         return (True, False) if _EXPRESS_OPTION.search(text) else None
     if not any(word.startswith("--trust-proxy") for word in words):
         return None
@@ -199,11 +198,19 @@ def _holds(fmt: str, text: str) -> bool:
     if fmt == "express":
         if "--trust" not in text:  # no shell word can start with it
             return False
-        try:
-            return any(word.startswith("--trust") for word, _ in shell_words(text))
-        except ConfigError:
-            return True  # the loader says what is wrong with it
+        words = _shell_words(text)
+        # Words that cannot be split: the loader says what is wrong with them.
+        return words is None or any(word.startswith("--trust") for word in words)
     return True
+
+
+def _shell_words(text: str) -> list[str] | None:
+    """The words of *text* read as a shell command line (comments dropped);
+    ``None`` when it cannot be read as one (an unterminated quote)."""
+    try:
+        return [word for word, _ in shell_words(text)]
+    except ConfigError:
+        return None
 
 
 def _load_as_said(name: str, text: str, fmt: str, block: str | None,
