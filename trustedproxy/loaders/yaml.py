@@ -28,7 +28,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from ..errors import ConfigError, Problem
 from ..policy import MAX_HOPS_RANGE, NO_PROXIES, Located, TrustPolicy, _shown, _text
-from . import read_text
+from . import clip, read_text
 
 __all__ = ["KEYS", "Composed", "compose", "load_yaml", "parse_yaml", "read_ranges_file"]
 
@@ -91,9 +91,8 @@ _TAG_KINDS = {"int": "an integer", "float": "a float", "bool": "a boolean",
 
 def _shown_value(text: str) -> str:
     """A scalar's text for a message: quoted, and cut after 40 characters."""
-    if len(text) <= 40:
-        return repr(text)
-    return f"{text[:40] + '...'!r} ({len(text)} characters)"
+    shown = clip(text)
+    return repr(shown) if shown == text else f"{shown!r} ({len(text)} characters)"
 
 
 #: The keys whose value is an integer, with the range the policy takes; the
