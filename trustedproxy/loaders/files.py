@@ -205,11 +205,14 @@ _NOTHING = {
 }
 
 
-def _holds(fmt: str, text: str) -> bool:
-    """Whether anything in *text* is read as *fmt* (for YAML: whatever loads)."""
+def _holds(fmt: str, text: str, policy: TrustPolicy) -> bool:
+    """Whether anything in *text*, which loaded as *policy*, is read as *fmt*
+    (for YAML: whatever loads)."""
     if fmt == "directives":
         return bool(_DIRECTIVE_LINE.search(text) or _OPTION_LINE.search(text))
     if fmt == "express":
+        if policy.intervals or policy.trusted_headers:
+            return True  # only the value of a --trust... word makes them: not split again
         if "--trust" not in text:  # no shell word can start with it
             return False
         words = _shell_words(text)
@@ -247,7 +250,7 @@ def _load_as_said(name: str, text: str, fmt: str, block: str | None,
             raise
         hint = _instead(fmt, extension, *looks)
         raise ConfigError([*exc.problems, Problem(name, fmt, f"{hint[0]}; {hint[1]}")]) from None
-    if _holds(fmt, text):
+    if _holds(fmt, text, policy):
         return policy
     looks = _looks_like(text, _compose(text))
     if looks is None or looks[0] == fmt:
