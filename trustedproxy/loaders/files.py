@@ -241,11 +241,12 @@ def _load_as_said(name: str, text: str, fmt: str, block: str | None,
     trust directives) loads as before."""
     # What the file looks like is found only when it matters (loading failed,
     # or nothing in the file is of the form): a large policy that loads pays
-    # nothing for the check.
+    # nothing for the check. YAML is composed once, to load it and to tell.
+    composed = _compose(text) if fmt == "yaml" else None
     try:
-        policy = _load(name, text, fmt, block)
+        policy = _load(name, text, fmt, block, composed)
     except ConfigError as exc:
-        looks = _looks_like(text, _compose(text))
+        looks = _looks_like(text, composed if fmt == "yaml" else _compose(text))
         if looks is None or looks[0] == fmt:
             raise
         hint = _instead(fmt, extension, *looks)
