@@ -365,6 +365,20 @@ def test_an_express_file_that_loads_is_split_into_words_once(
     assert len(calls) == 1
 
 
+@pytest.fixture
+def compose_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The texts ``yaml.compose`` is called with during the test."""
+    calls: list[str] = []
+    real = yaml.compose
+
+    def counted(stream: str, Loader: type) -> object:
+        calls.append(stream)
+        return real(stream, Loader=Loader)
+
+    monkeypatch.setattr(yaml, "compose", counted)
+    return calls
+
+
 _GUESSED = (r"\n{path}: this file was read as yaml because its name has no known extension "
             r"and its content has a line starting with the key trusted_proxies \(not valid YAML\)")
 
@@ -379,27 +393,19 @@ _GUESSED = (r"\n{path}: this file was read as yaml because its name has no known
                  id="too-deep"),
 ])
 def test_a_file_without_extension_is_composed_once(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str, expected: str | None) -> None:
+        tmp_path: Path, compose_calls: list[str], text: str, expected: str | None) -> None:
     """A YAML file whose form is told from its content is composed once: the
     node tree (or the YAML error) that told its form is the one loaded (a
     100,000-network file spent 2 of its 4.5 s composing it a second time).
     Loading it gives the same policy, or the same error, as before."""
     path = tmp_path / "policy"
     path.write_text(text)
-    calls: list[str] = []
-    real = yaml.compose
-
-    def counted(stream: str, Loader: type) -> object:
-        calls.append(stream)
-        return real(stream, Loader=Loader)
-
-    monkeypatch.setattr(yaml, "compose", counted)
     if expected is None:
         assert TrustPolicy.from_file(path) == POLICY
     else:
         with pytest.raises(ConfigError, match=expected.format(path=re.escape(str(path)))):
             TrustPolicy.from_file(path)
-    assert len(calls) == 1
+    assert len(compose_calls) == 1
 
 
 @pytest.mark.parametrize(("text", "expected"), [
@@ -418,21 +424,13 @@ def test_a_file_without_extension_is_composed_once(
                  id="looks like directives"),
 ])
 def test_a_yaml_file_that_fails_is_composed_once(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str, expected: str) -> None:
+        tmp_path: Path, compose_calls: list[str], text: str, expected: str) -> None:
     """A .yaml file that fails to load is composed once: the node tree that
     failed to load is the one that tells what the file looks like for the
     message (a 100,000-network file with one bad address spent 2 of its 4.6 s
     composing it a second time). The error is the same as before."""
     path = tmp_path / "trust.yaml"
     path.write_text(text)
-    calls: list[str] = []
-    real = yaml.compose
-
-    def counted(stream: str, Loader: type) -> object:
-        calls.append(stream)
-        return real(stream, Loader=Loader)
-
-    monkeypatch.setattr(yaml, "compose", counted)
     with pytest.raises(ConfigError, match=expected.format(path=re.escape(str(path)))):
         TrustPolicy.from_file(path)
-    assert len(calls) == 1
+    assert len(compose_calls) == 1
