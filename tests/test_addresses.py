@@ -14,6 +14,7 @@ from trustedproxy.addresses import (
     Matcher,
     NetworkError,
     format_interval,
+    ipv6_value,
     key_to_text,
     merge,
     parse_element,
@@ -79,6 +80,21 @@ class TestParseIp:
                 reference = reference.ipv4_mapped
             expected = int(reference) + (V6 if reference.version == 6 else 0)
             assert key == expected
+
+    @given(st.ip_addresses(v=6), st.sampled_from(["compressed", "exploded", "upper", "dotted"]))
+    def test_every_ipv6_text_parses_to_its_value(self, address: ipaddress.IPv6Address,
+                                                 form: str) -> None:
+        """Every IPv6 address, in any spelling inet_pton takes, gives ipv6_value
+        its 128-bit value, and parse_ip that value plus V6, or the IPv4 value
+        for an IPv4-mapped address (one parse serves both)."""
+        value = int(address)
+        low32 = ipaddress.IPv4Address(value & 0xFFFFFFFF)
+        text = {"compressed": address.compressed, "exploded": address.exploded,
+                "upper": address.compressed.upper(),
+                "dotted": f"{address.exploded[:30]}{low32}"}[form]  # six pieces, a dotted quad
+        assert ipv6_value(text) == value
+        mapped = address.ipv4_mapped
+        assert parse_ip(text) == (int(mapped) if mapped is not None else value | V6)
 
 
 class TestParseElement:

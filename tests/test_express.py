@@ -275,6 +275,18 @@ def test_an_unterminated_quote_is_named_where_it_opens(quote: str, kind: str) ->
     assert info.value.problems[0].value == f"{quote}10.0.0.1"
 
 
+def test_a_long_unterminated_value_is_cut_after_40_characters() -> None:
+    """The value of an unterminated quote is its line from the quote on, cut
+    to 40 characters and '...' when longer (shared with the YAML loader's
+    messages: loaders.clip)."""
+    text = "--trust-proxy '" + "1" * 100 + "\n--trust-proxy-header X-Forwarded-For\n"
+    cut = "'" + "1" * 39 + "..."
+    with pytest.raises(ConfigError, match=rf"^<args>:1: unterminated single quote: "
+                                          rf"{re.escape(repr(cut))} runs to the end") as info:
+        TrustPolicy.from_express_args(text)
+    assert info.value.problems[0].value == cut
+
+
 # --------------------------------------------------------------------------- review (s12)
 
 

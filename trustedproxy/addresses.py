@@ -163,12 +163,12 @@ def parse_ip(text: str) -> int | None:
     """
     if len(text) > _LONGEST:
         return None
+    if ":" in text:
+        value = ipv6_value(text)
+        if value is None:
+            return None
+        return value & _V4_MAX if value >> 32 == 0xFFFF else value | V6
     try:
-        if ":" in text:
-            value = int.from_bytes(_pton(_AF_INET6, text), "big")
-            if value >> 32 == 0xFFFF:
-                return value & _V4_MAX
-            return value | V6
         return int.from_bytes(_pton(_AF_INET, text), "big")
     except (OSError, ValueError):  # ValueError: an embedded NUL
         return None

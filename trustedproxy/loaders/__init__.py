@@ -12,7 +12,7 @@ from ..errors import ConfigError, Problem
 if TYPE_CHECKING:
     from ..policy import TrustPolicy
 
-__all__ = ["MAX_FILE_SIZE", "add_warnings", "read_text", "refuse_file_name"]
+__all__ = ["MAX_FILE_SIZE", "add_warnings", "clip", "read_text", "refuse_file_name"]
 
 #: The extensions of policy files (``from_file``), and ``.txt``.
 _FILE_EXTENSIONS = (".conf", ".htaccess", ".args", ".sh", ".express", ".txt", ".yaml", ".yml")
@@ -21,6 +21,12 @@ _FILE_EXTENSIONS = (".conf", ".htaccess", ".args", ".sh", ".express", ".txt", ".
 #: The largest configuration file read (bytes): what is larger (``/dev/zero``)
 #: is refused rather than read into memory.
 MAX_FILE_SIZE = 16 << 20
+
+
+def clip(text: str, limit: int = 40) -> str:
+    """*text* for a message: as it is, or its first *limit* characters and
+    ``...`` when it is longer (a value may be megabytes long)."""
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def read_text(name: str, what: str, source: str = "") -> str:

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 from ..errors import ConfigError, Problem
 from ..policy import TrustPolicy
-from . import read_text, refuse_file_name
+from . import clip, read_text, refuse_file_name
 from .directives import (
     HEADERS_DIRECTIVE,
     PROXIES,
@@ -109,8 +109,7 @@ def shell_words(text: str, source: str = "<args>") -> list[tuple[str, str]]:
 def _unterminated(quote: str, text: str, start: int, where: str) -> ConfigError:
     """The error for a quote opened at *start* and never closed: at the line it
     opens on, the value cut short (it runs to the end of the text)."""
-    value = text[start:].split("\n", 1)[0]
-    value = value if len(value) <= 40 else value[:40] + "..."
+    value = clip(text[start:].split("\n", 1)[0])
     kind = "single" if quote == "'" else "double"
     msg = (f"unterminated {kind} quote: {value!r} runs to the end of the text; close it "
            f"with {quote}")

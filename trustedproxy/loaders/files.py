@@ -17,6 +17,7 @@ from .express import shell_words
 
 if TYPE_CHECKING:
     from ..policy import TrustPolicy
+    from .yaml import Composed
 
 __all__ = ["FORMATS", "detect_format", "load_file"]
 
@@ -59,7 +60,7 @@ def detect_format(path: str, text: str) -> str:
     with options and no trust directives), so a YAML file whose comments
     happen to start that way is still read as YAML.
     """
-    return _EXTENSIONS.get(_extension(path).lower()) or _content_form(text)[0]
+    return _EXTENSIONS.get(_extension(path).lower()) or _content_form(text, _compose(text))[0]
 
 
 def _extension(path: str) -> str:
@@ -69,16 +70,18 @@ def _extension(path: str) -> str:
     return pure.suffix or (pure.name if pure.name.startswith(".") else "")
 
 
-def _content_form(text: str) -> tuple[str, str]:
+def _content_form(text: str, composed: Composed | None) -> tuple[str, str]:
     """The form told from a file's content (see :func:`detect_format`), and
-    what in the content told it (for messages)."""
-    return _looks_like(text) or _FALLBACK
+    what in the content told it (for messages); *composed* is
+    :func:`_compose` of *text*."""
+    return _looks_like(text, composed) or _FALLBACK
 
 
-def _looks_like(text: str) -> tuple[str, str] | None:
+def _looks_like(text: str, composed: Composed | None) -> tuple[str, str] | None:
     """The form a file's content shows, and what shows it; ``None`` when
-    nothing in it belongs to one form (YAML is then the default)."""
-    keys = _yaml_policy_keys(text)
+    nothing in it belongs to one form (YAML is then the default). *composed*
+    is :func:`_compose` of *text*."""
+    keys = _yaml_policy_keys(composed)
     if keys:
         return "yaml", f"a YAML mapping with the key{'s' * (len(keys) > 1)} {', '.join(keys)}"
     if keys is None:  # not YAML: but a line that starts with a policy key is broken YAML
@@ -98,18 +101,27 @@ def _looks_like(text: str) -> tuple[str, str] | None:
     return None
 
 
-def _yaml_policy_keys(text: str) -> list[str] | None:
-    """The policy keys (``trusted_proxies``...) of *text* read as a YAML mapping,
-    in the order written; none when it is not one; ``None`` when it is not
-    YAML at all."""
-    from .yaml import KEYS
+def _compose(text: str) -> Composed | None:
+    """*text* composed as YAML, to tell its form and then, if it is YAML, to
+    load it; ``None`` (not composed) when no policy key is written in it plainly."""
+    from .yaml import KEYS, compose
 
     if not any(key in text for key in KEYS):  # no policy key written plainly: skip parsing
-        return []
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except (yaml.YAMLError, RecursionError):
         return None
+    return compose(text)
+
+
+def _yaml_policy_keys(composed: Composed | None) -> list[str] | None:
+    """The policy keys (``trusted_proxies``...) of a text read as a YAML
+    mapping (*composed*, see :func:`_compose`), in the order written; none
+    when it is not one; ``None`` when it is not YAML at all."""
+    from .yaml import KEYS
+
+    if composed is None:
+        return []
+    if composed.error is not None:
+        return None
+    root = composed.root
     if not isinstance(root, yaml.MappingNode):
         return []
     return list(dict.fromkeys(key.value for key, _ in root.value
@@ -130,9 +142,8 @@ def _express_options(text: str) -> tuple[bool, bool] | None:
     option (a word outside comments), and whether a line that starts with a
     trust directive or an Apache block is inside a quoted value; ``None`` for
     no option."""
-    try:
-        words = [word for word, _ in shell_words(text)]
-    except ConfigError:  # an unterminated quote: not a command line, or a broken one
+    words = _shell_words(text)
+    if words is None:  # an unterminated quote: not a command line, or a broken one
         return (True, False) if _EXPRESS_OPTION.search(text) else None
     if not any(word.startswith("--trust-proxy") for word in words):
         return None
@@ -164,8 +175,10 @@ def load_file(path: str | os.PathLike[str], *, format: str | None = None,
     text = read_text(name, "policy file")
     fmt = format or _EXTENSIONS.get(_extension(name).lower())
     told_by = ""  # what in the content told the form, when the content did
+    composed = None  # the text composed as YAML, when telling its form did that
     if not fmt:
-        fmt, told_by = _content_form(text)
+        composed = _compose(text)
+        fmt, told_by = _content_form(text, composed)
     if block is not None and fmt != "directives":
         msg = (f"block {block!r}: a block applies to directive files only "
                f"(this file is read as {fmt})")
@@ -175,7 +188,7 @@ def load_file(path: str | os.PathLike[str], *, format: str | None = None,
     if not told_by:
         return _load_as_said(name, text, fmt, block, _extension(name))
     try:
-        return _load(name, text, fmt, block)
+        return _load(name, text, fmt, block, composed)
     except ConfigError as exc:  # the form was a guess: say how it was made, and how to say it
         others = " or ".join(f"format={f!r}" for f in FORMATS if f != fmt)
         hint = (f"this file was read as {fmt} because its name has no known extension and "
@@ -192,18 +205,29 @@ _NOTHING = {
 }
 
 
-def _holds(fmt: str, text: str) -> bool:
-    """Whether anything in *text* is read as *fmt* (for YAML: whatever loads)."""
+def _holds(fmt: str, text: str, policy: TrustPolicy) -> bool:
+    """Whether anything in *text*, which loaded as *policy*, is read as *fmt*
+    (for YAML: whatever loads)."""
     if fmt == "directives":
         return bool(_DIRECTIVE_LINE.search(text) or _OPTION_LINE.search(text))
     if fmt == "express":
+        if policy.intervals or policy.trusted_headers:
+            return True  # only the value of a --trust... word makes them: not split again
         if "--trust" not in text:  # no shell word can start with it
             return False
-        try:
-            return any(word.startswith("--trust") for word, _ in shell_words(text))
-        except ConfigError:
-            return True  # the loader says what is wrong with it
+        words = _shell_words(text)
+        # Words that cannot be split: the loader says what is wrong with them.
+        return words is None or any(word.startswith("--trust") for word in words)
     return True
+
+
+def _shell_words(text: str) -> list[str] | None:
+    """The words of *text* read as a shell command line (comments dropped);
+    ``None`` when it cannot be read as one (an unterminated quote)."""
+    try:
+        return [word for word, _ in shell_words(text)]
+    except ConfigError:
+        return None
 
 
 def _load_as_said(name: str, text: str, fmt: str, block: str | None,
@@ -217,18 +241,19 @@ def _load_as_said(name: str, text: str, fmt: str, block: str | None,
     trust directives) loads as before."""
     # What the file looks like is found only when it matters (loading failed,
     # or nothing in the file is of the form): a large policy that loads pays
-    # nothing for the check.
+    # nothing for the check. YAML is composed once, to load it and to tell.
+    composed = _compose(text) if fmt == "yaml" else None
     try:
-        policy = _load(name, text, fmt, block)
+        policy = _load(name, text, fmt, block, composed)
     except ConfigError as exc:
-        looks = _looks_like(text)
+        looks = _looks_like(text, composed if fmt == "yaml" else _compose(text))
         if looks is None or looks[0] == fmt:
             raise
         hint = _instead(fmt, extension, *looks)
         raise ConfigError([*exc.problems, Problem(name, fmt, f"{hint[0]}; {hint[1]}")]) from None
-    if _holds(fmt, text):
+    if _holds(fmt, text, policy):
         return policy
-    looks = _looks_like(text)
+    looks = _looks_like(text, _compose(text))
     if looks is None or looks[0] == fmt:
         return policy
     said, instead = _instead(fmt, extension, *looks)
@@ -250,11 +275,14 @@ def _instead(fmt: str, extension: str | None, form: str, why: str) -> tuple[str,
     return said, instead
 
 
-def _load(name: str, text: str, fmt: str, block: str | None) -> TrustPolicy:
+def _load(name: str, text: str, fmt: str, block: str | None,
+          composed: Composed | None = None) -> TrustPolicy:
+    """Load *text* in the form *fmt*; YAML from *composed* when it was composed
+    already (to tell the form), not composed again."""
     if fmt == "yaml":  # the text read above, not the file again
         from .yaml import parse_yaml
 
-        return parse_yaml(text, name, os.path.dirname(name))
+        return parse_yaml(text, name, os.path.dirname(name), composed=composed)
     if fmt == "directives":
         from .directives import parse_directives
 

@@ -16,6 +16,7 @@ as a CDN or cloud provider publishes them.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import os
 import re
@@ -27,9 +28,9 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from ..errors import ConfigError, Problem
 from ..policy import MAX_HOPS_RANGE, NO_PROXIES, Located, TrustPolicy, _shown, _text
-from . import read_text
+from . import clip, read_text
 
-__all__ = ["KEYS", "load_yaml", "parse_yaml", "read_ranges_file"]
+__all__ = ["KEYS", "Composed", "compose", "load_yaml", "parse_yaml", "read_ranges_file"]
 
 #: The keys a YAML policy may hold.
 KEYS = ("trusted_proxies", "trusted_headers", "script_name", "strip_prefix_from_path",
@@ -90,9 +91,8 @@ _TAG_KINDS = {"int": "an integer", "float": "a float", "bool": "a boolean",
 
 def _shown_value(text: str) -> str:
     """A scalar's text for a message: quoted, and cut after 40 characters."""
-    if len(text) <= 40:
-        return repr(text)
-    return f"{text[:40] + '...'!r} ({len(text)} characters)"
+    shown = clip(text)
+    return repr(shown) if shown == text else f"{shown!r} ({len(text)} characters)"
 
 
 #: The keys whose value is an integer, with the range the policy takes; the
@@ -332,19 +332,44 @@ def _colon_led_value(text: str, mark: Any) -> str | None:
     return found.group() if found else None
 
 
-def parse_yaml(text: str, name: str, base: str) -> TrustPolicy:
+@dataclasses.dataclass(frozen=True)
+class Composed:
+    """YAML text composed into PyYAML's node tree with the safe loader, so that
+    a text composed once (to tell a file's form) is not composed again to load it.
+
+    Attributes:
+        root: the root node; ``None`` for an empty document or when composing failed.
+        error: what composing raised (a ``yaml.YAMLError``, or ``RecursionError``
+            for lists or mappings nested too deeply), else ``None``.
+    """
+
+    root: Node | None
+    error: yaml.YAMLError | RecursionError | None = None
+
+
+def compose(text: str) -> Composed:
+    """*text* composed with PyYAML's safe loader (see :class:`Composed`)."""
+    try:
+        return Composed(yaml.compose(text, Loader=yaml.SafeLoader))
+    except (yaml.YAMLError, RecursionError) as exc:
+        return Composed(None, exc.with_traceback(None))  # not the frames: only the message is used
+
+
+def parse_yaml(text: str, name: str, base: str, *, composed: Composed | None = None) -> TrustPolicy:
     """:func:`load_yaml` of *text* already read: *name* for messages, *base* the
-    directory that ``trusted_proxies_files`` paths are relative to.
+    directory that ``trusted_proxies_files`` paths are relative to, *composed*
+    what :func:`compose` gave for *text*, if it was composed already.
 
     Raises:
         ConfigError: naming the file and line of every problem.
     """
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except RecursionError:
+    if composed is None:
+        composed = compose(text)
+    exc = composed.error
+    if isinstance(exc, RecursionError):
         msg = "invalid YAML: lists or mappings nested too deeply to read"
-        raise ConfigError(msg, source=name) from None
-    except yaml.YAMLError as exc:
+        raise ConfigError(msg, source=name)
+    if exc is not None:
         mark = getattr(exc, "problem_mark", None)
         where = f"{name}:{mark.line + 1}" if mark is not None else name
         problem = getattr(exc, "problem", None) or str(exc)
@@ -354,7 +379,8 @@ def parse_yaml(text: str, name: str, base: str) -> TrustPolicy:
         if value is not None:
             msg += (f"; an IPv6 address that starts with ':' must be quoted in YAML: "
                     f"write '{value}'")
-        raise ConfigError(msg, source=where, value=value) from None
+        raise ConfigError(msg, source=where, value=value)
+    root = composed.root
     if root is None:
         msg = ("empty policy file: expected a mapping with trusted_proxies and "
                "trusted_headers, e.g. 'trusted_proxies: [10.0.0.0/8]'")
