@@ -40,7 +40,6 @@ import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -291,12 +290,6 @@ def log_trouble(server: ManagedServer) -> list[str]:
 
 # --------------------------------------------------------------------------
 # mod_wsgi-express
-
-
-@pytest.fixture
-def servers() -> Iterator[ExitStack]:
-    with ExitStack() as stack:
-        yield stack
 
 
 def stage(stack: ExitStack, name: str) -> tuple[Path, StagedCheckout]:
