@@ -463,8 +463,9 @@ WSGIScriptAlias / {{dir}}/global.wsgi process-group=trustedproxy application-gro
     reason="mod_wsgi 6.1.1 (CPython 3.11): in a daemon process whose scripts were "
     "preloaded, a request thread that first runs a named application group's "
     "sub-interpreter then runs %{GLOBAL} requests in that sub-interpreter, not in "
-    "the main one (mod_wsgi acquires the main interpreter with PyGILState_Ensure, "
-    "which returns the first thread state the thread got); not trustedproxy's doing",
+    "the main one (observed; likely cause: mod_wsgi takes the main interpreter with "
+    "PyGILState_Ensure(), and CPython 3.11 ties that API to the first thread state "
+    "made on a thread, whatever its interpreter); not trustedproxy's doing",
 )
 def test_global_group_runs_in_the_main_interpreter(servers: ExitStack) -> None:
     """mod_wsgi documents that %{GLOBAL} apps always run in the main interpreter.
