@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Install the real servers that tests/differential and tests/e2e run against:
 # Apache 2.4 (+ apache2-dev to build mod_wsgi), nginx, HAProxy 2.6, Caddy 2.6,
-# and mod_wsgi 6.1.1 built from PyPI into a venv of Debian's system Python; and
+# and mod_wsgi 6.1.1 built from PyPI into a venv of Debian's system Python (with
+# trustedproxy's runtime dependencies, netaddr and PyYAML, for the tests that run
+# the checkout inside mod_wsgi); and
 # the C toolchain (gcc, libc6-dev, python3-dev) that also builds
 # trustedproxy._speedups.
 #
@@ -104,6 +106,22 @@ else
     mkdir -p "$(dirname "$VENV")"
     "$SYSTEM_PYTHON" -m venv "$VENV"
     "$VENV/bin/pip" install -q --disable-pip-version-check --no-cache-dir "mod_wsgi==$MODWSGI_VERSION"
+fi
+# trustedproxy's runtime dependencies, for tests/e2e/test_modwsgi_embedded.py,
+# which runs the checkout (its C speedups compiled for this Python) inside
+# Apache: the same requirements as pyproject.toml's "dependencies".
+if "$VENV/bin/python" - <<'EOF' 2>/dev/null
+import importlib.metadata as m, sys
+def at_least(name, major, minor):
+    parts = m.version(name).split(".")
+    return (int(parts[0]), int(parts[1])) >= (major, minor)
+sys.exit(not (at_least("netaddr", 1, 3) and at_least("PyYAML", 6, 0)))
+EOF
+then
+    log "netaddr and PyYAML already installed in $VENV"
+else
+    log "installing netaddr and PyYAML in $VENV"
+    "$VENV/bin/pip" install -q --disable-pip-version-check --no-cache-dir "netaddr>=1.3" "PyYAML>=6"
 fi
 # Readable (and traversable) by www-data all the way down.
 chmod 0755 "$(dirname "$VENV")" "$VENV"

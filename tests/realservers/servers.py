@@ -582,3 +582,124 @@ def start_granian(
         app_spec,
     ]
     return _start_python_server(name, argv, directory, port, pid_file=directory / "granian.pid")
+
+
+# --------------------------------------------------------------------------
+# The checkout, built for mod_wsgi's Python; plain Apache with mod_wsgi
+
+
+@dataclass(frozen=True)
+class StagedCheckout:
+    """The checkout's ``trustedproxy`` package, copied where www-data can read it,
+    with its C speedups compiled for the Python that mod_wsgi embeds."""
+
+    #: The directory to put on ``sys.path`` (it holds ``trustedproxy/``).
+    path: Path
+    #: The compiled extension module inside it.
+    extension: Path
+
+
+def _modwsgi_python_paths() -> tuple[str, str]:
+    """The include directory and extension suffix of mod_wsgi's Python (its venv's)."""
+    python = MODWSGI_VENV / "bin" / "python"
+    require(python.is_file(), f"no Python in {MODWSGI_VENV}: {INSTALL_HINT}")
+    code = ("import sysconfig; print(sysconfig.get_paths()['include']); "
+            "print(sysconfig.get_config_var('EXT_SUFFIX'))")
+    result = subprocess.run([str(python), "-c", code], capture_output=True, text=True,
+                            timeout=60, check=True)
+    include, suffix = result.stdout.split()
+    return include, suffix
+
+
+def stage_checkout_for_modwsgi(directory: Path) -> StagedCheckout:
+    """Copy this checkout's package into *directory*/``site`` and compile
+    ``trustedproxy/_speedups.c`` there with gcc and the headers of mod_wsgi's
+    Python (``python3-dev``), so that the code Apache runs is this checkout's,
+    compiled path included. Skips (fails under ``CI=true``) without gcc or the
+    headers; a compile error is an error."""
+    include, suffix = _modwsgi_python_paths()
+    gcc = find_program("gcc", "/usr/bin/gcc")
+    require(gcc is not None, f"gcc is not installed: {INSTALL_HINT}")
+    assert gcc is not None
+    require((Path(include) / "Python.h").is_file(),
+            f"no Python.h in {include} (python3-dev): {INSTALL_HINT}")
+    site = directory / "site"
+    package = site / "trustedproxy"
+    shutil.copytree(REPO_ROOT / "trustedproxy", package,
+                    ignore=shutil.ignore_patterns("__pycache__", "*.so", "*.pyd", "*.pyc"))
+    for path in [site, *site.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    extension = package / f"_speedups{suffix}"
+    result = subprocess.run(
+        [gcc, "-O2", "-Wall", "-Wextra", "-Wno-unused-parameter",
+         "-Wno-missing-field-initializers", "-shared", "-fPIC", f"-I{include}",
+         str(package / "_speedups.c"), "-o", str(extension)],
+        capture_output=True, text=True, timeout=300, check=False,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"compiling _speedups.c for mod_wsgi's Python failed:\n"
+                           f"{result.stdout}{result.stderr}")
+    extension.chmod(0o755)
+    return StagedCheckout(site, extension)
+
+
+#: The modules plain Apache with mod_wsgi loads (those present), before mod_wsgi itself.
+APACHE_MODWSGI_MODULES = ("mpm_event", "authz_core", "unixd", "log_config")
+
+
+def start_apache_modwsgi(
+    body: str, *, name: str = "apache-modwsgi", directory: Path | None = None,
+    ready_target: str = "/",
+) -> ManagedServer:
+    """Plain Apache (``apache2 -f``, our own configuration) with mod_wsgi loaded
+    from ``mod_wsgi-express module-config``, and *body* (``WSGIDaemonProcess``,
+    ``WSGIScriptAlias`` ...) in its configuration.
+
+    One child process (``ServerLimit 1``, event MPM, 16 threads), as www-data,
+    on a free port of 127.0.0.1; mod_wsgi's daemon sockets live in the server's
+    directory. ``{port}`` and ``{dir}`` in *body* are replaced by the listen
+    port and the server's directory. *directory* (made with
+    :func:`~realservers.common.make_server_dir`) is used, and removed with the
+    server, instead of a new one. Ready once ``GET ready_target`` answers.
+    """
+    binary = apache_binary()
+    module_config = modwsgi_module_config()  # also requires www-data and root
+    directory = directory or make_server_dir(name)
+    port = free_port()
+    loads = [
+        f'LoadModule {module}_module "{APACHE_MODULES}/mod_{module}.so"'
+        for module in APACHE_MODWSGI_MODULES
+        if (APACHE_MODULES / f"mod_{module}.so").exists()
+    ]
+    conf_text = "\n".join([
+        f'ServerRoot "{directory}"',
+        *loads,
+        module_config,
+        f"Listen 127.0.0.1:{port}",
+        f'PidFile "{directory}/httpd.pid"',
+        f'ErrorLog "{directory}/error_log"',
+        "LogLevel warn",
+        'LogFormat "%a %h \\"%r\\" %>s" simple',
+        f'CustomLog "{directory}/access_log" simple',
+        "User www-data",
+        "Group www-data",
+        "ServerName 127.0.0.1",
+        f'DocumentRoot "{directory}"',
+        f'WSGISocketPrefix "{directory}/wsgi"',
+        "StartServers 1",
+        "ServerLimit 1",
+        "ThreadsPerChild 16",
+        "MaxRequestWorkers 16",
+        "MinSpareThreads 1",
+        "MaxSpareThreads 64",
+        "MaxConnectionsPerChild 0",
+        _fill(body, port, directory),
+        "",
+    ])
+    conf = write_file(directory / "httpd.conf", conf_text)
+    server = ManagedServer(
+        name, [binary, "-f", str(conf), "-DFOREGROUND"], directory=directory,
+        host="127.0.0.1", port=port, pid_file=directory / "httpd.pid",
+        logs=[directory / "error_log"],
+    )
+    return server.start(ready=lambda: http_ready("127.0.0.1", port, ready_target))
