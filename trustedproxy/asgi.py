@@ -40,6 +40,20 @@ with the same CGI key (``x_forwarded_for``), is removed from every peer and
 never read: Django's ``ASGIRequest`` and asgiref's WSGI bridge would read it as
 ``HTTP_X_FORWARDED_FOR``.
 
+Values of the wrong type (a server's, a test client's or another middleware's
+mistake) never raise and are never trusted: a ``client`` that is not a
+``[host, port]`` pair with a ``str`` host is no peer (untrusted, whatever
+``trust_unix_socket`` says; ``None`` is a Unix socket's); a header entry that
+is not a pair of ``bytes`` (or ``bytearray``) name and value is not read, and
+is removed when its name, of any type and case, spells a known forwarded header
+(with every other entry of that header; a trusted one is ignored, see
+``Decision.ignored``); a ``headers`` that is not a list or tuple is read once
+into a list (empty when it cannot be read), which the application gets. Other
+fields of another type are replaced, never compared: a ``root_path`` reads as
+empty, a ``path`` (and with it ``raw_path``) is left as it is, a ``raw_path``
+that is not bytes is made anew from ``path``, a ``server`` that is not a pair
+reads as missing.
+
 The caller's scope is never changed: the application gets a new scope dict,
 with a new ``extensions`` dict, and a new ``headers`` list when a header
 changes. ``lifespan`` scopes (and any other type but ``http`` and
@@ -54,7 +68,7 @@ from typing import Any
 from urllib.parse import quote, unquote_to_bytes
 
 from ._compiled import speedups
-from .engine import Decision
+from .engine import Decision, Unreadable
 from .headers import HEADERS, environ_key
 from .policy import TrustPolicy, adapter_policy
 from .values import join_prefix, text_from_wsgi
@@ -135,6 +149,31 @@ class _Names:
             self.by_cgi[environ_key(name)] = name
         self.seen = self.by_lower.copy()
 
+    def odd(self, item: object, name: object) -> _Entry | None:
+        """The meaning of the name of a header entry that is not a pair of
+        bytes (*item*; *name* its first item, or ``_NOT_A_PAIR``): a known
+        forwarded header's entry (in any case and spelling, the name bytes,
+        ``bytearray`` or ``str``), ``host``'s excluded, or ``None``. Not
+        remembered: a server's mistake, not the usual request."""
+        if name is _NOT_A_PAIR:
+            if not (isinstance(item, (list, tuple)) and type(item) in (list, tuple) and item):
+                return None
+            name = item[0]
+        if type(name) is bytes or type(name) is bytearray:
+            text = bytes(name).decode("latin-1")
+        elif isinstance(name, str):
+            text = str.__str__(name)
+        else:
+            return None
+        try:
+            entry = self.by_lower.get(text.lower().encode("latin-1"))
+        except UnicodeEncodeError:
+            entry = None
+        if entry is None:
+            known = self.by_cgi.get(environ_key(text))
+            entry = None if known is None else (None, known, known.encode("latin-1"))
+        return None if entry is None or entry[0] == "" else entry
+
     def learn(self, name: Any) -> _Entry | None:
         """The meaning of *name*, not seen before (any case, any type).
 
@@ -158,30 +197,87 @@ class _Names:
         return entry
 
 
-def _scan(headers: Iterable[Iterable[bytes]], names: _Names
-          ) -> tuple[dict[str, str], list[tuple[int, _Entry]]]:
+_NOT_A_PAIR = object()  # what _scan reads as the name of an entry that is no pair
+
+
+def _type_name(value: object) -> str:
+    return type(value).__name__
+
+
+def _shown(value: object) -> str:
+    """A short text for a value of an unreadable header entry, built
+    without calling anything the value's class defines."""
+    if isinstance(value, (str, bytes, bytearray)) and type(value) in (str, bytes, bytearray):
+        return repr(value[:64]) + ("..." if len(value) > 64 else "")
+    return f"({_type_name(value)} value)"
+
+
+def _unreadable(item: object, name: object, value: object) -> Unreadable:
+    """What the engine is given for a known header with an unreadable entry."""
+    if name is _NOT_A_PAIR:
+        size = f" of {len(item)} items" if type(item) in (list, tuple) else ""  # type: ignore[arg-type]
+        return Unreadable(f"({_type_name(item)}{size})",
+                          f"an ASGI header entry that is not a [name, value] pair but a "
+                          f"{_type_name(item)}{size}: not read")
+    return Unreadable(_shown(value),
+                      f"an ASGI header entry of a {_type_name(name)} name and a "
+                      f"{_type_name(value)} value, not bytes: not read")
+
+
+def _scan(headers: Iterable[Any], names: _Names
+          ) -> tuple[dict[str, Any], list[tuple[int, _Entry]]]:
     """One pass over *headers*: the known forwarded headers present (their
     fields joined with ``", "`` in the order received, RFC 9110 §5.3), by the
     key *names* files them under; and where each of them, each other spelling
-    of one (not read) and ``host`` stands (index, entry)."""
-    found: dict[str, str] = {}
+    of one (not read) and ``host`` stands (index, entry).
+
+    An entry that is not a pair of ``bytes`` (or ``bytearray``) name and
+    value (a malformed scope) is not read. When its name (``item[0]``),
+    whatever its type, spells a known forwarded header in any case, the
+    header is found as :class:`~trustedproxy.engine.Unreadable` (never
+    trusted, so removed, every field of it) and the entry gets an entry of
+    key ``None`` (removed from every peer); any other is passed on as it is."""
+    found: dict[str, Any] = {}
     # A header repeated: its fields, joined once at the end (joining as they
     # come would copy the text so far for each line: quadratic in the lines).
     repeated: dict[str, list[str]] = {}
     spots: list[tuple[int, _Entry]] = []
+    unread: set[str] = set()
     seen = names.seen
     i = -1
-    for name, value in headers:
+    for item in headers:
         i += 1
-        entry = seen.get(name, _UNSEEN)
-        if entry is _UNSEEN:
-            entry = names.learn(name)
-            seen = names.seen  # learn may start afresh
+        try:
+            name, value = item
+        except Exception:  # not a pair
+            name = value = _NOT_A_PAIR
+        if type(name) is bytes:
+            entry = seen.get(name, _UNSEEN)
+            if entry is _UNSEEN:
+                entry = names.learn(name)
+                seen = names.seen  # learn may start afresh
+        elif type(name) is bytearray:
+            entry = names.learn(bytes(name))
+            seen = names.seen
+        else:
+            entry = None
         if entry is None:
+            if type(name) is not bytes and type(name) is not bytearray:
+                odd = names.odd(item, name)
+                if odd is not None:  # a known header's entry, not read: removed
+                    spots.append((i, (None, odd[1], odd[2])))
+                    if odd[0]:
+                        found[odd[0]] = _unreadable(item, name, value)
+                        unread.add(odd[0])
+            continue
+        key = entry[0]
+        if key and type(value) is not bytes and type(value) is not bytearray:
+            spots.append((i, (None, entry[1], entry[2])))  # not read: removed
+            found[key] = _unreadable(item, name, value)
+            unread.add(key)
             continue
         spots.append((i, entry))
-        key = entry[0]
-        if key:
+        if key and key not in unread:
             text = value.decode("latin-1")
             if key not in found:
                 found[key] = text
@@ -190,7 +286,8 @@ def _scan(headers: Iterable[Iterable[bytes]], names: _Names
             else:
                 repeated[key] = [found[key], text]
     for key, fields in repeated.items():
-        found[key] = ", ".join(fields)
+        if key not in unread:
+            found[key] = ", ".join(fields)
     return found, spots
 
 
@@ -236,7 +333,15 @@ def _apply_prefix(decision: Decision, scope: Scope, new: dict[str, Any],
     ``decision.prefix``. The compiled path calls it too."""
     get = scope.get
     old_root, old_path = get("root_path"), get("path")
-    root, path = old_root or "", old_path or ""
+    # A root_path that is not a str (a server's mistake) reads as empty (the
+    # prefix replaces it); a path that is not one is left as it is, with
+    # raw_path: the route is not known.
+    root = old_root if isinstance(old_root, str) else ""
+    if old_path is not None and not isinstance(old_path, str):
+        prefix = text_from_wsgi(decision.prefix or "")
+        orig["root_path"], new["root_path"] = old_root, join_prefix(prefix, root, "", False)[0]
+        return
+    path = old_path or ""
     # A server that leaves root_path out of path: all of path is the route.
     inside = bool(root) and (path == root or path.startswith(root + "/"))
     route = path[len(root):] if inside else path
@@ -251,13 +356,15 @@ def _apply_prefix(decision: Decision, scope: Scope, new: dict[str, Any],
         orig["path"], new["path"] = old_path, new_path
         old_raw = get("raw_path")
         if old_raw is not None:
-            if new_path.endswith(path):
+            if not isinstance(old_raw, (bytes, bytearray)):  # made anew from path
+                raw = quote(new_path, safe=_PATH_SAFE).encode("ascii")
+            elif new_path.endswith(path):
                 raw = _quote_prefix(new_path[:len(new_path) - len(path)]) + old_raw
             else:  # the prefix was cut from path: raw_path keeps the route's bytes
-                tail = _raw_tail(old_raw, route)
+                tail = _raw_tail(bytes(old_raw), route)
                 raw = (quote(new_path, safe=_PATH_SAFE).encode("ascii") if tail is None
                        else _quote_prefix(root_path) + tail)
-            if old_raw != raw:
+            if type(old_raw) is not bytes or old_raw != raw:
                 orig["raw_path"], new["raw_path"] = old_raw, raw
 
 
@@ -300,7 +407,9 @@ def _apply(decision: Decision, scope: Scope, spots: list[tuple[int, _Entry]]
             done.add(name)
             old_name, old_value = rewritten[i]
             encoded = text.encode("latin-1")
-            changed = changed or encoded != old_value or old_name != lower
+            # A name or value of another type (a bytearray) is replaced, not compared.
+            changed = (changed or type(old_value) is not bytes or encoded != old_value
+                       or type(old_name) is not bytes or old_name != lower)
             rewritten[i] = (lower, encoded)
         if len(done) < len(replace):  # host, when none came
             for name, text in replace.items():
@@ -317,31 +426,43 @@ def _apply(decision: Decision, scope: Scope, spots: list[tuple[int, _Entry]]
             new["headers"] = rewritten
 
     # The other fields; each is set (and its old value kept) only if it differs.
+    # Old values are compared only as plain str, int and tuples of them:
+    # another type (a server's mistake) is replaced, never compared.
     if decision.client is not None:
-        value: object = (decision.client, 0)
-        if orig["client"] != value:  # orig holds the client always
-            new["client"] = value
+        client = (decision.client, 0)
+        if not _same(orig["client"], client):  # orig holds the client always
+            new["client"] = client
     if decision.scheme is not None:
-        value = (_WS_SCHEMES[decision.scheme] if get("type") == "websocket"
-                 else decision.scheme)
+        value: object = (_WS_SCHEMES[decision.scheme] if get("type") == "websocket"
+                         else decision.scheme)
         old = get("scheme")
-        if old != value:
+        if type(old) is not str or old != value:
             orig["scheme"], new["scheme"] = old, value
     if decision.server is not None or decision.port is not None:
         old = get("server")
+        # A server that is not a [host, port] pair reads as missing.
+        pair = old if isinstance(old, (tuple, list)) and len(old) == 2 else None
         # A port alone needs a host to go with: not for a missing server, nor
         # for a Unix socket's (path, None).
-        if decision.server is not None or (old is not None and old[1] is not None):
-            host, port = old if old is not None else (decision.server, None)
+        if decision.server is not None or (pair is not None and pair[1] is not None):
+            host, port = pair if pair is not None else (decision.server, None)
             if decision.server is not None:  # an [IPv6] name bare, as servers give it
                 host = decision.server.removeprefix("[").removesuffix("]")
             if decision.port is not None:
                 port = int(decision.port)
-            if old != (host, port):
+            if not _same(old, (host, port)):
                 orig["server"], new["server"] = old, (host, port)
     if decision.prefix:
         _apply_prefix(decision, scope, new, orig)
     return new, orig
+
+
+def _same(old: object, value: tuple[Any, Any]) -> bool:
+    """Whether *old* is the pair *value*: a tuple of the same items, each
+    the very object or an equal plain str or int (nothing else is compared)."""
+    return (type(old) is tuple and len(old) == 2
+            and all(a is b or (type(a) is type(b) and type(a) in (str, int) and a == b)
+                    for a, b in zip(old, value, strict=True)))
 
 
 def _other_spelling(spots: list[tuple[int, _Entry]]) -> bool:
@@ -446,25 +567,52 @@ class TrustedProxyMiddleware:
         if kind != "http" and kind != "websocket":
             return scope
         client = scope.get("client")
-        peer = client[0] if client else ""
-        found, spots = _scan(scope.get("headers") or (), self._names)
+        # No client (None) is a Unix socket's; a client that is not a [host,
+        # port] pair with a str host (a server's mistake) is no usable peer:
+        # untrusted, whatever trust_unix_socket says.
+        peer: object = ""
+        if client is not None:
+            peer = (client[0] if isinstance(client, (tuple, list)) and len(client) == 2
+                    and isinstance(client[0], str) else None)
+        headers = given = scope.get("headers")
+        if headers is not None and type(headers) is not list and type(headers) is not tuple:
+            scope = _headers_as_list(scope, headers)
+            headers = scope["headers"]
+        found, spots = _scan(headers or (), self._names)
         any_found = bool(found)
         decider = self._decider
         if decider is not None:
             found["REMOTE_ADDR"] = peer  # the header keys all start with HTTP_
             decision = decider._decide(found)
         else:
-            decision = self.engine.decide(peer or "", found)
+            decision = (self.engine.decide(peer, found) if isinstance(peer, str)
+                        else self.engine.untrusted("", found))
             log_ignored(decision)
         if any_found or decision.prefix or (spots and _other_spelling(spots)):
             new, orig = _apply(decision, scope, spots)
         else:
             new, orig = dict(scope), {"client": client}
+        if headers is not given:
+            orig["headers"] = given
         extensions = scope.get("extensions")
         extensions = dict(extensions) if extensions else {}
         extensions[EXTENSION_KEY] = {"orig": orig, "decision": decision}
         new["extensions"] = extensions
         return new
+
+
+def _headers_as_list(scope: Scope, headers: object) -> Scope:
+    """*scope* with its ``headers``, not a list or tuple (the ASGI spec
+    allows any iterable, a server sends a list), read once into a list: a
+    copy, whose ``headers`` the application gets in place of the original,
+    which the extension's ``orig`` keeps (as ``orig["headers"]``, even if
+    nothing else in them changes). One that cannot be read (not iterable, or
+    raising while read) is an empty list: nothing in it is passed on."""
+    try:
+        items = list(headers)  # type: ignore[call-overload]
+    except Exception:
+        items = []
+    return {**scope, "headers": items}
 
 
 class _PurePythonMiddleware(TrustedProxyMiddleware):
