@@ -16,8 +16,8 @@ fails closed.
   a ``PATH_INFO`` of another type is left as it is (nothing is cut from it).
 * ASGI: a ``client`` that is not a ``[host, port]`` pair with a ``str`` host
   is no usable peer (untrusted, whatever ``trust_unix_socket`` says); ``None``
-  stays a Unix socket's. A header entry that is not a pair of bytes (or
-  bytearray) name and value is not read: if its name, of any type, spells a
+  stays a Unix socket's. A header entry that is not a pair of bytes-like
+  (bytes, bytearray, memoryview) name and value is not read: if its name, of any type, spells a
   known forwarded header in any case, the header is removed (every entry of
   it) and, when trusted, ignored; any other such entry is passed on. A
   ``headers`` that is not a list or tuple is read once into a list (an empty
@@ -380,8 +380,8 @@ def test_asgi_client_pair_with_a_str_host_is_read(kind: Any, client: Any) -> Non
 
 @ASGI_KINDS
 @pytest.mark.parametrize("peer", [PROXY, CLIENT, None], ids=["trusted", "untrusted", "no client"])
-@pytest.mark.parametrize("value", [CLIENT, None, 5, ["x"], memoryview(CLIENT.encode())],
-                         ids=["str", "None", "int", "list", "memoryview"])
+@pytest.mark.parametrize("value", [CLIENT, None, 5, ["x"], StrSub(CLIENT)],
+                         ids=["str", "None", "int", "list", "str subclass"])
 def test_asgi_header_value_of_the_wrong_type_is_removed(kind: Any, peer: str | None,
                                                         value: Any) -> None:
     """A known header whose value is not bytes is removed from every peer; a
@@ -458,9 +458,39 @@ def test_asgi_bytearray_name_is_read(kind: Any, peer: str) -> None:
 
 
 @ASGI_KINDS
+def test_asgi_memoryview_pair_is_read(kind: Any) -> None:
+    """A memoryview is bytes-like: a pair of memoryview name and value is read."""
+    entry = (memoryview(b"X-Forwarded-For"), memoryview(b"198.51.100.7"))
+    seen = asgi_run(kind, policy(), make_scope(headers=[entry, XFF_ENTRY]))
+    assert seen["client"] == (CLIENT, 0)
+    assert [hop.element for hop in info(seen)[1].chain] == ["198.51.100.7", CLIENT]
+    assert names(seen) == [b"host", b"x-forwarded-for", b"user-agent"]
+
+
+@ASGI_KINDS
+def test_asgi_released_memoryview_is_unreadable(kind: Any) -> None:
+    """A released memoryview cannot be read: as a value of a known header, the
+    header is removed (ignored when trusted); as a name, it is passed on."""
+    value = memoryview(b"198.51.100.7")
+    value.release()
+    seen = asgi_run(kind, policy(), make_scope(headers=[(b"x-forwarded-for", value), XFF_ENTRY]))
+    assert names(seen) == [b"host", b"user-agent"]
+    assert seen["client"] == (PROXY, 50000)
+    (ignored,) = info(seen)[1].ignored
+    assert ignored.reason == ("an ASGI header entry of a bytes name and a memoryview value, "
+                              "not bytes: not read")
+    name = memoryview(b"x-forwarded-for")
+    name.release()
+    entry = (name, b"198.51.100.7")
+    seen = asgi_run(kind, policy(), make_scope(headers=[entry, XFF_ENTRY]))
+    assert seen["headers"][1] is entry
+    assert seen["client"] == (CLIENT, 0)
+
+
+@ASGI_KINDS
 def test_asgi_name_of_no_text_type_passes_on(kind: Any) -> None:
-    """A name of no bytes, bytearray or str type names nothing: passed on as it is."""
-    entry = (memoryview(b"x-forwarded-for"), b"198.51.100.7")
+    """A name of no bytes-like or str type names nothing: passed on as it is."""
+    entry = (5, b"198.51.100.7")
     seen = asgi_run(kind, policy(), make_scope(headers=[entry, XFF_ENTRY]))
     assert seen["headers"][1] is entry
     assert seen["client"] == (CLIENT, 0)
@@ -683,9 +713,10 @@ ASGI_NAMES = [*KNOWN, "Host", "User-Agent", "X_Forwarded_For"]
 def odd_entries(draw: st.DrawFn) -> Any:
     name = draw(st.sampled_from(ASGI_NAMES))
     name = draw(st.sampled_from([name, name.lower(), name.upper()]))
-    typed = draw(st.sampled_from(["bytes", "bytes", "bytes", "bytearray", "str", "other"]))
+    typed = draw(st.sampled_from(["bytes", "bytes", "bytes", "bytearray", "memoryview", "str",
+                                  "other"]))
     raw_name: Any = {"bytes": name.encode(), "bytearray": bytearray(name.encode()),
-                     "str": name, "other": 5}[typed]
+                     "memoryview": memoryview(name.encode()), "str": name, "other": 5}[typed]
     value = draw(odd(st.sampled_from(TEXTS)))
     if type(value) is str and draw(st.integers(0, 3)):
         value = value.encode("latin-1")  # mostly as a server gives it
@@ -705,7 +736,7 @@ CLIENTS_ODD = st.one_of(st.none(), st.tuples(PEERS_ODD, st.integers(0, 65535)),
 
 def spells_known(name: object, the_policy: TrustPolicy) -> str | None:
     """The known forwarded header an entry's name spells (any case, type or CGI spelling)."""
-    if isinstance(name, (bytes, bytearray)):
+    if isinstance(name, (bytes, bytearray, memoryview)):
         name = bytes(name).decode("latin-1")
     if not isinstance(name, str):
         return None
@@ -742,9 +773,9 @@ def test_asgi_property_odd_values(the_policy: TrustPolicy, client: Any, headers:
             # A kept header's entries are passed on as they came, or rewritten.
             assert type(entry) in (tuple, list), entry
             assert len(entry) == 2, entry
-            assert type(entry[0]) in (bytes, bytearray), entry
+            assert type(entry[0]) in (bytes, bytearray, memoryview), entry
             assert bytes(entry[0]).decode("latin-1").lower() == lower, entry
-            assert type(entry[1]) in (bytes, bytearray), entry
+            assert type(entry[1]) in (bytes, bytearray, memoryview), entry
             assert decision.trusted, entry
             assert lower in decision.kept, entry
             text = bytes(entry[1]).decode("latin-1")

@@ -44,7 +44,8 @@ Values of the wrong type (a server's, a test client's or another middleware's
 mistake) never raise and are never trusted: a ``client`` that is not a
 ``[host, port]`` pair with a ``str`` host is no peer (untrusted, whatever
 ``trust_unix_socket`` says; ``None`` is a Unix socket's); a header entry that
-is not a pair of ``bytes`` (or ``bytearray``) name and value is not read, and
+is not a pair of bytes-like (``bytes``, ``bytearray``, ``memoryview``) name and
+value is not read, and
 is removed when its name, of any type and case, spells a known forwarded header
 (with every other entry of that header; a trusted one is ignored, see
 ``Decision.ignored``); a ``headers`` that is not a list or tuple is read once
@@ -153,14 +154,17 @@ class _Names:
         """The meaning of the name of a header entry that is not a pair of
         bytes (*item*; *name* its first item, or ``_NOT_A_PAIR``): a known
         forwarded header's entry (in any case and spelling, the name bytes,
-        ``bytearray`` or ``str``), ``host``'s excluded, or ``None``. Not
+        ``bytearray``, ``memoryview`` or ``str``), ``host``'s excluded, or ``None``. Not
         remembered: a server's mistake, not the usual request."""
         if name is _NOT_A_PAIR:
             if not (isinstance(item, (list, tuple)) and type(item) in (list, tuple) and item):
                 return None
             name = item[0]
-        if type(name) is bytes or type(name) is bytearray:
-            text = bytes(name).decode("latin-1")
+        if isinstance(name, _BYTES_LIKE):
+            try:
+                text = bytes(name).decode("latin-1")
+            except Exception:  # a released memoryview
+                return None
         elif isinstance(name, str):
             text = str.__str__(name)
         else:
@@ -175,22 +179,26 @@ class _Names:
         return None if entry is None or entry[0] == "" else entry
 
     def learn(self, name: Any) -> _Entry | None:
-        """The meaning of *name*, not seen before (any case, any type).
+        """The meaning of *name*, bytes not seen before (any case).
 
         Only short names are remembered: clients choose them, and a server
         configured for large headers would otherwise let the cache keep
-        :data:`_NAMES_CACHE_SIZE` names of any length."""
-        entry: _Entry | None = None
-        if isinstance(name, bytes):
-            lower = name.lower()
-            entry = self.by_lower.get(lower)
-            if entry is None:
-                # The CGI key as Django and asgiref make it (latin-1, upper case).
-                known = self.by_cgi.get(environ_key(name.decode("latin-1")))
-                if known is not None:
-                    entry = (None, known, lower)
-            if len(name) > _MAX_REMEMBERED_NAME:
-                return entry
+        :data:`_NAMES_CACHE_SIZE` names of any length.
+
+        Raises:
+            _OddEntry: *name* is not bytes (never remembered: :func:`_scan`
+                reads its entry with :meth:`odd`)."""
+        if not isinstance(name, bytes):
+            raise _OddEntry
+        lower = name.lower()
+        entry = self.by_lower.get(lower)
+        if entry is None:
+            # The CGI key as Django and asgiref make it (latin-1, upper case).
+            known = self.by_cgi.get(environ_key(name.decode("latin-1")))
+            if known is not None:
+                entry = (None, known, lower)
+        if len(name) > _MAX_REMEMBERED_NAME:
+            return entry
         if len(self.seen) >= _NAMES_CACHE_SIZE:
             self.seen = self.by_lower.copy()
         self.seen[name] = entry
@@ -198,6 +206,12 @@ class _Names:
 
 
 _NOT_A_PAIR = object()  # what _scan reads as the name of an entry that is no pair
+_BYTES_LIKE = (bytes, bytearray, memoryview)  # what a readable entry's name and value are
+
+
+class _OddEntry(Exception):
+    """A header entry of the wrong type or shape, met by :func:`_scan`'s
+    fast pass, which leaves the scope to the careful one."""
 
 
 def _type_name(value: object) -> str:
@@ -224,61 +238,105 @@ def _unreadable(item: object, name: object, value: object) -> Unreadable:
                       f"{_type_name(value)} value, not bytes: not read")
 
 
-def _scan(headers: Iterable[Any], names: _Names
+def _scan(headers: list[Any] | tuple[Any, ...], names: _Names
           ) -> tuple[dict[str, Any], list[tuple[int, _Entry]]]:
     """One pass over *headers*: the known forwarded headers present (their
     fields joined with ``", "`` in the order received, RFC 9110 §5.3), by the
     key *names* files them under; and where each of them, each other spelling
     of one (not read) and ``host`` stands (index, entry).
 
-    An entry that is not a pair of ``bytes`` (or ``bytearray``) name and
-    value (a malformed scope) is not read. When its name (``item[0]``),
+    An entry that is not a pair of bytes-like (``bytes``, ``bytearray``,
+    ``memoryview``) name and value (a malformed scope) is not read. When its name (``item[0]``),
     whatever its type, spells a known forwarded header in any case, the
     header is found as :class:`~trustedproxy.engine.Unreadable` (never
     trusted, so removed, every field of it) and the entry gets an entry of
-    key ``None`` (removed from every peer); any other is passed on as it is."""
+    key ``None`` (removed from every peer); any other is passed on as it is.
+
+    The usual scope (pairs of bytes) takes a fast pass, which stops at the
+    first entry of another type or shape (an exception) for a careful one.
+    """
     found: dict[str, Any] = {}
     # A header repeated: its fields, joined once at the end (joining as they
     # come would copy the text so far for each line: quadratic in the lines).
     repeated: dict[str, list[str]] = {}
     spots: list[tuple[int, _Entry]] = []
-    unread: set[str] = set()
     seen = names.seen
     i = -1
-    for item in headers:
-        i += 1
+    try:
+        for name, value in headers:
+            i += 1
+            entry = seen.get(name, _UNSEEN)
+            if entry is _UNSEEN:
+                entry = names.learn(name)  # _OddEntry for a name that is not bytes
+                seen = names.seen  # learn may start afresh
+            if entry is None:
+                continue
+            spots.append((i, entry))
+            key = entry[0]
+            if key:
+                if type(value) is not bytes:
+                    raise _OddEntry
+                text = value.decode("latin-1")
+                if key not in found:
+                    found[key] = text
+                elif key in repeated:
+                    repeated[key].append(text)
+                else:
+                    repeated[key] = [found[key], text]
+    except Exception:  # not a pair, an unhashable name, _OddEntry: read again, carefully
+        return _scan_careful(headers, names)
+    for key, fields in repeated.items():
+        found[key] = ", ".join(fields)
+    return found, spots
+
+
+def _bytes_text(value: object) -> str | None:
+    """A bytes-like header value as text (latin-1), or ``None`` when it is none."""
+    if not isinstance(value, _BYTES_LIKE):
+        return None
+    try:
+        return bytes(value).decode("latin-1")
+    except ValueError:  # a released memoryview
+        return None
+
+
+def _scan_careful(headers: list[Any] | tuple[Any, ...], names: _Names
+                  ) -> tuple[dict[str, Any], list[tuple[int, _Entry]]]:
+    """:func:`_scan` of headers that hold an entry of the wrong type or shape."""
+    found: dict[str, Any] = {}
+    repeated: dict[str, list[str]] = {}
+    spots: list[tuple[int, _Entry]] = []
+    unread: set[str] = set()
+    for i, item in enumerate(headers):
         try:
             name, value = item
         except Exception:  # not a pair
             name = value = _NOT_A_PAIR
-        if type(name) is bytes:
-            entry = seen.get(name, _UNSEEN)
-            if entry is _UNSEEN:
-                entry = names.learn(name)
-                seen = names.seen  # learn may start afresh
-        elif type(name) is bytearray:
-            entry = names.learn(bytes(name))
-            seen = names.seen
-        else:
-            entry = None
+        try:
+            entry = names.learn(bytes(name)) if isinstance(name, _BYTES_LIKE) else _UNSEEN
+        except ValueError:  # a released memoryview
+            entry = _UNSEEN
+        if entry is _UNSEEN:
+            odd = names.odd(item, name)
+            if odd is not None:  # a known header's entry, not read: removed
+                spots.append((i, (None, odd[1], odd[2])))
+                if odd[0]:
+                    found[odd[0]] = _unreadable(item, name, value)
+                    unread.add(odd[0])
+            continue
         if entry is None:
-            if type(name) is not bytes and type(name) is not bytearray:
-                odd = names.odd(item, name)
-                if odd is not None:  # a known header's entry, not read: removed
-                    spots.append((i, (None, odd[1], odd[2])))
-                    if odd[0]:
-                        found[odd[0]] = _unreadable(item, name, value)
-                        unread.add(odd[0])
             continue
         key = entry[0]
-        if key and type(value) is not bytes and type(value) is not bytearray:
-            spots.append((i, (None, entry[1], entry[2])))  # not read: removed
-            found[key] = _unreadable(item, name, value)
-            unread.add(key)
-            continue
+        text = None
+        if key:
+            text = _bytes_text(value)
+            if text is None:
+                spots.append((i, (None, entry[1], entry[2])))  # not read: removed
+                found[key] = _unreadable(item, name, value)
+                unread.add(key)
+                continue
         spots.append((i, entry))
-        if key and key not in unread:
-            text = value.decode("latin-1")
+        if key and text is not None and key not in unread:
             if key not in found:
                 found[key] = text
             elif key in repeated:
@@ -430,7 +488,9 @@ def _apply(decision: Decision, scope: Scope, spots: list[tuple[int, _Entry]]
     # another type (a server's mistake) is replaced, never compared.
     if decision.client is not None:
         client = (decision.client, 0)
-        if not _same(orig["client"], client):  # orig holds the client always
+        old = orig["client"]  # orig holds the client always
+        if not (type(old) is tuple and len(old) == 2 and type(old[0]) is str
+                and type(old[1]) is int and old == client):
             new["client"] = client
     if decision.scheme is not None:
         value: object = (_WS_SCHEMES[decision.scheme] if get("type") == "websocket"
@@ -460,9 +520,13 @@ def _apply(decision: Decision, scope: Scope, spots: list[tuple[int, _Entry]]
 def _same(old: object, value: tuple[Any, Any]) -> bool:
     """Whether *old* is the pair *value*: a tuple of the same items, each
     the very object or an equal plain str or int (nothing else is compared)."""
-    return (type(old) is tuple and len(old) == 2
-            and all(a is b or (type(a) is type(b) and type(a) in (str, int) and a == b)
-                    for a, b in zip(old, value, strict=True)))
+    if type(old) is not tuple or len(old) != 2:
+        return False
+    a, b = old
+    c, d = value
+    return ((a is c or (type(a) is type(c) and (type(a) is str or type(a) is int) and a == c))
+            and (b is d or (type(b) is type(d) and (type(b) is str or type(b) is int)
+                            and b == d)))
 
 
 def _other_spelling(spots: list[tuple[int, _Entry]]) -> bool:
@@ -474,7 +538,7 @@ def _rescan_apply(decision: Decision, scope: Scope, names: _Names
                   ) -> tuple[dict[str, Any], dict[str, Any]]:
     """:func:`_apply` with the spots found again: for the compiled path, when
     the scope has a shape it leaves to Python once the decision is taken."""
-    _, spots = _scan(scope.get("headers") or (), names)
+    _, spots = _scan(_header_list(scope.get("headers")), names)
     return _apply(decision, scope, spots)
 
 
@@ -488,7 +552,11 @@ def apply_decision(decision: Decision, scope: Scope) -> tuple[dict[str, Any], di
         left as it was.
     """
     names = {*HEADERS, *decision.removed}
-    _, spots = _scan(scope.get("headers") or (), _Names((name, name) for name in names))
+    headers = scope.get("headers")
+    if headers is not None and not isinstance(headers, (list, tuple)):
+        scope = _headers_as_list(scope, headers)
+    _, spots = _scan(_header_list(scope.get("headers")),
+                     _Names((name, name) for name in names))
     return _apply(decision, scope, spots)
 
 
@@ -570,35 +638,47 @@ class TrustedProxyMiddleware:
         # No client (None) is a Unix socket's; a client that is not a [host,
         # port] pair with a str host (a server's mistake) is no usable peer:
         # untrusted, whatever trust_unix_socket says.
-        peer: object = ""
-        if client is not None:
+        if type(client) is tuple and len(client) == 2 and type(client[0]) is str:
+            peer: str | None = client[0]  # the usual client
+        elif client is None:
+            peer = ""
+        else:
             peer = (client[0] if isinstance(client, (tuple, list)) and len(client) == 2
                     and isinstance(client[0], str) else None)
         headers = given = scope.get("headers")
-        if headers is not None and type(headers) is not list and type(headers) is not tuple:
-            scope = _headers_as_list(scope, headers)
-            headers = scope["headers"]
-        found, spots = _scan(headers or (), self._names)
+        if type(headers) is not list:
+            if headers is None:
+                headers = ()
+            elif not isinstance(headers, (list, tuple)):
+                scope = _headers_as_list(scope, headers)
+                headers = scope["headers"]
+        found, spots = _scan(headers, self._names)
         any_found = bool(found)
         decider = self._decider
         if decider is not None:
             found["REMOTE_ADDR"] = peer  # the header keys all start with HTTP_
             decision = decider._decide(found)
         else:
-            decision = (self.engine.decide(peer, found) if isinstance(peer, str)
+            decision = (self.engine.decide(peer, found) if peer is not None
                         else self.engine.untrusted("", found))
             log_ignored(decision)
         if any_found or decision.prefix or (spots and _other_spelling(spots)):
             new, orig = _apply(decision, scope, spots)
         else:
             new, orig = dict(scope), {"client": client}
-        if headers is not given:
+        if given is not None and headers is not given:
             orig["headers"] = given
         extensions = scope.get("extensions")
         extensions = dict(extensions) if extensions else {}
         extensions[EXTENSION_KEY] = {"orig": orig, "decision": decision}
         new["extensions"] = extensions
         return new
+
+
+def _header_list(headers: object) -> list[Any] | tuple[Any, ...]:
+    """*headers* when it is a list or tuple, else none (``()``: ``None``, or
+    what :func:`_headers_as_list` made a list of)."""
+    return headers if isinstance(headers, (list, tuple)) else ()
 
 
 def _headers_as_list(scope: Scope, headers: object) -> Scope:
