@@ -174,7 +174,11 @@ FORWARDED = {
 def main() -> int:
     corpora: dict[str, dict[str, bytes]] = {
         "request": {name: encode_request(*args) for name, args in REQUESTS.items()},
-        "asgi": {name: encode_request(*args) for name, args in REQUESTS.items()},
+        "asgi": {**{name: encode_request(*args) for name, args in REQUESTS.items()},
+                 # a last byte with bits 1-3 set: bits 4-7 pick a value of the wrong
+                 # type or shape (targets._ODD_SCOPES)
+                 **{f"odd-{i}": encode_request(*REQUESTS["nginx-3-hops"]) + bytes([14 | i << 4])
+                    for i in range(16)}},
         # speedups layout: a mode byte (see targets.speedups_input), then the request's.
         "speedups": SPEEDUPS,
         # xff layout: peer choice, then 0 (an even byte: the rest is the raw value).

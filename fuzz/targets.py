@@ -34,7 +34,11 @@ Targets (``TARGETS``):
     loads the same (or fails the same) with the format detected.
 ``asgi``
     The request target's inputs as an ASGI scope, through
-    ``trustedproxy.asgi.TrustedProxyMiddleware`` (present once that module exists).
+    ``trustedproxy.asgi.TrustedProxyMiddleware`` (present once that module exists);
+    now and then with a field or header entry of the wrong type or shape (a
+    bytes or 3-item client, a str, bytearray or None in a header entry, an
+    entry of one item, a dict of headers, a scheme, root_path, raw_path or
+    server of another type), which must neither raise nor be trusted.
 ``forwarded``
     The RFC 7239 parser in ``trustedproxy/forwarded.py`` (present once that
     module exists): it never raises.
@@ -44,8 +48,9 @@ Targets (``TARGETS``):
     (``_PurePythonMiddleware``), each fresh and sent the request twice (cold,
     then warm caches): any difference in what the application saw, in the
     environ afterwards or in what was returned or raised is a finding, and so
-    is a crash of the C code (libFuzzer saves the input on SIGSEGV). Without
-    the extension both sides are the Python path and it checks nothing.
+    is a crash of the C code (libFuzzer saves the input on SIGSEGV), and so
+    is an exception from either (one value of an unusual type included).
+    Without the extension both sides are the Python path and it checks only that.
 """
 
 from __future__ import annotations
@@ -392,10 +397,13 @@ def check_asgi(policy: TrustPolicy, scope: dict[str, Any]) -> dict[str, Any]:
     Invariants: no exception; the caller's scope is not changed; the
     application gets what the Python path (``_PurePythonMiddleware``) gives
     it, with an equal Decision; and a new scope whose ``client`` is ``(valid IP, 0)`` or
-    unchanged, whose ``scheme`` fits the scope type, whose server port is
-    1-65535 or unchanged, whose headers are ``(bytes, bytes)`` pairs holding
+    unchanged (never rewritten from a client of the wrong shape), whose ``scheme``
+    fits the scope type (or is unchanged), whose server port is
+    1-65535 or unchanged (or None, for a server that had no port to keep),
+    whose headers are ``(bytes, bytes)`` pairs holding
     no forwarded header the policy does not trust (none at all from an
-    untrusted peer); and the recorded originals rebuild the caller's scope.
+    untrusted peer), or entries of the wrong type or shape passed on that name
+    no known forwarded header; and the recorded originals rebuild the caller's scope.
     """
     asgi = importlib.import_module("trustedproxy.asgi")
     middleware = _ASGI.get(policy)
@@ -414,25 +422,38 @@ def check_asgi(policy: TrustPolicy, scope: dict[str, Any]) -> dict[str, Any]:
     orig, decision = info["orig"], info["decision"]
 
     client = new.get("client")
-    if client != scope.get("client"):
+    if client is not scope.get("client"):
         assert isinstance(client, tuple), client
         assert _is_ip(client[0]), client
         assert client[1] == 0, client
+        assert scope["client"] is None or isinstance(scope["client"], (list, tuple)), (
+            "an unusable client was trusted")
     allowed = ("ws", "wss") if scope["type"] == "websocket" else ("http", "https")
-    assert new["scheme"] in allowed, new["scheme"]
+    assert new["scheme"] in allowed or new["scheme"] is scope["scheme"], new["scheme"]
     if new.get("server") != scope.get("server"):
         port = new["server"][1]
-        assert isinstance(port, int), port
-        assert 1 <= port <= 65535, port
+        if port is None:  # a forwarded server name, and no port to keep: none before
+            old = scope.get("server")
+            assert not (isinstance(old, (list, tuple)) and len(old) == 2
+                        and old[1] is not None), (old, new["server"])
+        else:
+            assert isinstance(port, int), port
+            assert 1 <= port <= 65535, port
     trusted = {n.lower() for n in policy.trusted_headers}
     # Every header the policy knows (custom ones too), by the CGI key a WSGI
     # bridge (Django, asgiref) files it under: another spelling is read as it.
     known = {spec.environ_key: lower for lower, spec in policy.headers.items()}
     for pair in new["headers"]:
+        if not (type(pair) in (tuple, list) and len(pair) == 2
+                and type(pair[0]) in (bytes, bytearray) and type(pair[1]) in (bytes, bytearray)):
+            # An entry of the wrong type or shape, passed on: never a known header's.
+            name = pair[0] if type(pair) in (tuple, list) and pair else None
+            if isinstance(name, (bytes, bytearray)):
+                name = bytes(name).decode("latin-1")
+            assert not isinstance(name, str) or environ_key(name) not in known, pair
+            continue
         name, value = pair
-        assert isinstance(name, bytes), pair
-        assert isinstance(value, bytes), pair
-        key = name.decode("latin-1")
+        key = bytes(name).decode("latin-1")
         lower = known.get(environ_key(key))
         if lower is not None:
             assert key.lower() == lower, f"{key!r}, another spelling of {lower}, left"
@@ -455,11 +476,44 @@ def _without_none(mapping: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in mapping.items() if v is not None}
 
 
+def _first_entry(scope: dict[str, Any], change: Callable[[Any, Any], Any]) -> None:
+    """Replace the first header entry ``(name, value)`` by ``change(name, value)``."""
+    if scope["headers"]:
+        scope["headers"][0] = change(*scope["headers"][0])
+
+
+#: Values of the wrong type or shape a buggy server (or a middleware in front)
+#: may put in a scope, one per transform.
+_ODD_SCOPES: tuple[Callable[[dict[str, Any]], None], ...] = (
+    lambda s: s.update(client=None if s["client"] is None else (s["client"][0].encode(), 1)),
+    lambda s: s.update(client=None if s["client"] is None else (*s["client"], 0)),
+    lambda s: s.update(client=5),
+    lambda s: s.update(client=None if s["client"] is None else list(s["client"])),
+    lambda s: _first_entry(s, lambda n, v: (n, v.decode("latin-1"))),
+    lambda s: _first_entry(s, lambda n, v: (n.decode("latin-1"), v)),
+    lambda s: _first_entry(s, lambda n, v: (n.decode("latin-1").upper(), v)),
+    lambda s: _first_entry(s, lambda n, v: (bytearray(n), v)),
+    lambda s: _first_entry(s, lambda n, v: (n, None)),
+    lambda s: _first_entry(s, lambda n, v: (n,)),
+    lambda s: _first_entry(s, lambda n, v: (n, v, b"x")),
+    lambda s: s.update(headers=dict(s["headers"])),
+    lambda s: s.update(scheme=None),
+    lambda s: s.update(root_path=s["root_path"].encode()),
+    lambda s: s.update(raw_path=s["path"]),
+    lambda s: s.update(server=b"backend"),
+)
+
+
 def asgi(data: bytes) -> None:
     """Target ``asgi``: the request target's inputs as an ASGI scope (the last
-    byte's low bit makes it a ``websocket`` scope)."""
+    byte's low bit makes it a ``websocket`` scope; when its bits 1-3 are all
+    set, its bits 4-7 pick a value of the wrong type from :data:`_ODD_SCOPES`)."""
     index, peer, headers, base = request_input(data)
-    check_asgi(POLICIES[index], build_scope(peer, headers, base, bool(data) and data[-1] & 1))
+    last = data[-1] if data else 0
+    scope = build_scope(peer, headers, base, bool(last & 1))
+    if last >> 1 & 7 == 7:
+        _ODD_SCOPES[last >> 4](scope)
+    check_asgi(POLICIES[index], scope)
 
 
 # --------------------------------------------------------------------------- xff
@@ -942,14 +996,15 @@ def check_speedups(index: int, environ: dict[str, Any], shared: bool = False) ->
     of ``SPEEDUP_POLICIES[index]``, caches cold; assert the same answer each time.
 
     Invariant: for the same request, the compiled path and the Python
-    reference return the application's value (or raise the same exception),
-    show the application the same environ object with the same contents, and
+    reference return the application's value (neither raises), show the
+    application the same environ object with the same contents, and
     leave the same environ (``trustedproxy.orig`` and the Decision included,
     ``Decision.removed`` compared as a set), cold caches and warm.
     """
     reference, compiled = _pair(index, shared)
     for sending in (1, 2):
         expected = _observe(reference, copy.deepcopy(environ))
+        assert expected[0][0] == "returned", f"the reference raised: {expected[0]!r}"
         got = _observe(compiled, copy.deepcopy(environ))
         assert got == expected, (f"sending {sending}: the compiled path differs\n"
                                  f"policy: {reference.policy!r}\nenviron: {environ!r}\n"

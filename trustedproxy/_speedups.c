@@ -1174,13 +1174,18 @@ remember(PyObject *orig, PyObject *key, PyObject *old)
 
 /* new[key] = value and orig[key] = old (NULL: absent, kept as None; orig
  * holds each key once), when old is absent or old != value (value is never
- * None, so an absent old always differs). */
+ * None, so an absent old always differs). A str value is kept only by an
+ * exact str equal to it: an old value of another type, a str subclass
+ * included, is replaced without being compared (its class could say it is
+ * equal, or raise), as apply_decision does. */
 static inline int
 change(PyObject *new, PyObject *orig, PyObject *key, PyObject *old, PyObject *value)
 {
     if (old == value)
         return 0;
-    int differs = old == NULL ? 1 : PyObject_RichCompareBool(old, value, Py_NE);
+    int differs = old == NULL ? 1
+        : PyUnicode_CheckExact(value) ? !PyUnicode_CheckExact(old) || PyUnicode_Compare(old, value)
+        : PyObject_RichCompareBool(old, value, Py_NE);
     if (differs <= 0)
         return differs;
     return remember(orig, key, old) < 0 || PyDict_SetItem(new, key, value) < 0 ? -1 : 0;
@@ -2204,16 +2209,17 @@ scan_headers(PyObject *headers, PyObject *names, PyObject *found, Spot *spots,
             result = 0;
             break;
         }
+        PyObject *value = PySequence_Fast_GET_ITEM(item, 1);
+        if (!PyBytes_CheckExact(value)) {  /* host's too: Python replaces it uncompared */
+            Py_DECREF(entry);
+            result = 0;
+            break;
+        }
         spots[*nspots].index = i;
         spots[(*nspots)++].entry = entry;
         PyObject *key = PyTuple_GET_ITEM(entry, 0);
         if (PyUnicode_GET_LENGTH(key) == 0)  /* host */
             continue;
-        PyObject *value = PySequence_Fast_GET_ITEM(item, 1);
-        if (!PyBytes_CheckExact(value)) {
-            result = 0;
-            break;
-        }
         PyObject *text = PyUnicode_DecodeLatin1(PyBytes_AS_STRING(value), PyBytes_GET_SIZE(value),
                                                 NULL);
         PyObject *before = text ? PyDict_GetItemWithError(found, key) : NULL;
@@ -2449,7 +2455,11 @@ rewrite_fields(PyObject *decision, PyObject *fields, PyObject *scope, int websoc
             goto out;
         if (old == Py_None)
             old = NULL;
-        if (old != NULL && !is_pair(old)) {
+        /* Any other shape than (str, int or None): Python, which compares no other. */
+        if (old != NULL && !(PyTuple_CheckExact(old) && PyTuple_GET_SIZE(old) == 2
+                             && PyUnicode_CheckExact(PyTuple_GET_ITEM(old, 0))
+                             && (PyLong_CheckExact(PyTuple_GET_ITEM(old, 1))
+                                 || PyTuple_GET_ITEM(old, 1) == Py_None))) {
             result = 0;
             goto out;
         }
@@ -2559,6 +2569,9 @@ rewrite_prefix(PyObject *prefix, int strip, PyObject *scope, PyObject *new, PyOb
     result = 1;
     if (old_raw == NULL || old_raw == Py_None)
         goto out;
+    result = 0;
+    if (!PyBytes_CheckExact(old_raw))  /* Python makes it anew */
+        goto out;
     Py_ssize_t added = PyUnicode_GET_LENGTH(new_path) - PyUnicode_GET_LENGTH(path);
     int ends = added >= 0 ? PyUnicode_Tailmatch(new_path, path, 0, PY_SSIZE_T_MAX, 1) : 0;
     result = ends < 0 ? -1 : 0;
@@ -2623,11 +2636,15 @@ asgi_prepare(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         client = NULL;
     if (headers == Py_None)
         headers = NULL;
-    if ((client != NULL && !PyTuple_CheckExact(client))
+    /* Python reads a client of any other shape than (str, int or None), and
+     * headers of any other type than a list or tuple. */
+    if ((client != NULL && !(PyTuple_CheckExact(client) && PyTuple_GET_SIZE(client) == 2
+                             && PyUnicode_CheckExact(PyTuple_GET_ITEM(client, 0))
+                             && (PyLong_CheckExact(PyTuple_GET_ITEM(client, 1))
+                                 || PyTuple_GET_ITEM(client, 1) == Py_None)))
         || (headers != NULL && !PyList_CheckExact(headers) && !PyTuple_CheckExact(headers)))
         Py_RETURN_NONE;
-    PyObject *peer = client != NULL && PyTuple_GET_SIZE(client) ? PyTuple_GET_ITEM(client, 0)
-        : S_empty;
+    PyObject *peer = client != NULL ? PyTuple_GET_ITEM(client, 0) : S_empty;
     Py_INCREF(peer);  /* the scan runs names.learn: hold what is used after it */
     Py_XINCREF(client);
     Py_XINCREF(headers);

@@ -40,6 +40,21 @@ with the same CGI key (``x_forwarded_for``), is removed from every peer and
 never read: Django's ``ASGIRequest`` and asgiref's WSGI bridge would read it as
 ``HTTP_X_FORWARDED_FOR``.
 
+Values of the wrong type (a server's, a test client's or another middleware's
+mistake) never raise and are never trusted: a ``client`` that is not a
+``[host, port]`` pair with a ``str`` host is no peer (untrusted, whatever
+``trust_unix_socket`` says; ``None`` is a Unix socket's); a header entry that
+is not a pair of bytes-like (``bytes``, ``bytearray``, ``memoryview``) name and
+value is not read, and
+is removed when its name, of any type and case, spells a known forwarded header
+(with every other entry of that header; a trusted one is ignored, see
+``Decision.ignored``); a ``headers`` that is not a list or tuple is read once
+into a list (empty when it cannot be read), which the application gets. Other
+fields of another type are replaced, never compared: a ``root_path`` reads as
+empty, a ``path`` (and with it ``raw_path``) is left as it is, a ``raw_path``
+that is not bytes is made anew from ``path``, a ``server`` that is not a pair
+reads as missing.
+
 The caller's scope is never changed: the application gets a new scope dict,
 with a new ``extensions`` dict, and a new ``headers`` list when a header
 changes. ``lifespan`` scopes (and any other type but ``http`` and
@@ -54,7 +69,7 @@ from typing import Any
 from urllib.parse import quote, unquote_to_bytes
 
 from ._compiled import speedups
-from .engine import Decision
+from .engine import Decision, Unreadable
 from .headers import HEADERS, environ_key
 from .policy import TrustPolicy, adapter_policy
 from .values import join_prefix, text_from_wsgi
@@ -135,54 +150,193 @@ class _Names:
             self.by_cgi[environ_key(name)] = name
         self.seen = self.by_lower.copy()
 
+    def odd(self, item: object, name: object) -> _Entry | None:
+        """The meaning of the name of a header entry that is not a pair of
+        bytes (*item*; *name* its first item, or ``_NOT_A_PAIR``): a known
+        forwarded header's entry (in any case and spelling, the name bytes,
+        ``bytearray``, ``memoryview`` or ``str``), ``host``'s excluded, or ``None``. Not
+        remembered: a server's mistake, not the usual request."""
+        if name is _NOT_A_PAIR:
+            if not (isinstance(item, (list, tuple)) and type(item) in (list, tuple) and item):
+                return None
+            name = item[0]
+        if isinstance(name, _BYTES_LIKE):
+            try:
+                text = bytes(name).decode("latin-1")
+            except Exception:  # a released memoryview
+                return None
+        elif isinstance(name, str):
+            text = str.__str__(name)
+        else:
+            return None
+        try:
+            entry = self.by_lower.get(text.lower().encode("latin-1"))
+        except UnicodeEncodeError:
+            entry = None
+        if entry is None:
+            known = self.by_cgi.get(environ_key(text))
+            entry = None if known is None else (None, known, known.encode("latin-1"))
+        return None if entry is None or entry[0] == "" else entry
+
     def learn(self, name: Any) -> _Entry | None:
-        """The meaning of *name*, not seen before (any case, any type).
+        """The meaning of *name*, bytes not seen before (any case).
 
         Only short names are remembered: clients choose them, and a server
         configured for large headers would otherwise let the cache keep
-        :data:`_NAMES_CACHE_SIZE` names of any length."""
-        entry: _Entry | None = None
-        if isinstance(name, bytes):
-            lower = name.lower()
-            entry = self.by_lower.get(lower)
-            if entry is None:
-                # The CGI key as Django and asgiref make it (latin-1, upper case).
-                known = self.by_cgi.get(environ_key(name.decode("latin-1")))
-                if known is not None:
-                    entry = (None, known, lower)
-            if len(name) > _MAX_REMEMBERED_NAME:
-                return entry
+        :data:`_NAMES_CACHE_SIZE` names of any length.
+
+        Raises:
+            _OddEntry: *name* is not bytes (never remembered: :func:`_scan`
+                reads its entry with :meth:`odd`)."""
+        if not isinstance(name, bytes):
+            raise _OddEntry
+        lower = name.lower()
+        entry = self.by_lower.get(lower)
+        if entry is None:
+            # The CGI key as Django and asgiref make it (latin-1, upper case).
+            known = self.by_cgi.get(environ_key(name.decode("latin-1")))
+            if known is not None:
+                entry = (None, known, lower)
+        if len(name) > _MAX_REMEMBERED_NAME:
+            return entry
         if len(self.seen) >= _NAMES_CACHE_SIZE:
             self.seen = self.by_lower.copy()
         self.seen[name] = entry
         return entry
 
 
-def _scan(headers: Iterable[Iterable[bytes]], names: _Names
-          ) -> tuple[dict[str, str], list[tuple[int, _Entry]]]:
+_NOT_A_PAIR = object()  # what _scan reads as the name of an entry that is no pair
+_BYTES_LIKE = (bytes, bytearray, memoryview)  # what a readable entry's name and value are
+
+
+class _OddEntry(Exception):
+    """A header entry of the wrong type or shape, met by :func:`_scan`'s
+    fast pass, which leaves the scope to the careful one."""
+
+
+def _type_name(value: object) -> str:
+    return type(value).__name__
+
+
+def _shown(value: object) -> str:
+    """A short text for a value of an unreadable header entry, built
+    without calling anything the value's class defines."""
+    if isinstance(value, (str, bytes, bytearray)) and type(value) in (str, bytes, bytearray):
+        return repr(value[:64]) + ("..." if len(value) > 64 else "")
+    return f"({_type_name(value)} value)"
+
+
+def _unreadable(item: object, name: object, value: object) -> Unreadable:
+    """What the engine is given for a known header with an unreadable entry."""
+    if name is _NOT_A_PAIR:
+        size = f" of {len(item)} items" if type(item) in (list, tuple) else ""  # type: ignore[arg-type]
+        return Unreadable(f"({_type_name(item)}{size})",
+                          f"an ASGI header entry that is not a [name, value] pair but a "
+                          f"{_type_name(item)}{size}: not read")
+    return Unreadable(_shown(value),
+                      f"an ASGI header entry of a {_type_name(name)} name and a "
+                      f"{_type_name(value)} value, not bytes: not read")
+
+
+def _scan(headers: list[Any] | tuple[Any, ...], names: _Names
+          ) -> tuple[dict[str, Any], list[tuple[int, _Entry]]]:
     """One pass over *headers*: the known forwarded headers present (their
     fields joined with ``", "`` in the order received, RFC 9110 §5.3), by the
     key *names* files them under; and where each of them, each other spelling
-    of one (not read) and ``host`` stands (index, entry)."""
-    found: dict[str, str] = {}
+    of one (not read) and ``host`` stands (index, entry).
+
+    An entry that is not a pair of bytes-like (``bytes``, ``bytearray``,
+    ``memoryview``) name and value (a malformed scope) is not read. When its name (``item[0]``),
+    whatever its type, spells a known forwarded header in any case, the
+    header is found as :class:`~trustedproxy.engine.Unreadable` (never
+    trusted, so removed, every field of it) and the entry gets an entry of
+    key ``None`` (removed from every peer); any other is passed on as it is.
+
+    The usual scope (pairs of bytes) takes a fast pass, which stops at the
+    first entry of another type or shape (an exception) for a careful one.
+    """
+    found: dict[str, Any] = {}
     # A header repeated: its fields, joined once at the end (joining as they
     # come would copy the text so far for each line: quadratic in the lines).
     repeated: dict[str, list[str]] = {}
     spots: list[tuple[int, _Entry]] = []
     seen = names.seen
     i = -1
-    for name, value in headers:
-        i += 1
-        entry = seen.get(name, _UNSEEN)
+    try:
+        for name, value in headers:
+            i += 1
+            entry = seen.get(name, _UNSEEN)
+            if entry is _UNSEEN:
+                entry = names.learn(name)  # _OddEntry for a name that is not bytes
+                seen = names.seen  # learn may start afresh
+            if entry is None:
+                continue
+            spots.append((i, entry))
+            key = entry[0]
+            if key:
+                if type(value) is not bytes:
+                    raise _OddEntry
+                text = value.decode("latin-1")
+                if key not in found:
+                    found[key] = text
+                elif key in repeated:
+                    repeated[key].append(text)
+                else:
+                    repeated[key] = [found[key], text]
+    except Exception:  # not a pair, an unhashable name, _OddEntry: read again, carefully
+        return _scan_careful(headers, names)
+    for key, fields in repeated.items():
+        found[key] = ", ".join(fields)
+    return found, spots
+
+
+def _bytes_text(value: object) -> str | None:
+    """A bytes-like header value as text (latin-1), or ``None`` when it is none."""
+    if not isinstance(value, _BYTES_LIKE):
+        return None
+    try:
+        return bytes(value).decode("latin-1")
+    except ValueError:  # a released memoryview
+        return None
+
+
+def _scan_careful(headers: list[Any] | tuple[Any, ...], names: _Names
+                  ) -> tuple[dict[str, Any], list[tuple[int, _Entry]]]:
+    """:func:`_scan` of headers that hold an entry of the wrong type or shape."""
+    found: dict[str, Any] = {}
+    repeated: dict[str, list[str]] = {}
+    spots: list[tuple[int, _Entry]] = []
+    unread: set[str] = set()
+    for i, item in enumerate(headers):
+        try:
+            name, value = item
+        except Exception:  # not a pair
+            name = value = _NOT_A_PAIR
+        try:
+            entry = names.learn(bytes(name)) if isinstance(name, _BYTES_LIKE) else _UNSEEN
+        except ValueError:  # a released memoryview
+            entry = _UNSEEN
         if entry is _UNSEEN:
-            entry = names.learn(name)
-            seen = names.seen  # learn may start afresh
+            odd = names.odd(item, name)
+            if odd is not None:  # a known header's entry, not read: removed
+                spots.append((i, (None, odd[1], odd[2])))
+                if odd[0]:
+                    found[odd[0]] = _unreadable(item, name, value)
+                    unread.add(odd[0])
+            continue
         if entry is None:
             continue
-        spots.append((i, entry))
         key = entry[0]
+        text = None
         if key:
-            text = value.decode("latin-1")
+            text = _bytes_text(value)
+            if text is None:
+                spots.append((i, (None, entry[1], entry[2])))  # not read: removed
+                found[key] = _unreadable(item, name, value)
+                unread.add(key)
+                continue
+        spots.append((i, entry))
+        if key and text is not None and key not in unread:
             if key not in found:
                 found[key] = text
             elif key in repeated:
@@ -190,7 +344,8 @@ def _scan(headers: Iterable[Iterable[bytes]], names: _Names
             else:
                 repeated[key] = [found[key], text]
     for key, fields in repeated.items():
-        found[key] = ", ".join(fields)
+        if key not in unread:
+            found[key] = ", ".join(fields)
     return found, spots
 
 
@@ -236,7 +391,15 @@ def _apply_prefix(decision: Decision, scope: Scope, new: dict[str, Any],
     ``decision.prefix``. The compiled path calls it too."""
     get = scope.get
     old_root, old_path = get("root_path"), get("path")
-    root, path = old_root or "", old_path or ""
+    # A root_path that is not a str (a server's mistake) reads as empty (the
+    # prefix replaces it); a path that is not one is left as it is, with
+    # raw_path: the route is not known.
+    root = old_root if isinstance(old_root, str) else ""
+    if old_path is not None and not isinstance(old_path, str):
+        prefix = text_from_wsgi(decision.prefix or "")
+        orig["root_path"], new["root_path"] = old_root, join_prefix(prefix, root, "", False)[0]
+        return
+    path = old_path or ""
     # A server that leaves root_path out of path: all of path is the route.
     inside = bool(root) and (path == root or path.startswith(root + "/"))
     route = path[len(root):] if inside else path
@@ -251,13 +414,15 @@ def _apply_prefix(decision: Decision, scope: Scope, new: dict[str, Any],
         orig["path"], new["path"] = old_path, new_path
         old_raw = get("raw_path")
         if old_raw is not None:
-            if new_path.endswith(path):
+            if not isinstance(old_raw, (bytes, bytearray)):  # made anew from path
+                raw = quote(new_path, safe=_PATH_SAFE).encode("ascii")
+            elif new_path.endswith(path):
                 raw = _quote_prefix(new_path[:len(new_path) - len(path)]) + old_raw
             else:  # the prefix was cut from path: raw_path keeps the route's bytes
-                tail = _raw_tail(old_raw, route)
+                tail = _raw_tail(bytes(old_raw), route)
                 raw = (quote(new_path, safe=_PATH_SAFE).encode("ascii") if tail is None
                        else _quote_prefix(root_path) + tail)
-            if old_raw != raw:
+            if type(old_raw) is not bytes or old_raw != raw:
                 orig["raw_path"], new["raw_path"] = old_raw, raw
 
 
@@ -300,7 +465,9 @@ def _apply(decision: Decision, scope: Scope, spots: list[tuple[int, _Entry]]
             done.add(name)
             old_name, old_value = rewritten[i]
             encoded = text.encode("latin-1")
-            changed = changed or encoded != old_value or old_name != lower
+            # A name or value of another type (a bytearray) is replaced, not compared.
+            changed = (changed or type(old_value) is not bytes or encoded != old_value
+                       or type(old_name) is not bytes or old_name != lower)
             rewritten[i] = (lower, encoded)
         if len(done) < len(replace):  # host, when none came
             for name, text in replace.items():
@@ -317,31 +484,49 @@ def _apply(decision: Decision, scope: Scope, spots: list[tuple[int, _Entry]]
             new["headers"] = rewritten
 
     # The other fields; each is set (and its old value kept) only if it differs.
+    # Old values are compared only as plain str, int and tuples of them:
+    # another type (a server's mistake) is replaced, never compared.
     if decision.client is not None:
-        value: object = (decision.client, 0)
-        if orig["client"] != value:  # orig holds the client always
-            new["client"] = value
+        client = (decision.client, 0)
+        old = orig["client"]  # orig holds the client always
+        if not (type(old) is tuple and len(old) == 2 and type(old[0]) is str
+                and type(old[1]) is int and old == client):
+            new["client"] = client
     if decision.scheme is not None:
-        value = (_WS_SCHEMES[decision.scheme] if get("type") == "websocket"
-                 else decision.scheme)
+        value: object = (_WS_SCHEMES[decision.scheme] if get("type") == "websocket"
+                         else decision.scheme)
         old = get("scheme")
-        if old != value:
+        if type(old) is not str or old != value:
             orig["scheme"], new["scheme"] = old, value
     if decision.server is not None or decision.port is not None:
         old = get("server")
+        # A server that is not a [host, port] pair reads as missing.
+        pair = old if isinstance(old, (tuple, list)) and len(old) == 2 else None
         # A port alone needs a host to go with: not for a missing server, nor
         # for a Unix socket's (path, None).
-        if decision.server is not None or (old is not None and old[1] is not None):
-            host, port = old if old is not None else (decision.server, None)
+        if decision.server is not None or (pair is not None and pair[1] is not None):
+            host, port = pair if pair is not None else (decision.server, None)
             if decision.server is not None:  # an [IPv6] name bare, as servers give it
                 host = decision.server.removeprefix("[").removesuffix("]")
             if decision.port is not None:
                 port = int(decision.port)
-            if old != (host, port):
+            if not _same(old, (host, port)):
                 orig["server"], new["server"] = old, (host, port)
     if decision.prefix:
         _apply_prefix(decision, scope, new, orig)
     return new, orig
+
+
+def _same(old: object, value: tuple[Any, Any]) -> bool:
+    """Whether *old* is the pair *value*: a tuple of the same items, each
+    the very object or an equal plain str or int (nothing else is compared)."""
+    if type(old) is not tuple or len(old) != 2:
+        return False
+    a, b = old
+    c, d = value
+    return ((a is c or (type(a) is type(c) and (type(a) is str or type(a) is int) and a == c))
+            and (b is d or (type(b) is type(d) and (type(b) is str or type(b) is int)
+                            and b == d)))
 
 
 def _other_spelling(spots: list[tuple[int, _Entry]]) -> bool:
@@ -353,7 +538,7 @@ def _rescan_apply(decision: Decision, scope: Scope, names: _Names
                   ) -> tuple[dict[str, Any], dict[str, Any]]:
     """:func:`_apply` with the spots found again: for the compiled path, when
     the scope has a shape it leaves to Python once the decision is taken."""
-    _, spots = _scan(scope.get("headers") or (), names)
+    _, spots = _scan(_header_list(scope.get("headers")), names)
     return _apply(decision, scope, spots)
 
 
@@ -367,7 +552,11 @@ def apply_decision(decision: Decision, scope: Scope) -> tuple[dict[str, Any], di
         left as it was.
     """
     names = {*HEADERS, *decision.removed}
-    _, spots = _scan(scope.get("headers") or (), _Names((name, name) for name in names))
+    headers = scope.get("headers")
+    if headers is not None and not isinstance(headers, (list, tuple)):
+        scope = _headers_as_list(scope, headers)
+    _, spots = _scan(_header_list(scope.get("headers")),
+                     _Names((name, name) for name in names))
     return _apply(decision, scope, spots)
 
 
@@ -446,25 +635,64 @@ class TrustedProxyMiddleware:
         if kind != "http" and kind != "websocket":
             return scope
         client = scope.get("client")
-        peer = client[0] if client else ""
-        found, spots = _scan(scope.get("headers") or (), self._names)
+        # No client (None) is a Unix socket's; a client that is not a [host,
+        # port] pair with a str host (a server's mistake) is no usable peer:
+        # untrusted, whatever trust_unix_socket says.
+        if type(client) is tuple and len(client) == 2 and type(client[0]) is str:
+            peer: str | None = client[0]  # the usual client
+        elif client is None:
+            peer = ""
+        else:
+            peer = (client[0] if isinstance(client, (tuple, list)) and len(client) == 2
+                    and isinstance(client[0], str) else None)
+        headers = given = scope.get("headers")
+        if type(headers) is not list:
+            if headers is None:
+                headers = ()
+            elif not isinstance(headers, (list, tuple)):
+                scope = _headers_as_list(scope, headers)
+                headers = scope["headers"]
+        found, spots = _scan(headers, self._names)
         any_found = bool(found)
         decider = self._decider
         if decider is not None:
             found["REMOTE_ADDR"] = peer  # the header keys all start with HTTP_
             decision = decider._decide(found)
         else:
-            decision = self.engine.decide(peer or "", found)
+            decision = (self.engine.decide(peer, found) if peer is not None
+                        else self.engine.untrusted("", found))
             log_ignored(decision)
         if any_found or decision.prefix or (spots and _other_spelling(spots)):
             new, orig = _apply(decision, scope, spots)
         else:
             new, orig = dict(scope), {"client": client}
+        if given is not None and headers is not given:
+            orig["headers"] = given
         extensions = scope.get("extensions")
         extensions = dict(extensions) if extensions else {}
         extensions[EXTENSION_KEY] = {"orig": orig, "decision": decision}
         new["extensions"] = extensions
         return new
+
+
+def _header_list(headers: object) -> list[Any] | tuple[Any, ...]:
+    """*headers* when it is a list or tuple, else none (``()``: ``None``, or
+    what :func:`_headers_as_list` made a list of)."""
+    return headers if isinstance(headers, (list, tuple)) else ()
+
+
+def _headers_as_list(scope: Scope, headers: object) -> Scope:
+    """*scope* with its ``headers``, not a list or tuple (the ASGI spec
+    allows any iterable, a server sends a list), read once into a list: a
+    copy, whose ``headers`` the application gets in place of the original,
+    which the extension's ``orig`` keeps (as ``orig["headers"]``, even if
+    nothing else in them changes). One that cannot be read (not iterable, or
+    raising while read) is an empty list: nothing in it is passed on."""
+    try:
+        items = list(headers)  # type: ignore[call-overload]
+    except Exception:
+        items = []
+    return {**scope, "headers": items}
 
 
 class _PurePythonMiddleware(TrustedProxyMiddleware):

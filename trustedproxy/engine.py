@@ -38,7 +38,7 @@ from .values import (
 if TYPE_CHECKING:
     from .policy import TrustPolicy
 
-__all__ = ["Decision", "Hop", "Ignored", "TrustEngine"]
+__all__ = ["Decision", "Hop", "Ignored", "TrustEngine", "Unreadable"]
 
 #: How many distinct peers the engine remembers the trust of. Clients choose
 #: none of these keys (the peer is the TCP peer), but a busy server sees many.
@@ -206,6 +206,7 @@ def _decision(fields: dict[str, object]) -> Decision:
 
 
 _FOR_LIST, _FORWARDED = Kind.FOR_LIST, Kind.FORWARDED  # read once per header in decide()
+_ABSENT = object()  # a header not in decide()'s headers
 _Parser = Callable[[str], "tuple[str | None, str]"]
 _SINGLE: dict[Kind, tuple[str, _Parser]] = {
     Kind.SCHEME_WORD: ("scheme", parse_scheme_word),
@@ -215,6 +216,36 @@ _SINGLE: dict[Kind, tuple[str, _Parser]] = {
     Kind.PORT: ("port", parse_port),
     Kind.PREFIX: ("prefix", parse_prefix),
 }
+
+
+class Unreadable(NamedTuple):
+    """What an adapter passes to :meth:`TrustEngine.decide` for a known
+    header it could not read (in ASGI, a header entry that is not a pair of
+    bytes): never trusted, so ignored and removed, with *shown* as the
+    :attr:`Ignored.value` and *reason* as the reason."""
+
+    shown: str
+    reason: str
+
+
+#: How many items of a bytes value of the wrong type an Ignored shows.
+_SHOWN_BYTES = 64
+
+
+def not_text(raw: object) -> tuple[str, str]:
+    """``(value shown, reason)`` for a header value that is not a ``str``
+    (a server's mistake, or an adapter's :class:`Unreadable`): a short text
+    naming its type, built without calling anything the value's class defines."""
+    if isinstance(raw, Unreadable):
+        return raw.shown, raw.reason
+    name = type(raw).__name__
+    if isinstance(raw, (bytes, bytearray)) and type(raw) in (bytes, bytearray):
+        shown = repr(bytes(raw[:_SHOWN_BYTES])) + ("..." if len(raw) > _SHOWN_BYTES else "")
+    elif raw is None or type(raw) is bool:
+        shown = repr(raw)
+    else:
+        shown = f"({name} value)"
+    return shown, f"a value of type {name}, not a str (a malformed environ or scope)"
 
 
 class _Element(NamedTuple):  # a tuple: built on every new client address, so cheaply
@@ -342,12 +373,15 @@ class TrustEngine:
                  if name.lower() in table}
         return self.decide(peer, known)
 
-    def decide(self, peer: str, headers: Mapping[str, str]) -> Decision:
+    def decide(self, peer: str, headers: Mapping[str, object]) -> Decision:
         """Like :meth:`evaluate`, for adapters.
 
         Args:
             peer: the TCP peer address (``REMOTE_ADDR`` as the server set it).
-            headers: only known forwarded headers, by lower-case name.
+            headers: only known forwarded headers, by lower-case name. A
+                value that is not a ``str`` (a malformed environ or scope, or
+                an adapter's :class:`Unreadable`) is never read: a trusted
+                header's is ignored, with its type as the reason, and removed.
 
         Returns:
             The frozen :class:`Decision` (one shared object per peer for a
@@ -360,8 +394,7 @@ class TrustEngine:
         if trusted is None:
             trusted = self.is_trusted(peer)
         if not trusted:
-            return _decision({"peer": peer, "trusted": False, "prefix": self._fixed_prefix,
-                              "strip_prefix": self._strip, "removed": tuple(headers)})
+            return self.untrusted(peer, headers)
         fields: dict[str, object] = {"peer": peer, "trusted": True,
                                      "strip_prefix": self._strip}
         kept: list[str] = []
@@ -370,8 +403,13 @@ class TrustEngine:
         aligned = self._aligned
         trimmed_lists: list[tuple[str, str]] = []
         for name, kind, target, source, parse, cache in self._trusted:
-            raw = headers.get(name)
-            if raw is None:
+            raw = headers.get(name, _ABSENT)
+            if raw is _ABSENT:
+                continue
+            if not isinstance(raw, str):
+                # A value of the wrong type (a malformed environ or scope):
+                # never read, so ignored, and removed as every value not kept.
+                ignored.append(Ignored(source[1], *not_text(raw)))
                 continue
             # The usual single value, valid and seen before, first: only a
             # single-valued header's cache is ever filled (see below).
@@ -398,11 +436,11 @@ class TrustEngine:
                                        f"longer than {MAX_VALUE_LENGTH} characters"))
                 continue
             else:
-                trimmed_list = None
+                trimmed_list, given = None, raw
                 if aligned and "," in raw and "forwarded_for" in fields:
                     selected = self._aligned_value(raw, str(fields["forwarded_for"]))
                     if selected is None:
-                        ignored.append(Ignored(source[1], headers[name],
+                        ignored.append(Ignored(source[1], given,
                                                "fewer values than X-Forwarded-For hops"))
                         continue
                     raw, trimmed_list = selected
@@ -416,7 +454,7 @@ class TrustEngine:
                         cache[raw] = parsed
                 value, reason = parsed
                 if value is None:
-                    ignored.append(Ignored(source[1], headers[name], reason))
+                    ignored.append(Ignored(source[1], given, reason))
                     continue
                 fields[target] = value
                 if trimmed_list is not None:  # "" too: the one value taken was empty
@@ -432,6 +470,23 @@ class TrustEngine:
         if trimmed_lists:
             fields["aligned"] = tuple(trimmed_lists)
         return _decision(fields)
+
+    def untrusted(self, peer: str, headers: Mapping[str, object]) -> Decision:
+        """The decision for an untrusted peer: every header in *headers* is
+        removed, nothing else changes but the policy's own ``script_name``.
+
+        What :meth:`decide` gives an untrusted peer, and what adapters use,
+        without asking the policy, for a peer they cannot use: a
+        ``REMOTE_ADDR`` or ASGI ``client`` of the wrong type, which is no
+        address and not a Unix socket either (``trust_unix_socket`` does not
+        cover it).
+
+        Args:
+            peer: the peer as :attr:`Decision.peer` shows it.
+            headers: the known forwarded headers present, by lower-case name.
+        """
+        return _decision({"peer": peer, "trusted": False, "prefix": self._fixed_prefix,
+                          "strip_prefix": self._strip, "removed": tuple(headers)})
 
     @staticmethod
     def _aligned_value(raw: str, forwarded_for: str) -> tuple[str, str] | None:

@@ -89,15 +89,18 @@ def apply_decision(decision: Decision, environ: WSGIEnvironment) -> dict[str, An
     """
     orig: dict[str, Any] = {"REMOTE_ADDR": environ.get("REMOTE_ADDR")}
     # Straight-line code, not helper functions: this runs on every request
-    # that carries a forwarded header.
+    # that carries a forwarded header. An old value is kept only when it is
+    # the very str to be set: one of another type (a server's mistake) is
+    # replaced, never compared (its class could say it is equal, or raise).
     for name in decision.removed:
         key = _NAME_TO_ENV.get(name) or environ_key(name)  # or a custom header
         if key in environ:
             orig[key] = environ.pop(key)
     for name, trimmed in decision.aligned:  # hop-aligned lists, trimmed
         key = _NAME_TO_ENV.get(name) or environ_key(name)
-        if environ.get(key) != trimmed:
-            orig.setdefault(key, environ.get(key))
+        old = environ.get(key)
+        if type(old) is not str or old != trimmed:
+            orig.setdefault(key, old)
             environ[key] = trimmed
     scheme = decision.scheme
     for key, value in (("REMOTE_ADDR", decision.client),
@@ -109,37 +112,50 @@ def apply_decision(decision: Decision, environ: WSGIEnvironment) -> dict[str, An
                        ("SERVER_PORT", decision.port)):
         if value is not None:
             old = environ.get(key)
-            if old != value:
+            if type(old) is not str or old != value:
                 if key not in orig:
                     orig[key] = old
                 environ[key] = value
     if scheme is not None:
         if scheme == "https":
-            if environ.get("HTTPS") != "on":
-                orig.setdefault("HTTPS", environ.get("HTTPS"))
+            old = environ.get("HTTPS")
+            if type(old) is not str or old != "on":
+                orig.setdefault("HTTPS", old)
                 environ["HTTPS"] = "on"
         elif "HTTPS" in environ:
             orig.setdefault("HTTPS", environ.pop("HTTPS"))
-        if "REQUEST_SCHEME" in environ and environ["REQUEST_SCHEME"] != scheme:
-            orig.setdefault("REQUEST_SCHEME", environ["REQUEST_SCHEME"])
-            environ["REQUEST_SCHEME"] = scheme
-    if decision.prefix and not decision.strip_prefix:
-        # join_prefix without stripping: the prefix goes in front, PATH_INFO stays.
-        script_name = decision.prefix + environ.get("SCRIPT_NAME", "")
-        if environ.get("SCRIPT_NAME") != script_name:
-            orig.setdefault("SCRIPT_NAME", environ.get("SCRIPT_NAME"))
-            environ["SCRIPT_NAME"] = script_name
-    elif decision.prefix:
-        script_name, path_info = join_prefix(
-            decision.prefix, environ.get("SCRIPT_NAME", ""), environ.get("PATH_INFO", ""),
-            decision.strip_prefix)
-        if environ.get("SCRIPT_NAME") != script_name:
-            orig.setdefault("SCRIPT_NAME", environ.get("SCRIPT_NAME"))
-            environ["SCRIPT_NAME"] = script_name
-        if ("PATH_INFO" in environ or path_info) and environ.get("PATH_INFO") != path_info:
-            orig.setdefault("PATH_INFO", environ.get("PATH_INFO"))
-            environ["PATH_INFO"] = path_info
+        if "REQUEST_SCHEME" in environ:
+            old = environ["REQUEST_SCHEME"]
+            if type(old) is not str or old != scheme:
+                orig.setdefault("REQUEST_SCHEME", old)
+                environ["REQUEST_SCHEME"] = scheme
+    if decision.prefix:
+        _apply_prefix(decision.prefix, decision.strip_prefix, environ, orig)
     return orig
+
+
+def _apply_prefix(prefix: str, strip: bool, environ: WSGIEnvironment,
+                  orig: dict[str, Any]) -> None:
+    """The prefix part of :func:`apply_decision`: *prefix* in front of
+    ``SCRIPT_NAME`` and, with *strip*, cut from the front of ``PATH_INFO``
+    (on a segment boundary).
+
+    A ``SCRIPT_NAME`` that is not a ``str`` (a server's mistake) reads as
+    absent: the prefix replaces it (its value is kept in *orig*). A
+    ``PATH_INFO`` that is not a ``str`` is left as it is: nothing is cut.
+    """
+    old_script = environ.get("SCRIPT_NAME")
+    script_name = prefix + (old_script if isinstance(old_script, str) else "")
+    if type(old_script) is not str or old_script != script_name:
+        orig.setdefault("SCRIPT_NAME", old_script)
+        environ["SCRIPT_NAME"] = script_name
+    if strip:
+        old_path = environ.get("PATH_INFO")
+        if isinstance(old_path, str):
+            _, path_info = join_prefix(prefix, "", old_path, strip)
+            if path_info is not old_path:  # the prefix was cut
+                orig.setdefault("PATH_INFO", old_path)
+                environ["PATH_INFO"] = path_info
 
 
 class TrustedProxyMiddleware(_Base):
@@ -154,6 +170,15 @@ class TrustedProxyMiddleware(_Base):
     ``SERVER_PORT`` or ``SCRIPT_NAME``; every other forwarded header is
     removed. The original values are kept in ``environ["trustedproxy.orig"]``
     and the decision in ``environ["trustedproxy.decision"]``.
+
+    Values of the wrong type (PEP 3333 makes every one a ``str``) never raise
+    and are never trusted: a ``REMOTE_ADDR`` that is not a ``str`` is no peer
+    (untrusted, whatever ``trust_unix_socket`` says; a missing one is empty, a
+    Unix socket's); a known forwarded header that is not a ``str`` is never
+    read (removed; a trusted one is ignored, see ``Decision.ignored``); a key
+    the rewrite sets is replaced, never compared, when it holds another type
+    (a str subclass too); a ``SCRIPT_NAME`` of another type reads as absent; a
+    ``PATH_INFO`` of another type is left as it is.
 
     Args:
         app: the WSGI application to call.
@@ -245,12 +270,18 @@ class TrustedProxyMiddleware(_Base):
         # Iterates over the known keys, not over the environ (often larger).
         found = environ.keys() & self._env_keys
         peer = environ.get("REMOTE_ADDR")
+        # A REMOTE_ADDR that is not a str (a server's mistake; None included)
+        # is no usable peer: untrusted, whatever trust_unix_socket says. A
+        # missing one is empty, as ASGI's client None: a Unix socket's.
+        text = (peer if isinstance(peer, str) else "" if "REMOTE_ADDR" not in environ
+                else None)
         if found:
             env_to_name = self._env_to_name
             # In table order, as the compiled path lists them (Decision.removed).
             headers = {env_to_name[key]: environ[key]
                        for key in sorted(found, key=self._key_order.__getitem__)}
-            decision = self.engine.decide(peer or "", headers)
+            decision = (self.engine.decide(text, headers) if text is not None
+                        else self.engine.untrusted("", headers))
             if not (decision.trusted or decision.prefix):
                 # An untrusted peer: every forwarded header goes, nothing else
                 # changes (what apply_decision does with it, minus its checks).
@@ -264,7 +295,8 @@ class TrustedProxyMiddleware(_Base):
         else:
             # No forwarded header, the usual request: the engine hands back one
             # shared decision per peer, which changes nothing but the prefix.
-            decision = self._plain.get(peer or "") or self.engine.decide(peer or "", _NO_HEADERS)
+            decision = (self._plain.get(text) or self.engine.decide(text, _NO_HEADERS)
+                        if text is not None else self.engine.untrusted("", _NO_HEADERS))
             environ[ORIG_KEY] = (apply_decision(decision, environ) if decision.prefix
                                  else {"REMOTE_ADDR": peer})
         environ[DECISION_KEY] = decision
