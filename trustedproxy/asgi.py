@@ -660,7 +660,7 @@ class TrustedProxyMiddleware:
             decision = decider._decide(found)
         else:
             decision = (self.engine.decide(peer, found) if peer is not None
-                        else self.engine.untrusted("", found))
+                        else self.engine._untrusted("", found))
             log_ignored(decision)
         if any_found or decision.prefix or (spots and _other_spelling(spots)):
             new, orig = _apply(decision, scope, spots)

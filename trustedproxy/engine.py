@@ -394,7 +394,7 @@ class TrustEngine:
         if trusted is None:
             trusted = self.is_trusted(peer)
         if not trusted:
-            return self.untrusted(peer, headers)
+            return self._untrusted(peer, headers)
         fields: dict[str, object] = {"peer": peer, "trusted": True,
                                      "strip_prefix": self._strip}
         kept: list[str] = []
@@ -471,7 +471,7 @@ class TrustEngine:
             fields["aligned"] = tuple(trimmed_lists)
         return _decision(fields)
 
-    def untrusted(self, peer: str, headers: Mapping[str, object]) -> Decision:
+    def _untrusted(self, peer: str, headers: Mapping[str, object]) -> Decision:
         """The decision for an untrusted peer: every header in *headers* is
         removed, nothing else changes but the policy's own ``script_name``.
 

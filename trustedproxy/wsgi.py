@@ -281,7 +281,7 @@ class TrustedProxyMiddleware(_Base):
             headers = {env_to_name[key]: environ[key]
                        for key in sorted(found, key=self._key_order.__getitem__)}
             decision = (self.engine.decide(text, headers) if text is not None
-                        else self.engine.untrusted("", headers))
+                        else self.engine._untrusted("", headers))
             if not (decision.trusted or decision.prefix):
                 # An untrusted peer: every forwarded header goes, nothing else
                 # changes (what apply_decision does with it, minus its checks).
@@ -296,7 +296,7 @@ class TrustedProxyMiddleware(_Base):
             # No forwarded header, the usual request: the engine hands back one
             # shared decision per peer, which changes nothing but the prefix.
             decision = (self._plain.get(text) or self.engine.decide(text, _NO_HEADERS)
-                        if text is not None else self.engine.untrusted("", _NO_HEADERS))
+                        if text is not None else self.engine._untrusted("", _NO_HEADERS))
             environ[ORIG_KEY] = (apply_decision(decision, environ) if decision.prefix
                                  else {"REMOTE_ADDR": peer})
         environ[DECISION_KEY] = decision
