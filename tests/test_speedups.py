@@ -677,16 +677,22 @@ def test_many_custom_headers(extra: int) -> None:
 
 
 def test_stacked_middlewares() -> None:
-    """A middleware wrapping another (the inner one sees the outer one's
-    environ, ``trustedproxy.orig`` and decision included) answers as the
-    reference stack does."""
+    """A middleware wrapping another through some other wrapper (the inner one
+    sees the outer one's environ, ``trustedproxy.orig`` and decision included)
+    answers as the reference stack does. (Given the inner middleware itself,
+    the outer one refuses: tests/test_wrapping.py.)"""
     inner_policy = {**POLICY, "trusted_headers": ["X-Forwarded-Proto"],
                     "script_name": "/inner"}
     stacks = []
     for kind in (_PurePythonMiddleware, TrustedProxyMiddleware):
         app = App()
         inner = kind(app, TrustPolicy(**inner_policy))
-        stacks.append((kind(inner, TrustPolicy(**POLICY)), app))
+
+        def between(environ: dict[str, Any], start_response: Any,
+                    inner: Any = inner) -> Any:
+            return inner(environ, start_response)
+
+        stacks.append((kind(between, TrustPolicy(**POLICY)), app))
     requests = [environ_for("10.1.2.3"), environ_for("203.0.113.9", {"X-Forwarded-For": "1.2.3.4"}),
                 environ_for("10.1.2.3", {"X-Forwarded-For": "203.0.113.9, 10.0.0.1",
                                          "X-Forwarded-Proto": "https"})]

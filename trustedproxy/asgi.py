@@ -73,7 +73,7 @@ from .engine import Decision, Unreadable
 from .headers import HEADERS, environ_key
 from .policy import TrustPolicy, adapter_policy
 from .values import join_prefix, text_from_wsgi
-from .wsgi import SPEEDUPS, log_ignored
+from .wsgi import SPEEDUPS, log_ignored, refuse_wrapped_twice
 from .wsgi import TrustedProxyMiddleware as _WsgiMiddleware
 
 __all__ = [
@@ -583,7 +583,8 @@ class TrustedProxyMiddleware:
             :meth:`TrustPolicy.from_file`).
 
     Raises:
-        ConfigError: if *policy* is a file that does not hold a valid policy.
+        ConfigError: if *policy* is a file that does not hold a valid policy, or
+            if *app* is itself a :class:`TrustedProxyMiddleware` (wrap once).
         TypeError: if *policy* is neither a :class:`TrustPolicy` nor a path.
 
     Example::
@@ -596,6 +597,9 @@ class TrustedProxyMiddleware:
     _compiled = True  # whether to use the compiled decision when SPEEDUPS
 
     def __init__(self, app: ASGIApp, policy: TrustPolicy | str | os.PathLike[str]) -> None:
+        refuse_wrapped_twice(app, TrustedProxyMiddleware,
+                             "trustedproxy.asgi.TrustedProxyMiddleware",
+                             'scope["extensions"]["trustedproxy"]')
         policy = adapter_policy(policy)
         self.app = app
         self.policy = policy

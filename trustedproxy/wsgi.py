@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._compiled import speedups
 from .engine import Decision, Hop
+from .errors import ConfigError
 from .headers import HEADERS, Kind, environ_key
 from .policy import TrustPolicy, adapter_policy
 from .values import join_prefix
@@ -158,6 +159,19 @@ def _apply_prefix(prefix: str, strip: bool, environ: WSGIEnvironment,
                 environ["PATH_INFO"] = path_info
 
 
+def refuse_wrapped_twice(app: object, cls: type, name: str, record: str) -> None:
+    """Raise :class:`ConfigError` when *app* is already a *cls* (*name*, whose
+    audit record is *record*): the outer middleware rewrites the peer to the
+    client, so the inner one would take the client for its TCP peer and
+    overwrite the record. Only the application given is looked at."""
+    if isinstance(app, cls):
+        msg = (f"the application is already a {name} ({type(app).__name__}): a second one "
+               f"would see the client, not the proxy, as its TCP peer, remove the headers the "
+               f"first one trusted and replace {record} with its own; wrap the application "
+               f"once, with one policy that lists every trusted proxy")
+        raise ConfigError(msg, source=name)
+
+
 class TrustedProxyMiddleware(_Base):
     """WSGI middleware that believes forwarded headers only from trusted proxies.
 
@@ -187,7 +201,8 @@ class TrustedProxyMiddleware(_Base):
             :meth:`TrustPolicy.from_file`).
 
     Raises:
-        ConfigError: if *policy* is a file that does not hold a valid policy.
+        ConfigError: if *policy* is a file that does not hold a valid policy, or
+            if *app* is itself a :class:`TrustedProxyMiddleware` (wrap once).
         TypeError: if *policy* is neither a :class:`TrustPolicy` nor a path.
         RuntimeError: if ``__init__`` is called again on a middleware already
             set up (make a new middleware instead; ``app`` may be replaced).
@@ -204,6 +219,8 @@ class TrustedProxyMiddleware(_Base):
             # The compiled path's tables may be in use by a request in flight.
             raise RuntimeError("this TrustedProxyMiddleware is already set up; "
                                "make a new one for another app or policy")
+        refuse_wrapped_twice(app, TrustedProxyMiddleware, "TrustedProxyMiddleware",
+                             "trustedproxy.orig and trustedproxy.decision")
         policy = adapter_policy(policy)
         self.app = app
         self.policy = policy
