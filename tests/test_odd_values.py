@@ -790,3 +790,16 @@ def test_asgi_property_odd_values(the_policy: TrustPolicy, client: Any, headers:
         if not usable:
             assert not decision.trusted
     assert all(answer == answers[0] for answer in answers)
+
+
+@pytest.mark.parametrize("name", [None, 5, b"X-Forwarded-For", ("X-Forwarded-For",)])
+def test_evaluate_ignores_header_names_that_are_no_str(name: Any) -> None:
+    """``TrustEngine.evaluate`` (its docstring: nothing in the headers makes it
+    raise) ignores a name that is not a ``str`` (``None`` and ints raised
+    AttributeError), and decides on the others as without it."""
+    engine = TrustPolicy(trusted_proxies=["10.0.0.0/8"],
+                         trusted_headers=["X-Forwarded-For"]).compile()
+    headers: dict[Any, Any] = {"X-Forwarded-For": "203.0.113.9", name: "198.51.100.1"}
+    assert engine.evaluate("10.1.2.3", headers) == engine.evaluate(
+        "10.1.2.3", {"X-Forwarded-For": "203.0.113.9"})
+    assert engine.evaluate("10.1.2.3", headers).client == "203.0.113.9"

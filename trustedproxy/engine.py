@@ -363,14 +363,15 @@ class TrustEngine:
         Args:
             peer: the TCP peer address (``REMOTE_ADDR`` as the server set it).
             headers: header values by name (any case); names that are not
-                forwarded headers are ignored.
+                forwarded headers (a name that is not a ``str`` included) are
+                ignored, and a value that is not a ``str`` is never read.
 
         Returns:
             The frozen :class:`Decision`. Nothing in *headers* can make it raise.
         """
         table = self.policy.headers
         known = {name.lower(): value for name, value in headers.items()
-                 if name.lower() in table}
+                 if isinstance(name, str) and name.lower() in table}
         return self.decide(peer, known)
 
     def decide(self, peer: str, headers: Mapping[str, object]) -> Decision:
