@@ -7,7 +7,7 @@ never imports an adapter). It is pure: the same inputs always give the same
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -370,7 +370,8 @@ class TrustEngine:
             The frozen :class:`Decision`. Nothing in *headers* can make it raise.
         """
         table = self.policy.headers
-        known = {name.lower(): value for name, value in headers.items()
+        given: Iterable[tuple[object, object]] = headers.items()  # what callers may pass
+        known = {name.lower(): value for name, value in given
                  if isinstance(name, str) and name.lower() in table}
         return self.decide(peer, known)
 
