@@ -896,3 +896,30 @@ def test_help_names_every_exit_status(capsys: pytest.CaptureFixture[str]) -> Non
         capsys.readouterr().out)
     assert main(["check", "--help"]) == 0
     assert "141 stdout closed early (| head)" in " ".join(capsys.readouterr().out.split())
+
+
+@pytest.mark.parametrize(("policy", "warned"), [
+    ("trusted_proxies: []\ntrust_unix_socket: true\ntrusted_headers: [X-Forwarded-For]\n", True),
+    ("trusted_proxies: [10.0.0.0/8]\ntrust_unix_socket: true\n"
+     "trusted_headers: [X-Forwarded-For]\n", True),
+    ("trusted_proxies: [0.0.0.0]\ntrust_unix_socket: true\n"
+     "trusted_headers: [X-Forwarded-For]\n", False),
+    ("trusted_proxies: [0.0.0.0]\ntrusted_headers: [X-Forwarded-For]\n", False),
+    ("trusted_proxies: [10.0.0.0/8]\ntrusted_headers: [X-Forwarded-For]\n", False),
+])
+def test_check_server_uwsgi_unix_socket(tmp_path: pathlib.Path,
+                                        capsys: pytest.CaptureFixture[str],
+                                        policy: str, warned: bool) -> None:
+    """uWSGI reports a Unix-socket peer as REMOTE_ADDR 0.0.0.0, an address that
+    trust_unix_socket does not cover (tests/e2e/test_unix_socket.py): check
+    --server uwsgi says so for a policy that trusts Unix sockets but not 0.0.0.0,
+    and for no other policy, nor for another server."""
+    path = tmp_path / "trust.yaml"
+    path.write_text(policy)
+    message = ("--server uwsgi: uWSGI reports a peer on a Unix socket as REMOTE_ADDR 0.0.0.0, "
+               "an IP address, which trust_unix_socket does not cover: add 0.0.0.0 to "
+               "trusted_proxies (no TCP peer has that address)")
+    main(["check", "--server", "uwsgi", str(path)])
+    assert (message in capsys.readouterr().out) is warned
+    main(["check", "--server", "gunicorn", str(path)])
+    assert "0.0.0.0" not in capsys.readouterr().out

@@ -202,6 +202,8 @@ class TestWarnings:
                      id="every v6 in halves"),
         pytest.param({"trusted_proxies": ["8.8.8.0/24"]},
                      "8.8.8.0/24 is \\(partly\\) a public range", id="public"),
+        pytest.param({"trusted_proxies": ["0.0.0.0/7"]},
+                     "0.0.0.0/7 is \\(partly\\) a public range", id="public beyond 0/8"),
         pytest.param({"trusted_headers": []}, "trusted proxies but no trusted headers",
                      id="no headers"),
         pytest.param({"strip_prefix_from_path": True},
@@ -220,10 +222,12 @@ class TestWarnings:
 
     @pytest.mark.parametrize("proxies", [
         ["10.0.0.0/8"], ["192.168.1.1"], ["127.0.0.1", "::1"], ["fd12::/16"],
-        ["100.64.0.0/10"], ["192.0.2.10"], ["fe80::/10"],
+        ["100.64.0.0/10"], ["192.0.2.10"], ["fe80::/10"], ["0.0.0.0"], ["0.0.0.0/8"], ["::"],
     ])
     def test_no_warning_for_private_ranges(self, proxies: list[str]) -> None:
-        """Private, loopback, CGNAT and documentation ranges draw no warning."""
+        """Private, loopback, CGNAT and documentation ranges draw no warning, nor
+        do "this network" 0.0.0.0/8 and the unspecified ``::``, which no TCP peer
+        has (uWSGI names a Unix-socket peer 0.0.0.0)."""
         assert policy(trusted_proxies=proxies).warnings() == ()
 
     def test_empty_policy_warns_and_the_middleware_logs_it(

@@ -207,6 +207,12 @@ SERVERS: dict[str, str | None] = {
               "do not): see SECURITY.md"),
 }
 
+#: What ``check --server uwsgi`` says of a policy that trusts Unix-socket peers
+#: but not 0.0.0.0 (tests/e2e/test_unix_socket.py).
+UWSGI_UNIX_SOCKET = ("uWSGI reports a peer on a Unix socket as REMOTE_ADDR 0.0.0.0, an IP "
+                     "address, which trust_unix_socket does not cover: add 0.0.0.0 to "
+                     "trusted_proxies (no TCP peer has that address)")
+
 #: What ``check --server`` says about a server that needs nothing, but that a
 #: related setup does: printed as a note, which ``--strict`` does not count.
 NOTES: dict[str, str] = {
@@ -236,6 +242,9 @@ def _check(args: argparse.Namespace) -> int:
         warnings = [f"{_located(w, path)}: warning: {w.message}" for w in policy.warnings()]
         if server_note and policy.trusted_headers:
             warnings.append(f"{path}: warning: --server {args.server}: {server_note}")
+        if (args.server == "uwsgi" and policy.trust_unix_socket
+                and not policy.compile().is_trusted("0.0.0.0")):
+            warnings.append(f"{path}: warning: --server uwsgi: {UWSGI_UNIX_SOCKET}")
         for line in warnings:
             print(_printable(line))
         if args.server in NOTES and policy.trusted_headers:

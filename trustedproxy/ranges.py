@@ -18,9 +18,12 @@ NAMED_RANGES: MappingProxyType[str, tuple[str, ...]] = MappingProxyType({
     "cgnat": ("100.64.0.0/10",),
 })
 
-#: Ranges that are not reachable from the public internet: the named ranges plus
-#: the documentation ranges of RFC 5737 and RFC 3849, which examples use.
+#: Ranges that are not reachable from the public internet: the named ranges, the
+#: documentation ranges of RFC 5737 and RFC 3849, which examples use, and the
+#: "this network" and unspecified addresses (RFC 1122, RFC 4291), never a TCP
+#: peer's (uWSGI reports a Unix-socket peer as 0.0.0.0).
 NOT_PUBLIC: tuple[str, ...] = (
     *(cidr for cidrs in NAMED_RANGES.values() for cidr in cidrs),
     "192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24", "2001:db8::/32",
+    "0.0.0.0/8", "::/128",
 )

@@ -21,6 +21,7 @@ from realservers import (
     raw_request,
     require,
     start_nginx,
+    uwsgi_program,
     write_file,
 )
 
@@ -111,3 +112,59 @@ def test_unix_socket_peer(front: tuple[ManagedServer, bool]) -> None:
         assert "HTTP_X_FORWARDED_FOR" not in environ
         assert "HTTP_X_FORWARDED_PROTO" not in environ
         assert environ["wsgi.url_scheme"] == "http"
+
+
+def _start_uwsgi_on_socket(policy_yaml: str) -> tuple[ManagedServer, Path]:
+    """uWSGI's own HTTP parser (``--http-socket``) on a Unix socket, which it
+    reports as the peer ``REMOTE_ADDR`` ``0.0.0.0``: an IP address, so
+    ``trust_unix_socket`` does not cover it."""
+    program = uwsgi_program()
+    directory = make_server_dir("uwsgi-unix")
+    os.chmod(directory, 0o755)
+    write_file(directory / "unix_app.py", APP)
+    write_file(directory / "policy.yaml", policy_yaml)
+    socket_path = directory / "app.sock"
+    argv = [program, "--strict", "--http-socket", str(socket_path), "--chmod-socket=666",
+            "--master", "--processes", "1", "--die-on-term", "--need-app",
+            "--chdir", str(directory), "--pythonpath", str(directory), "--pythonpath", str(REPO),
+            "--pidfile", str(directory / "uwsgi.pid"),
+            "--module", "unix_app", "--callable", "application"]
+    server = ManagedServer("uwsgi-unix", argv, directory=directory, host="127.0.0.1",
+                           port=0, pid_file=directory / "uwsgi.pid", cwd=directory)
+    server.start(ready=lambda: socket_path.exists())
+    return server, socket_path
+
+
+#: How the uWSGI tests' policies name the Unix-socket peer, and whether it is trusted.
+UWSGI_POLICIES = {
+    "0.0.0.0": ("trusted_proxies: [0.0.0.0]\n"
+                "trusted_headers: [X-Forwarded-For, X-Forwarded-Proto]\n", True),
+    "trust_unix_socket": ("trusted_proxies: []\ntrust_unix_socket: true\n"
+                          "trusted_headers: [X-Forwarded-For, X-Forwarded-Proto]\n", False),
+}
+
+
+@pytest.mark.parametrize("policy", list(UWSGI_POLICIES))
+def test_uwsgi_unix_socket_peer_is_0_0_0_0(policy: str) -> None:
+    """nginx in front of uWSGI on a Unix socket: uWSGI gives the peer as
+    ``0.0.0.0``, which ``trust_unix_socket`` does not cover (it is an address;
+    README, "Unix-socket peers"): ``trusted_proxies: [0.0.0.0]`` trusts it, and
+    no TCP peer can have that address. A client-forged X-Forwarded-For never wins."""
+    text, trusted = UWSGI_POLICIES[policy]
+    backend, socket_path = _start_uwsgi_on_socket(text)
+    try:
+        with start_nginx(NGINX.replace("SOCKET", str(socket_path)),
+                         name="nginx-uwsgi-unix") as nginx:
+            response = raw_request(nginx.host, nginx.port, "GET", "/x",
+                                   [("X-Forwarded-For", "1.2.3.4")], source=CLIENT)
+    finally:
+        backend.cleanup()
+    assert response.status == 200, response
+    environ = json.loads(response.body)
+    if trusted:
+        assert (environ["REMOTE_ADDR"], environ["wsgi.url_scheme"]) == (CLIENT, "https")
+        assert environ["HTTP_X_FORWARDED_FOR"] == CLIENT
+    else:
+        assert environ["REMOTE_ADDR"] == "0.0.0.0"
+        assert "HTTP_X_FORWARDED_FOR" not in environ
+        assert "HTTP_X_FORWARDED_PROTO" not in environ
