@@ -176,7 +176,7 @@ def start_apache_proxy(body: str, *, name: str = "apache-proxy") -> ManagedServe
     ``{port}`` and ``{dir}`` in *body* are replaced by the listen port and the
     server's directory.
     """
-    binary = apache_binary()
+    apache_binary()
     _require_www_data()
     for module in ("proxy", "proxy_http", "headers"):
         require(
@@ -184,15 +184,30 @@ def start_apache_proxy(body: str, *, name: str = "apache-proxy") -> ManagedServe
             f"mod_{module}.so missing in {APACHE_MODULES}: {INSTALL_HINT}",
         )
     directory = make_server_dir(name)
+    return _start_apache(name, directory, APACHE_PROXY_MODULES, body=body, settings=[
+        "StartServers 1", "MaxRequestWorkers 16", "ThreadsPerChild 16"])
+
+
+def _start_apache(name: str, directory: Path, modules: Sequence[str], *, body: str,
+                  settings: Sequence[str], more_modules: str = "",
+                  ready_target: str | None = None) -> ManagedServer:
+    """Apache in the foreground from a configuration of our own in *directory*:
+    the *modules* that are present loaded, then *more_modules* (configuration
+    text), on a free port of 127.0.0.1, as www-data, its pid file and logs in
+    *directory*, with *settings* (the MPM's limits) and *body* (``{port}`` and
+    ``{dir}`` replaced). Ready once the port accepts connections, or once
+    ``GET ready_target`` answers."""
+    binary = apache_binary()
     port = free_port()
     loads = [
         f'LoadModule {module}_module "{APACHE_MODULES}/mod_{module}.so"'
-        for module in APACHE_PROXY_MODULES
+        for module in modules
         if (APACHE_MODULES / f"mod_{module}.so").exists()
     ]
     conf_text = "\n".join([
         f'ServerRoot "{directory}"',
         *loads,
+        more_modules,
         f"Listen 127.0.0.1:{port}",
         f'PidFile "{directory}/httpd.pid"',
         f'ErrorLog "{directory}/error_log"',
@@ -203,9 +218,7 @@ def start_apache_proxy(body: str, *, name: str = "apache-proxy") -> ManagedServe
         "Group www-data",
         "ServerName 127.0.0.1",
         f'DocumentRoot "{directory}"',
-        "StartServers 1",
-        "MaxRequestWorkers 16",
-        "ThreadsPerChild 16",
+        *settings,
         _fill(body, port, directory),
         "",
     ])
@@ -215,7 +228,10 @@ def start_apache_proxy(body: str, *, name: str = "apache-proxy") -> ManagedServe
         host="127.0.0.1", port=port, pid_file=directory / "httpd.pid",
         logs=[directory / "error_log"],
     )
-    return server.start()
+    if ready_target is None:
+        return server.start()
+    target = ready_target
+    return server.start(ready=lambda: http_ready("127.0.0.1", port, target))
 
 
 # --------------------------------------------------------------------------
@@ -662,44 +678,11 @@ def start_apache_modwsgi(
     :func:`~realservers.common.make_server_dir`) is used, and removed with the
     server, instead of a new one. Ready once ``GET ready_target`` answers.
     """
-    binary = apache_binary()
     module_config = modwsgi_module_config()  # also requires www-data and root
     directory = directory or make_server_dir(name)
-    port = free_port()
-    loads = [
-        f'LoadModule {module}_module "{APACHE_MODULES}/mod_{module}.so"'
-        for module in APACHE_MODWSGI_MODULES
-        if (APACHE_MODULES / f"mod_{module}.so").exists()
-    ]
-    conf_text = "\n".join([
-        f'ServerRoot "{directory}"',
-        *loads,
-        module_config,
-        f"Listen 127.0.0.1:{port}",
-        f'PidFile "{directory}/httpd.pid"',
-        f'ErrorLog "{directory}/error_log"',
-        "LogLevel warn",
-        'LogFormat "%a %h \\"%r\\" %>s" simple',
-        f'CustomLog "{directory}/access_log" simple',
-        "User www-data",
-        "Group www-data",
-        "ServerName 127.0.0.1",
-        f'DocumentRoot "{directory}"',
-        f'WSGISocketPrefix "{directory}/wsgi"',
-        "StartServers 1",
-        "ServerLimit 1",
-        "ThreadsPerChild 16",
-        "MaxRequestWorkers 16",
-        "MinSpareThreads 1",
-        "MaxSpareThreads 64",
-        "MaxConnectionsPerChild 0",
-        _fill(body, port, directory),
-        "",
-    ])
-    conf = write_file(directory / "httpd.conf", conf_text)
-    server = ManagedServer(
-        name, [binary, "-f", str(conf), "-DFOREGROUND"], directory=directory,
-        host="127.0.0.1", port=port, pid_file=directory / "httpd.pid",
-        logs=[directory / "error_log"],
-    )
-    return server.start(ready=lambda: http_ready("127.0.0.1", port, ready_target))
+    return _start_apache(name, directory, APACHE_MODWSGI_MODULES, body=body,
+                         more_modules=module_config, ready_target=ready_target, settings=[
+                             f'WSGISocketPrefix "{directory}/wsgi"',
+                             "StartServers 1", "ServerLimit 1", "ThreadsPerChild 16",
+                             "MaxRequestWorkers 16", "MinSpareThreads 1", "MaxSpareThreads 64",
+                             "MaxConnectionsPerChild 0"])
