@@ -172,6 +172,25 @@ def refuse_wrapped_twice(app: object, cls: type, name: str, record: str) -> None
         raise ConfigError(msg, source=name)
 
 
+class _CallSignature:
+    """``__signature__`` of a middleware: for an instance, its ``__call__``'s
+    (what :func:`inspect.signature` reports), with the compiled path too, whose
+    ``__call__`` is a C slot that :mod:`inspect` cannot read; for the class,
+    ``None``, so that its constructor's is read as usual."""
+
+    def __get__(self, instance: object, owner: type | None = None) -> Any:
+        if instance is None:
+            return None
+        import functools
+        import inspect
+        import types
+
+        call: Any = type(instance).__call__
+        if isinstance(call, types.WrapperDescriptorType):  # the compiled slot
+            call = TrustedProxyMiddleware._call_python
+        return inspect.signature(functools.partial(call, instance))
+
+
 class TrustedProxyMiddleware(_Base):
     """WSGI middleware that believes forwarded headers only from trusted proxies.
 
@@ -212,6 +231,8 @@ class TrustedProxyMiddleware(_Base):
         app.wsgi_app = TrustedProxyMiddleware(app.wsgi_app, policy)   # Flask
         application = TrustedProxyMiddleware(application, "trust.yaml")
     """
+
+    __signature__ = _CallSignature()
 
     def __init__(self, app: WSGIApplication,
                  policy: TrustPolicy | str | os.PathLike[str]) -> None:
