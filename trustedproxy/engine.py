@@ -332,8 +332,11 @@ class TrustEngine:
         :func:`~trustedproxy.addresses.is_socket_peer`).
 
         Args:
-            peer: a TCP peer address as a server reports it (``REMOTE_ADDR``).
+            peer: a TCP peer address as a server reports it (``REMOTE_ADDR``);
+                a str subclass is read as its text (its methods never run).
         """
+        if type(peer) is not str:  # remembered by its text alone (see decide)
+            peer = str.__str__(peer)
         cached = self._cache.get(peer)
         if cached is not None:
             return cached
@@ -384,11 +387,16 @@ class TrustEngine:
                 value that is not a ``str`` (a malformed environ or scope, or
                 an adapter's :class:`Unreadable`) is never read: a trusted
                 header's is ignored, with its type as the reason, and removed.
+                A ``str`` subclass (the peer too) is read as its text alone:
+                none of its methods runs, and the caches, shared by every
+                request, keep only exact ``str`` keys.
 
         Returns:
             The frozen :class:`Decision` (one shared object per peer for a
             request with no forwarded header).
         """
+        if type(peer) is not str:  # a str subclass: its text (its methods never run)
+            peer = str.__str__(peer)
         if not headers:  # the usual request: one shared decision per peer
             plain = self._plain.get(peer)
             return plain if plain is not None else self._plain_decision(peer)
@@ -408,11 +416,15 @@ class TrustEngine:
             raw = headers.get(name, _ABSENT)
             if raw is _ABSENT:
                 continue
-            if not isinstance(raw, str):
-                # A value of the wrong type (a malformed environ or scope):
-                # never read, so ignored, and removed as every value not kept.
-                ignored.append(Ignored(source[1], *not_text(raw)))
-                continue
+            if type(raw) is not str:
+                if not isinstance(raw, str):
+                    # A value of the wrong type (a malformed environ or scope):
+                    # never read, so ignored, and removed as every value not kept.
+                    ignored.append(Ignored(source[1], *not_text(raw)))
+                    continue
+                # A str subclass: its text, read without its methods, so that
+                # its __hash__ and __eq__ never run, nor stay in a cache.
+                raw = str.__str__(raw)
             # The usual single value, valid and seen before, first: only a
             # single-valued header's cache is ever filled (see below).
             parsed = cache.get(raw)

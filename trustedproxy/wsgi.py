@@ -146,15 +146,18 @@ def _apply_prefix(prefix: str, strip: bool, environ: WSGIEnvironment,
     ``PATH_INFO`` that is not a ``str`` is left as it is: nothing is cut.
     """
     old_script = environ.get("SCRIPT_NAME")
-    script_name = prefix + (old_script if isinstance(old_script, str) else "")
+    # A str subclass is read as its text: none of its methods (__radd__,
+    # startswith, ...) runs.
+    script_name = prefix + (str.__str__(old_script) if isinstance(old_script, str) else "")
     if type(old_script) is not str or old_script != script_name:
         orig.setdefault("SCRIPT_NAME", old_script)
         environ["SCRIPT_NAME"] = script_name
     if strip:
         old_path = environ.get("PATH_INFO")
         if isinstance(old_path, str):
-            _, path_info = join_prefix(prefix, "", old_path, strip)
-            if path_info is not old_path:  # the prefix was cut
+            text = str.__str__(old_path)
+            _, path_info = join_prefix(prefix, "", text, strip)
+            if path_info is not text:  # the prefix was cut
                 orig.setdefault("PATH_INFO", old_path)
                 environ["PATH_INFO"] = path_info
 
@@ -192,7 +195,9 @@ class TrustedProxyMiddleware(_Base):
     read (removed; a trusted one is ignored, see ``Decision.ignored``); a key
     the rewrite sets is replaced, never compared, when it holds another type
     (a str subclass too); a ``SCRIPT_NAME`` of another type reads as absent; a
-    ``PATH_INFO`` of another type is left as it is.
+    ``PATH_INFO`` of another type is left as it is. A ``str`` subclass is read
+    as its text alone: none of its methods runs, and none is remembered in the
+    engine's caches, which every later request reads.
 
     Args:
         app: the WSGI application to call.
@@ -290,8 +295,9 @@ class TrustedProxyMiddleware(_Base):
         # A REMOTE_ADDR that is not a str (a server's mistake; None included)
         # is no usable peer: untrusted, whatever trust_unix_socket says. A
         # missing one is empty, as ASGI's client None: a Unix socket's.
-        text = (peer if isinstance(peer, str) else "" if "REMOTE_ADDR" not in environ
-                else None)
+        # A str subclass is read as its text (none of its methods runs).
+        text = (str.__str__(peer) if isinstance(peer, str)
+                else "" if "REMOTE_ADDR" not in environ else None)
         if found:
             env_to_name = self._env_to_name
             # In table order, as the compiled path lists them (Decision.removed).
