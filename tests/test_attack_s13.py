@@ -15,6 +15,8 @@ class defines, and only exact ``str`` and ``bytes`` go into a cache.
 
 from __future__ import annotations
 
+import copy
+import pickle
 from typing import Any
 
 import pytest
@@ -36,6 +38,8 @@ from test_odd_values import (
 from trustedproxy import TrustPolicy
 from trustedproxy import asgi as asgi_module
 from trustedproxy.wsgi import DECISION_KEY, ORIG_KEY
+from trustedproxy.wsgi import TrustedProxyMiddleware as WSGI_BASE
+from trustedproxy.wsgi import _PurePythonMiddleware as WSGI_PURE
 
 ATTACKER = "203.0.113.66"
 
@@ -396,3 +400,99 @@ def test_asgi_names_cache_holds_exact_bytes_only(kind: Any) -> None:
             middleware._prepare_python(scope)
     assert all(type(key) is bytes for key in middleware._names.seen)
     assert isinstance(middleware, asgi_module.TrustedProxyMiddleware)
+
+
+# --------------------------------------------------------------------------- copies
+
+
+class SlottedWsgi(WSGI_BASE):  # type: ignore[misc,valid-type]
+    """A WSGI middleware subclass keeping attributes in __slots__ (one private)."""
+
+    __slots__ = ("__secret", "tag")
+
+    def secret(self) -> object:
+        return self.__secret
+
+    def set_secret(self, value: object) -> None:
+        self.__secret = value
+
+
+class SlottedPure(WSGI_PURE):  # type: ignore[misc,valid-type]
+    """The same on the pure-Python path."""
+
+    __slots__ = ("tag",)
+
+
+@pytest.mark.parametrize("cls", [SlottedWsgi, SlottedPure], ids=["compiled", "pure"])
+@pytest.mark.parametrize("how", ["copy", "deepcopy", "pickle"])
+def test_wsgi_copy_keeps_a_subclass_slots(cls: Any, how: str) -> None:
+    """``TrustedProxyMiddleware.__reduce__`` promises a copy "with every other
+    attribute a subclass gave it": on main the attributes a subclass keeps in
+    ``__slots__`` were lost (only ``vars(self)`` was copied)."""
+    middleware = cls(WsgiApp(), policy())
+    middleware.tag = ["t"]
+    if isinstance(middleware, SlottedWsgi):
+        middleware.set_secret("s")
+    made = {"copy": copy.copy, "deepcopy": copy.deepcopy,
+            "pickle": lambda m: pickle.loads(pickle.dumps(m))}[how](middleware)
+    assert type(made) is cls
+    assert made.tag == ["t"]
+    assert (made.tag is middleware.tag) is (how == "copy")
+    if isinstance(made, SlottedWsgi):
+        assert made.secret() == "s"
+    environ = base_environ(HTTP_X_FORWARDED_FOR=CLIENT)
+    made(environ, None)
+    assert environ["REMOTE_ADDR"] == CLIENT
+
+
+# --------------------------------------------------------------------------- extensions
+
+
+class RaisingBool:
+    """An object whose truth value raises."""
+
+    def __bool__(self) -> bool:
+        raise Boom("__bool__ ran")
+
+
+class RaisingKeys(dict):  # type: ignore[type-arg]
+    """A dict subclass that cannot be copied by ``dict()``."""
+
+    def keys(self) -> Any:
+        raise Boom("keys ran")
+
+    def __iter__(self) -> Any:
+        raise Boom("__iter__ ran")
+
+
+@ASGI_KINDS
+@pytest.mark.parametrize("extensions", [5, ["x"], "ab", RaisingBool(), RaisingKeys(a=1)],
+                         ids=["int", "list", "str", "raising bool", "raising dict"])
+@pytest.mark.parametrize("peer", [PROXY, ATTACKER], ids=["trusted", "untrusted"])
+def test_asgi_extensions_of_the_wrong_type(kind: Any, extensions: Any, peer: str) -> None:
+    """A scope ``extensions`` that ``dict()`` cannot read raised out of the
+    middleware on main (TypeError, ValueError, or what its methods raise),
+    compiled and pure. Now the application gets an extensions dict holding
+    ours alone, and the value given is kept in ``orig["extensions"]``."""
+    scope = make_scope((peer, 1), [(b"x-forwarded-for", CLIENT.encode())],
+                       extensions=extensions)
+    seen = asgi_run(kind, policy(), scope)
+    assert list(seen["extensions"]) == [asgi_module.EXTENSION_KEY]
+    orig, decision = info(seen)
+    assert orig["extensions"] is extensions
+    assert decision.trusted is (peer == PROXY)
+    assert scope["extensions"] is extensions
+
+
+@ASGI_KINDS
+@pytest.mark.parametrize("extensions", [None, {}, {"tls": {}}, (("tls", 1),)],
+                         ids=["None", "empty", "dict", "pairs"])
+def test_asgi_extensions_readable(kind: Any, extensions: Any) -> None:
+    """Extensions ``dict()`` reads are copied as before; ``orig`` has no
+    ``extensions`` then (a guard: passes on main)."""
+    seen = asgi_run(kind, policy(), make_scope(headers=[(b"x-forwarded-for", b"1.2.3.4")],
+                                               extensions=extensions))
+    expected = dict(extensions or {})
+    assert {k: v for k, v in seen["extensions"].items()
+            if k != asgi_module.EXTENSION_KEY} == expected
+    assert "extensions" not in info(seen)[0]

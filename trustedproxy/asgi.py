@@ -53,7 +53,9 @@ into a list (empty when it cannot be read), which the application gets. Other
 fields of another type are replaced, never compared: a ``root_path`` reads as
 empty, a ``path`` (and with it ``raw_path``) is left as it is, a ``raw_path``
 that is not bytes is made anew from ``path``, a ``server`` that is not a pair
-reads as missing. A ``str``, ``bytes`` or ``bytearray`` subclass (and a
+reads as missing, an ``extensions`` that ``dict()`` cannot read is replaced
+by one holding ours alone (the value is kept in ``orig``). A ``str``,
+``bytes`` or ``bytearray`` subclass (and a
 ``list`` or ``tuple`` subclass ``client`` or ``server``) is read from its
 memory alone, none of its methods runs, and the names cache, shared by every
 later request, remembers only exact ``bytes`` names.
@@ -712,11 +714,28 @@ class TrustedProxyMiddleware:
             new, orig = dict(scope), {"client": client}
         if given is not None and headers is not given:
             orig["headers"] = given
-        extensions = scope.get("extensions")
-        extensions = dict(extensions) if extensions else {}
+        given_extensions = scope.get("extensions")
+        if type(given_extensions) is dict:
+            extensions = dict(given_extensions)
+        else:
+            extensions = _extensions(given_extensions, orig)
         extensions[EXTENSION_KEY] = {"orig": orig, "decision": decision}
         new["extensions"] = extensions
         return new
+
+
+def _extensions(given: object, orig: dict[str, Any]) -> dict[str, Any]:
+    """A new dict of *given*, a scope's ``extensions`` that is not a dict:
+    empty for ``None``; else what ``dict()`` reads of it, or, when that
+    raises (a server's mistake: not a mapping nor pairs), an empty one, with
+    *given* kept in ``orig["extensions"]``."""
+    if given is None:
+        return {}
+    try:
+        return dict(given) if given else {}  # type: ignore[call-overload]
+    except Exception:
+        orig["extensions"] = given
+        return {}
 
 
 def _header_list(headers: object) -> list[Any] | tuple[Any, ...]:

@@ -52,6 +52,23 @@ logger = logging.getLogger("trustedproxy")
 _DERIVED = frozenset({"engine", "_plain", "_env_to_name", "_env_keys", "_key_order"})
 
 
+def _slot_values(obj: object) -> dict[str, Any]:
+    """The values set in the ``__slots__`` *obj*'s classes declare (a
+    subclass's: a copy keeps them, as it keeps the attributes in its
+    ``__dict__``), by attribute name (private names mangled)."""
+    values: dict[str, Any] = {}
+    for cls in type(obj).__mro__:
+        slots = cls.__dict__.get("__slots__", ())
+        for name in (slots,) if isinstance(slots, str) else slots:
+            if name in ("__dict__", "__weakref__"):
+                continue
+            if name.startswith("__") and not name.endswith("__"):
+                name = f"_{cls.__name__.lstrip('_')}{name}"
+            if name not in values and hasattr(obj, name):
+                values[name] = getattr(obj, name)
+    return values
+
+
 def _new_instance(cls: type[TrustedProxyMiddleware]) -> TrustedProxyMiddleware:
     """A middleware of *cls* not yet set up (what copies and pickles start from)."""
     return cls.__new__(cls)
@@ -248,14 +265,17 @@ class TrustedProxyMiddleware(_Base):
         built anew, so this works with and without :data:`SPEEDUPS`."""
         state = {key: value for key, value in vars(self).items() if key not in _DERIVED}
         state["app"] = self.app  # with SPEEDUPS, a slot of the compiled base
-        return (_new_instance, (type(self),), state)
+        return (_new_instance, (type(self),), (state, _slot_values(self)))
 
-    def __setstate__(self, state: dict[str, Any]) -> None:
+    def __setstate__(self, state: tuple[dict[str, Any], dict[str, Any]]) -> None:
         """Set up a copy made by :meth:`__reduce__` (not a subclass's
-        ``__init__``, whose arguments the copy does not know)."""
-        state = dict(state)
-        TrustedProxyMiddleware.__init__(self, state.pop("app"), state.pop("policy"))
-        vars(self).update(state)
+        ``__init__``, whose arguments the copy does not know): its
+        ``__dict__`` attributes, then the ``__slots__`` a subclass declared."""
+        attributes, slots = dict(state[0]), state[1]
+        TrustedProxyMiddleware.__init__(self, attributes.pop("app"), attributes.pop("policy"))
+        vars(self).update(attributes)
+        for name, value in slots.items():
+            setattr(self, name, value)
 
     def _setup_speedups(self) -> None:
         """Hand the compiled path (``_speedups.Core``) the engine's tables and caches."""
