@@ -496,3 +496,46 @@ def test_asgi_extensions_readable(kind: Any, extensions: Any) -> None:
     assert {k: v for k, v in seen["extensions"].items()
             if k != asgi_module.EXTENSION_KEY} == expected
     assert "extensions" not in info(seen)[0]
+
+
+_LOAD_AND_RUN = """
+import pickle, sys
+middleware = pickle.loads(sys.stdin.buffer.read())
+seen = []
+async def app(scope, receive, send):
+    seen.append(scope)
+middleware.app = app
+scope = {"type": "http", "client": ("127.0.0.1", 1), "headers": [(b"x-forwarded-for", b"%s")]}
+coroutine = middleware(scope, None, None)
+try:
+    coroutine.send(None)
+except StopIteration:
+    pass
+print(seen[0]["client"][0], middleware._prepare is None)
+"""
+
+
+@pytest.mark.skipif(not asgi_module.SPEEDUPS, reason="the compiled path is not in use here")
+@pytest.mark.parametrize("kind", [asgi_module.TrustedProxyMiddleware,
+                                  asgi_module._PurePythonMiddleware], ids=["compiled", "pure"])
+def test_asgi_pickle_loads_where_the_speedups_are_not_used(kind: Any) -> None:
+    """An ASGI middleware pickled where the compiled path is used, loaded in
+    a process where it is not (``TRUSTEDPROXY_PURE_PYTHON=1``, or a platform
+    that leaves the extension unused): on main the copy kept the compiled
+    ``asgi_prepare`` and a decider without ``_decide``, and every request
+    raised AttributeError. Now the copy is set up anew where it is loaded."""
+    import operator
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    middleware = kind(operator.truth, policy(["X-Forwarded-For"]))
+    root = Path(asgi_module.__file__).resolve().parent.parent
+    env = {**os.environ, "TRUSTEDPROXY_PURE_PYTHON": "1",
+           "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run([sys.executable, "-c", _LOAD_AND_RUN % CLIENT],
+                          input=pickle.dumps(middleware), capture_output=True, env=env,
+                          timeout=60, check=False)
+    assert done.returncode == 0, done.stderr.decode()
+    assert done.stdout.decode().split() == [CLIENT, "True"]

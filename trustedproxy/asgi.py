@@ -78,7 +78,7 @@ from .engine import Decision, Unreadable
 from .headers import HEADERS, environ_key
 from .policy import TrustPolicy, adapter_policy
 from .values import join_prefix, text_from_wsgi
-from .wsgi import SPEEDUPS, log_ignored, refuse_wrapped_twice
+from .wsgi import SPEEDUPS, _slot_values, log_ignored, refuse_wrapped_twice
 from .wsgi import TrustedProxyMiddleware as _WsgiMiddleware
 
 __all__ = [
@@ -635,6 +635,8 @@ class TrustedProxyMiddleware:
     """
 
     _compiled = True  # whether to use the compiled decision when SPEEDUPS
+    #: The attributes __init__ derives from the policy: a copy derives them anew.
+    _derived = frozenset({"engine", "_decider", "_names", "_prepare", "_config"})
 
     def __init__(self, app: ASGIApp, policy: TrustPolicy | str | os.PathLike[str]) -> None:
         refuse_wrapped_twice(app, TrustedProxyMiddleware,
@@ -661,6 +663,26 @@ class TrustedProxyMiddleware:
             self._prepare = speedups.asgi_prepare
             self._config = (self._decider, self._names, _apply_prefix, _rescan_apply,
                             _quote_prefix)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Copies and pickles (:mod:`copy`, :mod:`pickle`): a new middleware of
+        the same class, set up by ``__init__`` for (a copy of) the same ``app``
+        and ``policy``, with every other attribute a subclass gave it (in its
+        ``__dict__`` or ``__slots__``). The decider, the names cache and the
+        compiled path are made anew, in the process that loads a pickle as
+        its speedups allow (one made where they are used loads where they are
+        not, ``TRUSTEDPROXY_PURE_PYTHON`` set, and the other way round)."""
+        state = {key: value for key, value in vars(self).items() if key not in self._derived}
+        return (_new_instance, (type(self),), (state, _slot_values(self)))
+
+    def __setstate__(self, state: tuple[dict[str, Any], dict[str, Any]]) -> None:
+        """Set up a copy made by :meth:`__reduce__` (not a subclass's
+        ``__init__``, whose arguments the copy does not know)."""
+        attributes, slots = dict(state[0]), state[1]
+        TrustedProxyMiddleware.__init__(self, attributes.pop("app"), attributes.pop("policy"))
+        vars(self).update(attributes)
+        for name, value in slots.items():
+            setattr(self, name, value)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Fix a copy of *scope* for this connection, then call the application."""
@@ -736,6 +758,11 @@ def _extensions(given: object, orig: dict[str, Any]) -> dict[str, Any]:
     except Exception:
         orig["extensions"] = given
         return {}
+
+
+def _new_instance(cls: type[TrustedProxyMiddleware]) -> TrustedProxyMiddleware:
+    """A middleware of *cls* not yet set up (what copies and pickles start from)."""
+    return cls.__new__(cls)
 
 
 def _header_list(headers: object) -> list[Any] | tuple[Any, ...]:
