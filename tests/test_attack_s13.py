@@ -539,3 +539,63 @@ def test_asgi_pickle_loads_where_the_speedups_are_not_used(kind: Any) -> None:
                           timeout=60, check=False)
     assert done.returncode == 0, done.stderr.decode()
     assert done.stdout.decode().split() == [CLIENT, "True"]
+
+
+class SaysEqual(str):
+    """A str that says it equals, and differs from, everything."""
+
+    def __eq__(self, other: object) -> bool:
+        return True
+
+    def __ne__(self, other: object) -> bool:
+        return True
+
+    __hash__ = str.__hash__
+
+
+@ASGI_KINDS
+@pytest.mark.parametrize("kind_text", ["http", "websocket"])
+def test_asgi_type_str_subclass_is_read_as_its_text(kind: Any, kind_text: str) -> None:
+    """On main a scope ``type`` that says it differs from ``http`` and from
+    ``websocket`` (and equals ``http`` to the application) was passed on
+    untouched: an untrusted peer's X-Forwarded-For reached the application;
+    and an ``http`` one that says it equals ``websocket`` got ``wss``. Now a
+    str subclass type is read as its text, and one of any other type is
+    never compared (an object whose __ne__ raises made the middleware raise)."""
+    the_policy = policy()
+    scope = make_scope((ATTACKER, 1), [(b"x-forwarded-for", b"6.6.6.6")],
+                       type=SaysEqual(kind_text))
+    seen = asgi_run(kind, the_policy, scope)
+    assert names(seen) == [b"host", b"user-agent"]
+    trusted = asgi_run(kind, the_policy, make_scope(
+        (PROXY, 1), [(b"x-forwarded-proto", b"https")], type=SaysEqual(kind_text)))
+    assert trusted["scheme"] == ("wss" if kind_text == "websocket" else "https")
+
+
+class RaisingCompare:
+    """A value whose comparisons raise."""
+
+    def __eq__(self, other: object) -> bool:
+        raise Boom("__eq__ ran")
+
+    def __ne__(self, other: object) -> bool:
+        raise Boom("__ne__ ran")
+
+    __hash__ = object.__hash__
+
+
+@ASGI_KINDS
+def test_asgi_type_of_another_type_is_never_compared(kind: Any) -> None:
+    """A ``type`` that is not a str is no http nor websocket scope: passed on
+    as the very scope (as ``lifespan``), its comparisons never run (they
+    raised out of the pure-Python middleware on main)."""
+    scope = make_scope((ATTACKER, 1), [], type=RaisingCompare())
+    app_scopes: list[Any] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        app_scopes.append(scope)
+
+    coroutine = kind(app, policy())(scope, None, None)
+    with pytest.raises(StopIteration):
+        coroutine.send(None)
+    assert app_scopes[0] is scope

@@ -63,7 +63,8 @@ later request, remembers only exact ``bytes`` names.
 The caller's scope is never changed: the application gets a new scope dict,
 with a new ``extensions`` dict, and a new ``headers`` list when a header
 changes. ``lifespan`` scopes (and any other type but ``http`` and
-``websocket``) are passed on untouched.
+``websocket``, a ``type`` that is not a ``str`` included, never compared)
+are passed on untouched.
 """
 
 from __future__ import annotations
@@ -518,8 +519,9 @@ def _apply(decision: Decision, scope: Scope, spots: list[tuple[int, _Entry]]
                 and type(old[1]) is int and old == client):
             new["client"] = client
     if decision.scheme is not None:
-        value: object = (_WS_SCHEMES[decision.scheme] if get("type") == "websocket"
-                         else decision.scheme)
+        kind = get("type")  # a str subclass read as its text, as _prepare_python reads it
+        websocket = isinstance(kind, str) and str.__str__(kind) == "websocket"
+        value: object = _WS_SCHEMES[decision.scheme] if websocket else decision.scheme
         old = get("scheme")
         if type(old) is not str or old != value:
             orig["scheme"], new["scheme"] = old, value
@@ -698,6 +700,13 @@ class TrustedProxyMiddleware:
         for the compiled ``_speedups.asgi_prepare``, and the path of scopes of
         a shape it leaves to Python."""
         kind = scope.get("type")
+        if type(kind) is not str:
+            # A str subclass is read as its text; any other type (a server's
+            # mistake) is no http nor websocket scope, and is never compared
+            # (its class could say it equals anything, or raise).
+            if not isinstance(kind, str):
+                return scope
+            kind = str.__str__(kind)
         if kind != "http" and kind != "websocket":
             return scope
         client = scope.get("client")
