@@ -549,14 +549,13 @@ def _pair(value: object) -> tuple[Any, Any] | None:
     memory, without its ``__len__`` or ``__getitem__``), or ``None``."""
     try:
         if isinstance(value, tuple):
-            items: list[Any] | tuple[Any, ...] = tuple.__getitem__(value, slice(None))
-        elif isinstance(value, list):
-            items = list.copy(value)
-        else:
-            return None
+            if tuple.__len__(value) == 2:
+                return tuple.__getitem__(value, 0), tuple.__getitem__(value, 1)
+        elif isinstance(value, list) and list.__len__(value) == 2:
+            return list.__getitem__(value, 0), list.__getitem__(value, 1)
     except Exception:  # a __class__ that lies
-        return None
-    return (items[0], items[1]) if len(items) == 2 else None
+        pass
+    return None
 
 
 def _same(old: object, value: tuple[Any, Any]) -> bool:
