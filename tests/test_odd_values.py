@@ -803,3 +803,131 @@ def test_evaluate_ignores_header_names_that_are_no_str(name: Any) -> None:
     assert engine.evaluate("10.1.2.3", headers) == engine.evaluate(
         "10.1.2.3", {"X-Forwarded-For": "203.0.113.9"})
     assert engine.evaluate("10.1.2.3", headers).client == "203.0.113.9"
+
+
+# --------------------------------------------------------------------------- lying subclasses
+
+
+def _liar(base: type, hash_as: object, raising: bool) -> type:
+    """A subclass of *base* (str or bytes) that hashes as *hash_as* and says
+    it equals everything, or whose __hash__, __eq__ and the methods the
+    adapters could call raise."""
+
+    def boom(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("a method of the value's class ran")
+
+    if raising:
+        methods = {name: boom for name in ("__hash__", "__eq__", "__ne__", "__add__", "__radd__",
+                                            "__len__", "__getitem__", "__iter__", "__bool__",
+                                            "__bytes__", "startswith", "endswith", "strip",
+                                            "split", "count", "lower", "decode", "encode")}
+    else:
+        methods = {"__hash__": lambda self: hash(hash_as), "__eq__": lambda self, other: True,
+                   "__ne__": lambda self, other: False}
+    return type(f"Liar{base.__name__}", (base,), methods)
+
+
+LIE_TARGETS = ["127.0.0.1", "203.0.113.66", "https", "good.example", "/p"]
+
+
+@st.composite
+def liars(draw: st.DrawFn, text: st.SearchStrategy[str], base: type) -> Any:
+    """A str or bytes subclass instance holding *text*, lying or raising."""
+    cls = _liar(base, draw(st.sampled_from(LIE_TARGETS)), draw(st.booleans()))
+    value = draw(text)
+    return cls(value if base is str else value.encode("latin-1"))
+
+
+@SETTINGS
+@given(the_policy=POLICIES, data=st.data())
+def test_wsgi_property_lying_subclasses_change_no_later_request(the_policy: TrustPolicy,
+                                                                data: st.DataObject) -> None:
+    """Invariant: an environ whose REMOTE_ADDR, known headers, SCRIPT_NAME or
+    PATH_INFO are str subclasses that lie about their hash and equality, or
+    whose methods raise, never makes the middleware raise, is decided as the
+    same environ of exact strs, the same on the compiled and Python paths;
+    and it changes no later ordinary request (the caches every request
+    shares keep no such object): an untrusted peer's forwarded headers are
+    still all removed and a trusted one's read as sent."""
+    liar = liars(st.sampled_from(["127.0.0.1", "203.0.113.66", "203.0.113.9, 127.0.0.1", "https",
+                                  "evil.example", "/p", "/p/x", ""]), str)
+    keys = data.draw(st.lists(st.sampled_from(["REMOTE_ADDR", "SCRIPT_NAME", "PATH_INFO",
+                                               *(environ_key(name) for name in KNOWN)]),
+                              min_size=1, max_size=4, unique=True))
+    environ = base_environ(PROXY)
+    for key in keys:
+        environ[key] = data.draw(liar)
+    exact = {key: str.__str__(value) if isinstance(value, str) else value
+             for key, value in environ.items()}
+    for kind in (_PurePythonMiddleware, TrustedProxyMiddleware):
+        app = WsgiApp()
+        middleware = kind(app, the_policy)
+        for _ in range(2):
+            middleware(dict(environ), None)
+            assert app.environ is not None
+            liar_decision = app.environ[DECISION_KEY]
+            middleware(dict(exact), None)
+            assert decision_data(liar_decision) == decision_data(app.environ[DECISION_KEY])
+        for peer in ("203.0.113.66", PROXY):
+            later = base_environ(peer, HTTP_X_FORWARDED_FOR="198.51.100.7",
+                                 HTTP_X_FORWARDED_HOST="good.example")
+            middleware(later, None)
+            decision = later[DECISION_KEY]
+            assert decision.trusted is (peer == PROXY)
+            if peer != PROXY:
+                assert "HTTP_X_FORWARDED_FOR" not in later
+                assert later["REMOTE_ADDR"] == peer
+            elif "X-Forwarded-Host" in the_policy.trusted_headers:
+                assert later["HTTP_HOST"] == "good.example"
+
+
+@SETTINGS
+@given(the_policy=POLICIES, data=st.data())
+def test_asgi_property_lying_subclasses_change_no_later_request(the_policy: TrustPolicy,
+                                                                data: st.DataObject) -> None:
+    """Invariant: header entries whose names or values are bytes or str
+    subclasses that lie about their hash and equality, or whose methods
+    raise, and a client host of such a str, never make the middleware raise,
+    give the same scope and Decision on the compiled and Python paths, and
+    change no later ordinary scope: an untrusted peer's forwarded headers are
+    still all removed (the names cache keeps exact bytes only)."""
+    names_text = st.sampled_from(["x-forwarded-for", "X-Forwarded-Host", "user-agent", "host",
+                                  "x_forwarded_for", "forwarded"])
+    entries = st.lists(st.tuples(st.one_of(liars(names_text, bytes), liars(names_text, str),
+                                           names_text.map(str.encode)),
+                                 st.one_of(liars(st.sampled_from(TEXTS), bytes),
+                                           st.sampled_from(TEXTS).map(str.encode))),
+                       max_size=4)
+    headers = data.draw(entries)
+    client = data.draw(st.one_of(st.just((PROXY, 1)),
+                                 st.builds(lambda host: (host, 1),
+                                           liars(st.sampled_from([PROXY, "203.0.113.66"]), str))))
+    scope = make_scope(client, headers)
+    answers = []
+    for kind in (asgi_module._PurePythonMiddleware, asgi_module.TrustedProxyMiddleware):
+        app = AsgiApp()
+        middleware = kind(app, the_policy)
+        for _ in range(2):
+            seen = asgi_run(kind, the_policy, scope, times=1)
+            orig, decision = info(seen)
+            answers.append((norm({k: v for k, v in seen.items() if k != "extensions"}),
+                            norm(orig), decision_data(decision)))
+            coroutine = middleware(scope, None, None)
+            with pytest.raises(StopIteration):
+                coroutine.send(None)
+        for peer in ("203.0.113.66", PROXY):
+            later = make_scope((peer, 1), [(b"x-forwarded-for", b"198.51.100.7"),
+                                           (b"user-agent", b"u"), (b"x-forwarded-host", b"h")])
+            coroutine = middleware(later, None, None)
+            with pytest.raises(StopIteration):
+                coroutine.send(None)
+            assert app.scope is not None
+            decision = info(app.scope)[1]
+            assert decision.trusted is (peer == PROXY)
+            kept = [entry[0] for entry in app.scope["headers"]
+                    if entry[0] in (b"x-forwarded-for", b"x-forwarded-host")]
+            if peer != PROXY:
+                assert kept == []
+            else:
+                assert all(name.decode() in decision.kept for name in kept)
+    assert all(answer == answers[0] for answer in answers)

@@ -2720,11 +2720,20 @@ asgi_prepare(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     PyObject *given = PyDict_GetItemWithError(scope, S_extensions);
     if (given == NULL && PyErr_Occurred())
         goto out;
+    if (given == Py_None)
+        given = NULL;
+    Py_XINCREF(given);  /* reading one of another type runs its code, which may drop it */
     int any = given ? PyObject_IsTrue(given) : 0;
-    if (any < 0)
-        goto out;
-    extensions = !any ? PyDict_New() : PyDict_CheckExact(given) ? PyDict_Copy(given)
-        : PyObject_CallOneArg((PyObject *)&PyDict_Type, given);
+    extensions = any < 0 ? NULL : !any ? PyDict_New() : PyDict_CheckExact(given)
+        ? PyDict_Copy(given) : PyObject_CallOneArg((PyObject *)&PyDict_Type, given);
+    if (extensions == NULL && given != NULL && !PyDict_CheckExact(given)
+        && PyErr_ExceptionMatches(PyExc_Exception)) {
+        /* Not a mapping nor pairs (a server's mistake), as asgi._extensions
+         * reads it: an empty dict, the value kept in orig. */
+        PyErr_Clear();
+        extensions = PyDict_SetItem(orig, S_extensions, given) < 0 ? NULL : PyDict_New();
+    }
+    Py_XDECREF(given);
     PyObject *ours = extensions ? new_dict(2) : NULL;
     if (ours == NULL || PyDict_SetItem(ours, S_orig, orig) < 0
         || PyDict_SetItem(ours, S_decision, decision) < 0) {

@@ -53,12 +53,18 @@ into a list (empty when it cannot be read), which the application gets. Other
 fields of another type are replaced, never compared: a ``root_path`` reads as
 empty, a ``path`` (and with it ``raw_path``) is left as it is, a ``raw_path``
 that is not bytes is made anew from ``path``, a ``server`` that is not a pair
-reads as missing.
+reads as missing, an ``extensions`` that ``dict()`` cannot read is replaced
+by one holding ours alone (the value is kept in ``orig``). A ``str``,
+``bytes`` or ``bytearray`` subclass (and a
+``list`` or ``tuple`` subclass ``client`` or ``server``) is read from its
+memory alone, none of its methods runs, and the names cache, shared by every
+later request, remembers only exact ``bytes`` names.
 
 The caller's scope is never changed: the application gets a new scope dict,
 with a new ``extensions`` dict, and a new ``headers`` list when a header
 changes. ``lifespan`` scopes (and any other type but ``http`` and
-``websocket``) are passed on untouched.
+``websocket``, a ``type`` that is not a ``str`` included, never compared)
+are passed on untouched.
 """
 
 from __future__ import annotations
@@ -73,7 +79,7 @@ from .engine import Decision, Unreadable
 from .headers import HEADERS, environ_key
 from .policy import TrustPolicy, adapter_policy
 from .values import join_prefix, text_from_wsgi
-from .wsgi import SPEEDUPS, log_ignored, refuse_wrapped_twice
+from .wsgi import SPEEDUPS, _slot_values, log_ignored, refuse_wrapped_twice
 from .wsgi import TrustedProxyMiddleware as _WsgiMiddleware
 
 __all__ = [
@@ -161,10 +167,10 @@ class _Names:
                 return None
             name = item[0]
         if isinstance(name, _BYTES_LIKE):
-            try:
-                text = bytes(name).decode("latin-1")
-            except Exception:  # a released memoryview
+            raw = _exact_bytes(name)
+            if raw is None:  # a released memoryview
                 return None
+            text = raw.decode("latin-1")
         elif isinstance(name, str):
             text = str.__str__(name)
         else:
@@ -186,9 +192,10 @@ class _Names:
         :data:`_NAMES_CACHE_SIZE` names of any length.
 
         Raises:
-            _OddEntry: *name* is not bytes (never remembered: :func:`_scan`
-                reads its entry with :meth:`odd`)."""
-        if not isinstance(name, bytes):
+            _OddEntry: *name* is not exactly bytes (never remembered: a
+                subclass's __hash__ and __eq__ would run in every later
+                lookup; :func:`_scan_careful` reads its entry)."""
+        if type(name) is not bytes:
             raise _OddEntry
         lower = name.lower()
         entry = self.by_lower.get(lower)
@@ -207,6 +214,23 @@ class _Names:
 
 _NOT_A_PAIR = object()  # what _scan reads as the name of an entry that is no pair
 _BYTES_LIKE = (bytes, bytearray, memoryview)  # what a readable entry's name and value are
+
+
+def _exact_bytes(value: object) -> bytes | None:
+    """A bytes-like value's bytes (an exact ``bytes``), read from its memory
+    without calling anything its class defines (a subclass's ``__bytes__``,
+    ``__getitem__``, ...); ``None`` when it is not bytes-like or cannot be
+    read (a released memoryview)."""
+    try:
+        if isinstance(value, bytes):
+            return bytes.__getitem__(value, slice(None))  # the very object when exact
+        if isinstance(value, bytearray):
+            return bytes(bytearray.copy(value))
+        if isinstance(value, memoryview):
+            return value.tobytes()
+    except Exception:  # released, or a __class__ that lies
+        pass
+    return None
 
 
 class _OddEntry(Exception):
@@ -265,9 +289,11 @@ def _scan(headers: list[Any] | tuple[Any, ...], names: _Names
     try:
         for name, value in headers:
             i += 1
+            if type(name) is not bytes:  # looked up by its own __hash__ and __eq__
+                raise _OddEntry
             entry = seen.get(name, _UNSEEN)
             if entry is _UNSEEN:
-                entry = names.learn(name)  # _OddEntry for a name that is not bytes
+                entry = names.learn(name)
                 seen = names.seen  # learn may start afresh
             if entry is None:
                 continue
@@ -292,12 +318,8 @@ def _scan(headers: list[Any] | tuple[Any, ...], names: _Names
 
 def _bytes_text(value: object) -> str | None:
     """A bytes-like header value as text (latin-1), or ``None`` when it is none."""
-    if not isinstance(value, _BYTES_LIKE):
-        return None
-    try:
-        return bytes(value).decode("latin-1")
-    except ValueError:  # a released memoryview
-        return None
+    raw = _exact_bytes(value)
+    return None if raw is None else raw.decode("latin-1")
 
 
 def _scan_careful(headers: list[Any] | tuple[Any, ...], names: _Names
@@ -312,10 +334,8 @@ def _scan_careful(headers: list[Any] | tuple[Any, ...], names: _Names
             name, value = item
         except Exception:  # not a pair
             name = value = _NOT_A_PAIR
-        try:
-            entry = names.learn(bytes(name)) if isinstance(name, _BYTES_LIKE) else _UNSEEN
-        except ValueError:  # a released memoryview
-            entry = _UNSEEN
+        raw = _exact_bytes(name)  # None: no bytes-like name, or a released memoryview
+        entry = _UNSEEN if raw is None else names.learn(raw)
         if entry is _UNSEEN:
             odd = names.odd(item, name)
             if odd is not None:  # a known header's entry, not read: removed
@@ -394,12 +414,13 @@ def _apply_prefix(decision: Decision, scope: Scope, new: dict[str, Any],
     # A root_path that is not a str (a server's mistake) reads as empty (the
     # prefix replaces it); a path that is not one is left as it is, with
     # raw_path: the route is not known.
-    root = old_root if isinstance(old_root, str) else ""
+    # A str subclass is read as its text alone (none of its methods runs).
+    root = str.__str__(old_root) if isinstance(old_root, str) else ""
     if old_path is not None and not isinstance(old_path, str):
         prefix = text_from_wsgi(decision.prefix or "")
         orig["root_path"], new["root_path"] = old_root, join_prefix(prefix, root, "", False)[0]
         return
-    path = old_path or ""
+    path = "" if old_path is None else str.__str__(old_path)
     # A server that leaves root_path out of path: all of path is the route.
     inside = bool(root) and (path == root or path.startswith(root + "/"))
     route = path[len(root):] if inside else path
@@ -414,12 +435,15 @@ def _apply_prefix(decision: Decision, scope: Scope, new: dict[str, Any],
         orig["path"], new["path"] = old_path, new_path
         old_raw = get("raw_path")
         if old_raw is not None:
-            if not isinstance(old_raw, (bytes, bytearray)):  # made anew from path
+            # Its bytes, read without its class's methods (a subclass's).
+            old_bytes = (_exact_bytes(old_raw) if isinstance(old_raw, (bytes, bytearray))
+                         else None)
+            if old_bytes is None:  # made anew from path
                 raw = quote(new_path, safe=_PATH_SAFE).encode("ascii")
             elif new_path.endswith(path):
-                raw = _quote_prefix(new_path[:len(new_path) - len(path)]) + old_raw
+                raw = _quote_prefix(new_path[:len(new_path) - len(path)]) + old_bytes
             else:  # the prefix was cut from path: raw_path keeps the route's bytes
-                tail = _raw_tail(bytes(old_raw), route)
+                tail = _raw_tail(old_bytes, route)
                 raw = (quote(new_path, safe=_PATH_SAFE).encode("ascii") if tail is None
                        else _quote_prefix(root_path) + tail)
             if type(old_raw) is not bytes or old_raw != raw:
@@ -463,7 +487,9 @@ def _apply(decision: Decision, scope: Scope, spots: list[tuple[int, _Entry]]
                 gone.append(i)  # a second field of a replaced header
                 continue
             done.add(name)
-            old_name, old_value = rewritten[i]
+            # Read again without the entry's own methods (a subclass's
+            # __iter__ may answer differently, or raise, a second time).
+            old_name, old_value = _pair(rewritten[i]) or (None, None)
             encoded = text.encode("latin-1")
             # A name or value of another type (a bytearray) is replaced, not compared.
             changed = (changed or type(old_value) is not bytes or encoded != old_value
@@ -493,15 +519,16 @@ def _apply(decision: Decision, scope: Scope, spots: list[tuple[int, _Entry]]
                 and type(old[1]) is int and old == client):
             new["client"] = client
     if decision.scheme is not None:
-        value: object = (_WS_SCHEMES[decision.scheme] if get("type") == "websocket"
-                         else decision.scheme)
+        kind = get("type")  # a str subclass read as its text, as _prepare_python reads it
+        websocket = isinstance(kind, str) and str.__str__(kind) == "websocket"
+        value: object = _WS_SCHEMES[decision.scheme] if websocket else decision.scheme
         old = get("scheme")
         if type(old) is not str or old != value:
             orig["scheme"], new["scheme"] = old, value
     if decision.server is not None or decision.port is not None:
         old = get("server")
         # A server that is not a [host, port] pair reads as missing.
-        pair = old if isinstance(old, (tuple, list)) and len(old) == 2 else None
+        pair = _pair(old)
         # A port alone needs a host to go with: not for a missing server, nor
         # for a Unix socket's (path, None).
         if decision.server is not None or (pair is not None and pair[1] is not None):
@@ -515,6 +542,20 @@ def _apply(decision: Decision, scope: Scope, spots: list[tuple[int, _Entry]]
     if decision.prefix:
         _apply_prefix(decision, scope, new, orig)
     return new, orig
+
+
+def _pair(value: object) -> tuple[Any, Any] | None:
+    """The two items of a list or tuple of two (a subclass's read from its
+    memory, without its ``__len__`` or ``__getitem__``), or ``None``."""
+    try:
+        if isinstance(value, tuple):
+            if tuple.__len__(value) == 2:
+                return tuple.__getitem__(value, 0), tuple.__getitem__(value, 1)
+        elif isinstance(value, list) and list.__len__(value) == 2:
+            return list.__getitem__(value, 0), list.__getitem__(value, 1)
+    except Exception:  # a __class__ that lies
+        pass
+    return None
 
 
 def _same(old: object, value: tuple[Any, Any]) -> bool:
@@ -595,6 +636,8 @@ class TrustedProxyMiddleware:
     """
 
     _compiled = True  # whether to use the compiled decision when SPEEDUPS
+    #: The attributes __init__ derives from the policy: a copy derives them anew.
+    _derived = frozenset({"engine", "_decider", "_names", "_prepare", "_config"})
 
     def __init__(self, app: ASGIApp, policy: TrustPolicy | str | os.PathLike[str]) -> None:
         refuse_wrapped_twice(app, TrustedProxyMiddleware,
@@ -622,6 +665,26 @@ class TrustedProxyMiddleware:
             self._config = (self._decider, self._names, _apply_prefix, _rescan_apply,
                             _quote_prefix)
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Copies and pickles (:mod:`copy`, :mod:`pickle`): a new middleware of
+        the same class, set up by ``__init__`` for (a copy of) the same ``app``
+        and ``policy``, with every other attribute a subclass gave it (in its
+        ``__dict__`` or ``__slots__``). The decider, the names cache and the
+        compiled path are made anew, in the process that loads a pickle as
+        its speedups allow (one made where they are used loads where they are
+        not, ``TRUSTEDPROXY_PURE_PYTHON`` set, and the other way round)."""
+        state = {key: value for key, value in vars(self).items() if key not in self._derived}
+        return (_new_instance, (type(self),), (state, _slot_values(self)))
+
+    def __setstate__(self, state: tuple[dict[str, Any], dict[str, Any]]) -> None:
+        """Set up a copy made by :meth:`__reduce__` (not a subclass's
+        ``__init__``, whose arguments the copy does not know)."""
+        attributes, slots = dict(state[0]), state[1]
+        TrustedProxyMiddleware.__init__(self, attributes.pop("app"), attributes.pop("policy"))
+        vars(self).update(attributes)
+        for name, value in slots.items():
+            setattr(self, name, value)
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Fix a copy of *scope* for this connection, then call the application."""
         prepare = self._prepare
@@ -636,6 +699,13 @@ class TrustedProxyMiddleware:
         for the compiled ``_speedups.asgi_prepare``, and the path of scopes of
         a shape it leaves to Python."""
         kind = scope.get("type")
+        if type(kind) is not str:
+            # A str subclass is read as its text; any other type (a server's
+            # mistake) is no http nor websocket scope, and is never compared
+            # (its class could say it equals anything, or raise).
+            if not isinstance(kind, str):
+                return scope
+            kind = str.__str__(kind)
         if kind != "http" and kind != "websocket":
             return scope
         client = scope.get("client")
@@ -647,8 +717,10 @@ class TrustedProxyMiddleware:
         elif client is None:
             peer = ""
         else:
-            peer = (client[0] if isinstance(client, (tuple, list)) and len(client) == 2
-                    and isinstance(client[0], str) else None)
+            pair = _pair(client)
+            # A str subclass host is read as its text (none of its methods runs).
+            peer = (str.__str__(pair[0]) if pair is not None and isinstance(pair[0], str)
+                    else None)
         headers = given = scope.get("headers")
         if type(headers) is not list:
             if headers is None:
@@ -672,11 +744,33 @@ class TrustedProxyMiddleware:
             new, orig = dict(scope), {"client": client}
         if given is not None and headers is not given:
             orig["headers"] = given
-        extensions = scope.get("extensions")
-        extensions = dict(extensions) if extensions else {}
+        given_extensions = scope.get("extensions")
+        if type(given_extensions) is dict:
+            extensions = dict(given_extensions)
+        else:
+            extensions = _extensions(given_extensions, orig)
         extensions[EXTENSION_KEY] = {"orig": orig, "decision": decision}
         new["extensions"] = extensions
         return new
+
+
+def _extensions(given: object, orig: dict[str, Any]) -> dict[str, Any]:
+    """A new dict of *given*, a scope's ``extensions`` that is not a dict:
+    empty for ``None``; else what ``dict()`` reads of it, or, when that
+    raises (a server's mistake: not a mapping nor pairs), an empty one, with
+    *given* kept in ``orig["extensions"]``."""
+    if given is None:
+        return {}
+    try:
+        return dict(given) if given else {}  # type: ignore[call-overload]
+    except Exception:
+        orig["extensions"] = given
+        return {}
+
+
+def _new_instance(cls: type[TrustedProxyMiddleware]) -> TrustedProxyMiddleware:
+    """A middleware of *cls* not yet set up (what copies and pickles start from)."""
+    return cls.__new__(cls)
 
 
 def _header_list(headers: object) -> list[Any] | tuple[Any, ...]:

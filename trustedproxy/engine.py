@@ -332,11 +332,14 @@ class TrustEngine:
         :func:`~trustedproxy.addresses.is_socket_peer`).
 
         Args:
-            peer: a TCP peer address as a server reports it (``REMOTE_ADDR``).
+            peer: a TCP peer address as a server reports it (``REMOTE_ADDR``);
+                a str subclass is read as its text (its methods never run).
         """
         cached = self._cache.get(peer)
         if cached is not None:
             return cached
+        if type(peer) is not str:  # remembered by its text alone (see decide)
+            peer = str.__str__(peer)
         fast = self._fast
         if fast is not None:
             found = fast.peer(peer)
@@ -361,7 +364,8 @@ class TrustEngine:
         """Decide what a request from *peer* with *headers* may change.
 
         Args:
-            peer: the TCP peer address (``REMOTE_ADDR`` as the server set it).
+            peer: the TCP peer address (``REMOTE_ADDR`` as the server set it;
+                a ``str`` subclass is read as its text, none of its methods run).
             headers: header values by name (any case); names that are not
                 forwarded headers (a name that is not a ``str`` included) are
                 ignored, and a value that is not a ``str`` is never read.
@@ -369,6 +373,8 @@ class TrustEngine:
         Returns:
             The frozen :class:`Decision`. Nothing in *headers* can make it raise.
         """
+        if type(peer) is not str and isinstance(peer, str):  # its text (its methods never run)
+            peer = str.__str__(peer)
         table = self.policy.headers
         given: Iterable[tuple[object, object]] = headers.items()  # what callers may pass
         known = {name.lower(): value for name, value in given
@@ -384,6 +390,9 @@ class TrustEngine:
                 value that is not a ``str`` (a malformed environ or scope, or
                 an adapter's :class:`Unreadable`) is never read: a trusted
                 header's is ignored, with its type as the reason, and removed.
+                A ``str`` subclass value is read as its text alone (none of
+                its methods runs), and the caches, shared by every request,
+                keep only exact ``str`` keys (adapters pass the peer so).
 
         Returns:
             The frozen :class:`Decision` (one shared object per peer for a
@@ -408,11 +417,15 @@ class TrustEngine:
             raw = headers.get(name, _ABSENT)
             if raw is _ABSENT:
                 continue
-            if not isinstance(raw, str):
-                # A value of the wrong type (a malformed environ or scope):
-                # never read, so ignored, and removed as every value not kept.
-                ignored.append(Ignored(source[1], *not_text(raw)))
-                continue
+            if type(raw) is not str:
+                if not isinstance(raw, str):
+                    # A value of the wrong type (a malformed environ or scope):
+                    # never read, so ignored, and removed as every value not kept.
+                    ignored.append(Ignored(source[1], *not_text(raw)))
+                    continue
+                # A str subclass: its text, read without its methods, so that
+                # its __hash__ and __eq__ never run, nor stay in a cache.
+                raw = str.__str__(raw)
             # The usual single value, valid and seen before, first: only a
             # single-valued header's cache is ever filled (see below).
             parsed = cache.get(raw)
@@ -559,6 +572,8 @@ class TrustEngine:
 
     def _plain_decision(self, peer: str) -> Decision:
         """The decision for *peer* when it sent no forwarded header, remembered."""
+        if type(peer) is not str:  # remembered by its text alone
+            peer = str.__str__(peer)
         decision = Decision(peer, self.is_trusted(peer), prefix=self._fixed_prefix,
                             strip_prefix=self._strip)
         if len(self._plain) >= CACHE_SIZE:

@@ -52,6 +52,23 @@ logger = logging.getLogger("trustedproxy")
 _DERIVED = frozenset({"engine", "_plain", "_env_to_name", "_env_keys", "_key_order"})
 
 
+def _slot_values(obj: object) -> dict[str, Any]:
+    """The values set in the ``__slots__`` *obj*'s classes declare (a
+    subclass's: a copy keeps them, as it keeps the attributes in its
+    ``__dict__``), by attribute name (private names mangled)."""
+    values: dict[str, Any] = {}
+    for cls in type(obj).__mro__:
+        slots = cls.__dict__.get("__slots__", ())
+        for name in (slots,) if isinstance(slots, str) else slots:
+            if name in ("__dict__", "__weakref__"):
+                continue
+            if name.startswith("__") and not name.endswith("__"):
+                name = f"_{cls.__name__.lstrip('_')}{name}"
+            if name not in values and hasattr(obj, name):
+                values[name] = getattr(obj, name)
+    return values
+
+
 def _new_instance(cls: type[TrustedProxyMiddleware]) -> TrustedProxyMiddleware:
     """A middleware of *cls* not yet set up (what copies and pickles start from)."""
     return cls.__new__(cls)
@@ -146,15 +163,18 @@ def _apply_prefix(prefix: str, strip: bool, environ: WSGIEnvironment,
     ``PATH_INFO`` that is not a ``str`` is left as it is: nothing is cut.
     """
     old_script = environ.get("SCRIPT_NAME")
-    script_name = prefix + (old_script if isinstance(old_script, str) else "")
+    # A str subclass is read as its text: none of its methods (__radd__,
+    # startswith, ...) runs.
+    script_name = prefix + (str.__str__(old_script) if isinstance(old_script, str) else "")
     if type(old_script) is not str or old_script != script_name:
         orig.setdefault("SCRIPT_NAME", old_script)
         environ["SCRIPT_NAME"] = script_name
     if strip:
         old_path = environ.get("PATH_INFO")
         if isinstance(old_path, str):
-            _, path_info = join_prefix(prefix, "", old_path, strip)
-            if path_info is not old_path:  # the prefix was cut
+            text = str.__str__(old_path)
+            _, path_info = join_prefix(prefix, "", text, strip)
+            if path_info is not text:  # the prefix was cut
                 orig.setdefault("PATH_INFO", old_path)
                 environ["PATH_INFO"] = path_info
 
@@ -211,7 +231,9 @@ class TrustedProxyMiddleware(_Base):
     read (removed; a trusted one is ignored, see ``Decision.ignored``); a key
     the rewrite sets is replaced, never compared, when it holds another type
     (a str subclass too); a ``SCRIPT_NAME`` of another type reads as absent; a
-    ``PATH_INFO`` of another type is left as it is.
+    ``PATH_INFO`` of another type is left as it is. A ``str`` subclass is read
+    as its text alone: none of its methods runs, and none is remembered in the
+    engine's caches, which every later request reads.
 
     Args:
         app: the WSGI application to call.
@@ -264,14 +286,17 @@ class TrustedProxyMiddleware(_Base):
         built anew, so this works with and without :data:`SPEEDUPS`."""
         state = {key: value for key, value in vars(self).items() if key not in _DERIVED}
         state["app"] = self.app  # with SPEEDUPS, a slot of the compiled base
-        return (_new_instance, (type(self),), state)
+        return (_new_instance, (type(self),), (state, _slot_values(self)))
 
-    def __setstate__(self, state: dict[str, Any]) -> None:
+    def __setstate__(self, state: tuple[dict[str, Any], dict[str, Any]]) -> None:
         """Set up a copy made by :meth:`__reduce__` (not a subclass's
-        ``__init__``, whose arguments the copy does not know)."""
-        state = dict(state)
-        TrustedProxyMiddleware.__init__(self, state.pop("app"), state.pop("policy"))
-        vars(self).update(state)
+        ``__init__``, whose arguments the copy does not know): its
+        ``__dict__`` attributes, then the ``__slots__`` a subclass declared."""
+        attributes, slots = dict(state[0]), state[1]
+        TrustedProxyMiddleware.__init__(self, attributes.pop("app"), attributes.pop("policy"))
+        vars(self).update(attributes)
+        for name, value in slots.items():
+            setattr(self, name, value)
 
     def _setup_speedups(self) -> None:
         """Hand the compiled path (``_speedups.Core``) the engine's tables and caches."""
@@ -311,8 +336,9 @@ class TrustedProxyMiddleware(_Base):
         # A REMOTE_ADDR that is not a str (a server's mistake; None included)
         # is no usable peer: untrusted, whatever trust_unix_socket says. A
         # missing one is empty, as ASGI's client None: a Unix socket's.
-        text = (peer if isinstance(peer, str) else "" if "REMOTE_ADDR" not in environ
-                else None)
+        # A str subclass is read as its text (none of its methods runs).
+        text = (str.__str__(peer) if isinstance(peer, str)
+                else "" if "REMOTE_ADDR" not in environ else None)
         if found:
             env_to_name = self._env_to_name
             # In table order, as the compiled path lists them (Decision.removed).
