@@ -599,3 +599,26 @@ def test_asgi_type_of_another_type_is_never_compared(kind: Any) -> None:
     with pytest.raises(StopIteration):
         coroutine.send(None)
     assert app_scopes[0] is scope
+
+
+def test_is_trusted_reads_a_str_subclass_by_its_text() -> None:
+    """``TrustEngine.is_trusted`` given a str subclass that lies about its hash
+    and equality answers for its text: the cache of peers seen before is not
+    asked through the subclass's ``__hash__``/``__eq__`` (it answered with a
+    trusted peer's entry before)."""
+    from trustedproxy import TrustPolicy
+
+    class PoseAs(str):
+        def __hash__(self) -> int:
+            return hash("127.0.0.1")
+
+        def __eq__(self, other: object) -> bool:
+            return True
+
+        __ne__ = None  # type: ignore[assignment]
+
+    engine = TrustPolicy(trusted_proxies=["127.0.0.1"],
+                         trusted_headers=["X-Forwarded-For"]).compile()
+    assert engine.is_trusted("127.0.0.1")  # remembered
+    assert engine.is_trusted(PoseAs("203.0.113.66")) is False
+    assert engine.is_trusted("203.0.113.66") is False

@@ -335,11 +335,11 @@ class TrustEngine:
             peer: a TCP peer address as a server reports it (``REMOTE_ADDR``);
                 a str subclass is read as its text (its methods never run).
         """
+        if type(peer) is not str:  # its text: not its __hash__ and __eq__ (see decide)
+            peer = str.__str__(peer)
         cached = self._cache.get(peer)
         if cached is not None:
             return cached
-        if type(peer) is not str:  # remembered by its text alone (see decide)
-            peer = str.__str__(peer)
         fast = self._fast
         if fast is not None:
             found = fast.peer(peer)
