@@ -337,7 +337,7 @@ class TrustedProxyMiddleware(_Base):
         # is no usable peer: untrusted, whatever trust_unix_socket says. A
         # missing one is empty, as ASGI's client None: a Unix socket's.
         # A str subclass is read as its text (none of its methods runs).
-        text = (str.__str__(peer) if isinstance(peer, str)
+        text = (peer if type(peer) is str else str.__str__(peer) if isinstance(peer, str)
                 else "" if "REMOTE_ADDR" not in environ else None)
         if found:
             env_to_name = self._env_to_name
