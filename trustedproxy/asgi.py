@@ -79,7 +79,13 @@ from .engine import Decision, Unreadable
 from .headers import HEADERS, environ_key
 from .policy import TrustPolicy, adapter_policy
 from .values import join_prefix, text_from_wsgi
-from .wsgi import SPEEDUPS, _slot_values, log_ignored, refuse_wrapped_twice
+from .wsgi import (
+    SPEEDUPS,
+    log_ignored,
+    reduce_middleware,
+    refuse_wrapped_twice,
+    restore_middleware,
+)
 from .wsgi import TrustedProxyMiddleware as _WsgiMiddleware
 
 __all__ = [
@@ -673,17 +679,12 @@ class TrustedProxyMiddleware:
         compiled path are made anew, in the process that loads a pickle as
         its speedups allow (one made where they are used loads where they are
         not, ``TRUSTEDPROXY_PURE_PYTHON`` set, and the other way round)."""
-        state = {key: value for key, value in vars(self).items() if key not in self._derived}
-        return (_new_instance, (type(self),), (state, _slot_values(self)))
+        return reduce_middleware(self, self._derived)
 
     def __setstate__(self, state: tuple[dict[str, Any], dict[str, Any]]) -> None:
-        """Set up a copy made by :meth:`__reduce__` (not a subclass's
-        ``__init__``, whose arguments the copy does not know)."""
-        attributes, slots = dict(state[0]), state[1]
-        TrustedProxyMiddleware.__init__(self, attributes.pop("app"), attributes.pop("policy"))
-        vars(self).update(attributes)
-        for name, value in slots.items():
-            setattr(self, name, value)
+        """Set up a copy made by :meth:`__reduce__` (see
+        :func:`trustedproxy.wsgi.restore_middleware`)."""
+        restore_middleware(self, TrustedProxyMiddleware.__init__, state)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Fix a copy of *scope* for this connection, then call the application."""
@@ -766,11 +767,6 @@ def _extensions(given: object, orig: dict[str, Any]) -> dict[str, Any]:
     except Exception:
         orig["extensions"] = given
         return {}
-
-
-def _new_instance(cls: type[TrustedProxyMiddleware]) -> TrustedProxyMiddleware:
-    """A middleware of *cls* not yet set up (what copies and pickles start from)."""
-    return cls.__new__(cls)
 
 
 def _header_list(headers: object) -> list[Any] | tuple[Any, ...]:

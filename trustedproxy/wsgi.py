@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from ._compiled import speedups
@@ -69,9 +69,32 @@ def _slot_values(obj: object) -> dict[str, Any]:
     return values
 
 
-def _new_instance(cls: type[TrustedProxyMiddleware]) -> TrustedProxyMiddleware:
+def _new_instance(cls: Any) -> Any:
     """A middleware of *cls* not yet set up (what copies and pickles start from)."""
     return cls.__new__(cls)
+
+
+def reduce_middleware(middleware: Any, derived: frozenset[str]) -> tuple[Any, ...]:
+    """``__reduce__`` of a middleware (WSGI or ASGI): a new instance of its
+    class, then :func:`restore_middleware` with its ``app``, its ``policy`` and
+    every other attribute but the *derived* ones (which ``__init__`` makes
+    anew), in its ``__dict__`` or a subclass's ``__slots__``."""
+    state = {key: value for key, value in vars(middleware).items() if key not in derived}
+    state["app"] = middleware.app  # with SPEEDUPS, the WSGI one's is a slot of the compiled base
+    return (_new_instance, (type(middleware),), (state, _slot_values(middleware)))
+
+
+def restore_middleware(middleware: Any, init: Callable[[Any, Any, TrustPolicy], None],
+                       state: tuple[dict[str, Any], dict[str, Any]]) -> None:
+    """``__setstate__`` of a middleware copied by :func:`reduce_middleware`:
+    set up by the adapter's own *init* (not a subclass's ``__init__``, whose
+    arguments the copy does not know), then its ``__dict__`` attributes and
+    the ``__slots__`` a subclass declared."""
+    attributes, slots = dict(state[0]), state[1]
+    init(middleware, attributes.pop("app"), attributes.pop("policy"))
+    vars(middleware).update(attributes)
+    for name, value in slots.items():
+        setattr(middleware, name, value)
 
 _NAME_TO_ENV = {spec.key: spec.environ_key for spec in HEADERS.values()}
 _NO_HEADERS: dict[str, str] = {}
@@ -284,19 +307,11 @@ class TrustedProxyMiddleware(_Base):
         with every other attribute a subclass gave it; what the caches held is
         not copied (it changes no decision). The compiled path's tables are
         built anew, so this works with and without :data:`SPEEDUPS`."""
-        state = {key: value for key, value in vars(self).items() if key not in _DERIVED}
-        state["app"] = self.app  # with SPEEDUPS, a slot of the compiled base
-        return (_new_instance, (type(self),), (state, _slot_values(self)))
+        return reduce_middleware(self, _DERIVED)
 
     def __setstate__(self, state: tuple[dict[str, Any], dict[str, Any]]) -> None:
-        """Set up a copy made by :meth:`__reduce__` (not a subclass's
-        ``__init__``, whose arguments the copy does not know): its
-        ``__dict__`` attributes, then the ``__slots__`` a subclass declared."""
-        attributes, slots = dict(state[0]), state[1]
-        TrustedProxyMiddleware.__init__(self, attributes.pop("app"), attributes.pop("policy"))
-        vars(self).update(attributes)
-        for name, value in slots.items():
-            setattr(self, name, value)
+        """Set up a copy made by :meth:`__reduce__` (see :func:`restore_middleware`)."""
+        restore_middleware(self, TrustedProxyMiddleware.__init__, state)
 
     def _setup_speedups(self) -> None:
         """Hand the compiled path (``_speedups.Core``) the engine's tables and caches."""
